@@ -1,0 +1,217 @@
+//! Argument parsing (clap) and the one place that maps results to exit codes.
+//!
+//! The contract an agent relies on: `calamari <command> [options]`, options spelled as the
+//! reference spells them (`--camelCase`), both `--name=value` and `--name value`. An
+//! unknown command or option is a user error (exit 1). Exit codes: 0 success, 1 user
+//! error, 100 unexpected failure, 101 recursive variable definition, and a script's own
+//! exit code where the command runs one.
+
+use std::ffi::OsString;
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use calamari::error::EXIT_USER_ERROR;
+use calamari::variables::{self, VariableSources};
+use calamari::{Log, VariableDictionary};
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+/// Calamari for Rust: the deployment executor an agent runs for every step.
+#[derive(Debug, Parser)]
+#[command(name = "calamari", version = calamari::VERSION, disable_help_subcommand = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) globals: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command accepts (reference §0.2).
+#[derive(Debug, Args, Default)]
+pub(crate) struct GlobalArgs {
+    /// Variables file (JSON array of {"k","v","s"}); repeatable. Encrypted when a password is given.
+    #[arg(long = "variables", value_name = "FILE", global = true)]
+    pub(crate) variables: Vec<PathBuf>,
+    /// Password for every --variables file. Visible to other users in the process list:
+    /// prefer --variablesPasswordFile.
+    #[arg(long = "variablesPassword", value_name = "PASSWORD", global = true)]
+    pub(crate) variables_password: Option<String>,
+    /// Read the --variables password from this file ("-" for standard input).
+    #[arg(long = "variablesPasswordFile", value_name = "PATH", global = true)]
+    pub(crate) variables_password_file: Option<PathBuf>,
+    /// Legacy flat {"name":"value"} variables file (deprecated); repeatable.
+    #[arg(long = "sensitiveVariables", value_name = "FILE", global = true)]
+    pub(crate) sensitive_variables: Vec<PathBuf>,
+    /// Password for the legacy --sensitiveVariables files (deprecated).
+    #[arg(long = "sensitiveVariablesPassword", value_name = "PASSWORD", global = true)]
+    pub(crate) sensitive_variables_password: Option<String>,
+    /// Read the --sensitiveVariables password from this file ("-" for standard input).
+    #[arg(long = "sensitiveVariablesPasswordFile", value_name = "PATH", global = true)]
+    pub(crate) sensitive_variables_password_file: Option<PathBuf>,
+    /// Accepted for compatibility; isolation is the agent's job here.
+    #[arg(long = "scriptIsolationLevel", value_name = "LEVEL", global = true, hide = true)]
+    pub(crate) script_isolation_level: Option<String>,
+    /// Accepted for compatibility.
+    #[arg(long = "scriptIsolationMutexName", value_name = "NAME", global = true, hide = true)]
+    pub(crate) script_isolation_mutex_name: Option<String>,
+    /// Accepted for compatibility.
+    #[arg(long = "scriptIsolationTimeout", value_name = "TIMESPAN", global = true, hide = true)]
+    pub(crate) script_isolation_timeout: Option<String>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print the version of this Calamari.
+    Version,
+    /// Install this build (or a bundle) into TentacleHome/Calamari/<version>, Success.txt last.
+    Install(commands::install::Args),
+    /// Write the pushable bundle Calamari.<version>.tar.gz and its SHA-256.
+    Bundle(commands::bundle::Args),
+    /// Exit 0 when TentacleHome/Calamari/<version>/Success.txt exists, else 3 with a warning.
+    CheckInstall(commands::check_install::Args),
+    /// List the complete installs, newest first.
+    InstalledVersions(commands::installed_versions::Args),
+    /// Delete all but the newest N complete installs, and incomplete ones.
+    Prune(commands::prune::Args),
+    /// Extract a package to a directory (the staging directory by default).
+    ExtractPackage(commands::extract_package::Args),
+    /// Find a package (or its nearest earlier versions) in the package cache.
+    FindPackage(commands::find_package::Args),
+    /// Evaluate an Octostache template against the variables.
+    Evaluate(commands::evaluate::Args),
+    /// Substitute #{...} variables in files under a directory.
+    SubstituteInFiles(commands::substitute_in_files::Args),
+    /// Run a bash, PowerShell or Python script with the Calamari helpers.
+    RunScript(commands::run_script::Args),
+    /// Deploy a package: extract, scripts, substitution, configuration, journal.
+    DeployPackage(commands::deploy_package::Args),
+    /// Apply the retention policy to deployments in the journal.
+    Clean(commands::clean::Args),
+    /// Copy the current deployment's package to Octopus.Action.Package.TransferPath.
+    TransferPackage(commands::transfer_package::Args),
+}
+
+/// What every command gets: the log writer and the global options.
+pub(crate) struct Context {
+    pub(crate) log: Log,
+    pub(crate) globals: GlobalArgs,
+}
+
+impl Context {
+    /// Loads the variables named by the global options and registers every sensitive
+    /// value with the log, so nothing Calamari prints shows them.
+    pub(crate) fn variables(&self) -> calamari::Result<VariableDictionary> {
+        let g = &self.globals;
+        let password = resolve_password(g.variables_password.as_deref(), g.variables_password_file.as_deref())?;
+        let sensitive_password =
+            resolve_password(g.sensitive_variables_password.as_deref(), g.sensitive_variables_password_file.as_deref())?;
+        let sources = VariableSources {
+            files: g.variables.clone(),
+            password,
+            sensitive_files: g.sensitive_variables.clone(),
+            sensitive_password,
+            ..VariableSources::with_process_environment()
+        };
+        let dict = variables::input::load(&sources)?;
+        for value in dict.sensitive_values() {
+            self.log.add_sensitive(value);
+        }
+        print_variables(&self.log, &dict)?;
+        if !g.sensitive_variables.is_empty() {
+            self.log.warn("--sensitiveVariables is deprecated: pass every variable in --variables files.");
+        }
+        Ok(dict)
+    }
+}
+
+/// The reference's `VariableLogger`: with `OctopusPrintVariables` (raw values) or
+/// `OctopusPrintEvaluatedVariables` (evaluated) set to true, list every variable except
+/// configured scripts. Values go through the log, so sensitive ones are masked.
+fn print_variables(log: &Log, dict: &VariableDictionary) -> calamari::Result<()> {
+    for (flag, evaluated) in [("OctopusPrintVariables", false), ("OctopusPrintEvaluatedVariables", true)] {
+        if !dict.get_flag(flag, false)? {
+            continue;
+        }
+        log.warn(format!(
+            "{flag} is enabled. This should only be used for debugging problems with variables, and then disabled again for normal deployments."
+        ));
+        log.verbose(if evaluated {
+            "The following evaluated variables are available:"
+        } else {
+            "The following variables are available:"
+        });
+        for variable in dict.iter().filter(|v| !v.name.contains("CustomScripts.")) {
+            let value = if evaluated { dict.get(&variable.name)? } else { variable.value.clone() };
+            log.verbose(format!("[{}] = '{}'", variable.name, value.unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
+fn resolve_password(inline: Option<&str>, file: Option<&std::path::Path>) -> calamari::Result<Option<String>> {
+    let Some(file) = file else { return Ok(inline.map(str::to_string)) };
+    if inline.is_some() {
+        return Err(variables::Error::Password(
+            "Give the password either inline or from a file, not both.".to_string(),
+        )
+        .into());
+    }
+    let mut text = String::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            variables::Error::Password(format!("Could not read the variables password from standard input: {e}"))
+        })?;
+    } else {
+        text = calamari::fs::read_to_string(file)?;
+    }
+    // One trailing newline is how `echo pw > file` writes it; it is not part of the password.
+    let trimmed = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    Ok(Some(trimmed.to_string()))
+}
+
+/// Parses `args`, runs the command and returns the process exit code.
+pub(crate) fn run(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => EXIT_USER_ERROR,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let ctx = Context { log: Log::stdio(), globals: cli.globals };
+    let result = match cli.command {
+        Command::Version => {
+            ctx.log.info(calamari::VERSION);
+            Ok(0)
+        }
+        Command::Install(args) => commands::install::exec(args, &ctx),
+        Command::Bundle(args) => commands::bundle::exec(args, &ctx),
+        Command::CheckInstall(args) => commands::check_install::exec(args, &ctx),
+        Command::InstalledVersions(args) => commands::installed_versions::exec(args, &ctx),
+        Command::Prune(args) => commands::prune::exec(args, &ctx),
+        Command::ExtractPackage(args) => commands::extract_package::exec(args, &ctx),
+        Command::FindPackage(args) => commands::find_package::exec(args, &ctx),
+        Command::Evaluate(args) => commands::evaluate::exec(args, &ctx),
+        Command::SubstituteInFiles(args) => commands::substitute_in_files::exec(args, &ctx),
+        Command::RunScript(args) => commands::run_script::exec(args, &ctx),
+        Command::DeployPackage(args) => commands::deploy_package::exec(args, &ctx),
+        Command::Clean(args) => commands::clean::exec(args, &ctx),
+        Command::TransferPackage(args) => commands::transfer_package::exec(args, &ctx),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            ctx.log.error(e.to_string());
+            e.exit_code()
+        }
+    };
+    ctx.log.flush();
+    code
+}

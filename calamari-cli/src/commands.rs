@@ -1,0 +1,15 @@
+//! One module per subcommand: an `Args` struct (clap) and `exec`, which calls the library.
+
+pub(crate) mod bundle;
+pub(crate) mod check_install;
+pub(crate) mod clean;
+pub(crate) mod deploy_package;
+pub(crate) mod evaluate;
+pub(crate) mod extract_package;
+pub(crate) mod find_package;
+pub(crate) mod install;
+pub(crate) mod installed_versions;
+pub(crate) mod prune;
+pub(crate) mod run_script;
+pub(crate) mod substitute_in_files;
+pub(crate) mod transfer_package;

@@ -1,0 +1,11 @@
+//! `calamari bundle`.
+
+use crate::cli::Context;
+
+/// Options of `bundle`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn exec(_args: Args, _ctx: &Context) -> calamari::Result<i32> {
+    Err(calamari::Error::command("bundle is not implemented yet"))
+}

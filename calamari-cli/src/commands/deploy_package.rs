@@ -1,0 +1,11 @@
+//! `calamari deploy-package`.
+
+use crate::cli::Context;
+
+/// Options of `deploy-package`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn exec(_args: Args, _ctx: &Context) -> calamari::Result<i32> {
+    Err(calamari::Error::command("deploy-package is not implemented yet"))
+}

@@ -1,0 +1,46 @@
+//! `calamari evaluate`: evaluate an Octostache template against the variables and print
+//! the result exactly (no trailing newline added). For people debugging templates and
+//! for scripts.
+
+use std::path::PathBuf;
+
+use calamari::variables::template::ParseMode;
+
+use crate::cli::Context;
+
+/// Options of `evaluate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The template text.
+    #[arg(long = "template", value_name = "TEXT", conflicts_with = "file", required_unless_present = "file")]
+    template: Option<String>,
+    /// Read the template from this file.
+    #[arg(long = "file", value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// With false, malformed fragments stay as text and the rest is still evaluated.
+    #[arg(long = "haltOnError", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    halt_on_error: bool,
+}
+
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+    let variables = ctx.variables()?;
+    let template = match (&args.template, &args.file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(path)) => calamari::fs::read_to_string(path)?,
+        (None, None) => unreachable!("clap requires --template or --file"),
+    };
+    let mode = if args.halt_on_error { ParseMode::Halt } else { ParseMode::Resilient };
+    let evaluation = variables.evaluate_with(&template, mode)?;
+    if let Some(output) = &evaluation.output {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(output.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| calamari::Error::command(format!("Could not write the result to standard output: {e}")))?;
+    }
+    if let Some(error) = evaluation.error {
+        return Err(calamari::Error::command(error));
+    }
+    Ok(0)
+}

@@ -1,0 +1,11 @@
+//! `calamari install`.
+
+use crate::cli::Context;
+
+/// Options of `install`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn exec(_args: Args, _ctx: &Context) -> calamari::Result<i32> {
+    Err(calamari::Error::command("install is not implemented yet"))
+}

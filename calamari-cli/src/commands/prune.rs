@@ -1,0 +1,11 @@
+//! `calamari prune`.
+
+use crate::cli::Context;
+
+/// Options of `prune`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn exec(_args: Args, _ctx: &Context) -> calamari::Result<i32> {
+    Err(calamari::Error::command("prune is not implemented yet"))
+}

@@ -1,0 +1,1 @@
+//! The `deploy-package` convention pipeline, in the reference's order (issue 6).

@@ -1,0 +1,174 @@
+//! Filesystem helpers whose errors always name the path, and the atomic-write primitives
+//! (temp file + fsync + rename + fsync of the directory) that markers such as
+//! `Success.txt` and the journal rely on.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// An I/O error with the operation and the path it concerned.
+#[derive(Debug)]
+pub struct IoError {
+    /// What we were doing, e.g. "create directory".
+    pub op: &'static str,
+    /// The path concerned.
+    pub path: PathBuf,
+    /// The underlying error.
+    pub source: io::Error,
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "failed to {} '{}': {}", self.op, self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// `Result` with [`IoError`].
+pub type Result<T> = std::result::Result<T, IoError>;
+
+/// Attaches an operation and a path to an `io::Result`.
+pub trait IoContext<T> {
+    /// Wraps the error with `op` and `path`.
+    fn at(self, op: &'static str, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, op: &'static str, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|source| IoError { op, path: path.as_ref().to_path_buf(), source })
+    }
+}
+
+/// Reads a whole file.
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>> {
+    let path = path.as_ref();
+    fs::read(path).at("read", path)
+}
+
+/// Reads a whole UTF-8 file.
+pub fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
+    fs::read_to_string(path).at("read", path)
+}
+
+/// Writes a whole file (not atomically; see [`write_atomic`]).
+pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<()> {
+    let path = path.as_ref();
+    fs::write(path, contents).at("write", path)
+}
+
+/// Opens a file for reading.
+pub fn open(path: impl AsRef<Path>) -> Result<File> {
+    let path = path.as_ref();
+    File::open(path).at("open", path)
+}
+
+/// Creates (or truncates) a file for writing.
+pub fn create(path: impl AsRef<Path>) -> Result<File> {
+    let path = path.as_ref();
+    File::create(path).at("create", path)
+}
+
+/// Creates a directory and its parents.
+pub fn create_dir_all(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    fs::create_dir_all(path).at("create directory", path)
+}
+
+/// Removes a directory tree; a missing directory is not an error.
+pub fn remove_dir_all(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other.at("remove directory", path),
+    }
+}
+
+/// Removes a file; a missing file is not an error.
+pub fn remove_file(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other.at("remove file", path),
+    }
+}
+
+/// Renames `from` to `to` (atomic on one filesystem).
+pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<()> {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    fs::rename(from, to).at("rename to", to)
+}
+
+/// Copies a file, keeping its permissions.
+pub fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<u64> {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    fs::copy(from, to).at("copy to", to)
+}
+
+/// `stat` following symlinks.
+pub fn metadata(path: impl AsRef<Path>) -> Result<fs::Metadata> {
+    let path = path.as_ref();
+    fs::metadata(path).at("read metadata of", path)
+}
+
+/// `fsync`s a file or directory by path.
+pub fn sync_path(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    File::open(path).and_then(|f| f.sync_all()).at("fsync", path)
+}
+
+/// `fsync`s the directory that contains `path`, so a rename into it is durable.
+pub fn sync_parent(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_path(parent),
+        _ => sync_path("."),
+    }
+}
+
+/// Replaces `path` with `contents` atomically and durably: the data goes to a temp file
+/// in the same directory, which is fsync'd, renamed over `path`, and then the directory
+/// is fsync'd. A crash at any moment leaves either the old file or the new one, never a
+/// torn or empty one (hardening P2).
+pub fn write_atomic(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<()> {
+    write_atomic_with_mode(path, contents, None)
+}
+
+/// As [`write_atomic`], creating the file with the given Unix mode.
+pub fn write_atomic_with_mode(
+    path: impl AsRef<Path>,
+    contents: impl AsRef<[u8]>,
+    mode: Option<u32>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .at("create temporary file in", dir)?;
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at("chmod", tmp.path())?;
+    }
+    tmp.write_all(contents.as_ref()).at("write", tmp.path())?;
+    tmp.as_file().sync_all().at("fsync", tmp.path())?;
+    tmp.persist(path).map_err(|e| IoError { op: "rename to", path: path.to_path_buf(), source: e.error })?;
+    sync_path(dir)
+}
+
+/// Opens `path` for appending, creating it when missing.
+pub fn open_append(path: impl AsRef<Path>) -> Result<File> {
+    let path = path.as_ref();
+    OpenOptions::new().create(true).append(true).open(path).at("open", path)
+}

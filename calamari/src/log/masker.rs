@@ -1,0 +1,140 @@
+//! [`Masker`]: replaces every sensitive value Calamari knows with `********` in the text it
+//! prints. Better than the reference, which masks only on the server.
+//!
+//! What is masked (hardening §3): the whole value, each line of a multi-line value (output
+//! is processed line by line), and the base64 renderings of the value: the plain one and
+//! the three offset-shifted ones with their unstable edge characters trimmed, so the value
+//! is caught even in the middle of a longer base64 string.
+
+use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+/// The text printed in place of a sensitive value.
+pub const MASK: &str = "********";
+
+/// Whole values shorter than this are not masked: masking `1` would destroy every log.
+const MIN_VALUE_LEN: usize = 3;
+/// Lines of multi-line values and base64 fragments shorter than this are not masked.
+const MIN_FRAGMENT_LEN: usize = 4;
+
+/// A set of sensitive values and the automaton that finds them.
+#[derive(Debug, Default, Clone)]
+pub struct Masker {
+    patterns: Vec<String>,
+    automaton: Option<AhoCorasick>,
+}
+
+impl Masker {
+    /// An empty masker that changes nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a sensitive value (and its derived forms). Returns whether anything was added.
+    pub fn add(&mut self, value: &str) -> bool {
+        let mut added = false;
+        for pattern in derived_patterns(value) {
+            if !self.patterns.contains(&pattern) {
+                self.patterns.push(pattern);
+                added = true;
+            }
+        }
+        if added {
+            self.automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&self.patterns)
+                .ok();
+        }
+        added
+    }
+
+    /// Whether no value is registered.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The text with every sensitive value replaced by [`MASK`].
+    pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match &self.automaton {
+            Some(ac) if ac.is_match(text) => {
+                Cow::Owned(ac.replace_all(text, &vec![MASK; self.patterns.len()]))
+            }
+            _ => Cow::Borrowed(text),
+        }
+    }
+}
+
+fn derived_patterns(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if value.len() >= MIN_VALUE_LEN {
+        out.push(value.to_string());
+    }
+    if value.contains('\n') {
+        for line in value.split('\n') {
+            let line = line.trim_end_matches('\r');
+            if line.trim().len() >= MIN_FRAGMENT_LEN {
+                out.push(line.to_string());
+            }
+        }
+    }
+    if value.len() >= MIN_VALUE_LEN {
+        out.push(BASE64.encode(value.as_bytes()));
+        // The value inside a longer base64 stream starts at one of three byte offsets
+        // modulo 3; render each and trim the characters the neighbours influence.
+        for shift in 0..3usize {
+            let mut bytes = vec![0u8; shift];
+            bytes.extend_from_slice(value.as_bytes());
+            let encoded = BASE64.encode(&bytes);
+            let trimmed = encoded.trim_end_matches('=');
+            let drop_front = [0, 2, 3][shift];
+            let drop_back = usize::from(bytes.len() % 3 != 0);
+            if trimmed.len() > drop_front + drop_back {
+                let core = &trimmed[drop_front..trimmed.len() - drop_back];
+                if core.len() >= MIN_FRAGMENT_LEN {
+                    out.push(core.to_string());
+                }
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_whole_values_lines_and_base64_forms() {
+        let mut m = Masker::new();
+        m.add("s3cr3t-p@ss");
+        m.add("-----BEGIN KEY-----\nAAAABBBBCCCC\n-----END KEY-----");
+        let b64 = BASE64.encode("s3cr3t-p@ss");
+        let cases = [
+            ("password is s3cr3t-p@ss!", "password is ********!"),
+            ("no secrets here", "no secrets here"),
+            ("AAAABBBBCCCC", "********"),
+            (b64.as_str(), "********"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(m.mask(input), expected, "input {input:?}");
+        }
+        // Embedded at every offset inside a longer base64 stream.
+        for prefix in ["", "x", "xy", "xyz"] {
+            let encoded = BASE64.encode(format!("{prefix}s3cr3t-p@ss and more"));
+            let masked = m.mask(&encoded);
+            assert!(masked.contains(MASK), "prefix {prefix:?}: {encoded} -> {masked}");
+        }
+    }
+
+    #[test]
+    fn short_values_are_not_masked() {
+        let mut m = Masker::new();
+        m.add("1");
+        assert!(m.is_empty());
+        assert_eq!(m.mask("1 2 3"), "1 2 3");
+    }
+}

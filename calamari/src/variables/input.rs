@@ -1,0 +1,198 @@
+//! Loading the variables an agent hands over (reference §5.1).
+//!
+//! Load order: `--variables` files (JSON array of `{"k","v","s"}`, encrypted when a
+//! password is given) → legacy `--sensitiveVariables` files (flat `{"name":"value"}`) →
+//! `env:NAME` for every environment variable → `Octopus.Tentacle.Agent.InstanceName` →
+//! the `AdditionalVariablesPath` file (flat JSON, merged last, overriding). A later value
+//! for the same name replaces an earlier one.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::crypto;
+use super::{Error, Variable, VariableDictionary, names};
+use crate::env_vars;
+
+/// Where the variables come from.
+#[derive(Debug, Clone, Default)]
+pub struct VariableSources {
+    /// `--variables` files, in order.
+    pub files: Vec<PathBuf>,
+    /// `--variablesPassword`: when set, every `files` entry is encrypted.
+    pub password: Option<String>,
+    /// Legacy `--sensitiveVariables` files.
+    pub sensitive_files: Vec<PathBuf>,
+    /// Legacy `--sensitiveVariablesPassword`.
+    pub sensitive_password: Option<String>,
+    /// The process environment, added as `env:NAME` variables.
+    pub environment: Vec<(String, String)>,
+}
+
+impl VariableSources {
+    /// Sources with the current process environment.
+    pub fn with_process_environment() -> Self {
+        VariableSources {
+            environment: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    k: String,
+    #[serde(default)]
+    v: Option<String>,
+    #[serde(default)]
+    s: bool,
+}
+
+/// Loads every source in the reference's order.
+///
+/// # Errors
+/// A missing, unreadable, undecryptable or malformed file, named in the error.
+pub fn load(sources: &VariableSources) -> Result<VariableDictionary, Error> {
+    let mut dict = VariableDictionary::new();
+    for path in &sources.files {
+        for variable in read_variables_file(path, sources.password.as_deref())? {
+            dict.insert(variable);
+        }
+    }
+    for path in &sources.sensitive_files {
+        for variable in read_legacy_file(path, sources.sensitive_password.as_deref())? {
+            dict.insert(variable);
+        }
+    }
+    for (name, value) in &sources.environment {
+        dict.set(format!("env:{name}"), Some(value.clone()));
+    }
+    if let Some((_, instance)) = sources.environment.iter().find(|(k, _)| k == env_vars::TENTACLE_INSTANCE_NAME) {
+        dict.set(names::AGENT_INSTANCE_NAME, Some(instance.clone()));
+    }
+    let additional = match dict.get(names::ADDITIONAL_VARIABLES_PATH)? {
+        Some(path) if !path.trim().is_empty() => Some(path),
+        _ => sources
+            .environment
+            .iter()
+            .find(|(k, _)| k == env_vars::ADDITIONAL_VARIABLES_PATH)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.trim().is_empty()),
+    };
+    if let Some(path) = additional {
+        for variable in read_legacy_file(Path::new(path.trim()), None)? {
+            dict.insert(variable);
+        }
+    }
+    Ok(dict)
+}
+
+fn read_file(path: &Path, password: Option<&str>) -> Result<Vec<u8>, Error> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::MissingFile(path.to_path_buf())),
+        Err(source) => return Err(crate::fs::IoError { op: "read variables file", path: path.to_path_buf(), source }.into()),
+    };
+    let plain = match password {
+        Some(password) => crypto::decrypt(&bytes, password)
+            .map_err(|e| Error::Decrypt { path: path.to_path_buf(), detail: e.to_string() })?,
+        None => bytes,
+    };
+    Ok(match plain.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => rest.to_vec(),
+        None => plain,
+    })
+}
+
+fn json_error(path: &Path, encrypted: bool, detail: String) -> Error {
+    if encrypted {
+        // No MAC: a wrong password that happens to unpad yields garbage, caught here.
+        Error::Decrypt { path: path.to_path_buf(), detail: format!("the decrypted content is not valid JSON ({detail})") }
+    } else {
+        Error::InvalidJson { path: path.to_path_buf(), detail }
+    }
+}
+
+/// Reads one `--variables` file: a JSON array of `{"k": name, "v": value|null, "s": bool}`.
+///
+/// # Errors
+/// Missing file, wrong password, truncated ciphertext, or JSON of the wrong shape.
+pub fn read_variables_file(path: &Path, password: Option<&str>) -> Result<Vec<Variable>, Error> {
+    let bytes = read_file(path, password)?;
+    let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| {
+        json_error(path, password.is_some(), format!("{e} (expected an array of {{\"k\",\"v\",\"s\"}} objects)"))
+    })?;
+    Ok(entries.into_iter().map(|e| Variable { name: e.k, value: e.v, sensitive: e.s }).collect())
+}
+
+/// Reads a legacy flat `{"name": "value"}` file (`--sensitiveVariables`,
+/// `AdditionalVariablesPath`). Values are kept as given; the legacy format marks nothing
+/// sensitive.
+///
+/// # Errors
+/// Missing file, wrong password, or JSON that is not an object of strings.
+pub fn read_legacy_file(path: &Path, password: Option<&str>) -> Result<Vec<Variable>, Error> {
+    let bytes = read_file(path, password)?;
+    let map: indexmap::IndexMap<String, Option<String>> = serde_json::from_slice(&bytes).map_err(|e| {
+        json_error(path, password.is_some(), format!("{e} (expected an object of \"name\": \"value\" pairs)"))
+    })?;
+    Ok(map.into_iter().map(|(name, value)| Variable { name, value, sensitive: false }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn later_sources_override_earlier_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a.json", br#"[{"k":"Name","v":"a","s":false},{"k":"Secret","v":"x","s":true},{"k":"Null","v":null}]"#);
+        let b = write(dir.path(), "b.json", br#"[{"k":"name","v":"b","s":false}]"#);
+        let extra = write(dir.path(), "extra.json", br#"{"Extra":"e","NAME":"c"}"#);
+        let sources = VariableSources {
+            files: vec![a, b],
+            environment: vec![
+                ("PATH_LIKE".into(), "/bin".into()),
+                ("AdditionalVariablesPath".into(), extra.display().to_string()),
+            ],
+            ..Default::default()
+        };
+        let d = load(&sources).unwrap();
+        assert_eq!(d.get_raw("Name"), Some("c"));
+        assert_eq!(d.get_raw("Extra"), Some("e"));
+        assert_eq!(d.get_raw("env:PATH_LIKE"), Some("/bin"));
+        assert!(d.is_sensitive("secret"));
+        assert!(d.contains("Null") && d.get_raw("Null").is_none());
+    }
+
+    #[test]
+    fn bad_files_name_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = write(dir.path(), "bad.json", b"[{\"k\":");
+        let object = write(dir.path(), "object.json", br#"{"k":"v"}"#);
+        let missing = dir.path().join("missing.json");
+        let cases: [(&Path, &str); 3] = [
+            (&bad, "Unable to parse variables as valid JSON. File '"),
+            (&object, "expected an array"),
+            (&missing, "Could not find variables file"),
+        ];
+        for (path, expected) in cases {
+            let err = read_variables_file(path, None).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+        }
+        let enc = write(dir.path(), "enc.bin", &crypto::encrypt(b"[]", "right"));
+        let err = read_variables_file(&enc, Some("Tr0ub4dor-guess")).unwrap_err().to_string();
+        assert!(err.starts_with("Cannot decrypt variables. Check your password is correct."), "{err}");
+        assert!(!err.contains("Tr0ub4dor"), "the password leaked: {err}");
+        assert!(read_variables_file(&enc, Some("right")).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,19 @@
+//! Integration tests: each runs the real `calamari` binary in a temp directory and checks
+//! its exit code, stdout, stderr and the files it leaves behind.
+
+mod util;
+
+// CLI contract: commands, options, exit codes, help.
+mod cli;
+// Variables input: files, encryption, legacy formats, passwords.
+mod variables;
+// The versioned install with Success.txt, bundles, faults.
+mod self_install;
+// Package extraction, names, staging, hashes, find-package.
+mod package;
+// Octostache templating through `evaluate` and substitute-in-files.
+mod templating;
+// run-script, bootstraps, service messages, masking, processes.
+mod scripts;
+// deploy-package conventions, structured configuration, journal, retention.
+mod deploy;

@@ -1,0 +1,207 @@
+//! The test harness: a temp directory per test, a builder for running the real binary
+//! with a clean environment, and assertions on what it did.
+
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_calamari"))
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("calamari-cli sits in the workspace").to_path_buf()
+}
+
+/// The project's own fixtures.
+pub fn fixtures() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+/// `../shared` beside the checkout (CI has it); `None`, with the reason printed, when absent.
+pub fn shared_dir(what: &str) -> Option<PathBuf> {
+    let dir = repo_root().join("../shared");
+    if dir.is_dir() {
+        Some(dir.canonicalize().expect("existing directory canonicalises"))
+    } else {
+        println!("SKIP {what}: ../shared is not beside the checkout");
+        None
+    }
+}
+
+/// One test's sandbox: a temp directory used as working directory, HOME and TentacleHome.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("calamari-it-").tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
+        TestEnv { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file (creating parents) and returns its path.
+    pub fn write(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("parent dir");
+        }
+        std::fs::write(&p, contents).expect("write fixture file");
+        p
+    }
+
+    /// Writes a variables file (`[{"k","v","s"}]`) from (name, value, sensitive) triples.
+    pub fn variables(&self, rel: &str, vars: &[(&str, &str, bool)]) -> PathBuf {
+        self.write(rel, variables_json(vars))
+    }
+
+    /// `calamari <args>` with cwd = the sandbox and a clean environment.
+    pub fn cmd(&self, args: &[&str]) -> TestCommand {
+        let mut cmd = Command::new(bin());
+        cmd.args(args).current_dir(self.root());
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("Tentacle") || k.starts_with("Octopus") || k.starts_with("Calamari") || k == "AdditionalVariablesPath" {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("HOME", self.path("home"));
+        TestCommand { cmd, stdin: None }
+    }
+}
+
+/// JSON for a variables file.
+pub fn variables_json(vars: &[(&str, &str, bool)]) -> String {
+    let items: Vec<serde_json::Value> =
+        vars.iter().map(|(k, v, s)| serde_json::json!({"k": k, "v": v, "s": s})).collect();
+    serde_json::to_string(&items).expect("serialisable")
+}
+
+pub struct TestCommand {
+    pub cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl TestCommand {
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    pub fn run(mut self) -> Run {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = self.cmd.spawn().expect("spawn calamari");
+        if let Some(bytes) = self.stdin.take() {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            stdin.write_all(&bytes).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("wait for calamari");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!("exit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success\n{}", self.context());
+        self
+    }
+
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit code\n{}", self.context());
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n{}", self.context());
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n{}", self.context());
+        self
+    }
+
+    #[track_caller]
+    pub fn output_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle) && !self.stderr.contains(needle),
+            "output contains {needle:?}\n{}",
+            self.context()
+        );
+        self
+    }
+
+    /// The decoded `setVariable` output variables in stdout, in order.
+    pub fn output_variables(&self) -> Vec<(String, String)> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut out = Vec::new();
+        for line in self.stdout.lines() {
+            let Some(rest) = line.trim().strip_prefix("##octopus[setVariable ") else { continue };
+            let attr = |name: &str| -> Option<String> {
+                let start = rest.find(&format!("{name}="))? + name.len() + 2;
+                let quote = rest.as_bytes()[start - 1] as char;
+                let end = start + rest[start..].find(quote)?;
+                Some(String::from_utf8(b64.decode(&rest[start..end]).ok()?).ok()?)
+            };
+            if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+                out.push((n, v));
+            }
+        }
+        out
+    }
+
+    /// The last value of an output variable.
+    pub fn output_variable(&self, name: &str) -> Option<String> {
+        self.output_variables().into_iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
