@@ -105,8 +105,10 @@ impl Context {
     pub(crate) fn variables(&self) -> calamari::Result<VariableDictionary> {
         let g = &self.globals;
         let password = resolve_password(g.variables_password.as_deref(), g.variables_password_file.as_deref())?;
-        let sensitive_password =
-            resolve_password(g.sensitive_variables_password.as_deref(), g.sensitive_variables_password_file.as_deref())?;
+        let sensitive_password = resolve_password(
+            g.sensitive_variables_password.as_deref(),
+            g.sensitive_variables_password_file.as_deref(),
+        )?;
         let sources = VariableSources {
             files: g.variables.clone(),
             password,

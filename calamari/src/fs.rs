@@ -141,11 +141,7 @@ pub fn write_atomic(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Resul
 }
 
 /// As [`write_atomic`], creating the file with the given Unix mode.
-pub fn write_atomic_with_mode(
-    path: impl AsRef<Path>,
-    contents: impl AsRef<[u8]>,
-    mode: Option<u32>,
-) -> Result<()> {
+pub fn write_atomic_with_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>, mode: Option<u32>) -> Result<()> {
     let path = path.as_ref();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -21,7 +21,7 @@
 //! * [`self_install`]: the versioned `TentacleHome/Calamari/<version>/Success.txt` install
 //!   that an agent uses to decide whether to push a newer Calamari.
 //!
-//! Support modules: [`fs`] (filesystem calls whose errors name the path, atomic writes),
+//! Support modules: [`glob`] (file patterns), [`fs`] (filesystem calls whose errors name the path, atomic writes),
 //! [`lock`] (cross-process named locks that die with their holder), [`env_vars`] (every
 //! environment variable we read).
 
@@ -29,6 +29,7 @@ pub mod conventions;
 pub mod env_vars;
 pub mod error;
 pub mod fs;
+pub mod glob;
 pub mod journal;
 pub mod lock;
 pub mod log;

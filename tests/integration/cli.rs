@@ -26,8 +26,19 @@ fn unknown_option_names_it_and_exits_one() {
 fn help_works_on_every_command() {
     let env = TestEnv::new();
     let commands = [
-        "version", "install", "bundle", "check-install", "installed-versions", "prune", "extract-package",
-        "find-package", "evaluate", "substitute-in-files", "run-script", "deploy-package", "clean",
+        "version",
+        "install",
+        "bundle",
+        "check-install",
+        "installed-versions",
+        "prune",
+        "extract-package",
+        "find-package",
+        "evaluate",
+        "substitute-in-files",
+        "run-script",
+        "deploy-package",
+        "clean",
         "transfer-package",
     ];
     for command in commands {

@@ -15,5 +15,9 @@ mod package;
 mod templating;
 // run-script, bootstraps, service messages, masking, processes.
 mod scripts;
-// deploy-package conventions, structured configuration, journal, retention.
+// deploy-package conventions and the sample deployment.
 mod deploy;
+// DeploymentJournal.xml, retention (`clean`), transfer-package.
+mod journal;
+// Structured configuration variables (JSON, YAML, XML, properties).
+mod structured;

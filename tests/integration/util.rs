@@ -74,7 +74,11 @@ impl TestEnv {
         cmd.args(args).current_dir(self.root());
         for (key, _) in std::env::vars_os() {
             let k = key.to_string_lossy();
-            if k.starts_with("Tentacle") || k.starts_with("Octopus") || k.starts_with("Calamari") || k == "AdditionalVariablesPath" {
+            if k.starts_with("Tentacle")
+                || k.starts_with("Octopus")
+                || k.starts_with("Calamari")
+                || k == "AdditionalVariablesPath"
+            {
                 cmd.env_remove(&key);
             }
         }

@@ -19,7 +19,11 @@ fn encrypt_with_openssl(env: &TestEnv, plain: &str, password: &str, out: &str) -
         return None;
     }
     let key = Command::new("python3")
-        .args(["-c", "import hashlib,sys;print(hashlib.pbkdf2_hmac('sha1',sys.argv[1].encode(),b'Octopuss',1000,32).hex())", password])
+        .args([
+            "-c",
+            "import hashlib,sys;print(hashlib.pbkdf2_hmac('sha1',sys.argv[1].encode(),b'Octopuss',1000,32).hex())",
+            password,
+        ])
         .output()
         .expect("python3 runs");
     let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
@@ -49,7 +53,8 @@ fn encrypted_file_from_an_independent_tool_decrypts() {
     let env = TestEnv::new();
     let json = variables_json(&[("Database.Password", "pa$$w0rd-é", true), ("Plain", "visible", false), PRINT]);
     let Some(file) = encrypt_with_openssl(&env, &json, "correct horse", "vars.bin") else { return };
-    let run = env.cmd(&["evaluate", "--template=x", &arg("variables", &file), "--variablesPassword=correct horse"]).run();
+    let run =
+        env.cmd(&["evaluate", "--template=x", &arg("variables", &file), "--variablesPassword=correct horse"]).run();
     run.success().stdout_has("[Plain] = 'visible'").stdout_has("[Database.Password] = '********'");
     run.output_lacks("pa$$w0rd-é");
 }
@@ -59,7 +64,8 @@ fn wrong_password_is_a_clear_user_error_that_does_not_echo_the_password() {
     let env = TestEnv::new();
     let json = variables_json(&[("A", "b", false)]);
     let Some(file) = encrypt_with_openssl(&env, &json, "right-password", "vars.bin") else { return };
-    let run = env.cmd(&["evaluate", "--template=x", &arg("variables", &file), "--variablesPassword=Guessed-Wrongly"]).run();
+    let run =
+        env.cmd(&["evaluate", "--template=x", &arg("variables", &file), "--variablesPassword=Guessed-Wrongly"]).run();
     run.code(1)
         .stderr_has("Cannot decrypt variables. Check your password is correct.")
         .stderr_has(&file.display().to_string())
@@ -95,10 +101,16 @@ fn password_from_a_file_or_stdin() {
         .run()
         .success()
         .stdout_has("[FromFile] = 'yes'");
-    env.cmd(&["evaluate", "--template=x", &arg("variables", &file), "--variablesPasswordFile=-", "--variablesPassword=x"])
-        .run()
-        .code(1)
-        .stderr_has("not both");
+    env.cmd(&[
+        "evaluate",
+        "--template=x",
+        &arg("variables", &file),
+        "--variablesPasswordFile=-",
+        "--variablesPassword=x",
+    ])
+    .run()
+    .code(1)
+    .stderr_has("not both");
 }
 
 #[test]
@@ -128,7 +140,13 @@ fn files_merge_in_order_with_legacy_env_and_additional_variables() {
     let legacy = env.write("legacy.json", r#"{"Legacy.Value": "old-style"}"#);
     let additional = env.write("additional.json", r#"{"Name": "additional"}"#);
     let run = env
-        .cmd(&["evaluate", "--template=x", &arg("variables", &first), &arg("variables", &second), &arg("sensitiveVariables", &legacy)])
+        .cmd(&[
+            "evaluate",
+            "--template=x",
+            &arg("variables", &first),
+            &arg("variables", &second),
+            &arg("sensitiveVariables", &legacy),
+        ])
         .env("MY_ENV_VALUE", "from-env")
         .env("AdditionalVariablesPath", &additional)
         .run();
@@ -138,6 +156,7 @@ fn files_merge_in_order_with_legacy_env_and_additional_variables() {
         .stdout_has("[Legacy.Value] = 'old-style'")
         .stdout_has("[env:MY_ENV_VALUE] = 'from-env'")
         .stdout_has("deprecated");
-    let missing_additional = env.cmd(&["evaluate", "--template=x"]).env("AdditionalVariablesPath", env.path("nope.json")).run();
+    let missing_additional =
+        env.cmd(&["evaluate", "--template=x"]).env("AdditionalVariablesPath", env.path("nope.json")).run();
     missing_additional.code(1).stderr_has("nope.json");
 }

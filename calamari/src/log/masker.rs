@@ -43,10 +43,7 @@ impl Masker {
             }
         }
         if added {
-            self.automaton = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&self.patterns)
-                .ok();
+            self.automaton = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&self.patterns).ok();
         }
         added
     }
@@ -59,9 +56,7 @@ impl Masker {
     /// The text with every sensitive value replaced by [`MASK`].
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         match &self.automaton {
-            Some(ac) if ac.is_match(text) => {
-                Cow::Owned(ac.replace_all(text, &vec![MASK; self.patterns.len()]))
-            }
+            Some(ac) if ac.is_match(text) => Cow::Owned(ac.replace_all(text, &vec![MASK; self.patterns.len()])),
             _ => Cow::Borrowed(text),
         }
     }

@@ -59,9 +59,7 @@ impl ServiceMessage {
 
     /// `progress` with a percentage and a message.
     pub fn progress(percentage: u32, message: &str) -> Self {
-        ServiceMessage::new(names::PROGRESS)
-            .with("percentage", percentage.to_string())
-            .with("message", message)
+        ServiceMessage::new(names::PROGRESS).with("percentage", percentage.to_string()).with("message", message)
     }
 
     /// `resultMessage`: the message a failed step reports.

@@ -226,10 +226,7 @@ impl VariableDictionary {
     /// # Errors
     /// As [`get`](Self::get).
     pub fn is_feature_enabled(&self, feature: &str) -> Result<bool, Error> {
-        Ok(self
-            .get_strings(super::names::ENABLED_FEATURES, &[','])?
-            .iter()
-            .any(|f| f.eq_ignore_ascii_case(feature)))
+        Ok(self.get_strings(super::names::ENABLED_FEATURES, &[','])?.iter().any(|f| f.eq_ignore_ascii_case(feature)))
     }
 
     /// Sets an output variable as the reference's `SetOutputVariable` does: the name

@@ -93,7 +93,9 @@ fn read_file(path: &Path, password: Option<&str>) -> Result<Vec<u8>, Error> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::MissingFile(path.to_path_buf())),
-        Err(source) => return Err(crate::fs::IoError { op: "read variables file", path: path.to_path_buf(), source }.into()),
+        Err(source) => {
+            return Err(crate::fs::IoError { op: "read variables file", path: path.to_path_buf(), source }.into());
+        }
     };
     let plain = match password {
         Some(password) => crypto::decrypt(&bytes, password)
@@ -109,7 +111,10 @@ fn read_file(path: &Path, password: Option<&str>) -> Result<Vec<u8>, Error> {
 fn json_error(path: &Path, encrypted: bool, detail: String) -> Error {
     if encrypted {
         // No MAC: a wrong password that happens to unpad yields garbage, caught here.
-        Error::Decrypt { path: path.to_path_buf(), detail: format!("the decrypted content is not valid JSON ({detail})") }
+        Error::Decrypt {
+            path: path.to_path_buf(),
+            detail: format!("the decrypted content is not valid JSON ({detail})"),
+        }
     } else {
         Error::InvalidJson { path: path.to_path_buf(), detail }
     }
@@ -154,7 +159,11 @@ mod tests {
     #[test]
     fn later_sources_override_earlier_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let a = write(dir.path(), "a.json", br#"[{"k":"Name","v":"a","s":false},{"k":"Secret","v":"x","s":true},{"k":"Null","v":null}]"#);
+        let a = write(
+            dir.path(),
+            "a.json",
+            br#"[{"k":"Name","v":"a","s":false},{"k":"Secret","v":"x","s":true},{"k":"Null","v":null}]"#,
+        );
         let b = write(dir.path(), "b.json", br#"[{"k":"name","v":"b","s":false}]"#);
         let extra = write(dir.path(), "extra.json", br#"{"Extra":"e","NAME":"c"}"#);
         let sources = VariableSources {
