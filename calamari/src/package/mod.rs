@@ -131,6 +131,8 @@ pub struct ExtractOptions {
     pub max_ratio: Option<u64>,
     /// Log the archive size, bytes written and ratio after extraction (verbose).
     pub log_metrics: bool,
+    /// The ratio limit applies only once this many bytes were written.
+    pub ratio_floor_bytes: u64,
     /// Writer threads (at least 1).
     pub writer_threads: usize,
 }
@@ -142,6 +144,7 @@ impl Default for ExtractOptions {
             max_entries: Some(DEFAULT_MAX_ENTRIES),
             max_ratio: Some(DEFAULT_MAX_RATIO),
             log_metrics: false,
+            ratio_floor_bytes: RATIO_FLOOR_BYTES,
             writer_threads: 4,
         }
     }
@@ -396,6 +399,9 @@ pub(crate) fn extract_into(
         Format::Tar(compression) => tar::extract(archive, compression, &mut sink)?,
     }
     let summary = sink.finish()?;
+    if summary.file_count == 0 && summary.directory_count == 0 {
+        log.warn(format!("The package '{}' contains no files", archive.display()));
+    }
     if options.log_metrics {
         log.verbose(format!(
             "Archive metrics for '{}': {} bytes compressed, {} bytes extracted in {} files and {} directories (ratio {:.1})",

@@ -31,7 +31,7 @@ use std::time::SystemTime;
 use crate::Log;
 use crate::fs::{IoContext, IoError};
 
-use super::{Error, ExtractOptions, ExtractSummary, RATIO_FLOOR_BYTES};
+use super::{Error, ExtractOptions, ExtractSummary};
 
 /// Longest entry path we accept, in bytes (Linux `PATH_MAX`).
 const MAX_PATH_BYTES: usize = 4096;
@@ -84,6 +84,7 @@ pub(crate) struct Budget {
     written: AtomicU64,
     max_bytes: Option<u64>,
     max_ratio: Option<u64>,
+    ratio_floor: u64,
     archive_size: u64,
     archive: PathBuf,
 }
@@ -104,7 +105,7 @@ impl Budget {
             }
         }
         if let Some(ratio) = self.max_ratio {
-            if total > RATIO_FLOOR_BYTES && total / self.archive_size.max(1) >= ratio {
+            if total > self.ratio_floor && total / self.archive_size.max(1) >= ratio {
                 return Err(Error::Limit {
                     archive: self.archive.clone(),
                     message: format!(
@@ -324,6 +325,7 @@ impl<'a> Sink<'a> {
                 written: AtomicU64::new(0),
                 max_bytes: options.max_uncompressed_bytes,
                 max_ratio: options.max_ratio,
+                ratio_floor: options.ratio_floor_bytes,
                 archive_size,
                 archive: archive.to_path_buf(),
             }),
