@@ -34,49 +34,50 @@ __octopus_load_variables() {
 __octopus_b64_chars='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 
 # __octopus_b64_encode OUT TEXT: OUT = base64 of TEXT's bytes (pure bash).
+# (OUT must not start with __ob64_, the prefix of its locals.)
 __octopus_b64_encode() {
     local LC_ALL=C
-    local __text="$2" __out="" __i __n __a __b __c __rem
-    local __len=${#__text}
-    for ((__i = 0; __i + 2 < __len; __i += 3)); do
-        printf -v __a '%d' "'${__text:__i:1}"
-        printf -v __b '%d' "'${__text:__i+1:1}"
-        printf -v __c '%d' "'${__text:__i+2:1}"
-        __n=$(( ((__a & 255) << 16) | ((__b & 255) << 8) | (__c & 255) ))
-        __out+="${__octopus_b64_chars:__n >> 18 & 63:1}${__octopus_b64_chars:__n >> 12 & 63:1}${__octopus_b64_chars:__n >> 6 & 63:1}${__octopus_b64_chars:__n & 63:1}"
+    local __ob64_text="$2" __ob64_out="" __ob64_i __ob64_n __ob64_a __ob64_b __ob64_c __ob64_rem
+    local __ob64_len=${#__ob64_text}
+    for ((__ob64_i = 0; __ob64_i + 2 < __ob64_len; __ob64_i += 3)); do
+        printf -v __ob64_a '%d' "'${__ob64_text:__ob64_i:1}"
+        printf -v __ob64_b '%d' "'${__ob64_text:__ob64_i+1:1}"
+        printf -v __ob64_c '%d' "'${__ob64_text:__ob64_i+2:1}"
+        __ob64_n=$(( ((__ob64_a & 255) << 16) | ((__ob64_b & 255) << 8) | (__ob64_c & 255) ))
+        __ob64_out+="${__octopus_b64_chars:__ob64_n >> 18 & 63:1}${__octopus_b64_chars:__ob64_n >> 12 & 63:1}${__octopus_b64_chars:__ob64_n >> 6 & 63:1}${__octopus_b64_chars:__ob64_n & 63:1}"
     done
-    __rem=$(( __len - __i ))
-    if [ "$__rem" -eq 1 ]; then
-        printf -v __a '%d' "'${__text:__i:1}"
-        __n=$(( (__a & 255) << 16 ))
-        __out+="${__octopus_b64_chars:__n >> 18 & 63:1}${__octopus_b64_chars:__n >> 12 & 63:1}=="
-    elif [ "$__rem" -eq 2 ]; then
-        printf -v __a '%d' "'${__text:__i:1}"
-        printf -v __b '%d' "'${__text:__i+1:1}"
-        __n=$(( ((__a & 255) << 16) | ((__b & 255) << 8) ))
-        __out+="${__octopus_b64_chars:__n >> 18 & 63:1}${__octopus_b64_chars:__n >> 12 & 63:1}${__octopus_b64_chars:__n >> 6 & 63:1}="
+    __ob64_rem=$(( __ob64_len - __ob64_i ))
+    if [ "$__ob64_rem" -eq 1 ]; then
+        printf -v __ob64_a '%d' "'${__ob64_text:__ob64_i:1}"
+        __ob64_n=$(( (__ob64_a & 255) << 16 ))
+        __ob64_out+="${__octopus_b64_chars:__ob64_n >> 18 & 63:1}${__octopus_b64_chars:__ob64_n >> 12 & 63:1}=="
+    elif [ "$__ob64_rem" -eq 2 ]; then
+        printf -v __ob64_a '%d' "'${__ob64_text:__ob64_i:1}"
+        printf -v __ob64_b '%d' "'${__ob64_text:__ob64_i+1:1}"
+        __ob64_n=$(( ((__ob64_a & 255) << 16) | ((__ob64_b & 255) << 8) ))
+        __ob64_out+="${__octopus_b64_chars:__ob64_n >> 18 & 63:1}${__octopus_b64_chars:__ob64_n >> 12 & 63:1}${__octopus_b64_chars:__ob64_n >> 6 & 63:1}="
     fi
-    printf -v "$1" '%s' "$__out"
+    printf -v "$1" '%s' "$__ob64_out"
 }
 
 # __octopus_b64_decode OUT BASE64: OUT = the decoded bytes (pure bash; NUL bytes dropped).
 __octopus_b64_decode() {
     local LC_ALL=C
-    local __in="${2//[^A-Za-z0-9+\/]/}" __esc="" __i __c __v __bits=0 __acc=0 __prefix
-    local __len=${#__in}
-    for ((__i = 0; __i < __len; __i++)); do
-        __c="${__in:__i:1}"
-        __prefix="${__octopus_b64_chars%%"$__c"*}"
-        __v=${#__prefix}
-        __acc=$(( ((__acc << 6) | __v) & 0xFFFFFF ))
-        __bits=$(( __bits + 6 ))
-        if [ "$__bits" -ge 8 ]; then
-            __bits=$(( __bits - 8 ))
-            printf -v __v '%02x' $(( (__acc >> __bits) & 255 ))
-            [ "$__v" != "00" ] && __esc+="\\x$__v"
+    local __ob64_in="${2//[^A-Za-z0-9+\/]/}" __ob64_esc="" __ob64_i __ob64_c __ob64_v __ob64_bits=0 __ob64_acc=0 __ob64_prefix
+    local __ob64_len=${#__ob64_in}
+    for ((__ob64_i = 0; __ob64_i < __ob64_len; __ob64_i++)); do
+        __ob64_c="${__ob64_in:__ob64_i:1}"
+        __ob64_prefix="${__octopus_b64_chars%%"$__ob64_c"*}"
+        __ob64_v=${#__ob64_prefix}
+        __ob64_acc=$(( ((__ob64_acc << 6) | __ob64_v) & 0xFFFFFF ))
+        __ob64_bits=$(( __ob64_bits + 6 ))
+        if [ "$__ob64_bits" -ge 8 ]; then
+            __ob64_bits=$(( __ob64_bits - 8 ))
+            printf -v __ob64_v '%02x' $(( (__ob64_acc >> __ob64_bits) & 255 ))
+            [ "$__ob64_v" != "00" ] && __ob64_esc+="\\x$__ob64_v"
         fi
     done
-    printf -v "$1" '%b' "$__esc"
+    printf -v "$1" '%b' "$__ob64_esc"
 }
 
 # encode_servicemessagevalue TEXT: prints base64 of TEXT.
