@@ -38,6 +38,42 @@ pub fn write(
     step.write("Bootstrap.sh", bootstrap_text(&configure, variables_file, script, parameters).as_bytes())
 }
 
+/// Variables.sh: `octopus_parameters=( ['name']='value' ... )`, every key and value a
+/// literal: single-quoted, or `$'...'` (only `\\`, `\'` and `\xHH` for control bytes) when
+/// it holds a `'`. Sourcing it runs nothing else, whatever the values contain.
+pub fn variables_source(variables: &[(&str, String)]) -> Vec<u8> {
+    let mut out = String::with_capacity(variables.iter().map(|(n, v)| n.len() + v.len() + 8).sum::<usize>() + 32);
+    out.push_str("octopus_parameters=(\n");
+    for (name, value) in variables {
+        out.push('[');
+        push_literal(&mut out, name);
+        out.push_str("]=");
+        push_literal(&mut out, value);
+        out.push('\n');
+    }
+    out.push_str(")\n");
+    out.into_bytes()
+}
+
+fn push_literal(out: &mut String, text: &str) {
+    if !text.contains('\'') {
+        out.push('\'');
+        out.push_str(text);
+        out.push('\'');
+        return;
+    }
+    out.push_str("$'");
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
 /// Rewrites CRLF line endings of a bash script to LF in place (reference behaviour, S-12).
 pub fn normalise_line_endings(script: &Path) -> crate::fs::Result<()> {
     let bytes = crate::fs::read(script)?;

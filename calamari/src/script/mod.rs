@@ -215,7 +215,10 @@ pub fn run_script(
     let parameters = parameters.map(str::trim).filter(|p| !p.is_empty());
 
     let step = workspace::StepDir::create()?;
-    let variables_file = step.write("Variables.bin", &variables_payload(variables)?)?;
+    let variables_file = match syntax {
+        ScriptSyntax::Bash => step.write("Variables.sh", &bash::variables_source(&evaluated_variables(variables)?))?,
+        _ => step.write("Variables.bin", &variables_payload(variables)?)?,
+    };
     let modules = RemoveOnDrop(write_script_modules(&dir, syntax, variables)?);
 
     let mut cmd = match syntax {
@@ -436,13 +439,13 @@ pub fn write_script_modules(
     Ok(written)
 }
 
-/// The variables file: `name NUL value NUL ...` with evaluated values (NUL bytes, which no
-/// script variable can hold, removed).
+/// Every variable with its evaluated value (null as empty; NUL bytes, which no script
+/// variable can hold, removed), in order. Names that are empty or hold NUL are skipped.
 ///
 /// # Errors
 /// When a value cannot be evaluated (a recursive definition).
-pub fn variables_payload(variables: &VariableDictionary) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(variables.len() * 64);
+pub fn evaluated_variables(variables: &VariableDictionary) -> Result<Vec<(&str, String)>, Error> {
+    let mut out = Vec::with_capacity(variables.len());
     for variable in variables.iter() {
         if variable.name.is_empty() || variable.name.contains('\0') {
             continue;
@@ -452,9 +455,22 @@ pub fn variables_payload(variables: &VariableDictionary) -> Result<Vec<u8>, Erro
             Some(raw) if !raw.contains("#{") => raw.clone(),
             Some(_) => variables.get(&variable.name)?.unwrap_or_default(),
         };
-        out.extend_from_slice(variable.name.as_bytes());
+        let value = if value.contains('\0') { value.replace('\0', "") } else { value };
+        out.push((variable.name.as_str(), value));
+    }
+    Ok(out)
+}
+
+/// The variables file for Python and PowerShell: `name NUL value NUL ...`, UTF-8.
+///
+/// # Errors
+/// As [`evaluated_variables`].
+pub fn variables_payload(variables: &VariableDictionary) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(variables.len() * 64);
+    for (name, value) in evaluated_variables(variables)? {
+        out.extend_from_slice(name.as_bytes());
         out.push(0);
-        out.extend(value.bytes().filter(|b| *b != 0));
+        out.extend_from_slice(value.as_bytes());
         out.push(0);
     }
     Ok(out)

@@ -166,3 +166,63 @@ print("args:" + "|".join(sys.argv[1:]))
     assert!(out.contains("args:a b|c"), "{out}");
     assert_eq!(vars.get_raw("Out"), Some("v2"));
 }
+
+/// Variables.sh is data only: sourcing it sets exactly the given keys and values, byte for
+/// byte, and runs nothing, whatever they contain.
+#[test]
+fn bash_variables_source_round_trips_and_runs_nothing() {
+    use rand::Rng as _;
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("pwned");
+    let canary_cmd = format!("$(touch {})", canary.display());
+    let mut values: Vec<String> = [
+        "plain",
+        "",
+        "it's",
+        "''",
+        "\\",
+        "\\'",
+        "a]b",
+        "*",
+        "@",
+        "$HOME ${HOME} `id`",
+        "line\nbreak\r\n",
+        "\t\u{1}\u{1b}[31m\u{7f}",
+        "é ✓ \u{1F600}",
+        "'$'\\x41'",
+        "trailing backslash\\",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    values.push(canary_cmd.clone());
+    values.push(format!("'{canary_cmd}'"));
+    let mut rng = rand::rng();
+    let alphabet: Vec<char> = "ab'\"\\$`()[]{}*@!#;&|<>\n\r\t \u{1}\u{7f}é✓".chars().collect();
+    for _ in 0..200 {
+        let len = rng.random_range(0..12);
+        values.push((0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect());
+    }
+    let pairs: Vec<(String, String)> =
+        values.iter().enumerate().map(|(i, v)| (format!("k{i}{v}"), v.clone())).collect();
+    let borrowed: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let file = dir.path().join("Variables.sh");
+    std::fs::write(&file, bash::variables_source(&borrowed)).unwrap();
+    let dump = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("set -eu; declare -A octopus_parameters; source \"$1\"; for k in \"${!octopus_parameters[@]}\"; do printf '%s\\0%s\\0' \"$k\" \"${octopus_parameters[$k]}\"; done")
+        .arg("bash")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let text = String::from_utf8(dump.stdout).unwrap();
+    let mut parts = text.split('\0');
+    let mut got = std::collections::BTreeMap::new();
+    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+        got.insert(k.to_string(), v.to_string());
+    }
+    let expected: std::collections::BTreeMap<String, String> = pairs.into_iter().collect();
+    assert_eq!(got, expected);
+    assert!(!canary.exists(), "sourcing the variables ran a command");
+}
