@@ -35,6 +35,11 @@ pub enum RetentionPolicy {
     Releases(u32),
 }
 
+/// The wall clock, for callers of [`clean`] that do not inject one.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
 /// The prefix of a directory being deleted.
 pub const DELETING_PREFIX: &str = ".deleting-";
 
