@@ -105,14 +105,14 @@ impl JournalEntry {
                 deployed_from,
             });
         }
-        if packages.is_empty() {
-            if let Some(id) = variables.get(names::PACKAGE_ID)?.filter(|s| !s.is_empty()) {
-                packages.push(JournalPackage {
-                    package_id: id,
-                    package_version: variables.get_or_empty(names::PACKAGE_VERSION)?,
-                    deployed_from: package_path.map(|p| p.to_string_lossy().into_owned()),
-                });
-            }
+        if packages.is_empty()
+            && let Some(id) = variables.get(names::PACKAGE_ID)?.filter(|s| !s.is_empty())
+        {
+            packages.push(JournalPackage {
+                package_id: id,
+                package_version: variables.get_or_empty(names::PACKAGE_VERSION)?,
+                deployed_from: package_path.map(|p| p.to_string_lossy().into_owned()),
+            });
         }
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         Ok(Some(JournalEntry {

@@ -226,10 +226,10 @@ fn describe(entry: &JournalEntry) -> String {
 fn forms(path: &Path) -> Vec<PathBuf> {
     let lexical = lexical(path);
     let mut out = vec![lexical.clone()];
-    if let Ok(canonical) = path.canonicalize() {
-        if canonical != lexical {
-            out.push(canonical);
-        }
+    if let Ok(canonical) = path.canonicalize()
+        && canonical != lexical
+    {
+        out.push(canonical);
     }
     out
 }
@@ -266,10 +266,10 @@ impl Guard {
         let mut kept = Vec::new();
         let mut custom = Vec::new();
         for e in all {
-            if !doomed_ids.contains(&e.id.as_str()) {
-                if let Some(dir) = e.extracted_to.as_deref().filter(|d| !d.trim().is_empty()) {
-                    kept.extend(forms(Path::new(dir)));
-                }
+            if !doomed_ids.contains(&e.id.as_str())
+                && let Some(dir) = e.extracted_to.as_deref().filter(|d| !d.trim().is_empty())
+            {
+                kept.extend(forms(Path::new(dir)));
             }
             if let Some(dir) = e.custom_installation_directory.as_deref().filter(|d| !d.trim().is_empty()) {
                 custom.extend(forms(Path::new(dir)));
@@ -377,10 +377,10 @@ fn remove_leftovers(entries: &[&JournalEntry], dry_run: bool, log: &Log, summary
     let mut parents: Vec<PathBuf> = Vec::new();
     for e in entries {
         let Some(dir) = e.extracted_to_path().filter(|d| d.is_absolute()) else { continue };
-        if let Some(parent) = dir.parent() {
-            if !parents.iter().any(|p| p == parent) {
-                parents.push(parent.to_path_buf());
-            }
+        if let Some(parent) = dir.parent()
+            && !parents.iter().any(|p| p == parent)
+        {
+            parents.push(parent.to_path_buf());
         }
     }
     for parent in parents {

@@ -126,10 +126,11 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<JournalEntry>, Corrupt> {
             Event::End(_) => {
                 let name =
                     stack.pop().ok_or_else(|| Corrupt(format!("an unmatched end tag at byte {}", at(&reader))))?;
-                if stack.len() == 1 && name == "Deployment" {
-                    if let Some(entry) = open.take() {
-                        entries.push(finish(entry));
-                    }
+                if stack.len() == 1
+                    && name == "Deployment"
+                    && let Some(entry) = open.take()
+                {
+                    entries.push(finish(entry));
                 }
             }
             Event::Text(t) => {
