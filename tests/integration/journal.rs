@@ -372,6 +372,9 @@ fn transfer_package_copies_sets_outputs_and_journals() {
     assert_eq!(e.extracted_to, None);
     assert_eq!(e.packages[0].package_id, "Acme.Web");
     assert_eq!(e.packages[0].deployed_from, Some(package.to_string_lossy().into_owned()));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(tentacle_home(&env).join("DeploymentJournal.xml")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "a new journal is readable as the reference's is");
 }
 
 #[test]
@@ -548,4 +551,77 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// E-9 (cheap proxy for power loss): under strace, the journal is written to a temp file,
+/// which is fsync'd, renamed over the journal, and then the directory is fsync'd, in that order.
+#[test]
+fn journal_write_order_is_write_fsync_rename_fsync_dir() {
+    let env = TestEnv::new();
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    let trace = env.path("strace.txt");
+    let mut cmd = env.cmd(&["transfer-package", "--variables", vars.to_str().unwrap()]).cmd;
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let envs: Vec<_> = cmd.get_envs().map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned()))).collect();
+    let mut strace = std::process::Command::new("strace");
+    strace
+        .args(["-f", "-e", "trace=openat,write,fsync,fdatasync,rename,renameat,renameat2", "-o"])
+        .arg(&trace)
+        .arg(program)
+        .args(args)
+        .current_dir(env.root())
+        .env("TentacleHome", tentacle_home(&env));
+    for (k, v) in envs {
+        match v {
+            Some(v) => strace.env(k, v),
+            None => strace.env_remove(k),
+        };
+    }
+    let out = match strace.output() {
+        Ok(out) => out,
+        Err(e) => {
+            println!("SKIP strace is not available: {e}");
+            return;
+        }
+    };
+    if !out.status.success() || !trace.exists() {
+        println!("SKIP strace could not trace here: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let home = tentacle_home(&env).to_string_lossy().into_owned();
+    let journal = format!("{home}/DeploymentJournal.xml");
+    let fd_of = |line: &str| line.rsplit("= ").next().and_then(|n| n.trim().parse::<i32>().ok());
+    let lines: Vec<&str> = text.lines().collect();
+    let open_tmp = lines
+        .iter()
+        .position(|l| {
+            l.contains("openat(") && l.contains(&format!("{home}/.DeploymentJournal.xml.")) && l.contains("O_CREAT")
+        })
+        .expect("the journal is written through a temp file");
+    let tmp_fd = fd_of(lines[open_tmp]).unwrap();
+    let after = |from: usize, pred: &dyn Fn(&str) -> bool, what: &str| -> usize {
+        from + 1
+            + lines[from + 1..]
+                .iter()
+                .position(|l| pred(l))
+                .unwrap_or_else(|| panic!("no {what} after line {from}:\n{text}"))
+    };
+    let write = after(open_tmp, &|l| l.contains(&format!("write({tmp_fd},")), "write to the temp file");
+    let fsync = after(
+        write,
+        &|l| l.contains(&format!("fsync({tmp_fd})")) || l.contains(&format!("fdatasync({tmp_fd})")),
+        "fsync of the temp file",
+    );
+    let rename =
+        after(fsync, &|l| l.contains("rename") && l.contains(&format!("\"{journal}\"")), "rename over the journal");
+    let open_dir =
+        after(rename, &|l| l.contains("openat(") && l.contains(&format!("\"{home}\"")), "open of the directory");
+    let dir_fd = fd_of(lines[open_dir]).unwrap();
+    after(open_dir, &|l| l.contains(&format!("fsync({dir_fd})")), "fsync of the directory");
 }

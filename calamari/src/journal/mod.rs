@@ -194,7 +194,10 @@ impl DeploymentJournal {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::fs::create_dir_all(dir)?;
         }
-        crate::fs::write_atomic(&self.path, xml::serialise(&entries))?;
+        // Keep the journal's mode (a new one gets the usual 0644, not the temp file's 0600).
+        let mode =
+            std::fs::metadata(&self.path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
+        crate::fs::write_atomic_with_mode(&self.path, xml::serialise(&entries), Some(mode.unwrap_or(0o644)))?;
         self.remove_stale_temp_files();
         Ok(result)
     }
