@@ -625,3 +625,37 @@ fn journal_write_order_is_write_fsync_rename_fsync_dir() {
     let dir_fd = fd_of(lines[open_dir]).unwrap();
     after(open_dir, &|l| l.contains(&format!("fsync({dir_fd})")), "fsync of the directory");
 }
+
+/// E-8: a lock holder killed with -9 leaves no stale lock; a live holder is waited for.
+#[test]
+fn journal_lock_is_waited_for_and_dies_with_its_holder() {
+    let env = TestEnv::new();
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    let lock = tentacle_home(&env).join("DeploymentJournal.xml.lock");
+    let hold = |seconds: &str| {
+        let child =
+            std::process::Command::new("flock").args(["-x", "--no-fork"]).arg(&lock).args(["sleep", seconds]).spawn();
+        std::thread::sleep(Duration::from_millis(300));
+        child
+    };
+    // Killed holder: the next run does not wait.
+    let Ok(mut holder) = hold("60") else {
+        println!("SKIP flock(1) is not available");
+        return;
+    };
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let run = transfer(&env, &vars);
+    run.success();
+    assert!(!run.stdout.contains("Waiting for the deployment journal lock"), "{}", run.stdout);
+    // Live holder for a second: the run waits, says so, and then writes its entry.
+    let mut holder = hold("1").unwrap();
+    let run = transfer(&env, &vars);
+    run.success().stdout_has("Waiting for the deployment journal lock");
+    holder.wait().unwrap();
+    assert_eq!(read_journal(&env).len(), 2);
+}

@@ -28,6 +28,7 @@ pub mod transfer;
 pub mod xml;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub use entry::{JournalEntry, JournalPackage};
 pub use retention::{CleanSummary, RetentionPolicy};
@@ -71,12 +72,16 @@ impl Error {
 pub struct DeploymentJournal {
     path: PathBuf,
     log: Option<Log>,
+    lock_timeout: Duration,
 }
+
+/// How long a journal update waits for the lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl DeploymentJournal {
     /// The journal at `path` (which need not exist yet).
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        DeploymentJournal { path: path.into(), log: None }
+        DeploymentJournal { path: path.into(), log: None, lock_timeout: DEFAULT_LOCK_TIMEOUT }
     }
 
     /// The journal the variables point at: `env:TentacleJournal`, else
@@ -115,15 +120,43 @@ impl DeploymentJournal {
         }
     }
 
+    /// How long an update waits for another process's lock before giving up (default
+    /// [`DEFAULT_LOCK_TIMEOUT`]).
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Takes the journal lock, logging the wait and giving up after the timeout. Polls
+    /// rather than blocking so the wait is bounded; a holder that dies releases the lock at
+    /// once (flock), so there is never a stale lock to wait out.
     fn lock(&self) -> Result<NamedLock, Error> {
         let lock_path = self.lock_path();
         if let Some(lock) = NamedLock::try_acquire(&lock_path)? {
             return Ok(lock);
         }
-        if let Some(log) = &self.log {
-            log.verbose(format!("Waiting for the deployment journal lock '{}'", lock_path.display()));
+        let text = format!("Waiting for the deployment journal lock '{}' held by another process", lock_path.display());
+        match &self.log {
+            Some(log) => log.verbose(text),
+            None => log::info!("{text}"),
         }
-        Ok(NamedLock::acquire(&lock_path)?)
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            std::thread::sleep(pause);
+            if let Some(lock) = NamedLock::try_acquire(&lock_path)? {
+                return Ok(lock);
+            }
+            if start.elapsed() >= self.lock_timeout {
+                return Err(Error::Invalid(format!(
+                    "Timed out after {} seconds waiting for the deployment journal lock '{}'; another process holds it",
+                    self.lock_timeout.as_secs(),
+                    lock_path.display()
+                )));
+            }
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
     }
 
     /// Every entry, in file order. A missing journal has none. A corrupt one is moved aside

@@ -358,3 +358,26 @@ fn already_installed_check() {
     assert_eq!(check_already_installed(None, &mut v, &log).unwrap(), AlreadyInstalled::No);
     assert_eq!(out.contents(), "");
 }
+
+#[test]
+fn a_held_lock_is_waited_for_and_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = DeploymentJournal::at(dir.path().join("DeploymentJournal.xml"))
+        .with_lock_timeout(std::time::Duration::from_millis(200));
+    let held = NamedLock::acquire(journal.lock_path()).unwrap();
+    let e = entry("a", "S", utc(2026, 1, 1, 0, 0, 0), true, ("P", "1"));
+    let err = journal.add(&e).unwrap_err().to_string();
+    assert!(err.contains("Timed out") && err.contains("DeploymentJournal.xml.lock"), "{err}");
+    assert_eq!(journal.entries().unwrap(), vec![], "nothing was written");
+    // Released while waiting: the update goes through.
+    let (log, out, _) = Log::capture();
+    let journal = journal.with_lock_timeout(std::time::Duration::from_secs(30)).with_log(log);
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(held);
+    });
+    journal.add(&e).unwrap();
+    releaser.join().unwrap();
+    assert_eq!(journal.entries().unwrap(), vec![e]);
+    assert!(out.contents().contains("Waiting for the deployment journal lock"), "{}", out.contents());
+}
