@@ -173,7 +173,11 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, Corrupt> 
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| Corrupt(format!("a malformed attribute: {e}")))?;
         let key = String::from_utf8_lossy(attr.key.local_name().as_ref()).into_owned();
-        let value = attr.unescape_value().map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
+        let raw = std::str::from_utf8(&attr.value).map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
+        // Attribute-value normalisation (XML 1.0 §3.3.3), as .NET's reader does: literal line
+        // breaks and tabs read as spaces; escaped ones (`&#xA;`) stay what they are.
+        let normalised = raw.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ");
+        let value = quick_xml::escape::unescape(&normalised).map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
         out.push((key, value.into_owned()));
     }
     Ok(out)
@@ -376,6 +380,12 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.contains(r#"ExtractedTo="/a &amp; b/&lt;c&gt; &quot;d&quot; 'e'&#xA;&#x9;f&#xD;""#), "{text}");
         assert_eq!(parse(&bytes).unwrap(), vec![entry]);
+    }
+
+    #[test]
+    fn literal_line_breaks_in_attributes_read_as_spaces() {
+        let doc = "<Deployments><Deployment Id=\"a\" ExtractedTo=\"/x\r\n/y\t/z&#xA;\" /></Deployments>";
+        assert_eq!(parse(doc.as_bytes()).unwrap()[0].extracted_to.as_deref(), Some("/x /y /z\n"));
     }
 
     #[test]
