@@ -1,0 +1,621 @@
+//! YAML: yaml-rust2's event stream gives the structure and where each node starts; the
+//! end of each node is recovered from the text, so a replacement rewrites only that node.
+//!
+//! Paths join mapping keys and sequence indexes with `:`, per document of the stream.
+//! Supported forms: block and flow mappings and sequences, plain, single- and
+//! double-quoted scalars (also over several lines), literal (`|`) and folded (`>`) block
+//! scalars, empty values (`key:`), anchors, tags and aliases, comments anywhere, several
+//! documents.
+//!
+//! A scalar keeps its style when the new value can be written in it: plain stays plain
+//! when the value is a safe plain scalar, quotes stay quotes, a block scalar stays a block
+//! scalar (re-indented as before); otherwise the value is double-quoted. A mapping or
+//! sequence is replaced by the value parsed as JSON (or YAML) and written in flow style on
+//! the line of its key; a value that is neither leaves the node unchanged with a warning.
+
+use std::ops::Range;
+
+use yaml_rust2::Event;
+use yaml_rust2::parser::Parser;
+use yaml_rust2::scanner::TScalarStyle;
+
+use super::{Attempt, Candidates, Edits, encoding};
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A scalar in the given style.
+    Scalar(TScalarStyle),
+    /// A scalar with no text (`key:`): replacing it inserts after the indicator.
+    Empty,
+    /// `*alias`.
+    Alias,
+    /// A block or flow mapping.
+    Mapping {
+        /// `{...}` rather than indentation.
+        flow: bool,
+    },
+    /// A block or flow sequence.
+    Sequence {
+        /// `[...]` rather than `- ` items.
+        flow: bool,
+    },
+}
+
+/// One node of a document: its path (`None` under a complex key), kind and byte span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Keys and indexes joined by `:`; `None` for nodes that have no path.
+    pub path: Option<String>,
+    /// What the node is.
+    pub kind: Kind,
+    /// Where its text is (for [`Kind::Empty`], the insertion point).
+    pub span: Range<usize>,
+    /// Whether the node sits inside a flow collection.
+    pub in_flow: bool,
+}
+
+enum Frame {
+    Mapping { path: Option<String>, key: Option<Option<String>>, node: usize, flow: bool },
+    Sequence { path: Option<String>, index: usize, node: usize, flow: bool },
+}
+
+/// Char index → byte offset (yaml-rust2 markers count chars).
+struct Offsets {
+    table: Option<Vec<usize>>,
+    len: usize,
+}
+
+impl Offsets {
+    fn new(text: &str) -> Self {
+        let table = (!text.is_ascii())
+            .then(|| text.char_indices().map(|(i, _)| i).chain(std::iter::once(text.len())).collect());
+        Offsets { table, len: text.len() }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.table {
+            Some(t) => t.get(char_index).copied().unwrap_or(self.len),
+            None => char_index.min(self.len),
+        }
+    }
+}
+
+/// Parses `text` (every document), returning every node with its span.
+///
+/// # Errors
+/// The parser's message, with line and column.
+pub fn parse(text: &str) -> Result<Vec<Node>, String> {
+    let offsets = Offsets::new(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut last_end = 0usize;
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| e.to_string())?;
+        let at = offsets.byte(mark.index());
+        match event {
+            Event::StreamEnd => break,
+            Event::Nothing | Event::StreamStart | Event::DocumentStart | Event::DocumentEnd => {
+                if matches!(event, Event::DocumentStart) {
+                    stack.clear();
+                }
+                continue;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let (node, flow) = match stack.pop() {
+                    Some(Frame::Mapping { node, flow, .. } | Frame::Sequence { node, flow, .. }) => (node, flow),
+                    None => return Err("unbalanced collection end".to_string()),
+                };
+                let end = if flow { next_char(text, at) } else { last_end };
+                if flow {
+                    last_end = end;
+                }
+                nodes[node].span.end = end.max(nodes[node].span.start);
+                finish_child(&mut stack);
+                continue;
+            }
+            _ => {}
+        }
+        // A node: a key when the parent mapping expects one.
+        let in_flow =
+            stack.iter().any(|f| matches!(f, Frame::Mapping { flow: true, .. } | Frame::Sequence { flow: true, .. }));
+        let (is_key, path) = match stack.last() {
+            None => (false, Some(String::new())),
+            Some(Frame::Mapping { key: None, .. }) => (true, None),
+            Some(Frame::Mapping { path, key: Some(k), .. }) => (false, join(path, k.as_deref())),
+            Some(Frame::Sequence { path, index, .. }) => (false, join(path, Some(&index.to_string()))),
+        };
+        match event {
+            Event::Scalar(value, style, _, _) => {
+                let (kind, span) = scalar_span(text, at, last_end, &value, style)?;
+                last_end = span.end;
+                set_block_starts(text, &stack, &mut nodes, span.start);
+                if is_key {
+                    if let Some(Frame::Mapping { key, .. }) = stack.last_mut() {
+                        *key = Some(Some(value));
+                    }
+                } else {
+                    nodes.push(Node { path, kind, span, in_flow });
+                    finish_child(&mut stack);
+                }
+            }
+            Event::Alias(_) => {
+                let end =
+                    at + text[at..].find(|c: char| c.is_whitespace() || ",]}".contains(c)).unwrap_or(text.len() - at);
+                last_end = end;
+                set_block_starts(text, &stack, &mut nodes, at);
+                if is_key {
+                    if let Some(Frame::Mapping { key, .. }) = stack.last_mut() {
+                        *key = Some(None);
+                    }
+                } else {
+                    nodes.push(Node { path, kind: Kind::Alias, span: at..end, in_flow });
+                    finish_child(&mut stack);
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let flow = text[at..].starts_with(['{', '[']);
+                if flow {
+                    last_end = next_char(text, at);
+                    set_block_starts(text, &stack, &mut nodes, at);
+                }
+                let mapping = matches!(event, Event::MappingStart(..));
+                // A collection used as a key has no path, and nor has anything inside it.
+                let path = if is_key { None } else { path };
+                let kind = if mapping { Kind::Mapping { flow } } else { Kind::Sequence { flow } };
+                let start = if flow { at } else { usize::MAX };
+                nodes.push(Node { path: path.clone(), kind, span: start..start, in_flow });
+                let node = nodes.len() - 1;
+                stack.push(if mapping {
+                    Frame::Mapping { path, key: None, node, flow }
+                } else {
+                    Frame::Sequence { path, index: 0, node, flow }
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(nodes)
+}
+
+/// Gives every enclosing block collection that has no start yet the start of the token at
+/// `start` (for a sequence, the `-` before it), innermost first.
+fn set_block_starts(text: &str, stack: &[Frame], nodes: &mut [Node], mut start: usize) {
+    for frame in stack.iter().rev() {
+        let (Frame::Mapping { node, .. } | Frame::Sequence { node, .. }) = frame;
+        if nodes[*node].span.start != usize::MAX {
+            break;
+        }
+        if let Frame::Sequence { .. } = frame {
+            let before = text[..start].trim_end_matches([' ', '\t']);
+            if before.ends_with('-') {
+                start = before.len() - 1;
+            }
+        }
+        nodes[*node].span.start = start;
+    }
+}
+
+/// Called when a value node is complete: the parent mapping now expects a key, the parent
+/// sequence moves to the next index.
+fn finish_child(stack: &mut [Frame]) {
+    match stack.last_mut() {
+        Some(Frame::Mapping { key, .. }) => {
+            if key.is_some() {
+                *key = None;
+            } else {
+                // The completed node was a (complex) key.
+                *key = Some(None);
+            }
+        }
+        Some(Frame::Sequence { index, .. }) => *index += 1,
+        None => {}
+    }
+}
+
+fn join(prefix: &Option<String>, key: Option<&str>) -> Option<String> {
+    let (prefix, key) = (prefix.as_ref()?, key?);
+    Some(if prefix.is_empty() { key.to_string() } else { format!("{prefix}:{key}") })
+}
+
+fn next_char(text: &str, at: usize) -> usize {
+    text[at..].chars().next().map_or(at, |c| at + c.len_utf8())
+}
+
+/// The span of a scalar whose event was marked at `at` (for block scalars, at the first
+/// content line; `last_end` is where the previous token ended).
+fn scalar_span(
+    text: &str,
+    at: usize,
+    last_end: usize,
+    value: &str,
+    style: TScalarStyle,
+) -> Result<(Kind, Range<usize>), String> {
+    let bytes = text.as_bytes();
+    match style {
+        TScalarStyle::SingleQuoted => {
+            let mut i = at + 1;
+            while i < bytes.len() {
+                if bytes[i] == b'\'' {
+                    if bytes.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    return Ok((Kind::Scalar(style), at..i + 1));
+                }
+                i += 1;
+            }
+            Err("unterminated single-quoted scalar".to_string())
+        }
+        TScalarStyle::DoubleQuoted => {
+            let mut i = at + 1;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\\' => i += 2,
+                    b'"' => return Ok((Kind::Scalar(style), at..i + 1)),
+                    _ => i += 1,
+                }
+            }
+            Err("unterminated double-quoted scalar".to_string())
+        }
+        TScalarStyle::Literal | TScalarStyle::Folded => {
+            let from = last_end.min(at);
+            let header = text[from..].find(['|', '>']).map_or(at, |i| from + i);
+            if value.is_empty() || at <= header {
+                // No content lines: the header (and its indicators) is the whole node.
+                let end = header + text[header..].find(|c: char| c.is_whitespace()).unwrap_or(text.len() - header);
+                return Ok((Kind::Scalar(style), header..end));
+            }
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let indent = at - line_start;
+            let mut end = at;
+            let mut pos = line_start;
+            while pos < text.len() {
+                let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+                let line = text[pos..line_end].trim_end_matches('\r');
+                let content = line.trim_start_matches(' ');
+                if content.is_empty() {
+                    // Blank line: part of the scalar only if more content follows.
+                } else if line.len() - content.len() >= indent {
+                    end = pos + line.len();
+                } else {
+                    break;
+                }
+                pos = line_end + 1;
+            }
+            Ok((Kind::Scalar(style), header..end))
+        }
+        _ => {
+            if value.is_empty() {
+                // `key:` with nothing after: insert after the indicator before `at`.
+                let from = last_end.min(at);
+                let gap = &text[from..at];
+                let indicator = gap.find([':', '-', '?']).map(|i| from + i + 1).unwrap_or(from);
+                return Ok((Kind::Empty, indicator..indicator));
+            }
+            let end =
+                plain_end(text, at, value).ok_or_else(|| format!("could not locate the plain scalar '{value}'"))?;
+            Ok((Kind::Scalar(style), at..end))
+        }
+    }
+}
+
+/// The end of a plain scalar starting at `start` whose folded value is `value`: line
+/// breaks and indentation in the text fold to single spaces (or `\n` for blank lines).
+fn plain_end(text: &str, start: usize, value: &str) -> Option<usize> {
+    if text[start..].starts_with(value) {
+        return Some(start + value.len());
+    }
+    let bytes = text.as_bytes();
+    let mut i = start;
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if text[i..].starts_with(c) && c != '\n' {
+            i += c.len_utf8();
+            continue;
+        }
+        if c == ' ' || c == '\n' {
+            let run_start = i;
+            while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\r' | b'\n') {
+                i += 1;
+            }
+            if !text[run_start..i].contains('\n') {
+                return None;
+            }
+            while chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            continue;
+        }
+        return None;
+    }
+    Some(i)
+}
+
+pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits) -> Result<(), Attempt> {
+    let nodes = parse(text).map_err(Attempt::Unparseable)?;
+    let eol = encoding::line_ending(text);
+    for node in &nodes {
+        let Some(path) = node.path.as_deref().filter(|p| !p.is_empty()) else { continue };
+        let Some(name) = candidates.lookup(path) else { continue };
+        let value = candidates.value(name)?;
+        match node.kind {
+            Kind::Scalar(style) => {
+                let indent = block_indent(text, node);
+                edits.push(name, node.span.clone(), render_scalar(style, value.as_deref(), node.in_flow, &indent, eol));
+            }
+            Kind::Alias => {
+                edits.push(
+                    name,
+                    node.span.clone(),
+                    render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, "", eol),
+                );
+            }
+            Kind::Empty => {
+                let rendered = render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, "", eol);
+                edits.push(name, node.span.clone(), format!(" {rendered}"));
+            }
+            Kind::Mapping { flow } | Kind::Sequence { flow } => {
+                let Some(flow_text) = render_collection(value.as_deref()) else {
+                    edits.warn(format!(
+                        "Unable to set value for {name}. The variable value could not be parsed as JSON or YAML and the existing structure was left unchanged."
+                    ));
+                    continue;
+                };
+                let mut span = node.span.clone();
+                let mut rendered = flow_text;
+                if !flow {
+                    // Put the flow value on the line of its key (or `-`), as a block
+                    // collection's first line may sit at the key's own indentation.
+                    let before = text[..span.start].trim_end_matches([' ', '\t', '\r', '\n']);
+                    if before.ends_with([':', '-', '?']) {
+                        span.start = before.len();
+                        rendered = format!(" {rendered}");
+                    } else if matches!(node.kind, Kind::Sequence { .. }) {
+                        rendered = format!("  {rendered}");
+                    }
+                }
+                edits.push(name, span, rendered);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The indentation for block scalar content: as before (the column of the first content
+/// line), or two more than the key's line for an empty block scalar.
+fn block_indent(text: &str, node: &Node) -> String {
+    let header_line_start = text[..node.span.start].rfind('\n').map_or(0, |i| i + 1);
+    let key_indent = text[header_line_start..].len() - text[header_line_start..].trim_start_matches(' ').len();
+    let after_header = text[node.span.start..node.span.end].find('\n').map(|i| node.span.start + i + 1);
+    if let Some(content_start) = after_header {
+        let rest = &text[content_start..node.span.end];
+        for line in rest.split('\n') {
+            let trimmed = line.trim_start_matches(' ');
+            if !trimmed.trim_end_matches('\r').is_empty() {
+                return " ".repeat(line.len() - trimmed.len());
+            }
+        }
+    }
+    " ".repeat(key_indent + 2)
+}
+
+/// Writes a scalar value in `style` where possible (see the module docs).
+pub fn render_scalar(style: TScalarStyle, value: Option<&str>, in_flow: bool, indent: &str, eol: &str) -> String {
+    let Some(value) = value else { return "null".to_string() };
+    let printable = !value.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+    match style {
+        TScalarStyle::Plain if is_plain_safe(value, in_flow) => value.to_string(),
+        TScalarStyle::SingleQuoted if printable && !value.contains(['\n', '\t']) => {
+            format!("'{}'", value.replace('\'', "''"))
+        }
+        TScalarStyle::Literal | TScalarStyle::Folded
+            if printable && !in_flow && !value.starts_with([' ', '\t', '\n']) && !value.is_empty() =>
+        {
+            let body = value.strip_suffix('\n').unwrap_or(value);
+            let chomp = if value.ends_with("\n\n") {
+                "+"
+            } else if value.ends_with('\n') {
+                ""
+            } else {
+                "-"
+            };
+            let header = if style == TScalarStyle::Folded && !body.contains('\n') { '>' } else { '|' };
+            let mut out = format!("{header}{chomp}");
+            for line in body.split('\n') {
+                out.push_str(eol);
+                if !line.is_empty() {
+                    out.push_str(indent);
+                    out.push_str(line);
+                }
+            }
+            out
+        }
+        _ => double_quote(value),
+    }
+}
+
+/// A double-quoted YAML scalar.
+pub fn double_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `value` reads back as the same string when written as a plain scalar here.
+fn is_plain_safe(value: &str, in_flow: bool) -> bool {
+    let Some(first) = value.chars().next() else { return false };
+    if value.trim() != value || value.chars().any(|c| c.is_control()) {
+        return false;
+    }
+    if "[]{},#&*!|>'\"%@`".contains(first) {
+        return false;
+    }
+    if "-?:".contains(first) {
+        let second = value[1..].chars().next();
+        if second.is_none_or(|c| c == ' ' || (in_flow && ",[]{}".contains(c))) {
+            return false;
+        }
+        if value == "---" || value.starts_with("--- ") {
+            return false;
+        }
+    }
+    if value.contains(": ") || value.contains(" #") || value.ends_with(':') {
+        return false;
+    }
+    !(in_flow && value.contains([',', '[', ']', '{', '}']))
+}
+
+/// The flow text for a mapping or sequence replacement: the value as JSON (compact), or
+/// as YAML converted to JSON; `None` when it is neither.
+fn render_collection(value: Option<&str>) -> Option<String> {
+    let value = value?;
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(value.trim()) {
+        return serde_json::to_string(&json).ok();
+    }
+    let docs = yaml_rust2::YamlLoader::load_from_str(value).ok()?;
+    let [doc] = docs.as_slice() else { return None };
+    match doc {
+        yaml_rust2::Yaml::Hash(_) | yaml_rust2::Yaml::Array(_) => serde_json::to_string(&to_json(doc)?).ok(),
+        _ => None,
+    }
+}
+
+fn to_json(yaml: &yaml_rust2::Yaml) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    use yaml_rust2::Yaml;
+    Some(match yaml {
+        Yaml::Real(r) => {
+            r.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(Value::String(r.clone()), Value::Number)
+        }
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Array(a) => Value::Array(a.iter().map(to_json).collect::<Option<_>>()?),
+        Yaml::Hash(h) => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in h {
+                let key = match k {
+                    Yaml::String(s) | Yaml::Real(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    _ => return None,
+                };
+                map.insert(key, to_json(v)?);
+            }
+            Value::Object(map)
+        }
+        Yaml::Null => Value::Null,
+        Yaml::Alias(_) | Yaml::BadValue => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(text: &str) -> Vec<(String, &str)> {
+        parse(text).unwrap().into_iter().map(|n| (n.path.unwrap_or_else(|| "?".into()), &text[n.span])).collect()
+    }
+
+    #[test]
+    fn block_and_flow_spans() {
+        let text = "# c\na: 1\nb:\n  c: 'x'\n  d: \"y\"\n  e: |\n    lit\n    more\n\n  f: [1, {g: 2}]\nh:\n- 1\n- k: v\n  l: &an !!str w\nm: *an\n";
+        let got = spans(text);
+        let expect: Vec<(&str, &str)> = vec![
+            (
+                "",
+                "a: 1\nb:\n  c: 'x'\n  d: \"y\"\n  e: |\n    lit\n    more\n\n  f: [1, {g: 2}]\nh:\n- 1\n- k: v\n  l: &an !!str w\nm: *an",
+            ),
+            ("a", "1"),
+            ("b", "c: 'x'\n  d: \"y\"\n  e: |\n    lit\n    more\n\n  f: [1, {g: 2}]"),
+            ("b:c", "'x'"),
+            ("b:d", "\"y\""),
+            ("b:e", "|\n    lit\n    more"),
+            ("b:f", "[1, {g: 2}]"),
+            ("b:f:0", "1"),
+            ("b:f:1", "{g: 2}"),
+            ("b:f:1:g", "2"),
+            ("h", "- 1\n- k: v\n  l: &an !!str w"),
+            ("h:0", "1"),
+            ("h:1", "k: v\n  l: &an !!str w"),
+            ("h:1:k", "v"),
+            ("h:1:l", "w"),
+            ("m", "*an"),
+        ];
+        let got: Vec<(&str, &str)> = got.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn multi_line_scalars_and_documents() {
+        let text =
+            "---\na:\nb: plain\n  multi  # c\nc: >-\n  fold\n  ed\n# after\nd: 'q\n  m'\n---\n- x\n- - y\n  - z\n...\n";
+        let got = spans(text);
+        let got: Vec<(&str, &str)> = got.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("", "a:\nb: plain\n  multi  # c\nc: >-\n  fold\n  ed\n# after\nd: 'q\n  m'"),
+                ("a", ""),
+                ("b", "plain\n  multi"),
+                ("c", ">-\n  fold\n  ed"),
+                ("d", "'q\n  m'"),
+                ("", "- x\n- - y\n  - z"),
+                ("0", "x"),
+                ("1", "- y\n  - z"),
+                ("1:0", "y"),
+                ("1:1", "z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn non_ascii_offsets() {
+        let text = "é: ü\nkey: välue # ç\n";
+        let got = spans(text);
+        assert_eq!(got[1], ("é".to_string(), "ü"));
+        assert_eq!(got[2], ("key".to_string(), "välue"));
+    }
+
+    #[test]
+    fn plain_safety() {
+        for (v, safe) in [
+            ("abc", true),
+            ("-5", true),
+            ("http://x:80/a", true),
+            ("a: b", false),
+            ("a #b", false),
+            ("", false),
+            (" x", false),
+            ("- x", false),
+            ("*x", false),
+            ("{x}", false),
+            ("a,b", true),
+        ] {
+            assert_eq!(is_plain_safe(v, false), safe, "{v:?}");
+        }
+        assert!(!is_plain_safe("a,b", true));
+    }
+
+    #[test]
+    fn rejects_invalid_yaml() {
+        for bad in ["a: [1, 2", "a: 'x", "key: value\n  bad: indent", "- a\nb: c"] {
+            assert!(parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+}
