@@ -5,6 +5,9 @@
 //! code independent of the library: `Success.txt` exists ⇒ every file the manifest lists
 //! has its size and SHA-256, and nothing else is in the directory.
 
+// Tests print SKIP reasons and the random seed on stdout, as the briefing asks.
+#![allow(clippy::print_stdout)]
+
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
@@ -623,6 +626,49 @@ fn a_full_disk_fails_naming_the_path_and_leaves_the_old_version_complete() {
 }
 
 #[test]
+fn a_full_ext4_disk_and_exhausted_inodes_fail_cleanly() {
+    // tmpfs has no reserved blocks or delayed allocation: repeat on a real ext4 (a loop
+    // file, filled so ~1 MiB stays free), and run out of inodes on a tmpfs (hardening E-1, E-3).
+    let env = TestEnv::new();
+    let ext4 = env.path("ext4-home");
+    let inodes = env.path("inode-home");
+    std::fs::create_dir_all(&ext4).unwrap();
+    std::fs::create_dir_all(&inodes).unwrap();
+    let many: Vec<(String, Vec<u8>, bool)> = (0..40).map(|i| (format!("f{i}"), vec![b'x'; 100], false)).collect();
+    let bundle = env.write("many.tar.gz", make_bundle("0.0.2", &many));
+    let script = r#"
+        set -u
+        truncate -s 8M "$5/img" && mkfs.ext4 -q -F "$5/img" && mount -o loop "$5/img" "$2" || { echo SETUP-FAILED; exit 0; }
+        fallocate -l 5M "$2/filler" || { echo SETUP-FAILED; exit 0; }
+        "$1" install --home "$2"; echo "ext4=$?"
+        echo "ext4-listing: $(ls -A "$2/Calamari" | tr '
+' ' ')"
+        mount -t tmpfs -o size=4m,nr_inodes=24 tmpfs "$3"
+        "$1" install --home "$3" --bundle "$4"; echo "inodes=$?"
+        echo "inode-listing: $(ls -A "$3/Calamari" | tr '
+' ' ')"
+    "#;
+    let calamari = bin();
+    let args = [path_str(&calamari), path_str(&ext4), path_str(&inodes), path_str(&bundle), path_str(env.root())];
+    let Some((stdout, stderr)) = in_mount_namespace(&env, script, &args) else {
+        return;
+    };
+    if stdout.contains("SETUP-FAILED") {
+        println!("SKIP no loop-mounted ext4 here: {stderr}");
+        return;
+    }
+    let context = format!("{stdout}\n--- stderr ---\n{stderr}");
+    assert!(stdout.contains("ext4=100\n") && stdout.contains("inodes=100\n"), "{context}");
+    assert_eq!(stderr.matches("No space left on device").count(), 2, "{context}");
+    assert!(stderr.contains(path_str(&ext4.join("Calamari"))), "{context}");
+    assert!(stderr.contains(path_str(&inodes.join("Calamari"))), "{context}");
+    for prefix in ["ext4-listing: ", "inode-listing: "] {
+        let listing = stdout.lines().find_map(|l| l.strip_prefix(prefix)).unwrap();
+        assert_eq!(listing.trim(), ".install.lock", "staging removed: {context}");
+    }
+}
+
+#[test]
 fn a_read_only_home_fails_clearly_and_a_complete_one_still_passes() {
     let env = TestEnv::new();
     let empty = env.path("empty-home");
@@ -651,6 +697,21 @@ fn a_read_only_home_fails_clearly_and_a_complete_one_still_passes() {
     assert!(stdout.contains("check=0\n"), "{context}");
     assert!(std::fs::read_dir(&empty).unwrap().next().is_none(), "nothing written");
     assert!(assert_invariant(&installed, VERSION));
+}
+
+#[test]
+fn the_invariant_check_catches_a_damaged_complete_install() {
+    // The fault tests rely on `assert_invariant`; show it fails on a bad state.
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    env.cmd(&["install", "--home", path_str(&home)]).run().success();
+    let dir = home.join("Calamari").join(VERSION);
+    std::fs::write(dir.join("calamari"), b"truncated").unwrap();
+    assert!(std::panic::catch_unwind(|| assert_invariant(&home, VERSION)).is_err(), "damaged file");
+    std::fs::remove_file(dir.join("calamari")).unwrap();
+    assert!(std::panic::catch_unwind(|| assert_invariant(&home, VERSION)).is_err(), "missing file");
+    std::fs::remove_file(dir.join("Success.txt")).unwrap();
+    assert!(!assert_invariant(&home, VERSION), "incomplete is allowed");
 }
 
 #[test]

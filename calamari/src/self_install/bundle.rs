@@ -158,10 +158,10 @@ pub(crate) fn open_verified(bundle: &Path, expected_sha256: Option<&str>) -> Res
     let expected = expected_sha256.map(normalise_sha256).transpose()?;
     let mut file = fs::open(bundle)?;
     let (_, sha256) = hash_reader(&mut file, bundle)?;
-    if let Some(expected) = expected {
-        if expected != sha256 {
-            return Err(Error::BundleHash { bundle: bundle.to_path_buf(), expected, actual: sha256 });
-        }
+    if let Some(expected) = expected
+        && expected != sha256
+    {
+        return Err(Error::BundleHash { bundle: bundle.to_path_buf(), expected, actual: sha256 });
     }
     let corrupt = |problem: String| Error::Bundle { bundle: bundle.to_path_buf(), problem };
 

@@ -123,10 +123,10 @@ pub fn install_bundle_with(
 /// since been replaced (a rebuild, an upgrade); elsewhere `current_exe()`.
 pub(crate) fn open_running_exe() -> Result<(File, PathBuf), Error> {
     let exe = std::env::current_exe().at("locate the running executable", "/proc/self/exe")?;
-    if cfg!(target_os = "linux") {
-        if let Ok(file) = File::open("/proc/self/exe") {
-            return Ok((file, exe));
-        }
+    if cfg!(target_os = "linux")
+        && let Ok(file) = File::open("/proc/self/exe")
+    {
+        return Ok((file, exe));
     }
     Ok((fs::open(&exe)?, exe))
 }
@@ -260,10 +260,10 @@ pub(crate) fn install_with(
     write_marker(ops, &dir, marker.as_bytes())?;
     ops.checkpoint("installed");
 
-    if let Some(old) = old {
-        if let Err(e) = ops.remove_dir_all(&old) {
-            log.verbose(format!("Could not remove the replaced install (a later install removes it): {e}"));
-        }
+    if let Some(old) = old
+        && let Err(e) = ops.remove_dir_all(&old)
+    {
+        log.verbose(format!("Could not remove the replaced install (a later install removes it): {e}"));
     }
     let what = match status {
         InstallStatus::Repaired => " (replaced an incomplete install)",

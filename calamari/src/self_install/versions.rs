@@ -92,13 +92,11 @@ fn version_key(version: &str) -> Option<([u64; 4], semver::Prerelease)> {
         None => (without_build, semver::Prerelease::EMPTY),
     };
     let mut key = [0u64; 4];
-    let mut count = 0;
-    for part in numbers.split('.') {
-        if count == 4 || part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+    for (i, part) in numbers.split('.').enumerate() {
+        if i == 4 || part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        key[count] = part.parse().ok()?;
-        count += 1;
+        key[i] = part.parse().ok()?;
     }
     Some((key, pre))
 }
