@@ -256,6 +256,34 @@ fn bundle_round_trip_installs_a_runnable_calamari_in_a_fresh_home() {
 }
 
 #[test]
+fn first_push_bootstrap_with_plain_tar_then_the_bundle_installs_itself() {
+    // The first push to a machine without Calamari (hardening §4.3): plain `tar` takes the
+    // binary out of the bundle into a scratch directory, and that binary installs the
+    // bundle properly (verified, staged, Success.txt last).
+    let env = TestEnv::new();
+    let out = env.path("out");
+    env.cmd(&["bundle", "--output", path_str(&out)]).run().success();
+    let bundle = out.join(format!("Calamari.{VERSION}.tar.gz"));
+    let home = env.path("ssh-home/.octopus/Instance");
+    let script = r#"
+        set -eu
+        scratch=$(mktemp -d "$2/.bootstrap.XXXXXX")
+        tar -xzf "$1" -C "$scratch" calamari
+        sha=$(cut -d' ' -f1 "$1.sha256")
+        "$scratch/calamari" install --home "$3" --bundle "$1" --sha256 "$sha"
+        rm -rf "$scratch"
+    "#;
+    let status = Command::new("sh")
+        .args(["-c", script, "sh", path_str(&bundle), path_str(env.root()), path_str(&home)])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(assert_invariant(&home, VERSION));
+    env.cmd(&["check-install", "--home", path_str(&home), "--version", VERSION]).run().success();
+}
+
+#[test]
 fn bad_bundles_are_refused_before_the_home_is_touched() {
     let env = TestEnv::new();
     let files = vec![("calamari".to_string(), b"#!/bin/sh\necho hi\n".to_vec(), true)];

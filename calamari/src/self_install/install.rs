@@ -343,12 +343,15 @@ pub(crate) fn remove_leftovers(ops: &mut dyn Ops, root: &Path, log: &Log) -> Res
         if name.starts_with(TEMP_PREFIX) || name.starts_with(OLD_PREFIX) {
             let path = entry.path();
             log.verbose(format!("Removing leftover {}", path.display()));
-            if entry.file_type().at("read metadata of", &path)?.is_dir() {
-                ops.remove_dir_all(&path)?;
-            } else {
-                ops.remove_file(&path)?;
+            let result = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => ops.remove_dir_all(&path),
+                _ => ops.remove_file(&path),
+            };
+            // A leftover we cannot remove must not block every later install: it claims nothing.
+            match result {
+                Ok(()) => removed.push(path),
+                Err(e) => log.warn(format!("Could not remove a leftover of an interrupted install: {e}")),
             }
-            removed.push(path);
         }
     }
     Ok(removed)
@@ -497,6 +500,22 @@ mod tests {
         let names: Vec<String> =
             std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names, [".install.lock"]);
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_and_times_out_naming_the_lock() {
+        let home = tempfile::tempdir().unwrap();
+        let held = NamedLock::acquire(calamari_dir(home.path()).join(LOCK_FILE)).unwrap();
+        let (log, out, _) = Log::capture();
+        let options = InstallOptions { force: false, lock_timeout: Duration::from_millis(100) };
+        let err = install_with(&mut RealOps, home.path(), "1.0.0", &options, &log, &mut payload).unwrap_err();
+        assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+        assert!(err.to_string().contains(LOCK_FILE), "{err}");
+        assert!(out.contents().contains("Waiting for another Calamari install to finish"));
+        assert_eq!(state_of(&layout::version_dir(home.path(), "1.0.0")), InstallState::Missing);
+        drop(held);
+        let outcome = install_with(&mut RealOps, home.path(), "1.0.0", &options, &log, &mut payload).unwrap();
+        assert_eq!(outcome.status, InstallStatus::Installed);
     }
 
     #[test]

@@ -27,6 +27,10 @@
 //! verifies the whole bundle (format, manifest, every hash, the overall hash when given)
 //! before it touches the home, and checks every hash again while extracting.
 //!
+//! The first push to a machine that has no Calamari yet needs nothing but `tar`: extract
+//! the `calamari` entry of the bundle into a scratch directory and let it run
+//! `calamari install --home H --bundle FILE --sha256 HEX`, which installs properly.
+//!
 //! Tests can kill an install at a named checkpoint: see [`fault`].
 
 mod bundle;
