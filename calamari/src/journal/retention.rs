@@ -505,6 +505,46 @@ mod tests {
     }
 
     #[test]
+    fn clean_uses_the_injected_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = DeploymentJournal::at(dir.path().join("DeploymentJournal.xml"));
+        let mk = |id: &str, days_ago: i64| {
+            let path = dir.path().join("apps").join(id);
+            std::fs::create_dir_all(&path).unwrap();
+            std::fs::write(path.join("f"), id).unwrap();
+            JournalEntry {
+                id: id.into(),
+                retention_policy_set: "S".into(),
+                installed_on: Some(now() - Duration::days(days_ago)),
+                was_successful: true,
+                extracted_to: Some(path.to_string_lossy().into_owned()),
+                ..JournalEntry::default()
+            }
+        };
+        for e in [mk("a", 9), mk("b", 6), mk("c", 3), mk("d", 0)] {
+            journal.add(&e).unwrap();
+        }
+        let (log, out, _) = Log::capture();
+        // Seen from 2 days later, a 5-day policy removes a and b only; a dry run changes nothing.
+        let later = now() + Duration::days(2);
+        let dry = clean(&journal, "S", RetentionPolicy::Days(5), true, later, None, &log).unwrap();
+        assert_eq!(dry.removed_entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(dir.path().join("apps/a/f").exists());
+        assert_eq!(journal.entries().unwrap().len(), 4);
+        assert!(out.contents().contains("Would remove directory"));
+        let done = clean(&journal, "S", RetentionPolicy::Days(5), false, later, None, &log).unwrap();
+        assert_eq!(done.removed_directories.len(), 2);
+        assert!(!dir.path().join("apps/a").exists() && !dir.path().join("apps/b").exists());
+        assert!(dir.path().join("apps/c/f").exists() && dir.path().join("apps/d/f").exists());
+        assert_eq!(journal.entries().unwrap().iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "d"]);
+        // A year later everything is old, but the current and previous releases stay (E-10).
+        let much_later = now() + Duration::days(365);
+        let done = clean(&journal, "S", RetentionPolicy::Days(5), false, much_later, None, &log).unwrap();
+        assert!(done.removed_entries.is_empty());
+        assert_eq!(journal.entries().unwrap().len(), 2);
+    }
+
+    #[test]
     fn lexical_cleanup() {
         assert_eq!(lexical(Path::new("/a/./b/../c/")), PathBuf::from("/a/c"));
         assert_eq!(lexical(Path::new("/a/b//")), PathBuf::from("/a/b"));
