@@ -296,7 +296,7 @@ fn kill_9_during_clean_is_safe_to_repeat() {
     for round in 0..12u64 {
         let mut cmd = env.cmd(&["clean", set.as_str(), "--days=5"]).env("TentacleHome", tentacle_home(&env)).cmd;
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(2 + (round * 7919) % 25));
+        std::thread::sleep(Duration::from_millis(2 + (round * 7919) % 120));
         let _ = child.kill();
         let _ = child.wait();
         let entries = read_journal(&env);
