@@ -642,7 +642,14 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
     let hold = |seconds: &str| {
         let child =
             std::process::Command::new("flock").args(["-x", "--no-fork"]).arg(&lock).args(["sleep", seconds]).spawn();
-        std::thread::sleep(Duration::from_millis(300));
+        // Return once flock really holds the lock.
+        if child.is_ok() {
+            let start = std::time::Instant::now();
+            while calamari::lock::NamedLock::try_acquire(&lock).unwrap().is_some() {
+                assert!(start.elapsed() < Duration::from_secs(20), "flock never took the lock");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         child
     };
     // Killed holder: the next run does not wait.
@@ -655,8 +662,8 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
     let run = transfer(&env, &vars);
     run.success();
     assert!(!run.stdout.contains("Waiting for the deployment journal lock"), "{}", run.stdout);
-    // Live holder for a second: the run waits, says so, and then writes its entry.
-    let mut holder = hold("1").unwrap();
+    // Live holder for three seconds: the run waits, says so, and then writes its entry.
+    let mut holder = hold("3").unwrap();
     let run = transfer(&env, &vars);
     run.success().stdout_has("Waiting for the deployment journal lock");
     holder.wait().unwrap();
