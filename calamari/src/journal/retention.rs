@@ -165,7 +165,17 @@ pub fn clean(
         log.info("Dry run: nothing will be deleted.");
     }
 
-    let all = journal.entries()?;
+    let all = if dry_run {
+        journal.read()?.unwrap_or_else(|corrupt| {
+            log.warn(format!(
+                "The deployment journal '{}' is unreadable ({corrupt}); a real run would move it aside and start a new one.",
+                journal.path().display()
+            ));
+            Vec::new()
+        })
+    } else {
+        journal.entries()?
+    };
     let in_set: Vec<&JournalEntry> = all.iter().filter(|e| e.retention_policy_set == retention_policy_set).collect();
     let subset: Vec<JournalEntry> = in_set.iter().map(|e| (*e).clone()).collect();
     let selection = select(&subset, policy, now);
@@ -542,6 +552,20 @@ mod tests {
         let done = clean(&journal, "S", RetentionPolicy::Days(5), false, much_later, None, &log).unwrap();
         assert!(done.removed_entries.is_empty());
         assert_eq!(journal.entries().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn dry_run_leaves_a_corrupt_journal_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("DeploymentJournal.xml");
+        std::fs::write(&path, "<Deployments><Depl").unwrap();
+        let (log, out, _) = Log::capture();
+        let journal = DeploymentJournal::at(&path);
+        let summary = clean(&journal, "S", RetentionPolicy::Days(1), true, now(), None, &log).unwrap();
+        assert!(summary.removed_entries.is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "<Deployments><Depl");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing moved aside, no lock file");
+        assert!(out.contents().contains("a real run would move it aside"));
     }
 
     #[test]
