@@ -132,7 +132,7 @@ enum Enc {
     Other(&'static Encoding),
 }
 
-fn decode(bytes: &[u8]) -> (String, Enc, bool) {
+fn decode(bytes: Vec<u8>) -> (String, Enc, bool) {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return (String::from_utf8_lossy(rest).into_owned(), Enc::Utf8, true);
     }
@@ -142,10 +142,10 @@ fn decode(bytes: &[u8]) -> (String, Enc, bool) {
     if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
         return (encoding_rs::UTF_16BE.decode_without_bom_handling(rest).0.into_owned(), Enc::Utf16Be, true);
     }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => (s.to_string(), Enc::Utf8, false),
-        Err(_) => (
-            encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+    match String::from_utf8(bytes) {
+        Ok(s) => (s, Enc::Utf8, false),
+        Err(e) => (
+            encoding_rs::WINDOWS_1252.decode_without_bom_handling(e.as_bytes()).0.into_owned(),
             Enc::Other(encoding_rs::WINDOWS_1252),
             false,
         ),
@@ -171,13 +171,14 @@ fn encoding_by_name(name: &str) -> Option<Enc> {
     }
 }
 
-fn encode(text: &str, enc: Enc, bom: bool, ascii: bool) -> Option<Vec<u8>> {
+fn encode(text: String, enc: Enc, bom: bool, ascii: bool) -> Result<Vec<u8>, String> {
+    if enc == Enc::Utf8 && !bom {
+        return Ok(text.into_bytes());
+    }
     let mut out = Vec::with_capacity(text.len() + 3);
     match enc {
         Enc::Utf8 => {
-            if bom {
-                out.extend_from_slice(b"\xEF\xBB\xBF");
-            }
+            out.extend_from_slice(b"\xEF\xBB\xBF");
             out.extend_from_slice(text.as_bytes());
         }
         Enc::Utf16Le => {
@@ -194,16 +195,16 @@ fn encode(text: &str, enc: Enc, bom: bool, ascii: bool) -> Option<Vec<u8>> {
         }
         Enc::Other(e) => {
             if ascii && !text.is_ascii() {
-                return None;
+                return Err(text);
             }
-            let (bytes, _, had_errors) = e.encode(text);
+            let (bytes, _, had_errors) = e.encode(&text);
             if had_errors {
-                return None;
+                return Err(text);
             }
             out.extend_from_slice(&bytes);
         }
     }
-    Some(out)
+    Ok(out)
 }
 
 /// Substitutes variables in one file (resilient mode), keeping its encoding, BOM,
@@ -219,7 +220,7 @@ pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -
         log.verbose(format!("No variables to substitute in '{}'", path.display()));
         return Ok(FileOutcome::NoTokens);
     }
-    let (text, enc, bom) = decode(&bytes);
+    let (text, enc, bom) = decode(bytes);
     if utf16 && memchr::memmem::find(text.as_bytes(), b"#{").is_none() {
         log.verbose(format!("No variables to substitute in '{}'", path.display()));
         return Ok(FileOutcome::NoTokens);
@@ -244,6 +245,7 @@ pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -
         }
     };
     let evaluation = template::evaluate_template(variables, &template)?;
+    drop(template);
     if let Some(error) = &evaluation.error {
         let message =
             format!("Parsing file '{}' with Octostache returned the following error: `{error}`", path.display());
@@ -263,19 +265,20 @@ pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -
             None => log.verbose(format!("Unknown output encoding '{name}'; keeping the file's own encoding")),
         }
     }
-    let new_bytes = match encode(&output, out_enc, bom, ascii) {
-        Some(b) => b,
-        None => {
+    if out_enc == enc && output == text {
+        return Ok(FileOutcome::Unchanged);
+    }
+    drop(text);
+    let new_bytes = match encode(output, out_enc, bom, ascii) {
+        Ok(b) => b,
+        Err(output) => {
             log.warn(format!(
                 "The substituted text of '{}' cannot be represented in the output encoding; writing UTF-8 instead",
                 path.display()
             ));
-            encode(&output, Enc::Utf8, bom, false).unwrap_or_default()
+            encode(output, Enc::Utf8, bom, false).unwrap_or_default()
         }
     };
-    if new_bytes == bytes {
-        return Ok(FileOutcome::Unchanged);
-    }
     let mode = {
         use std::os::unix::fs::PermissionsExt as _;
         crate::fs::metadata(path)?.permissions().mode() & 0o7777
