@@ -240,7 +240,12 @@ pub(crate) fn create_file(path: &Path, mode: u32) -> io::Result<File> {
         .open(path)
 }
 
-/// Streams `reader` into a new file, counting bytes against the budget.
+/// Size of the copy buffer each writer thread reuses.
+pub(crate) const COPY_BUFFER: usize = 128 * 1024;
+
+/// Streams `reader` into a new file, counting bytes against the budget. `buf` is the
+/// caller's reusable copy buffer (allocating one per file costs an mmap each time).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_stream(
     path: &Path,
     entry: &str,
@@ -249,12 +254,12 @@ pub(crate) fn write_stream(
     mtime: Option<SystemTime>,
     reader: &mut dyn Read,
     budget: &Budget,
+    buf: &mut [u8],
 ) -> Result<u64, Error> {
     let mut file = create_file(path, mode).map_err(|e| write_error(archive, entry, path, e))?;
-    let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match reader.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
