@@ -29,12 +29,10 @@ fn listing(root: &Path) -> Vec<String> {
 }
 
 fn extract_to(env: &TestEnv, package: &Path, dest: &str) -> crate::util::Run {
-    let run = env
-        .cmd(&["extract-package"])
+    env.cmd(&["extract-package"])
         .arg(format!("--package={}", package.display()))
         .arg(format!("--destination={dest}"))
-        .run();
-    run
+        .run()
 }
 
 fn acme_tree(resource_size: u64) -> Vec<String> {
@@ -252,6 +250,7 @@ fn many_files_package(env: &TestEnv, name: &str, files: usize) -> PathBuf {
 }
 
 #[test]
+#[allow(clippy::print_stdout)]
 fn killed_extraction_leaves_no_destination_and_the_next_run_cleans_up() {
     let env = TestEnv::new();
     let package = many_files_package(&env, "Big.1.0.0.tar.gz", 6000);

@@ -93,8 +93,10 @@ impl Budget {
     /// Counts `n` more bytes; fails once a limit is passed.
     pub(crate) fn add(&self, n: u64) -> Result<(), Error> {
         let total = self.written.fetch_add(n, Ordering::Relaxed) + n;
-        if let Some(max) = self.max_bytes {
-            if total > max {
+        if let Some(max) = self.max_bytes
+            && total > max
+        {
+            {
                 return Err(Error::Limit {
                     archive: self.archive.clone(),
                     message: format!(
@@ -104,8 +106,11 @@ impl Budget {
                 });
             }
         }
-        if let Some(ratio) = self.max_ratio {
-            if total > self.ratio_floor && total / self.archive_size.max(1) >= ratio {
+        if let Some(ratio) = self.max_ratio
+            && total > self.ratio_floor
+            && total / self.archive_size.max(1) >= ratio
+        {
+            {
                 return Err(Error::Limit {
                     archive: self.archive.clone(),
                     message: format!(
@@ -474,8 +479,10 @@ impl<'a> Sink<'a> {
             return Err(pool.take_error().unwrap_or_else(|| self.refuse(entry, "a writer thread failed")));
         }
         let job = Job { path, entry: entry.to_string(), mode, mtime, data };
-        if let Some(tx) = &pool.tx {
-            if tx.send(job).is_err() {
+        if let Some(tx) = &pool.tx
+            && tx.send(job).is_err()
+        {
+            {
                 return Err(pool.take_error().unwrap_or_else(|| self.refuse(entry, "the writer threads stopped")));
             }
         }

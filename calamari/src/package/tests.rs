@@ -178,7 +178,8 @@ fn tar_family_extracts_files_dirs_links_modes_and_times() {
         T::Hardlink("app/run-copy.sh", "app/run.sh"),
         T::File("./top.txt", b"top", 0o600),
     ]);
-    let compressors: Vec<(&str, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+    type Compress = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let compressors: Vec<(&str, Compress)> = vec![
         ("p.1.0.0.tar", Box::new(|d: &[u8]| d.to_vec())),
         ("p.1.0.0.tar.gz", Box::new(gzip)),
         ("p.1.0.0.tgz", Box::new(gzip)),
