@@ -310,6 +310,8 @@ pub struct Sink<'a> {
     dirs: u64,
     threads: usize,
     umask: u32,
+    lowercase: std::collections::HashSet<String>,
+    windows_names: Vec<String>,
     budget: Arc<Budget>,
     pool: Option<Pool>,
 }
@@ -331,6 +333,8 @@ impl<'a> Sink<'a> {
             dirs: 0,
             threads: options.writer_threads.max(1),
             umask: process_umask(),
+            lowercase: std::collections::HashSet::new(),
+            windows_names: Vec::new(),
             budget: Arc::new(Budget {
                 written: AtomicU64::new(0),
                 max_bytes: options.max_uncompressed_bytes,
@@ -416,10 +420,28 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
+    /// Notes names that would not deploy the same way to Windows (hardening A-16): reserved
+    /// device names, characters Windows forbids, trailing dots or spaces, and case twins.
+    fn note_name(&mut self, rel: &str) {
+        if self.windows_names.len() >= 5 {
+            return;
+        }
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let reason = if !self.lowercase.insert(rel.to_lowercase()) {
+            Some("differs from another entry only by case")
+        } else {
+            windows_hostile(name)
+        };
+        if let Some(reason) = reason {
+            self.windows_names.push(format!("'{rel}' ({reason})"));
+        }
+    }
+
     fn claim(&mut self, entry: &str, rel: &str, node: Node) -> Result<(), Error> {
         match self.nodes.get(rel) {
             None => {
                 self.nodes.insert(rel.to_string(), node);
+                self.note_name(rel);
                 Ok(())
             }
             Some(Node::Symlink) => {
@@ -443,6 +465,7 @@ impl<'a> Sink<'a> {
                 let path = self.root.join(rel);
                 std::fs::DirBuilder::new().mode(0o777).create(&path).at("create directory", &path)?;
                 self.nodes.insert(rel.to_string(), Node::Dir);
+                self.note_name(rel);
                 self.dirs += 1;
             }
         }
@@ -589,6 +612,12 @@ impl<'a> Sink<'a> {
                 ));
             }
         }
+        if !self.windows_names.is_empty() {
+            self.log.warn(format!(
+                "The package has names that would not extract the same way on Windows: {}",
+                self.windows_names.join(", ")
+            ));
+        }
         let umask = self.umask;
         self.dir_meta.sort_by_key(|(rel, _, _)| std::cmp::Reverse(rel.matches('/').count()));
         for (rel, mode, mtime) in &self.dir_meta {
@@ -620,6 +649,23 @@ fn to_timespec(t: SystemTime) -> rustix::fs::Timespec {
         Ok(d) => rustix::fs::Timespec { tv_sec: d.as_secs() as i64, tv_nsec: i64::from(d.subsec_nanos()) as _ },
         Err(e) => rustix::fs::Timespec { tv_sec: -(e.duration().as_secs() as i64), tv_nsec: 0 },
     }
+}
+
+/// Why a file name is not portable to Windows, if it is not.
+pub fn windows_hostile(name: &str) -> Option<&'static str> {
+    if name.ends_with('.') || name.ends_with(' ') {
+        return Some("ends with a dot or space");
+    }
+    if name.chars().any(|c| matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') || u32::from(c) < 32) {
+        return Some("has a character Windows forbids");
+    }
+    let stem = name.split('.').next().unwrap_or(name).trim_end().to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit()
+            && stem.as_bytes()[3] != b'0');
+    reserved.then_some("is a reserved device name on Windows")
 }
 
 /// Unix seconds to a `SystemTime`.

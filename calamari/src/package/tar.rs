@@ -99,8 +99,11 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
             continue;
         };
         use ::tar::EntryType;
+        // Old (v7) tars mark directories with a trailing slash on a regular entry.
+        let v7_dir = kind == EntryType::Regular && name.ends_with('/') && entry.size() == 0;
         match kind {
             EntryType::Directory => sink.dir(&name, &rel, mode, mtime)?,
+            _ if v7_dir => sink.dir(&name, &rel, mode, mtime)?,
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let file_path = sink.file(&name, &rel)?;
                 let size = entry.size();

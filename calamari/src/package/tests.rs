@@ -612,6 +612,32 @@ fn a15_hostile_names_fail_cleanly() {
 }
 
 #[test]
+fn a16_windows_hostile_names_extract_with_a_warning() {
+    let s = Sandbox::new();
+    let a = s.archive(
+        "p.1.0.0.tar",
+        &tar_bytes(&[
+            T::File("CON", b"x", 0o644),
+            T::File("nul.txt", b"x", 0o644),
+            T::File("ab:c", b"x", 0o644),
+            T::File("trail.", b"x", 0o644),
+            T::File("A.txt", b"x", 0o644),
+            T::File("a.txt", b"x", 0o644),
+            T::File("fine.txt", b"x", 0o644),
+        ]),
+    );
+    let (summary, log) = s.extracts(&a);
+    assert_eq!(summary.file_count, 7);
+    for name in ["'CON'", "'nul.txt'", "'ab:c'", "'trail.'", "'a.txt' (differs from another entry only by case)"] {
+        assert!(log.contains(name), "{name} not in {log}");
+    }
+    assert!(!log.contains("fine.txt"), "{log}");
+    assert_eq!(sink::windows_hostile("COM1.log"), Some("is a reserved device name on Windows"));
+    assert_eq!(sink::windows_hostile("COM0"), None);
+    assert_eq!(sink::windows_hostile("console.txt"), None);
+}
+
+#[test]
 fn a17_empty_and_wrong_files_name_the_formats() {
     let s = Sandbox::new();
     let a = s.archive("p.1.0.0.zip", b"");
