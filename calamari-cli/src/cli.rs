@@ -187,6 +187,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
+    crate::argv_scrub::scrub_passwords();
     let ctx = Context { log: Log::stdio(), globals: cli.globals };
     let result = match cli.command {
         Command::Version => {

@@ -1,5 +1,6 @@
 //! The `calamari` binary: parse arguments, run the command, map the result to an exit code.
 
+mod argv_scrub;
 mod cli;
 mod commands;
 

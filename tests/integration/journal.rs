@@ -1,1 +1,661 @@
-//! Integration tests: journal.
+//! Integration tests: DeploymentJournal.xml, retention (`clean`), transfer-package.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use calamari::journal::{DeploymentJournal, JournalEntry, JournalPackage, xml};
+
+use crate::util::{Run, TestEnv};
+
+const SET: &str = "Environments-1/Projects-1/Step-A/Machines-1/<default>";
+
+fn tentacle_home(env: &TestEnv) -> PathBuf {
+    let home = env.path("tentacle");
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
+fn journal(env: &TestEnv) -> DeploymentJournal {
+    DeploymentJournal::at(tentacle_home(env).join("DeploymentJournal.xml"))
+}
+
+fn read_journal(env: &TestEnv) -> Vec<JournalEntry> {
+    let path = tentacle_home(env).join("DeploymentJournal.xml");
+    xml::parse(&std::fs::read(&path).unwrap()).expect("the journal parses")
+}
+
+/// A deployment `days_ago` days old with a real extraction directory holding `files` files.
+fn deployment(
+    env: &TestEnv,
+    id: &str,
+    set: &str,
+    days_ago: i64,
+    ok: bool,
+    version: &str,
+    files: usize,
+) -> JournalEntry {
+    let dir = env.path(format!("Applications/Acme.Web/{version}"));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for i in 0..files {
+        std::fs::write(dir.join(format!("sub/file{i}.txt")), format!("{id} {i}")).unwrap();
+    }
+    JournalEntry {
+        id: id.to_string(),
+        environment_id: "Environments-1".into(),
+        project_id: "Projects-1".into(),
+        retention_policy_set: set.to_string(),
+        installed_on: Some(calamari::journal::retention::now() - chrono_days(days_ago)),
+        extracted_to: Some(dir.to_string_lossy().into_owned()),
+        was_successful: ok,
+        packages: vec![JournalPackage {
+            package_id: "Acme.Web".into(),
+            package_version: version.into(),
+            deployed_from: None,
+        }],
+        ..JournalEntry::default()
+    }
+}
+
+/// `days` days and a minute (so "N days ago" is safely past an N-day cutoff).
+fn chrono_days(days: i64) -> Duration {
+    Duration::from_secs(u64::try_from(days).unwrap() * 86_400 + 60)
+}
+
+fn clean(env: &TestEnv, extra: &[&str]) -> Run {
+    let set = format!("--retentionPolicySet={SET}");
+    let mut args = vec!["clean", set.as_str()];
+    args.extend_from_slice(extra);
+    env.cmd(&args).env("TentacleHome", tentacle_home(env)).run()
+}
+
+fn ids(entries: &[JournalEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.id.as_str()).collect()
+}
+
+fn dir_of(entry: &JournalEntry) -> PathBuf {
+    PathBuf::from(entry.extracted_to.as_deref().unwrap())
+}
+
+#[test]
+fn clean_by_days_deletes_old_directories_and_entries_only() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    let old = deployment(&env, "old", SET, 10, true, "1.0.0", 3);
+    let old_failed = deployment(&env, "old-failed", SET, 9, false, "1.0.1", 3);
+    // Old, but its directory is shared with a kept deployment (a redeploy into the same dir).
+    let mut old_shared = deployment(&env, "old-shared", SET, 8, true, "1.0.2", 1);
+    // Old, with a custom installation directory: the extraction dir goes, the custom dir stays.
+    let mut old_custom = deployment(&env, "old-custom", SET, 7, true, "1.0.3", 1);
+    let custom = env.path("www/acme");
+    std::fs::create_dir_all(&custom).unwrap();
+    std::fs::write(custom.join("index.html"), "live").unwrap();
+    old_custom.custom_installation_directory = Some(custom.to_string_lossy().into_owned());
+    // Old, and its "extraction directory" is the custom installation directory itself.
+    let mut old_is_custom = deployment(&env, "old-is-custom", SET, 7, true, "1.0.4", 1);
+    old_is_custom.extracted_to = Some(custom.to_string_lossy().into_owned());
+    let recent = deployment(&env, "recent", SET, 1, true, "2.0.0", 2);
+    let current = deployment(&env, "current", SET, 0, true, "2.0.1", 2);
+    old_shared.extracted_to = recent.extracted_to.clone();
+    let other_set = deployment(&env, "other-set", "Other/Set", 30, true, "0.9.0", 1);
+    for e in [&old, &old_failed, &old_shared, &old_custom, &old_is_custom, &recent, &current, &other_set] {
+        j.add(e).unwrap();
+    }
+
+    let run = clean(&env, &["--days=3"]);
+    run.success().stdout_has("Keeping deployments from the last 3 days");
+    run.stdout_has(&format!("Removing directory '{}'", dir_of(&old).display()));
+    assert!(!dir_of(&old).exists());
+    assert!(!dir_of(&old_failed).exists());
+    assert!(!dir_of(&old_custom).exists(), "the custom deployment's extraction dir goes");
+    assert!(custom.join("index.html").exists(), "a custom installation directory is never deleted");
+    assert!(dir_of(&recent).join("sub/file1.txt").exists(), "a kept deployment's directory survives");
+    assert!(dir_of(&current).exists());
+    assert!(dir_of(&other_set).exists(), "other retention sets are untouched");
+    assert_eq!(ids(&read_journal(&env)), ["recent", "current", "other-set"]);
+    // Nothing like a half-deleted directory is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(env.path("Applications/Acme.Web"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".deleting-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A second run finds nothing to do.
+    clean(&env, &["--days=3"]).success().stdout_has("Did not find any deployments to clean up");
+}
+
+/// E-10: a clock far ahead of the deployments (or a long pause) never removes the current
+/// release or the one before it.
+#[test]
+fn clean_by_days_never_deletes_the_current_or_previous_release() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    let entries = [
+        deployment(&env, "oldest", SET, 40, true, "1.0.0", 1),
+        deployment(&env, "previous", SET, 30, true, "1.0.1", 1),
+        deployment(&env, "failed", SET, 25, false, "1.0.2", 1),
+        deployment(&env, "current", SET, 20, true, "1.0.3", 1),
+    ];
+    for e in &entries {
+        j.add(e).unwrap();
+    }
+    clean(&env, &["--days=5"]).success().stdout_has("it is the current or previous successful release");
+    assert_eq!(ids(&read_journal(&env)), ["previous", "current"]);
+    assert!(!dir_of(&entries[0]).exists());
+    assert!(dir_of(&entries[1]).exists());
+    assert!(!dir_of(&entries[2]).exists());
+    assert!(dir_of(&entries[3]).exists());
+}
+
+#[test]
+fn clean_by_releases_keeps_this_and_the_previous_n_successful() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    let entries = [
+        deployment(&env, "r1", SET, 6, true, "1.0.0", 1),
+        deployment(&env, "r2", SET, 5, true, "1.0.1", 1),
+        deployment(&env, "r3-failed", SET, 4, false, "1.0.2", 1),
+        deployment(&env, "r4", SET, 3, true, "1.0.3", 1),
+        deployment(&env, "r5", SET, 2, true, "1.0.4", 1),
+        deployment(&env, "r6-failed", SET, 1, false, "1.0.5", 1),
+    ];
+    for e in &entries {
+        j.add(e).unwrap();
+    }
+    clean(&env, &["--releases=2"])
+        .success()
+        .stdout_has("Keeping this deployment and the previous 2 successful deployments");
+    let kept = read_journal(&env);
+    assert_eq!(ids(&kept), ["r2", "r4", "r5"]);
+    for e in &entries {
+        assert_eq!(dir_of(e).exists(), ids(&kept).contains(&e.id.as_str()), "{}", e.id);
+    }
+}
+
+#[test]
+fn clean_by_releases_deletes_nothing_when_few_successful() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    let entries = [deployment(&env, "a", SET, 3, true, "1.0.0", 1), deployment(&env, "b", SET, 2, false, "1.0.1", 1)];
+    for e in &entries {
+        j.add(e).unwrap();
+    }
+    clean(&env, &["--releases=1"]).success().stdout_has("Did not find any deployments to clean up");
+    assert_eq!(ids(&read_journal(&env)), ["a", "b"]);
+    assert!(entries.iter().all(|e| dir_of(e).exists()));
+}
+
+#[test]
+fn clean_dry_run_changes_nothing() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    let old = deployment(&env, "old", SET, 10, true, "1.0.0", 2);
+    let previous = deployment(&env, "previous", SET, 0, true, "1.9.0", 2);
+    let current = deployment(&env, "current", SET, 0, true, "2.0.0", 2);
+    for e in [&old, &previous, &current] {
+        j.add(e).unwrap();
+    }
+    let stale = tentacle_home(&env).join("Files/feeds-1/Acme.Web@S1.0.0@X.nupkg.downloading");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, "partial").unwrap();
+    age(&stale, "3 days ago");
+    let before = std::fs::read(j.path()).unwrap();
+
+    let run = clean(&env, &["--days=1", "--dryRun"]);
+    run.success()
+        .stdout_has(&format!("Would remove directory '{}'", dir_of(&old).display()))
+        .stdout_has("Would remove the journal entry old")
+        .stdout_has("Would remove the stale package download")
+        .stdout_has("nothing was changed");
+    assert!(!run.stdout.contains("Removing directory"), "{}", run.stdout);
+    assert!(dir_of(&old).join("sub/file1.txt").exists());
+    assert!(stale.exists());
+    assert_eq!(std::fs::read(j.path()).unwrap(), before, "the journal is untouched");
+}
+
+/// Sets a file's modification time with `touch -d`.
+fn age(path: &Path, when: &str) {
+    let status = std::process::Command::new("touch").arg("-d").arg(when).arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn clean_removes_stale_downloads_only() {
+    let env = TestEnv::new();
+    let files = tentacle_home(&env).join("Files/feeds-1");
+    std::fs::create_dir_all(&files).unwrap();
+    let stale = files.join("A@S1.0.0@1.zip.downloading");
+    let fresh = files.join("B@S1.0.0@2.zip.downloading");
+    let old_package = files.join("C@S1.0.0@3.zip");
+    for p in [&stale, &fresh, &old_package] {
+        std::fs::write(p, "x").unwrap();
+    }
+    age(&stale, "2 days ago");
+    age(&old_package, "30 days ago");
+    clean(&env, &["--releases=3"]).success();
+    assert!(!stale.exists());
+    assert!(fresh.exists(), "a download in progress is kept");
+    assert!(old_package.exists(), "package files are not retention's business");
+}
+
+#[test]
+fn clean_needs_a_policy_and_a_set() {
+    let env = TestEnv::new();
+    env.cmd(&["clean", "--retentionPolicySet=S"])
+        .run()
+        .code(1)
+        .stderr_has("A value for days to keep or releases to keep must be specified");
+    env.cmd(&["clean", "--retentionPolicySet=S", "--days=0", "--releases=0"])
+        .run()
+        .code(1)
+        .stderr_has("A value for days to keep or releases to keep must be specified");
+    env.cmd(&["clean", "--days=3"]).run().code(1).stderr_has("No retention policy set was specified");
+}
+
+#[test]
+fn clean_finishes_an_interrupted_run() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    let old = deployment(&env, "old", SET, 10, true, "1.0.0", 1);
+    let previous = deployment(&env, "previous", SET, 1, true, "1.9.0", 1);
+    let current = deployment(&env, "current", SET, 0, true, "2.0.0", 1);
+    for e in [&old, &previous, &current] {
+        j.add(e).unwrap();
+    }
+    // What a kill between the rename and the journal update leaves: the entry, no directory,
+    // and a half-deleted `.deleting-*` directory.
+    let leftover = dir_of(&old).with_file_name(".deleting-1.0.0-0badf00d");
+    std::fs::rename(dir_of(&old), &leftover).unwrap();
+    clean(&env, &["--releases=2"]).success();
+    // Releases=2 with 3 successful keeps all: only the leftover goes.
+    assert!(!leftover.exists());
+    assert_eq!(ids(&read_journal(&env)), ["old", "previous", "current"]);
+    clean(&env, &["--days=5"]).success();
+    assert_eq!(ids(&read_journal(&env)), ["previous", "current"]);
+}
+
+/// E-11: `kill -9` at random moments during `clean` never loses track of a directory: every
+/// entry still in the journal has its directory complete or absent, and a final run finishes.
+#[test]
+fn kill_9_during_clean_is_safe_to_repeat() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    const FILES: usize = 150;
+    let mut old = Vec::new();
+    for i in 0..8 {
+        let e = deployment(&env, &format!("old{i}"), SET, 20 - i, true, &format!("1.0.{i}"), FILES);
+        j.add(&e).unwrap();
+        old.push(e);
+    }
+    let previous = deployment(&env, "previous", SET, 1, true, "1.9.0", 2);
+    let current = deployment(&env, "current", SET, 0, true, "2.0.0", 2);
+    j.add(&previous).unwrap();
+    j.add(&current).unwrap();
+    let set = format!("--retentionPolicySet={SET}");
+    for round in 0..12u64 {
+        let mut cmd = env.cmd(&["clean", set.as_str(), "--days=5"]).env("TentacleHome", tentacle_home(&env)).cmd;
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(2 + (round * 7919) % 25));
+        let _ = child.kill();
+        let _ = child.wait();
+        let entries = read_journal(&env);
+        assert!(ids(&entries).contains(&"current"));
+        for e in &entries {
+            let dir = dir_of(e);
+            if dir.exists() {
+                let count = std::fs::read_dir(dir.join("sub")).map(|d| d.count()).unwrap_or(0);
+                let expected = if e.id.starts_with("old") { FILES } else { 2 };
+                assert_eq!(count, expected, "round {round}: {} is half deleted but still journaled", e.id);
+            }
+        }
+    }
+    clean(&env, &["--days=5"]).success();
+    assert_eq!(ids(&read_journal(&env)), ["previous", "current"]);
+    assert!(old.iter().all(|e| !dir_of(e).exists()));
+    let mut names: Vec<String> = std::fs::read_dir(env.path("Applications/Acme.Web"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["1.9.0", "2.0.0"]);
+}
+
+/// A package file and the variables of a transfer of it.
+fn transfer_setup(env: &TestEnv, name: &str, extra: &[(&str, &str, bool)]) -> (PathBuf, PathBuf) {
+    let package = env.write(format!("staging/{name}"), format!("package bytes of {name}"));
+    let mut vars: Vec<(&str, &str, bool)> = vec![
+        ("Octopus.Tentacle.CurrentDeployment.PackageFilePath", package.to_str().unwrap(), false),
+        ("Octopus.Action.Package.PackageId", "Acme.Web", false),
+        ("Octopus.Action.Package.PackageVersion", "1.0.0", false),
+        ("OctopusRetentionPolicySet", SET, false),
+        ("Octopus.Environment.Id", "Environments-1", false),
+        ("Octopus.Project.Id", "Projects-1", false),
+    ];
+    vars.extend_from_slice(extra);
+    let file = env.variables(&format!("{name}.vars.json"), &vars);
+    (package, file)
+}
+
+fn transfer(env: &TestEnv, vars: &Path) -> Run {
+    env.cmd(&["transfer-package", "--variables", vars.to_str().unwrap()])
+        .env("TentacleHome", tentacle_home(env))
+        .env("DROP_ROOT", env.path("drop"))
+        .run()
+}
+
+#[test]
+fn transfer_package_copies_sets_outputs_and_journals() {
+    let env = TestEnv::new();
+    let (package, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", "$DROP_ROOT/incoming/#{Octopus.Environment.Id}", false)],
+    );
+    let run = transfer(&env, &vars);
+    run.success();
+    // Templates in TransferPath evaluate once templating lands; until then the raw text is used.
+    let dir = PathBuf::from(run.output_variable("Package.DirectoryPath").expect("Package.DirectoryPath"));
+    assert!(dir.starts_with(env.path("drop/incoming")), "{}", dir.display());
+    let copied = dir.join("Acme.Web.1.0.0.zip");
+    assert_eq!(run.output_variable("Package.FileName").as_deref(), Some("Acme.Web.1.0.0.zip"));
+    assert_eq!(run.output_variable("Package.FilePath"), Some(copied.to_string_lossy().into_owned()));
+    run.stdout_has("Copied package 'Acme.Web.1.0.0.zip' to directory");
+    assert_eq!(std::fs::read(&copied).unwrap(), std::fs::read(&package).unwrap());
+    assert!(package.exists(), "the original stays");
+    let entries = read_journal(&env);
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert!(e.was_successful);
+    assert_eq!(e.retention_policy_set, SET);
+    assert_eq!(e.environment_id, "Environments-1");
+    assert_eq!(e.extracted_to, None);
+    assert_eq!(e.packages[0].package_id, "Acme.Web");
+    assert_eq!(e.packages[0].deployed_from, Some(package.to_string_lossy().into_owned()));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(tentacle_home(&env).join("DeploymentJournal.xml")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "a new journal is readable as the reference's is");
+}
+
+#[test]
+fn transfer_package_renames_and_overwrites() {
+    let env = TestEnv::new();
+    let target = env.write("drop/Renamed.zip", "old contents");
+    let (package, vars) = transfer_setup(
+        &env,
+        "Acme.Web@S1.0.0@ABCDEF.zip",
+        &[
+            ("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false),
+            ("Octopus.Action.Package.OriginalFileName", "Renamed.zip", false),
+        ],
+    );
+    let run = transfer(&env, &vars);
+    run.success().stdout_has("already exists so it will be attempted to be overwritten");
+    assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(&package).unwrap());
+    assert_eq!(run.output_variable("Package.FileName").as_deref(), Some("Renamed.zip"));
+    let names: Vec<_> = std::fs::read_dir(env.path("drop")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "no temp file left: {names:?}");
+}
+
+#[test]
+fn transfer_package_errors_name_the_cause() {
+    let env = TestEnv::new();
+    let vars = env.variables("none.json", &[("Octopus.Action.Package.TransferPath", "/tmp/x", false)]);
+    transfer(&env, &vars).code(1).stderr_has(
+        "No package file was specified. Please provide `Octopus.Tentacle.CurrentDeployment.PackageFilePath` variable",
+    );
+    let missing = env.path("nowhere/p.zip");
+    let vars = env.variables(
+        "missing.json",
+        &[("Octopus.Tentacle.CurrentDeployment.PackageFilePath", missing.to_str().unwrap(), false)],
+    );
+    transfer(&env, &vars).code(1).stderr_has(&format!("Could not find package file: {}", missing.display()));
+    let (_, vars) = transfer_setup(&env, "p.zip", &[("Octopus.Action.Package.OriginalFileName", "../evil.zip", false)]);
+    let vars2 = env.variables(
+        "p2.json",
+        &[
+            ("Octopus.Tentacle.CurrentDeployment.PackageFilePath", env.path("staging/p.zip").to_str().unwrap(), false),
+            ("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false),
+            ("Octopus.Action.Package.OriginalFileName", "../evil.zip", false),
+            ("Octopus.Action.Package.PackageId", "P", false),
+        ],
+    );
+    let _ = vars;
+    transfer(&env, &vars2).code(1).stderr_has("is not a plain file name");
+    assert!(!env.path("evil.zip").exists());
+    // The failure is journaled.
+    let entries = read_journal(&env);
+    assert_eq!(entries.len(), 1);
+    assert!(!entries[0].was_successful);
+}
+
+#[test]
+fn transfer_package_skips_when_already_installed() {
+    let env = TestEnv::new();
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[
+            ("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false),
+            ("Octopus.Action.Package.SkipIfAlreadyInstalled", "True", false),
+        ],
+    );
+    transfer(&env, &vars).success();
+    std::fs::remove_file(env.path("drop/Acme.Web.1.0.0.zip")).unwrap();
+    let run = transfer(&env, &vars);
+    run.success()
+        .stdout_has("The package has already been installed on this machine, so installation will be skipped.");
+    assert!(!env.path("drop/Acme.Web.1.0.0.zip").exists(), "nothing copied");
+    assert_eq!(read_journal(&env).len(), 1, "a skipped transfer is not journaled");
+}
+
+#[test]
+fn transfer_package_recovers_from_a_corrupt_journal() {
+    let env = TestEnv::new();
+    let path = tentacle_home(&env).join("DeploymentJournal.xml");
+    std::fs::write(&path, "<Deployments><Deployment Id=\"torn").unwrap();
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    let run = transfer(&env, &vars);
+    run.success().stdout_has("is unreadable").stdout_has("DeploymentJournal.xml.corrupt-");
+    assert_eq!(read_journal(&env).len(), 1);
+    let aside: Vec<_> = std::fs::read_dir(tentacle_home(&env))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), "<Deployments><Deployment Id=\"torn");
+}
+
+/// E-7: eight transfer-package processes at once each add an entry; none is lost.
+#[test]
+fn eight_concurrent_writers_lose_no_entry() {
+    let env = TestEnv::new();
+    let mut vars = Vec::new();
+    for i in 0..8 {
+        let (_, v) = transfer_setup(
+            &env,
+            &format!("Acme.Web.1.0.{i}.zip"),
+            &[("Octopus.Action.Package.TransferPath", env.path(format!("drop/{i}")).to_str().unwrap(), false)],
+        );
+        vars.push(v);
+    }
+    for round in 1..=4 {
+        let children: Vec<_> = vars
+            .iter()
+            .map(|v| {
+                let mut cmd = env
+                    .cmd(&["transfer-package", "--variables", v.to_str().unwrap()])
+                    .env("TentacleHome", tentacle_home(&env))
+                    .cmd;
+                cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let entries = read_journal(&env);
+        assert_eq!(entries.len(), 8 * round, "round {round}");
+        let mut unique: Vec<&str> = ids(&entries);
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 8 * round, "ids are unique");
+    }
+}
+
+/// E-9: `kill -9` at random moments while writers update a large journal never leaves an
+/// unparseable (torn or empty) journal, and never loses an entry that was there before.
+#[test]
+fn kill_9_during_journal_writes_never_tears_the_journal() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    // A big journal makes each write take long enough to be hit mid-way.
+    let template = deployment(&env, "seed", SET, 5, true, "0.0.1", 0);
+    j.update(|entries| {
+        for i in 0..3000 {
+            let mut e = template.clone();
+            e.id = format!("seed-{i}");
+            entries.push(e);
+        }
+    })
+    .unwrap();
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    let mut last = read_journal(&env).len();
+    for round in 0..25u64 {
+        let mut cmd = env
+            .cmd(&["transfer-package", "--variables", vars.to_str().unwrap()])
+            .env("TentacleHome", tentacle_home(&env))
+            .cmd;
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(500 + (round * 7919 * 13) % 80_000));
+        let _ = child.kill();
+        let _ = child.wait();
+        let count = read_journal(&env).len();
+        assert!(count == last || count == last + 1, "round {round}: {last} -> {count}");
+        last = count;
+    }
+    // Temp files of killed writers are swept by the next successful write.
+    transfer(&env, &vars).success();
+    let stray: Vec<_> = std::fs::read_dir(tentacle_home(&env))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// E-9 (cheap proxy for power loss): under strace, the journal is written to a temp file,
+/// which is fsync'd, renamed over the journal, and then the directory is fsync'd, in that order.
+#[test]
+fn journal_write_order_is_write_fsync_rename_fsync_dir() {
+    let env = TestEnv::new();
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    let trace = env.path("strace.txt");
+    let mut cmd = env.cmd(&["transfer-package", "--variables", vars.to_str().unwrap()]).cmd;
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let envs: Vec<_> = cmd.get_envs().map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned()))).collect();
+    let mut strace = std::process::Command::new("strace");
+    strace
+        .args(["-f", "-e", "trace=openat,write,fsync,fdatasync,rename,renameat,renameat2", "-o"])
+        .arg(&trace)
+        .arg(program)
+        .args(args)
+        .current_dir(env.root())
+        .env("TentacleHome", tentacle_home(&env));
+    for (k, v) in envs {
+        match v {
+            Some(v) => strace.env(k, v),
+            None => strace.env_remove(k),
+        };
+    }
+    let out = match strace.output() {
+        Ok(out) => out,
+        Err(e) => {
+            println!("SKIP strace is not available: {e}");
+            return;
+        }
+    };
+    if !out.status.success() || !trace.exists() {
+        println!("SKIP strace could not trace here: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let home = tentacle_home(&env).to_string_lossy().into_owned();
+    let journal = format!("{home}/DeploymentJournal.xml");
+    let fd_of = |line: &str| line.rsplit("= ").next().and_then(|n| n.trim().parse::<i32>().ok());
+    let lines: Vec<&str> = text.lines().collect();
+    let open_tmp = lines
+        .iter()
+        .position(|l| {
+            l.contains("openat(") && l.contains(&format!("{home}/.DeploymentJournal.xml.")) && l.contains("O_CREAT")
+        })
+        .expect("the journal is written through a temp file");
+    let tmp_fd = fd_of(lines[open_tmp]).unwrap();
+    let after = |from: usize, pred: &dyn Fn(&str) -> bool, what: &str| -> usize {
+        from + 1
+            + lines[from + 1..]
+                .iter()
+                .position(|l| pred(l))
+                .unwrap_or_else(|| panic!("no {what} after line {from}:\n{text}"))
+    };
+    let write = after(open_tmp, &|l| l.contains(&format!("write({tmp_fd},")), "write to the temp file");
+    let fsync = after(
+        write,
+        &|l| l.contains(&format!("fsync({tmp_fd})")) || l.contains(&format!("fdatasync({tmp_fd})")),
+        "fsync of the temp file",
+    );
+    let rename =
+        after(fsync, &|l| l.contains("rename") && l.contains(&format!("\"{journal}\"")), "rename over the journal");
+    let open_dir =
+        after(rename, &|l| l.contains("openat(") && l.contains(&format!("\"{home}\"")), "open of the directory");
+    let dir_fd = fd_of(lines[open_dir]).unwrap();
+    after(open_dir, &|l| l.contains(&format!("fsync({dir_fd})")), "fsync of the directory");
+}
+
+/// E-8: a lock holder killed with -9 leaves no stale lock; a live holder is waited for.
+#[test]
+fn journal_lock_is_waited_for_and_dies_with_its_holder() {
+    let env = TestEnv::new();
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    let lock = tentacle_home(&env).join("DeploymentJournal.xml.lock");
+    let hold = |seconds: &str| {
+        let child =
+            std::process::Command::new("flock").args(["-x", "--no-fork"]).arg(&lock).args(["sleep", seconds]).spawn();
+        std::thread::sleep(Duration::from_millis(300));
+        child
+    };
+    // Killed holder: the next run does not wait.
+    let Ok(mut holder) = hold("60") else {
+        println!("SKIP flock(1) is not available");
+        return;
+    };
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let run = transfer(&env, &vars);
+    run.success();
+    assert!(!run.stdout.contains("Waiting for the deployment journal lock"), "{}", run.stdout);
+    // Live holder for a second: the run waits, says so, and then writes its entry.
+    let mut holder = hold("1").unwrap();
+    let run = transfer(&env, &vars);
+    run.success().stdout_has("Waiting for the deployment journal lock");
+    holder.wait().unwrap();
+    assert_eq!(read_journal(&env).len(), 2);
+}

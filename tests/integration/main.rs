@@ -1,6 +1,8 @@
 //! Integration tests: each runs the real `calamari` binary in a temp directory and checks
 //! its exit code, stdout, stderr and the files it leaves behind.
 
+#![allow(unreachable_pub)] // test helpers are `pub` for the test modules, not an API
+
 mod util;
 
 // CLI contract: commands, options, exit codes, help.

@@ -1,1 +1,519 @@
-//! Integration tests: scripts.
+//! Integration tests: `calamari run-script`: bootstraps and their helpers (bash, Python;
+//! PowerShell text in unit tests), service messages, output variables, masking, secrets
+//! kept out of argv/env/files, and process handling (orphans, timeout, signals, big output).
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+use crate::util::{self, TestEnv};
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn copy_fixture(env: &TestEnv, name: &str) -> std::path::PathBuf {
+    let bytes = std::fs::read(util::fixtures().join("scripts").join(name)).expect("fixture exists");
+    env.write(name, bytes)
+}
+
+fn has_python() -> bool {
+    let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("SKIP python3 is not installed");
+    }
+    ok
+}
+
+/// Pids of processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn bash_helpers_emit_the_reference_service_messages() {
+    let env = TestEnv::new();
+    copy_fixture(&env, "helpers.sh");
+    let vars = env.variables(
+        "v.json",
+        &[
+            ("Plain", "plain value", false),
+            ("Octopus.Action.Name", "Deploy", false),
+            ("Octopus.Machine.Name", "web01", false),
+        ],
+    );
+    let run = env.cmd(&["run-script", "--script=helpers.sh", "--variables", vars.to_str().unwrap()]).run();
+    run.success().stdout_has("plain: plain value\n").stdout_has("array: plain value\n").stdout_has("done");
+    let artifact = env.path("artifact.txt").canonicalize().unwrap();
+    let artifact = artifact.to_str().unwrap();
+    run.stdout_has(&format!(
+        "##octopus[createArtifact path='{}' name='{}' length='{}']",
+        b64(artifact),
+        b64("artifact.txt"),
+        b64("9")
+    ))
+    .stdout_has(&format!("name='{}' length=", b64("renamed.txt")))
+    .stdout_has(&format!("##octopus[progress percentage='{}' message='{}']", b64("50"), b64("half way")))
+    .stdout_has(&format!(
+        "##octopus[set-environmentstate key='{}' value='{}' type='{}']",
+        b64("Key"),
+        b64("State value"),
+        b64("State")
+    ))
+    .stdout_has(&format!(
+        "##octopus[set-environmentstate key='{}' value='{}' type='{}']",
+        b64("Site"),
+        b64("https://example.com"),
+        b64("Url")
+    ))
+    .stdout_has("##octopus[stdout-verbose]\na verbose line\n")
+    .stdout_has("##octopus[stdout-highlight]\na highlight line\n")
+    .stdout_has("##octopus[stdout-wait]\na wait line\n")
+    .stdout_has("##octopus[stdout-warning]\na warning line\n##octopus[stdout-default]\n")
+    .stdout_has(&format!("encoded: {}\n", b64("héllo")))
+    .stdout_has("decoded: hello\n".replace("hello", "héllo").as_str())
+    // the sensitive output value: masked in text from then on, present only in the message
+    .stdout_has("later: ********\n")
+    .output_lacks("later: hush-hush-value");
+    assert_eq!(run.output_variable("OutName").as_deref(), Some("out value"));
+    assert_eq!(run.output_variable("SecretOut").as_deref(), Some("hush-hush-value"));
+    assert!(run.stdout.contains(&format!("value=\"{}\" sensitive=\"VHJ1ZQ==\"]", b64("hush-hush-value"))));
+    assert_eq!(run.output_variable("Octopus.Action.Script.ExitCode").as_deref(), Some("0"));
+    assert!(!env.path("Script.sh").exists());
+}
+
+#[test]
+fn python_helpers_emit_the_reference_service_messages() {
+    if !has_python() {
+        return;
+    }
+    let env = TestEnv::new();
+    copy_fixture(&env, "helpers.py");
+    let vars = env.variables("v.json", &[("Plain", "plain value", false)]);
+    let run = env.cmd(&["run-script", "--script=helpers.py", "--variables", vars.to_str().unwrap()]).run();
+    let artifact = env.path("artifact.txt").canonicalize().unwrap();
+    run.success()
+        .stdout_has("plain: plain value\n")
+        .stdout_has("dict: plain value\n")
+        .stdout_has(&format!(
+            "##octopus[createArtifact path='{}' name='{}' length='{}']",
+            b64(artifact.to_str().unwrap()),
+            b64("artifact.txt"),
+            b64("9")
+        ))
+        .stdout_has(&format!("name='{}'", b64("renamed.txt")))
+        .stdout_has(&format!("##octopus[progress percentage='{}' message='{}']", b64("50"), b64("half way")))
+        .stdout_has("##octopus[stdout-verbose]\na verbose line\n")
+        .stdout_has("##octopus[stdout-highlight]\na highlight line\n")
+        .stdout_has("##octopus[stdout-wait]\na wait line\n")
+        .stdout_has("##octopus[stdout-warning]\na warning line\n")
+        .stdout_has("later: ********\n")
+        .stdout_has("done");
+    assert_eq!(run.output_variable("OutName").as_deref(), Some("out value"));
+    assert_eq!(run.output_variable("SecretOut").as_deref(), Some("hush-hush-value"));
+}
+
+#[test]
+fn python_failstep_and_exit_codes() {
+    if !has_python() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.write("f.py", "failstep('broken on purpose')\n");
+    env.cmd(&["run-script", "--script=f.py"])
+        .run()
+        .code(255)
+        .stdout_has(&format!("##octopus[resultMessage message='{}']", b64("broken on purpose")));
+    env.write("e.py", "import sys\nsys.exit(4)\n");
+    let run = env.cmd(&["run-script", "--script=e.py"]).run();
+    run.code(4);
+    assert_eq!(run.output_variable("Octopus.Action.Script.ExitCode").as_deref(), Some("4"));
+}
+
+/// Values with quotes, `$(...)`, backticks, newlines, control characters and non-ASCII
+/// come back byte for byte, through every way of reading them.
+#[test]
+fn variable_values_come_back_byte_for_byte() {
+    let tricky =
+        "it's \"quoted\" $(touch pwned) `touch pwned2` ${HOME} \\ \n second line\n\ttab \u{1}\u{7f} é ✓ \u{1F600}\n\n";
+    let env = TestEnv::new();
+    let vars = env.variables("v.json", &[("Tricky", tricky, false), ("Octopus.Action.Name", "A", false)]);
+    env.write(
+        "s.sh",
+        "set -euo pipefail\nprintf '%s' \"$(get_octopusvariable Tricky)\" > via_get.bin\nprintf '%s' \"${octopus_parameters[Tricky]}\" > via_array.bin\nset_octopusvariable Copy \"${octopus_parameters[Tricky]}\"\n",
+    );
+    let run = env.cmd(&["run-script", "--script=s.sh", "--variables", vars.to_str().unwrap()]).run();
+    run.success();
+    // `$(...)` strips trailing newlines, as in any shell.
+    assert_eq!(std::fs::read_to_string(env.path("via_get.bin")).unwrap(), tricky.trim_end_matches('\n'));
+    assert_eq!(std::fs::read_to_string(env.path("via_array.bin")).unwrap(), tricky);
+    assert_eq!(run.output_variable("Copy").as_deref(), Some(tricky));
+    assert!(!env.path("pwned").exists() && !env.path("pwned2").exists(), "values are never executed");
+    if has_python() {
+        env.write("s.py", "open('via_py.bin', 'w', encoding='utf-8').write(get_octopusvariable('Tricky'))\n");
+        env.cmd(&["run-script", "--script=s.py", "--variables", vars.to_str().unwrap()]).run().success();
+        assert_eq!(std::fs::read_to_string(env.path("via_py.bin")).unwrap(), tricky);
+    }
+}
+
+#[test]
+fn parameters_keep_their_quoting() {
+    let env = TestEnv::new();
+    env.write("p.sh", "set -u\nprintf '<%s>\\n' \"$@\"\necho \"count=$#\"\n");
+    env.cmd(&["run-script", "--script=p.sh", r#"--scriptParameters=-Name "John Smith" 'it''s' plain"#])
+        .run()
+        .success()
+        .stdout_has("<-Name>\n<John Smith>\n<its>\n<plain>\ncount=4\n");
+    let vars = env.variables("v.json", &[("Octopus.Action.Script.ScriptParameters", r#""a b" c"#, false)]);
+    env.cmd(&["run-script", "--script=p.sh", "--variables", vars.to_str().unwrap()])
+        .run()
+        .success()
+        .stdout_has("<a b>\n<c>\ncount=2\n");
+    if has_python() {
+        env.write("p.py", "import sys\nfor a in sys.argv[1:]:\n    print('<' + a + '>')\n");
+        env.cmd(&["run-script", "--script=p.py", r#"--scriptParameters=-Name "John Smith" 'x y'"#])
+            .run()
+            .success()
+            .stdout_has("<-Name>\n<John Smith>\n<x y>\n");
+    }
+}
+
+#[test]
+fn fail_step_with_and_without_a_message() {
+    let env = TestEnv::new();
+    env.write("f1.sh", "set -euo pipefail\nfail_step \"It broke\"\necho unreachable\n");
+    env.cmd(&["run-script", "--script=f1.sh"])
+        .run()
+        .code(1)
+        .stdout_has(&format!("##octopus[resultMessage message='{}']", b64("It broke")))
+        .output_lacks("unreachable");
+    env.write("f2.sh", "set -euo pipefail\nfail_step\necho unreachable\n");
+    let run = env.cmd(&["run-script", "--script=f2.sh"]).run();
+    run.code(1).output_lacks("resultMessage").output_lacks("unreachable");
+}
+
+#[test]
+fn exit_codes_stderr_and_fail_on_error_output() {
+    let env = TestEnv::new();
+    env.write("e.sh", "echo out\necho 'to stderr' >&2\nexit 3\n");
+    let run = env.cmd(&["run-script", "--script=e.sh"]).run();
+    run.code(3).stdout_has("out\n").stderr_has("to stderr\n");
+    assert_eq!(run.output_variable("Octopus.Action.Script.ExitCode").as_deref(), Some("3"));
+    env.write("w.sh", "echo 'warning only' >&2\n");
+    env.cmd(&["run-script", "--script=w.sh"]).run().success();
+    let vars = env.variables("v.json", &[("Octopus.Action.FailScriptOnErrorOutput", "True", false)]);
+    env.cmd(&["run-script", "--script=w.sh", "--variables", vars.to_str().unwrap()]).run().code(255);
+}
+
+#[test]
+fn killed_by_a_signal_names_the_signal() {
+    let env = TestEnv::new();
+    env.write("k.sh", "echo before\nkill -9 $$\n");
+    env.cmd(&["run-script", "--script=k.sh"]).run().code(137).stdout_has("before").stderr_has("signal 9 (SIGKILL)");
+}
+
+#[test]
+fn inline_scripts_from_variables() {
+    let env = TestEnv::new();
+    let vars = env.variables(
+        "v.json",
+        &[
+            ("Octopus.Action.Script.ScriptBody", "echo \"inline #{Who} $0\"", false),
+            ("Octopus.Action.Script.Syntax", "Bash", false),
+            ("Who", "world", false),
+        ],
+    );
+    env.cmd(&["run-script", "--variables", vars.to_str().unwrap()]).run().success().stdout_has("inline ");
+    assert!(!env.path("Script.sh").exists(), "the inline script is removed afterwards");
+    let vars = env.variables("v2.json", &[("Octopus.Action.Script.ScriptBody[Bash]", "echo from-indexed-body", false)]);
+    env.cmd(&["run-script", "--variables", vars.to_str().unwrap()]).run().success().stdout_has("from-indexed-body");
+    env.cmd(&["run-script"]).run().code(1).stderr_has("No script to run");
+}
+
+#[test]
+fn bash_script_modules_sit_beside_the_script() {
+    let env = TestEnv::new();
+    let vars = env.variables(
+        "v.json",
+        &[
+            ("Octopus.Script.Module[Greeter]", "greet() { echo \"hello from module $1\"; }", false),
+            ("Octopus.Script.Module.Language[Greeter]", "Bash", false),
+        ],
+    );
+    env.write("m.sh", "set -euo pipefail\nsource ./Greeter.sh\ngreet bob\n");
+    env.cmd(&["run-script", "--script=m.sh", "--variables", vars.to_str().unwrap()])
+        .run()
+        .success()
+        .stdout_has("hello from module bob");
+    assert!(!env.path("Greeter.sh").exists(), "modules are removed afterwards");
+}
+
+#[test]
+fn crlf_scripts_stdin_and_invalid_utf8() {
+    let env = TestEnv::new();
+    env.write("c.sh", "echo crlf-ok\r\nif read -r x; then echo \"got $x\"; else echo stdin-eof; fi\r\nprintf 'bad \\xff\\xfe bytes\\n'\r\nprintf 'no newline at end'\r\n");
+    env.cmd(&["run-script", "--script=c.sh"])
+        .run()
+        .success()
+        .stdout_has("crlf-ok\n")
+        .stdout_has("stdin-eof\n")
+        .stdout_has("bad \u{FFFD}\u{FFFD} bytes\n")
+        .stdout_has("no newline at end\n");
+}
+
+#[test]
+fn service_messages_split_over_lines_and_malformed_ones() {
+    let env = TestEnv::new();
+    let (n, v) = (b64("Split"), b64("joined"));
+    env.write(
+        "m.sh",
+        format!(
+            "echo \"##octopus[setVariable name='{n}'\"\necho \" value='{v}']\"\necho \"##octopus[setVariable name='not base64!']\"\necho '##octopus is not a message'\n"
+        ),
+    );
+    let run = env.cmd(&["run-script", "--script=m.sh"]).run();
+    run.success().stdout_has("##octopus[setVariable name='not base64!']\n").stdout_has("##octopus is not a message\n");
+    assert_eq!(run.output_variable("Split").as_deref(), Some("joined"));
+}
+
+/// A secret never appears in clear in stdout or stderr, whatever the script prints: the
+/// value, its base64, each line of a multi-line value.
+#[test]
+fn secrets_are_masked_in_all_output() {
+    let env = TestEnv::new();
+    let secret = "Sup3r-S3cret-Passw0rd";
+    let pem = "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END KEY-----";
+    let vars = env.variables(
+        "v.json",
+        &[("Password", secret, true), ("Key", pem, true), ("OctopusPrintVariables", "True", false)],
+    );
+    env.write(
+        "s.sh",
+        "set -euo pipefail\npw=$(get_octopusvariable Password)\necho \"pw=$pw\"\necho \"pw again ${octopus_parameters[Password]}\" >&2\nprintf '%s' \"$pw\" | base64\necho \"x$(printf 'ab%s' \"$pw\" | base64 -w0)\"\nprintf '%s\\n' \"${octopus_parameters[Key]}\"\nset -x\necho \"$pw\" > /dev/null\n",
+    );
+    let run = env.cmd(&["run-script", "--script=s.sh", "--variables", vars.to_str().unwrap()]).run();
+    run.success().stdout_has("pw=********").stderr_has("pw again ********");
+    for needle in [secret, "MIIBOgIBAAJBAKj34GkxFhD9", &b64(secret)] {
+        run.output_lacks(needle);
+    }
+}
+
+/// While the script runs, the secret is in no process's argv or environment, and the only
+/// file holding it is 0600 in a 0700 directory; afterwards nothing is left.
+#[test]
+fn secrets_stay_out_of_argv_env_and_readable_files() {
+    let env = TestEnv::new();
+    let secret = "Argv-Env-Probe-Secret-4711";
+    let vars = env.variables("v.json", &[("Password", secret, true)]);
+    let home = env.path("tentacle");
+    std::fs::create_dir_all(&home).unwrap();
+    env.write("s.sh", "echo ready\nsleep 2\necho finished\n");
+    let mut child = env
+        .cmd(&["run-script", "--script=s.sh", "--variables", vars.to_str().unwrap()])
+        .env("TentacleHome", &home)
+        .cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("ready") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "calamari ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // The script runs: scan every process.
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        for what in ["cmdline", "environ"] {
+            if let Ok(bytes) = std::fs::read(format!("/proc/{pid}/{what}")) {
+                assert!(!String::from_utf8_lossy(&bytes).contains(secret), "secret in /proc/{pid}/{what}");
+            }
+        }
+    }
+    // Files holding it: only inside a 0700 step directory, 0600 each.
+    use std::os::unix::fs::MetadataExt as _;
+    let mut holders = 0;
+    for entry in walkdir::WalkDir::new(env.root()).into_iter().flatten() {
+        if entry.file_type().is_file() && entry.path() != vars {
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            if String::from_utf8_lossy(&bytes).contains(secret) {
+                holders += 1;
+                assert_eq!(entry.metadata().unwrap().mode() & 0o777, 0o600, "{}", entry.path().display());
+                let parent = entry.path().parent().unwrap();
+                assert_eq!(std::fs::metadata(parent).unwrap().mode() & 0o777, 0o700, "{}", parent.display());
+                assert!(parent.starts_with(home.join("Work")), "{}", entry.path().display());
+            }
+        }
+    }
+    assert_eq!(holders, 1, "exactly one file (the variables file) holds the secret while the script runs");
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let leftovers: Vec<_> = std::fs::read_dir(home.join("Work")).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(leftovers.is_empty(), "step directory removed: {leftovers:?}");
+}
+
+#[test]
+fn a_killed_steps_leftovers_are_removed_by_the_next_run() {
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    let dead = home.join("Work/step-2147483647-0123456789abcdef");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join("Variables.bin"), "Password\0secret\0").unwrap();
+    env.write("s.sh", "echo hi\n");
+    env.cmd(&["run-script", "--script=s.sh"]).env("TentacleHome", &home).run().success();
+    assert!(!dead.exists());
+}
+
+#[test]
+fn orphaned_children_do_not_hang_the_step() {
+    let env = TestEnv::new();
+    env.write("o.sh", "sleep 98761 &\nsetsid sleep 98762 &\necho main-done\n");
+    let started = Instant::now();
+    let run = env.cmd(&["run-script", "--script=o.sh"]).run();
+    run.success().stdout_has("main-done");
+    assert!(started.elapsed() < Duration::from_secs(60), "the step ended");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(processes_with("sleep 98761").is_empty(), "background child killed");
+    assert!(processes_with("sleep 98762").is_empty(), "setsid child killed");
+}
+
+#[test]
+fn a_background_process_that_let_go_of_the_output_is_left_alone() {
+    // As the reference: starting a daemon from a step is legitimate.
+    let env = TestEnv::new();
+    env.write("d.sh", "(sleep 98763 >/dev/null 2>&1 &)\necho main-done\n");
+    env.cmd(&["run-script", "--script=d.sh"]).run().success().stdout_has("main-done");
+    let detached = processes_with("sleep 98763");
+    assert_eq!(detached.len(), 1, "detached child keeps running");
+    for pid in detached {
+        // SAFETY: kill(2) on the pid this test started through the script.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn timeout_stops_the_whole_group() {
+    let env = TestEnv::new();
+    let vars = env.variables("v.json", &[("Octopus.Action.Script.Timeout", "1", false)]);
+    env.write("t.sh", "trap '' TERM\nsleep 98764 &\necho started\nwhile true; do sleep 0.1; done\n");
+    let run = env.cmd(&["run-script", "--script=t.sh", "--variables", vars.to_str().unwrap()]).run();
+    run.code(1).stdout_has("started").stderr_has("timed out after 1 seconds");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(processes_with("sleep 98764").is_empty());
+}
+
+#[test]
+fn sigterm_to_calamari_stops_the_script_group() {
+    let env = TestEnv::new();
+    env.write("s.sh", "sleep 98765 &\necho started\nwait\n");
+    let mut child =
+        env.cmd(&["run-script", "--script=s.sh"]).cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("started") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "calamari ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // SAFETY: kill(2) on the calamari child this test spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{err}");
+    assert!(err.contains("cancelled") && err.contains("SIGTERM"), "{err}");
+    assert!(processes_with("sleep 98765").is_empty());
+}
+
+/// 100 MB of output streams through with bounded memory: calamari's peak RSS (VmHWM)
+/// stays far below the output size, and every line arrives.
+#[test]
+fn large_output_streams_with_bounded_memory() {
+    let env = TestEnv::new();
+    let line = "x".repeat(99);
+    let lines = 1_000_000u64; // 100 bytes each with the newline: 100 MB
+    env.write("big.sh", format!("yes '{line}' | head -n {lines}\nhead -c 300000 /dev/zero | tr '\\0' a\necho\n"));
+    let mut child =
+        env.cmd(&["run-script", "--script=big.sh"]).cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let pid = child.id();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watcher = {
+        let peak = peak.clone();
+        std::thread::spawn(move || {
+            while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                if let Some(kb) = status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    peak.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut bytes, mut newlines, mut long_pieces) = (0u64, 0u64, 0u64);
+    let mut current = 0u64;
+    loop {
+        let n = stdout.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        for b in &buf[..n] {
+            if *b == b'\n' {
+                if current == 64 * 1024 {
+                    long_pieces += 1;
+                }
+                newlines += 1;
+                current = 0;
+            } else {
+                current += 1;
+            }
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    watcher.join().unwrap();
+    assert!(bytes >= lines * 100, "all output arrived: {bytes} bytes");
+    assert!(newlines >= lines, "{newlines} lines");
+    assert_eq!(long_pieces, 4, "a 300 kB line comes in 64 KiB pieces, nothing dropped");
+    let peak_mb = peak.load(std::sync::atomic::Ordering::Relaxed) / 1024;
+    assert!(peak_mb > 0, "peak RSS was measured");
+    assert!(peak_mb < 64, "calamari peak RSS {peak_mb} MB for 100 MB of output");
+}
+
+#[test]
+fn set_u_and_unknown_syntax() {
+    let env = TestEnv::new();
+    env.write("u.sh", "set -euo pipefail\nx=$(get_octopusvariable Nope)\necho \"empty:[$x]\"\nset_octopusvariable OnlyName \"\"\necho ok\n");
+    let run = env.cmd(&["run-script", "--script=u.sh"]).run();
+    run.success().stdout_has("empty:[]").stdout_has("ok");
+    env.write("x.csx", "");
+    env.cmd(&["run-script", "--script=x.csx"]).run().code(1).stderr_has("no known script syntax");
+    let missing = Path::new("missing.sh");
+    env.cmd(&["run-script", "--script", missing.to_str().unwrap()]).run().code(1).stderr_has("missing.sh");
+}

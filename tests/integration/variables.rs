@@ -160,3 +160,34 @@ fn files_merge_in_order_with_legacy_env_and_additional_variables() {
         env.cmd(&["evaluate", "--template=x"]).env("AdditionalVariablesPath", env.path("nope.json")).run();
     missing_additional.code(1).stderr_has("nope.json");
 }
+
+#[test]
+fn a_password_on_the_command_line_is_scrubbed_from_proc_cmdline() {
+    use std::io::Write as _;
+    let env = TestEnv::new();
+    let mut cmd = env
+        .cmd(&[
+            "evaluate",
+            "--template=x",
+            "--sensitiveVariablesPassword=TopSecretValue42",
+            "--variablesPasswordFile=-",
+        ])
+        .cmd;
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let cmdline_path = format!("/proc/{}/cmdline", child.id());
+    // Calamari scrubs right after parsing and then blocks reading the password from stdin;
+    // poll (generously) until the scrub shows, then let it finish.
+    let mut last = String::new();
+    for _ in 0..500 {
+        last = String::from_utf8_lossy(&std::fs::read(&cmdline_path).unwrap_or_default()).into_owned();
+        if last.contains("--sensitiveVariablesPassword=****************") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    child.wait().unwrap();
+    assert!(!last.contains("TopSecretValue42"), "password visible in /proc: {last:?}");
+    assert!(last.contains("--sensitiveVariablesPassword=*"), "{last:?}");
+}

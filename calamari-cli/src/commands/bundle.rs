@@ -1,11 +1,26 @@
-//! `calamari bundle`.
+//! `calamari bundle`: write the pushable `Calamari.<version>.tar.gz` and its `.sha256`.
+
+use std::path::PathBuf;
+
+use calamari::self_install;
 
 use crate::cli::Context;
 
 /// Options of `bundle`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Directory to write Calamari.<version>.tar.gz and Calamari.<version>.tar.gz.sha256 into.
+    #[arg(long = "output", value_name = "DIR")]
+    output: PathBuf,
+}
 
-pub(crate) fn exec(_args: Args, _ctx: &Context) -> calamari::Result<i32> {
-    Err(calamari::Error::command("bundle is not implemented yet"))
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+    let path = self_install::write_bundle(&args.output)?;
+    let mut sidecar = path.as_os_str().to_owned();
+    sidecar.push(".sha256");
+    let sidecar = PathBuf::from(sidecar);
+    let line = calamari::fs::read_to_string(&sidecar)?;
+    ctx.log.info(format!("Wrote {}", path.display()));
+    ctx.log.info(format!("SHA-256 {} (in {})", line.split_whitespace().next().unwrap_or_default(), sidecar.display()));
+    Ok(0)
 }

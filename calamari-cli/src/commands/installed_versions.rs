@@ -1,11 +1,27 @@
-//! `calamari installed-versions`.
+//! `calamari installed-versions`: the complete installs of a home, newest first, one per line.
+
+use std::path::PathBuf;
+
+use calamari::self_install;
 
 use crate::cli::Context;
 
 /// Options of `installed-versions`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The agent's home directory (default: $TentacleHome).
+    #[arg(long = "home", value_name = "DIR")]
+    home: Option<PathBuf>,
+}
 
-pub(crate) fn exec(_args: Args, _ctx: &Context) -> calamari::Result<i32> {
-    Err(calamari::Error::command("installed-versions is not implemented yet"))
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+    let home = self_install::resolve_home(args.home)?;
+    let versions = self_install::installed_versions(&home)?;
+    if versions.is_empty() {
+        ctx.log.verbose(format!("No complete Calamari install in {}", self_install::calamari_dir(&home).display()));
+    }
+    for installed in versions {
+        ctx.log.info(installed.version);
+    }
+    Ok(0)
 }

@@ -1,11 +1,38 @@
-//! `calamari run-script`.
+//! `calamari run-script`: run a bash, PowerShell or Python script (a file, or the inline
+//! script from `Octopus.Action.Script.ScriptBody`) with the Calamari helpers. The exit code
+//! is the script's own; `Octopus.Action.Script.ExitCode` is set as an output variable.
+
+use std::path::PathBuf;
+
+use calamari::script::{self, RunScriptRequest};
 
 use crate::cli::Context;
 
 /// Options of `run-script`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The script file (.sh, .ps1, .py). Without it, the script comes from
+    /// Octopus.Action.Script.ScriptBody (+ .Syntax) or ScriptBody[<Syntax>].
+    #[arg(long = "script", value_name = "FILE")]
+    script: Option<PathBuf>,
+    /// Parameters passed to the script (else Octopus.Action.Script.ScriptParameters).
+    #[arg(long = "scriptParameters", value_name = "TEXT", allow_hyphen_values = true)]
+    script_parameters: Option<String>,
+    /// A package holding the script (not supported yet).
+    #[arg(long = "package", value_name = "FILE")]
+    package: Option<PathBuf>,
+}
 
-pub(crate) fn exec(_args: Args, _ctx: &Context) -> calamari::Result<i32> {
-    Err(calamari::Error::command("run-script is not implemented yet"))
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+    if let Some(package) = &args.package {
+        return Err(calamari::Error::command(format!(
+            "run-script --package is not supported yet (package '{}')",
+            package.display()
+        )));
+    }
+    let mut variables = ctx.variables()?;
+    let working_directory = std::env::current_dir()
+        .map_err(|e| calamari::Error::command(format!("Cannot read the current directory: {e}")))?;
+    let request = RunScriptRequest { script: args.script, parameters: args.script_parameters, working_directory };
+    Ok(script::run_script_command(&request, &mut variables, &ctx.log)?)
 }

@@ -1,4 +1,46 @@
-//! `DeploymentJournal.xml` and retention (issue 6).
+//! `DeploymentJournal.xml` and retention (reference §7).
+//!
+//! The journal is the agent's record of every deployment: which packages went where, when,
+//! and whether it worked. Three things read it: the already-installed check
+//! ([`check_already_installed`]), the `Octopus.Tentacle.PreviousInstallation.*` variables
+//! ([`set_previous_installation_variables`]) and retention ([`retention::clean`]), which
+//! deletes old extraction directories and the entries that point at them.
+//!
+//! * [`DeploymentJournal`]: the file, its location (`TentacleJournal`, else
+//!   `$TentacleHome/DeploymentJournal.xml`), lookups, and safe updates.
+//! * [`JournalEntry`] / [`JournalPackage`]: one deployment; [`JournalEntry::for_deployment`]
+//!   builds it from a deployment's variables.
+//! * [`xml`]: the reference's exact file format, including legacy entries.
+//! * [`retention`]: `calamari clean`.
+//! * [`transfer`]: `calamari transfer-package`, which journals like a deployment.
+//!
+//! Safety (hardening E-7, E-8, E-9): every update takes a `flock` on `<journal>.lock`
+//! (released by the kernel if the holder dies), re-reads the file under the lock, and
+//! replaces it with [`crate::fs::write_atomic`] (temp file, fsync, rename, fsync of the
+//! directory). Concurrent writers therefore never lose each other's entries, and a crash
+//! leaves the old or the new journal, never a torn one. A journal that cannot be parsed is
+//! moved aside to `DeploymentJournal.xml.corrupt-<timestamp>` with a warning, and a new one
+//! is started: the deployment goes on and the old history stays on disk for a person to read.
+
+pub mod entry;
+pub mod retention;
+pub mod transfer;
+pub mod xml;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use entry::{JournalEntry, JournalPackage};
+pub use retention::{CleanSummary, RetentionPolicy};
+
+use crate::lock::NamedLock;
+use crate::variables::names;
+use crate::{Log, VariableDictionary};
+
+/// The file name of the journal under `$TentacleHome`.
+pub const JOURNAL_FILE_NAME: &str = "DeploymentJournal.xml";
+/// `Octopus.Action.Package.SkipIfAlreadyInstalled`.
+pub const SKIP_IF_ALREADY_INSTALLED: &str = "Octopus.Action.Package.SkipIfAlreadyInstalled";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -6,6 +48,9 @@ pub enum Error {
     /// A filesystem call failed.
     #[error(transparent)]
     Io(#[from] crate::fs::IoError),
+    /// A variable could not be evaluated.
+    #[error(transparent)]
+    Variables(#[from] crate::variables::Error),
     /// A user error with its message.
     #[error("{0}")]
     Invalid(String),
@@ -16,7 +61,375 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Io(_) => crate::error::EXIT_UNEXPECTED,
+            Error::Variables(e) => e.exit_code(),
             Error::Invalid(_) => crate::error::EXIT_USER_ERROR,
         }
     }
 }
+
+/// The deployment journal at one path.
+#[derive(Debug, Clone)]
+pub struct DeploymentJournal {
+    path: PathBuf,
+    log: Option<Log>,
+    lock_timeout: Duration,
+}
+
+/// How long a journal update waits for the lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl DeploymentJournal {
+    /// The journal at `path` (which need not exist yet).
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        DeploymentJournal { path: path.into(), log: None, lock_timeout: DEFAULT_LOCK_TIMEOUT }
+    }
+
+    /// The journal the variables point at: `env:TentacleJournal`, else
+    /// `env:TentacleHome/DeploymentJournal.xml`; `None` when neither is set.
+    ///
+    /// # Errors
+    /// None today; the signature leaves room for evaluated paths.
+    pub fn from_variables(variables: &VariableDictionary) -> Result<Option<Self>, Error> {
+        Ok(journal_path(variables).map(DeploymentJournal::at))
+    }
+
+    /// Sends warnings (a corrupt journal moved aside) and lock waits to `log`. Without a log
+    /// they go to the `log` crate.
+    #[must_use]
+    pub fn with_log(mut self, log: Log) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The lock file every update holds: `<journal>.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_os_string();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    fn warn(&self, text: &str) {
+        match &self.log {
+            Some(log) => log.warn(text),
+            None => log::warn!("{text}"),
+        }
+    }
+
+    /// How long an update waits for another process's lock before giving up (default
+    /// [`DEFAULT_LOCK_TIMEOUT`]).
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Takes the journal lock, logging the wait and giving up after the timeout. Polls
+    /// rather than blocking so the wait is bounded; a holder that dies releases the lock at
+    /// once (flock), so there is never a stale lock to wait out.
+    fn lock(&self) -> Result<NamedLock, Error> {
+        let lock_path = self.lock_path();
+        if let Some(lock) = NamedLock::try_acquire(&lock_path)? {
+            return Ok(lock);
+        }
+        let text = format!("Waiting for the deployment journal lock '{}' held by another process", lock_path.display());
+        match &self.log {
+            Some(log) => log.verbose(text),
+            None => log::info!("{text}"),
+        }
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            std::thread::sleep(pause);
+            if let Some(lock) = NamedLock::try_acquire(&lock_path)? {
+                return Ok(lock);
+            }
+            if start.elapsed() >= self.lock_timeout {
+                return Err(Error::Invalid(format!(
+                    "Timed out after {} seconds waiting for the deployment journal lock '{}'; another process holds it",
+                    self.lock_timeout.as_secs(),
+                    lock_path.display()
+                )));
+            }
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Every entry, in file order. A missing journal has none. A corrupt one is moved aside
+    /// (with a warning) and read as empty.
+    ///
+    /// # Errors
+    /// The journal could not be read, or a corrupt one could not be moved aside.
+    pub fn entries(&self) -> Result<Vec<JournalEntry>, Error> {
+        match self.read()? {
+            Ok(entries) => Ok(entries),
+            Err(_) => {
+                // Move it aside under the lock, so we never move a journal another process
+                // has just replaced.
+                let _lock = self.lock()?;
+                self.read_or_recover()
+            }
+        }
+    }
+
+    /// Reads and parses, without recovering from corruption.
+    fn read(&self) -> Result<Result<Vec<JournalEntry>, xml::Corrupt>, Error> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Ok(xml::parse(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(Vec::new())),
+            Err(source) => Err(crate::fs::IoError { op: "read", path: self.path.clone(), source }.into()),
+        }
+    }
+
+    /// Reads, moving a corrupt journal aside. The caller holds the lock.
+    fn read_or_recover(&self) -> Result<Vec<JournalEntry>, Error> {
+        match self.read()? {
+            Ok(entries) => Ok(entries),
+            Err(corrupt) => {
+                let aside = self.corrupt_path();
+                crate::fs::rename(&self.path, &aside)?;
+                crate::fs::sync_parent(&self.path)?;
+                self.warn(&format!(
+                    "The deployment journal '{}' is unreadable ({corrupt}). It was moved to '{}' and a new journal was started; deployments recorded in it are no longer known to retention or to the previous-installation variables.",
+                    self.path.display(),
+                    aside.display()
+                ));
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    fn corrupt_path(&self) -> PathBuf {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let base = format!("{}.corrupt-{stamp}", self.path.display());
+        let mut candidate = PathBuf::from(&base);
+        let mut n = 1;
+        while candidate.exists() {
+            candidate = PathBuf::from(format!("{base}-{n}"));
+            n += 1;
+        }
+        candidate
+    }
+
+    /// Applies `change` to the entries under the lock and writes the result atomically.
+    /// Returns what `change` returned.
+    ///
+    /// # Errors
+    /// The lock, the read or the write failed. The journal on disk is then unchanged.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Vec<JournalEntry>) -> T) -> Result<T, Error> {
+        let _lock = self.lock()?;
+        let mut entries = self.read_or_recover()?;
+        let result = change(&mut entries);
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::fs::create_dir_all(dir)?;
+        }
+        // Keep the journal's mode (a new one gets the usual 0644, not the temp file's 0600).
+        let mode =
+            std::fs::metadata(&self.path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
+        crate::fs::write_atomic_with_mode(&self.path, xml::serialise(&entries), Some(mode.unwrap_or(0o644)))?;
+        self.remove_stale_temp_files();
+        Ok(result)
+    }
+
+    /// Temp files of writers that were killed before their rename. Only writers of this
+    /// journal use the prefix, and they all hold the lock we hold, so none is in use.
+    fn remove_stale_temp_files(&self) {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else { return };
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let prefix = format!(".{}.", name.to_string_lossy());
+        let Ok(read_dir) = std::fs::read_dir(dir) else { return };
+        for item in read_dir.flatten() {
+            let file_name = item.file_name();
+            let file_name = file_name.to_string_lossy();
+            if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(item.path());
+            }
+        }
+    }
+
+    /// Appends an entry.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub fn add(&self, entry: &JournalEntry) -> Result<(), Error> {
+        self.update(|entries| entries.push(entry.clone()))
+    }
+
+    /// Removes the entries with these ids; returns how many were removed.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub fn remove_entries(&self, ids: &[String]) -> Result<usize, Error> {
+        self.update(|entries| {
+            let before = entries.len();
+            entries.retain(|e| !ids.contains(&e.id));
+            before - entries.len()
+        })
+    }
+
+    /// The latest entry of this retention policy set that deployed `package_id` at
+    /// `version` (all compared ignoring case, as the reference does).
+    ///
+    /// # Errors
+    /// As [`entries`](Self::entries).
+    pub fn latest_for_package(
+        &self,
+        retention_policy_set: &str,
+        package_id: &str,
+        version: &str,
+    ) -> Result<Option<JournalEntry>, Error> {
+        Ok(latest(self.entries()?, |e| {
+            e.retention_policy_set.eq_ignore_ascii_case(retention_policy_set)
+                && e.packages.iter().any(|p| {
+                    p.package_id.eq_ignore_ascii_case(package_id) && p.package_version.eq_ignore_ascii_case(version)
+                })
+        }))
+    }
+
+    /// The latest entry of this retention policy set.
+    ///
+    /// # Errors
+    /// As [`entries`](Self::entries).
+    pub fn latest_installation(&self, retention_policy_set: &str) -> Result<Option<JournalEntry>, Error> {
+        Ok(latest(self.entries()?, |e| e.retention_policy_set.eq_ignore_ascii_case(retention_policy_set)))
+    }
+
+    /// The latest successful entry of this retention policy set.
+    ///
+    /// # Errors
+    /// As [`entries`](Self::entries).
+    pub fn latest_successful_installation(&self, retention_policy_set: &str) -> Result<Option<JournalEntry>, Error> {
+        Ok(latest(self.entries()?, |e| {
+            e.was_successful && e.retention_policy_set.eq_ignore_ascii_case(retention_policy_set)
+        }))
+    }
+}
+
+/// The journal path the variables name, if any.
+pub fn journal_path(variables: &VariableDictionary) -> Option<PathBuf> {
+    let env = |name: &str| variables.get_raw(&format!("env:{name}")).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(path) = env(crate::env_vars::TENTACLE_JOURNAL) {
+        return Some(PathBuf::from(path));
+    }
+    env(crate::env_vars::TENTACLE_HOME).map(|home| Path::new(home).join(JOURNAL_FILE_NAME))
+}
+
+/// The entry with the latest `InstalledOn` among those matching. Entries without a time come
+/// last (as nulls sort in .NET). Of entries recorded in the same second the one written last
+/// wins: the journal only has whole seconds, and file order is the order they were written.
+pub fn latest(entries: Vec<JournalEntry>, matches: impl Fn(&JournalEntry) -> bool) -> Option<JournalEntry> {
+    let mut best: Option<JournalEntry> = None;
+    for entry in entries.into_iter().filter(|e| matches(e)) {
+        match &best {
+            Some(b) if entry.installed_on < b.installed_on => {}
+            _ => best = Some(entry),
+        }
+    }
+    best
+}
+
+/// The variables [`set_previous_installation_variables`] sets, for one prefix.
+const PREVIOUS_FIELDS: [&str; 4] =
+    ["OriginalInstalledPath", "CustomInstallationDirectory", "PackageFilePath", "PackageVersion"];
+
+/// Sets `Octopus.Tentacle.PreviousInstallation.{OriginalInstalledPath,
+/// CustomInstallationDirectory, PackageFilePath, PackageVersion}` from the latest entry of
+/// `OctopusRetentionPolicySet`, and `Octopus.Tentacle.PreviousSuccessfulInstallation.*` from
+/// the latest successful one; empty strings when there is none (or no journal). Nothing is
+/// set when `OctopusRetentionPolicySet` is blank (reference `DeploymentJournalVariableContributor`).
+///
+/// # Errors
+/// The journal could not be read, or a variable could not be evaluated.
+pub fn set_previous_installation_variables(
+    journal: Option<&DeploymentJournal>,
+    variables: &mut VariableDictionary,
+) -> Result<(), Error> {
+    let set = variables.get_or_empty(names::RETENTION_POLICY_SET)?;
+    if set.trim().is_empty() {
+        return Ok(());
+    }
+    let entries = match journal {
+        Some(journal) => journal.entries()?,
+        None => Vec::new(),
+    };
+    let previous = latest(entries.clone(), |e| e.retention_policy_set.eq_ignore_ascii_case(&set));
+    let successful = latest(entries, |e| e.was_successful && e.retention_policy_set.eq_ignore_ascii_case(&set));
+    for (prefix, entry) in [
+        ("Octopus.Tentacle.PreviousInstallation", previous),
+        ("Octopus.Tentacle.PreviousSuccessfulInstallation", successful),
+    ] {
+        let values = match &entry {
+            None => [String::new(), String::new(), String::new(), String::new()],
+            Some(e) => [
+                e.extracted_to.clone().unwrap_or_default(),
+                e.custom_installation_directory.clone().unwrap_or_default(),
+                e.package().and_then(|p| p.deployed_from.clone()).unwrap_or_default(),
+                e.package().map(|p| p.package_version.clone()).unwrap_or_default(),
+            ],
+        };
+        for (field, value) in PREVIOUS_FIELDS.iter().zip(values) {
+            variables.set(format!("{prefix}.{field}"), Some(value));
+        }
+    }
+    Ok(())
+}
+
+/// What the already-installed check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlreadyInstalled {
+    /// The check is off (`SkipIfAlreadyInstalled` not true), or no entry matched.
+    No,
+    /// The latest matching entry failed: deploy again.
+    PreviousAttemptFailed,
+    /// The latest matching entry succeeded: the rest is skipped. Holds its `ExtractedTo`.
+    Yes(String),
+}
+
+/// The reference's `AlreadyInstalledConvention`: when
+/// `Octopus.Action.Package.SkipIfAlreadyInstalled` is true, look up the latest entry with the
+/// same `OctopusRetentionPolicySet`, `Octopus.Action.Package.PackageId` and `PackageVersion`.
+/// A successful one logs "The package has already been installed on this machine, so
+/// installation will be skipped.", emits the output variables
+/// `Octopus.Action.Package.InstallationDirectoryPath` and `Package.InstallationDirectoryPath`
+/// (its `ExtractedTo`), and sets `Octopus.Action.SkipRemainingConventions` and
+/// `Octopus.Action.SkipJournal` to true. A failed one logs "The previous attempt to deploy
+/// this package was not successful; re-deploying.".
+///
+/// # Errors
+/// The journal could not be read, or a variable could not be evaluated.
+pub fn check_already_installed(
+    journal: Option<&DeploymentJournal>,
+    variables: &mut VariableDictionary,
+    log: &Log,
+) -> Result<AlreadyInstalled, Error> {
+    if !variables.get_flag(SKIP_IF_ALREADY_INSTALLED, false)? {
+        return Ok(AlreadyInstalled::No);
+    }
+    let Some(journal) = journal else { return Ok(AlreadyInstalled::No) };
+    let id = variables.get_or_empty(names::PACKAGE_ID)?;
+    let version = variables.get_or_empty(names::PACKAGE_VERSION)?;
+    let set = variables.get_or_empty(names::RETENTION_POLICY_SET)?;
+    match journal.latest_for_package(&set, &id, &version)? {
+        None => Ok(AlreadyInstalled::No),
+        Some(previous) if !previous.was_successful => {
+            log.info("The previous attempt to deploy this package was not successful; re-deploying.");
+            Ok(AlreadyInstalled::PreviousAttemptFailed)
+        }
+        Some(previous) => {
+            log.info("The package has already been installed on this machine, so installation will be skipped.");
+            let extracted_to = previous.extracted_to.unwrap_or_default();
+            log.output_variable(names::INSTALLATION_DIRECTORY_PATH, &extracted_to, false);
+            log.output_variable(names::PACKAGE_INSTALLATION_DIRECTORY_PATH, &extracted_to, false);
+            variables.set(names::SKIP_REMAINING_CONVENTIONS, Some("true".to_string()));
+            variables.set(names::SKIP_JOURNAL, Some("true".to_string()));
+            Ok(AlreadyInstalled::Yes(extracted_to))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

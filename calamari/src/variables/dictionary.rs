@@ -1,9 +1,13 @@
 //! [`VariableDictionary`]: case-insensitive variable names, raw values kept as given,
 //! insertion order kept (iteration and `[*]` depend on it), a sensitive flag per variable.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use indexmap::IndexMap;
 
 use super::Error;
+use super::template::tree::Tree;
 use super::template::{self, ParseMode};
 
 /// One variable as stored.
@@ -31,6 +35,27 @@ pub struct Evaluation {
 #[derive(Debug, Clone, Default)]
 pub struct VariableDictionary {
     entries: IndexMap<String, Variable>,
+    caches: Caches,
+}
+
+/// Derived data, rebuilt lazily after any change: the lookup tree (with its per-node
+/// cache of evaluated values) and the evaluated values returned by [`VariableDictionary::get`].
+#[derive(Default)]
+struct Caches {
+    tree: OnceLock<Tree>,
+    values: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl Clone for Caches {
+    fn clone(&self) -> Self {
+        Caches::default()
+    }
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Caches")
+    }
 }
 
 /// The lookup key of a name: names compare ignoring case (ordinal ignore-case in the
@@ -45,9 +70,19 @@ impl VariableDictionary {
         Self::default()
     }
 
+    /// The lookup tree of the names (built on first use after a change).
+    pub(crate) fn tree(&self) -> &Tree {
+        self.caches.tree.get_or_init(|| Tree::build(self.entries.values()))
+    }
+
+    fn invalidate(&mut self) {
+        self.caches = Caches::default();
+    }
+
     /// Sets a variable's raw value. Re-setting a name keeps its original position and its
     /// sensitive flag.
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<Option<String>>) {
+        self.invalidate();
         let name = name.into();
         let value = value.into();
         match self.entries.get_mut(&fold_name(&name)) {
@@ -65,6 +100,7 @@ impl VariableDictionary {
 
     /// Inserts a variable (value and flag), keeping the position of an existing name.
     pub fn insert(&mut self, variable: Variable) {
+        self.invalidate();
         let key = fold_name(&variable.name);
         match self.entries.get_mut(&key) {
             Some(existing) => {
@@ -79,6 +115,7 @@ impl VariableDictionary {
 
     /// Removes a variable.
     pub fn remove(&mut self, name: &str) -> Option<Variable> {
+        self.invalidate();
         self.entries.shift_remove(&fold_name(name))
     }
 
@@ -149,10 +186,47 @@ impl VariableDictionary {
     /// # Errors
     /// [`Error::RecursiveDefinition`] when the value refers back to itself.
     pub fn get(&self, name: &str) -> Result<Option<String>, Error> {
-        match self.get_raw(name) {
-            None => Ok(None),
-            Some(raw) => Ok(self.evaluate(raw)?.output),
+        let Some(raw) = self.get_raw(name) else { return Ok(None) };
+        if memchr::memmem::find(raw.as_bytes(), b"#{").is_none() {
+            return Ok(Some(raw.to_string()));
         }
+        let key = fold_name(name);
+        if let Some(v) = self.caches.values.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(v.clone());
+        }
+        let value = self.evaluate(raw)?.output;
+        self.caches.values.lock().unwrap_or_else(|e| e.into_inner()).insert(key, value.clone());
+        Ok(value)
+    }
+
+    /// The evaluated value and the error text of its evaluation (unresolved tokens).
+    ///
+    /// # Errors
+    /// [`Error::RecursiveDefinition`] when the value refers back to itself.
+    pub fn get_with_error(&self, name: &str) -> Result<Evaluation, Error> {
+        match self.get_raw(name) {
+            None => Ok(Evaluation { output: None, error: None }),
+            Some(raw) => self.evaluate(raw),
+        }
+    }
+
+    /// The index keys directly under a collection path (`Octopus.Action` gives the step
+    /// names), in insertion order.
+    ///
+    /// # Errors
+    /// A blank or unparseable path; recursion.
+    pub fn get_indexes(&self, path: &str) -> Result<Vec<String>, Error> {
+        template::indexes(self, path)
+    }
+
+    /// Evaluates a template and applies the reference's truthiness: true only when there
+    /// was no error, a value, and it is truthy.
+    ///
+    /// # Errors
+    /// [`Error::RecursiveDefinition`].
+    pub fn evaluate_truthy(&self, text: &str) -> Result<bool, Error> {
+        let e = self.evaluate(text)?;
+        Ok(e.error.is_none() && e.output.as_deref().is_some_and(template::is_truthy))
     }
 
     /// The evaluated value, or `""` when unset.

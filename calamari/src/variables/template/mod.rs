@@ -1,6 +1,27 @@
-//! The Octostache templating language: parser, syntax tree and evaluator over a
-//! [`VariableDictionary`](super::VariableDictionary). Filled in by the templating work
-//! (issue 4); until then evaluation returns text unchanged.
+//! The Octostache templating language: a parser producing a syntax tree ([`parse`],
+//! [`Template`]), and an evaluator over a [`VariableDictionary`] ([`evaluate`]).
+//!
+//! Behaviour follows `octostache.md` (the reference's specification), quirks included:
+//! unresolved tokens are echoed in canonical form, a malformed template comes back
+//! unchanged in the default [`ParseMode::Halt`], and [`ParseMode::Resilient`] keeps
+//! unparseable fragments as text. Deep nesting and long variable chains never overflow
+//! the stack (nesting is limited to [`parser::MAX_NESTING`] levels; evaluation grows its
+//! stack on the heap), and a self-referencing variable is reported with its chain.
+
+pub mod ast;
+pub mod calc;
+pub mod dotnet;
+mod eval;
+pub mod filters;
+pub mod json;
+pub mod parser;
+pub(crate) mod tree;
+mod uri;
+pub mod version;
+
+pub use ast::Template;
+pub use eval::is_truthy;
+pub use parser::ParseError;
 
 use super::{Error, Evaluation, VariableDictionary};
 
@@ -13,10 +34,65 @@ pub enum ParseMode {
     Resilient,
 }
 
+/// Parses a template; the error names the line and column.
+///
+/// # Errors
+/// [`ParseError`] when some `#{` does not start a valid token.
+pub fn parse(text: &str) -> Result<Template, ParseError> {
+    parser::parse(text)
+}
+
+/// Parses in the resilient mode (never fails).
+pub fn parse_resilient(text: &str) -> Template {
+    parser::parse_resilient(text)
+}
+
 /// Evaluates `text` against `variables`.
 ///
 /// # Errors
-/// [`Error::RecursiveDefinition`] when a value refers back to itself.
-pub fn evaluate(_variables: &VariableDictionary, text: &str, _mode: ParseMode) -> Result<Evaluation, Error> {
-    Ok(Evaluation { output: Some(text.to_string()), error: None })
+/// [`Error::RecursiveDefinition`] when a value refers back to itself (exit code 101).
+pub fn evaluate(variables: &VariableDictionary, text: &str, mode: ParseMode) -> Result<Evaluation, Error> {
+    if memchr::memmem::find(text.as_bytes(), b"#{").is_none() {
+        return Ok(Evaluation { output: Some(text.to_string()), error: None });
+    }
+    let template = match mode {
+        ParseMode::Halt => match parser::parse(text) {
+            Ok(t) => t,
+            Err(e) => return Ok(Evaluation { output: Some(text.to_string()), error: Some(e.message) }),
+        },
+        ParseMode::Resilient => parser::parse_resilient(text),
+    };
+    evaluate_template(variables, &template)
 }
+
+/// Evaluates an already parsed template.
+///
+/// # Errors
+/// [`Error::RecursiveDefinition`] when a value refers back to itself.
+pub fn evaluate_template(variables: &VariableDictionary, template: &Template) -> Result<Evaluation, Error> {
+    let tree = variables.tree();
+    let evaluator = eval::Evaluator::new(tree);
+    let scope = eval::Scope::root();
+    let mut out = String::new();
+    let mut run = eval::Run::default();
+    evaluator.render(&template.tokens, &scope, &mut out, &mut run)?;
+    Ok(Evaluation { output: if run.null { None } else { Some(out) }, error: eval::missing_error(&run.missing) })
+}
+
+/// The index keys directly under a collection path (`Octopus.Action` → `Package A`, ...),
+/// resolved as `#{each}` resolves its collection.
+///
+/// # Errors
+/// [`Error::Template`] for a blank or unparseable path; recursion as [`evaluate`].
+pub fn indexes(variables: &VariableDictionary, path: &str) -> Result<Vec<String>, Error> {
+    if path.trim().is_empty() {
+        return Err(Error::Template { message: "A collection path is required".into() });
+    }
+    let Some(p) = parser::parse_name(path) else {
+        return Err(Error::Template { message: format!("Could not parse the collection path '{path}'") });
+    };
+    eval::Evaluator::new(variables.tree()).indexes(&p)
+}
+
+#[cfg(test)]
+mod tests;

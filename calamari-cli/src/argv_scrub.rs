@@ -1,0 +1,62 @@
+//! Scrubbing passwords out of `/proc/<pid>/cmdline`.
+//!
+//! The reference takes `--variablesPassword=<pw>` on the command line, where every user of
+//! the machine can read it (hardening §3). We must accept it for compatibility, so as soon as
+//! the arguments are parsed we overwrite the password bytes in the process's original argv
+//! area, which is what `/proc/<pid>/cmdline` shows. glibc passes `(argc, argv, envp)` to
+//! functions in `.init_array`; that is how the original argv is found. A short window between
+//! exec and the scrub remains: prefer `--variablesPasswordFile`.
+
+use std::ffi::{CStr, c_char, c_int};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+static ARGV: AtomicPtr<*mut c_char> = AtomicPtr::new(std::ptr::null_mut());
+static ARGC: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn capture(argc: c_int, argv: *mut *mut c_char, _envp: *mut *mut c_char) {
+    ARGC.store(usize::try_from(argc).unwrap_or(0), Ordering::Relaxed);
+    ARGV.store(argv, Ordering::Relaxed);
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CAPTURE: extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) = capture;
+
+/// Options whose values are secrets.
+const SECRET_OPTIONS: [&str; 2] = ["--variablesPassword", "--sensitiveVariablesPassword"];
+
+/// Overwrites the values of password options in the original argv with `*`.
+pub(crate) fn scrub_passwords() {
+    let argv = ARGV.load(Ordering::Relaxed);
+    let argc = ARGC.load(Ordering::Relaxed);
+    if argv.is_null() {
+        return;
+    }
+    let mut previous_was_secret_flag = false;
+    for i in 0..argc {
+        // SAFETY: glibc handed us argv with argc valid, NUL-terminated entries that live for
+        // the whole process; we only overwrite bytes inside each string, never its NUL.
+        unsafe {
+            let arg = *argv.add(i);
+            if arg.is_null() {
+                break;
+            }
+            let len = CStr::from_ptr(arg).to_bytes().len();
+            let bytes = std::slice::from_raw_parts_mut(arg.cast::<u8>(), len);
+            if previous_was_secret_flag {
+                bytes.fill(b'*');
+                previous_was_secret_flag = false;
+                continue;
+            }
+            for option in SECRET_OPTIONS {
+                let opt = option.as_bytes();
+                if bytes == opt {
+                    previous_was_secret_flag = true;
+                } else if bytes.len() > opt.len() && bytes.starts_with(opt) && bytes[opt.len()] == b'=' {
+                    bytes[opt.len() + 1..].fill(b'*');
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! Retention: `calamari clean --retentionPolicySet=SET (--days=N | --releases=N)`
+//! (reference `RetentionPolicy.cs`, §7.2).
+//!
+//! Which entries go is decided by [`select`], a pure function of the entries, the policy and
+//! the clock, so it is table-tested. [`clean`] then deletes their extraction directories and
+//! removes them from the journal, with these guarantees beyond the reference:
+//!
+//! * **Never a kept directory.** A directory is not deleted when an entry that stays in the
+//!   journal (of any retention set) uses it or lives inside it, when it is, contains or lies
+//!   inside any entry's custom installation directory, when it contains `$TentacleHome` or
+//!   the journal, or when it is not an absolute path.
+//! * **Clock skew (E-10).** With `--days`, the two most recent successful deployments (the
+//!   current release and the one before it) are kept whatever their age, so a clock that
+//!   jumped forward cannot empty the machine.
+//! * **Interruptible (E-11).** A directory is first renamed to `.deleting-<name>-<random>`
+//!   beside itself (one atomic rename), then deleted; entries leave the journal only after
+//!   that, in one atomic journal update. A `kill -9` at any point leaves either the entry
+//!   and its directory, or the entry and no directory (the next run drops the entry), plus
+//!   perhaps a `.deleting-*` directory that the next run removes.
+//! * **Dry run** lists what would go and changes nothing.
+
+use std::path::{Component, Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{DeploymentJournal, Error, JournalEntry};
+use crate::Log;
+
+/// How much history to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionPolicy {
+    /// Keep deployments installed in the last N days (`--days`).
+    Days(u32),
+    /// Keep this deployment and the previous N successful ones (`--releases`).
+    Releases(u32),
+}
+
+/// The wall clock, for callers of [`clean`] that do not inject one.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// The prefix of a directory being deleted.
+pub const DELETING_PREFIX: &str = ".deleting-";
+
+/// What [`select`] decided, as indexes into the entries it was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Entries to remove (with their directories).
+    pub delete: Vec<usize>,
+    /// Entries whose directories must survive (the reference's "preserved entries").
+    pub preserved: Vec<usize>,
+    /// Entries the `--days` policy would have deleted but that are the current or previous
+    /// successful release (subset of `preserved`).
+    pub protected_releases: Vec<usize>,
+}
+
+/// The entries' indexes, most recent first: by `InstalledOn` descending, entries without a
+/// time last, and of equal times the one written later first.
+fn newest_first(entries: &[JournalEntry]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| entries[b].installed_on.cmp(&entries[a].installed_on).then(b.cmp(&a)));
+    order
+}
+
+/// Decides which entries (all of one retention policy set) go.
+///
+/// * `Days(n)`: entries installed before `now - n days` go; newer ones are preserved; entries
+///   without a time stay but are not preserved (reference). The two most recent successful
+///   entries are always preserved (E-10).
+/// * `Releases(n)`: when there are at most `n` successful entries nothing goes. Otherwise,
+///   most recent first, the first `n + 1` successful entries are preserved ("this deployment
+///   and the previous n") and every other entry, failed ones included, goes.
+/// * `n == 0`: nothing goes.
+pub fn select(entries: &[JournalEntry], policy: RetentionPolicy, now: DateTime<Utc>) -> Selection {
+    let mut sel = Selection::default();
+    match policy {
+        RetentionPolicy::Days(0) | RetentionPolicy::Releases(0) => {}
+        RetentionPolicy::Days(days) => {
+            let cutoff = now - Duration::days(i64::from(days));
+            for (i, e) in entries.iter().enumerate() {
+                match e.installed_on {
+                    Some(t) if t < cutoff => sel.delete.push(i),
+                    Some(_) => sel.preserved.push(i),
+                    None => {}
+                }
+            }
+            let current_and_previous: Vec<usize> =
+                newest_first(entries).into_iter().filter(|&i| entries[i].was_successful).take(2).collect();
+            for i in current_and_previous {
+                if let Some(pos) = sel.delete.iter().position(|&d| d == i) {
+                    sel.delete.remove(pos);
+                    sel.preserved.push(i);
+                    sel.protected_releases.push(i);
+                }
+            }
+        }
+        RetentionPolicy::Releases(releases) => {
+            let successful = entries.iter().filter(|e| e.was_successful).count();
+            if successful <= releases as usize {
+                return sel;
+            }
+            let mut kept = 0usize;
+            for i in newest_first(entries) {
+                if entries[i].was_successful && kept <= releases as usize {
+                    kept += 1;
+                    sel.preserved.push(i);
+                } else {
+                    sel.delete.push(i);
+                }
+            }
+            sel.delete.sort_unstable();
+        }
+    }
+    sel
+}
+
+/// What [`clean`] did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanSummary {
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// Entries removed from the journal.
+    pub removed_entries: Vec<JournalEntry>,
+    /// Extraction directories deleted.
+    pub removed_directories: Vec<PathBuf>,
+    /// Directories of removed entries left alone because something kept uses them.
+    pub kept_directories: Vec<PathBuf>,
+    /// Directories that could not be deleted (their entries stay in the journal).
+    pub failed_directories: Vec<PathBuf>,
+    /// Leftover `.deleting-*` directories of an interrupted run that were deleted.
+    pub removed_leftovers: Vec<PathBuf>,
+    /// Stale `*.downloading` files deleted under `$TentacleHome/Files`.
+    pub removed_downloads: Vec<PathBuf>,
+}
+
+/// Applies `policy` to the entries of `retention_policy_set` (compared exactly, as the
+/// reference does here), then deletes `*.downloading` files older than a day under
+/// `tentacle_home/Files`. `now` is the clock (injected so tests control it).
+///
+/// # Errors
+/// The journal could not be read or written. A directory that cannot be deleted is not an
+/// error: it is logged, and its entry stays for the next run.
+pub fn clean(
+    journal: &DeploymentJournal,
+    retention_policy_set: &str,
+    policy: RetentionPolicy,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    tentacle_home: Option<&Path>,
+    log: &Log,
+) -> Result<CleanSummary, Error> {
+    let mut summary = CleanSummary { dry_run, ..CleanSummary::default() };
+    match policy {
+        RetentionPolicy::Days(n) if n > 0 => log.info(format!("Keeping deployments from the last {n} days")),
+        RetentionPolicy::Releases(n) if n > 0 => {
+            log.info(format!("Keeping this deployment and the previous {n} successful deployments"))
+        }
+        _ => {
+            log.info("Keeping all deployments");
+            return Ok(summary);
+        }
+    }
+    if dry_run {
+        log.info("Dry run: nothing will be deleted.");
+    }
+
+    let all = journal.entries()?;
+    let in_set: Vec<&JournalEntry> = all.iter().filter(|e| e.retention_policy_set == retention_policy_set).collect();
+    let subset: Vec<JournalEntry> = in_set.iter().map(|e| (*e).clone()).collect();
+    let selection = select(&subset, policy, now);
+    for &i in &selection.protected_releases {
+        log.verbose(format!(
+            "Keeping the deployment installed on {} in '{}' although it is older than the policy: it is the current or previous successful release",
+            subset[i].installed_on.map(|t| super::xml::format_installed_on(&t)).unwrap_or_default(),
+            subset[i].extracted_to.as_deref().unwrap_or("")
+        ));
+    }
+    let doomed: Vec<&JournalEntry> = selection.delete.iter().map(|&i| &subset[i]).collect();
+    if doomed.is_empty() {
+        log.info("Did not find any deployments to clean up");
+    }
+
+    let doomed_ids: Vec<&str> = doomed.iter().map(|e| e.id.as_str()).collect();
+    let guard = Guard::new(&all, &doomed_ids, journal.path(), tentacle_home);
+    let mut remove_ids = Vec::new();
+    for entry in &doomed {
+        let keep_entry = match entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()) {
+            None => false,
+            Some(dir) => delete_extraction_directory(Path::new(dir), &guard, dry_run, log, &mut summary),
+        };
+        if keep_entry {
+            continue;
+        }
+        if dry_run {
+            log.info(format!("Would remove the journal entry {}{}", entry.id, describe(entry)));
+        } else {
+            log.verbose(format!("Removing the journal entry {}{}", entry.id, describe(entry)));
+        }
+        remove_ids.push(entry.id.clone());
+        summary.removed_entries.push((*entry).clone());
+    }
+    if !dry_run && !remove_ids.is_empty() {
+        journal.remove_entries(&remove_ids)?;
+    }
+
+    remove_leftovers(&in_set, dry_run, log, &mut summary);
+    if let Some(home) = tentacle_home {
+        remove_stale_downloads(&home.join("Files"), now, dry_run, log, &mut summary);
+    }
+    Ok(summary)
+}
+
+fn describe(entry: &JournalEntry) -> String {
+    let mut s = String::new();
+    if let Some(p) = entry.package() {
+        s.push_str(&format!(" ({} {})", p.package_id, p.package_version));
+    }
+    if let Some(t) = &entry.installed_on {
+        s.push_str(&format!(" installed on {}", super::xml::format_installed_on(t)));
+    }
+    s
+}
+
+/// The forms of a path compared by the guard: lexically cleaned, and canonical when it exists.
+fn forms(path: &Path) -> Vec<PathBuf> {
+    let lexical = lexical(path);
+    let mut out = vec![lexical.clone()];
+    if let Ok(canonical) = path.canonicalize()
+        && canonical != lexical
+    {
+        out.push(canonical);
+    }
+    out
+}
+
+/// Removes `.` components, resolves `..` lexically and drops trailing separators.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Everything a deleted directory must not touch.
+struct Guard {
+    /// `ExtractedTo` of every entry that stays in the journal.
+    kept: Vec<PathBuf>,
+    /// Every entry's custom installation directory.
+    custom: Vec<PathBuf>,
+    /// `$TentacleHome` and the journal's directory.
+    infrastructure: Vec<PathBuf>,
+}
+
+impl Guard {
+    fn new(all: &[JournalEntry], doomed_ids: &[&str], journal: &Path, tentacle_home: Option<&Path>) -> Guard {
+        let mut kept = Vec::new();
+        let mut custom = Vec::new();
+        for e in all {
+            if !doomed_ids.contains(&e.id.as_str())
+                && let Some(dir) = e.extracted_to.as_deref().filter(|d| !d.trim().is_empty())
+            {
+                kept.extend(forms(Path::new(dir)));
+            }
+            if let Some(dir) = e.custom_installation_directory.as_deref().filter(|d| !d.trim().is_empty()) {
+                custom.extend(forms(Path::new(dir)));
+            }
+        }
+        let mut infrastructure = Vec::new();
+        if let Some(home) = tentacle_home {
+            infrastructure.extend(forms(home));
+        }
+        let journal_dir = journal.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        infrastructure.extend(forms(journal_dir));
+        Guard { kept, custom, infrastructure }
+    }
+
+    /// Why `dir` must not be deleted, if it must not.
+    fn reason(&self, dir: &Path) -> Option<String> {
+        if !dir.is_absolute() {
+            return Some("it is not an absolute path".to_string());
+        }
+        let candidates = forms(dir);
+        if candidates.iter().any(|c| c.parent().is_none()) {
+            return Some("it is a filesystem root".to_string());
+        }
+        for c in &candidates {
+            if self.kept.iter().any(|k| k == c) {
+                return Some("a deployment that is kept uses it".to_string());
+            }
+            if self.kept.iter().any(|k| k.starts_with(c)) {
+                return Some("a deployment that is kept lives inside it".to_string());
+            }
+            if self.custom.iter().any(|k| k.starts_with(c) || c.starts_with(k)) {
+                return Some("it is, contains or lies inside a custom installation directory".to_string());
+            }
+            if self.infrastructure.iter().any(|k| k.starts_with(c)) {
+                return Some("it contains TentacleHome or the deployment journal".to_string());
+            }
+        }
+        None
+    }
+}
+
+/// Deletes one extraction directory; returns whether its entry must stay in the journal
+/// (the directory could not be deleted).
+fn delete_extraction_directory(
+    dir: &Path,
+    guard: &Guard,
+    dry_run: bool,
+    log: &Log,
+    summary: &mut CleanSummary,
+) -> bool {
+    if let Some(reason) = guard.reason(dir) {
+        log.verbose(format!("Not removing directory '{}' because {reason}", dir.display()));
+        summary.kept_directories.push(dir.to_path_buf());
+        return false;
+    }
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        // Missing (already deleted, perhaps by an interrupted run): only the entry goes.
+        // Not a directory: never ours to delete.
+        _ => return false,
+    }
+    if dry_run {
+        log.info(format!("Would remove directory '{}'", dir.display()));
+        summary.removed_directories.push(dir.to_path_buf());
+        return false;
+    }
+    log.info(format!("Removing directory '{}'", dir.display()));
+    match remove_directory(dir) {
+        Ok(()) => {
+            summary.removed_directories.push(dir.to_path_buf());
+            false
+        }
+        Err(e) => {
+            log.verbose(format!(
+                "Could not delete directory '{}' because some files could not be deleted: {e}",
+                dir.display()
+            ));
+            summary.failed_directories.push(dir.to_path_buf());
+            true
+        }
+    }
+}
+
+/// Renames `dir` to `.deleting-<name>-<random>` beside it, then deletes that. When the rename
+/// is impossible the directory is deleted in place.
+fn remove_directory(dir: &Path) -> Result<(), crate::fs::IoError> {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return crate::fs::remove_dir_all(dir);
+    };
+    let suffix: u32 = rand::random();
+    let aside = parent.join(format!("{DELETING_PREFIX}{}-{suffix:08x}", name.to_string_lossy()));
+    match std::fs::rename(dir, &aside) {
+        Ok(()) => {
+            // Make the rename durable before the journal forgets the entry.
+            crate::fs::sync_path(parent)?;
+            crate::fs::remove_dir_all(&aside)
+        }
+        Err(_) => crate::fs::remove_dir_all(dir),
+    }
+}
+
+/// Deletes `.deleting-*` directories left beside this set's extraction directories by an
+/// interrupted run.
+fn remove_leftovers(entries: &[&JournalEntry], dry_run: bool, log: &Log, summary: &mut CleanSummary) {
+    let mut parents: Vec<PathBuf> = Vec::new();
+    for e in entries {
+        let Some(dir) = e.extracted_to_path().filter(|d| d.is_absolute()) else { continue };
+        if let Some(parent) = dir.parent()
+            && !parents.iter().any(|p| p == parent)
+        {
+            parents.push(parent.to_path_buf());
+        }
+    }
+    for parent in parents {
+        let Ok(read_dir) = std::fs::read_dir(&parent) else { continue };
+        for item in read_dir.flatten() {
+            let is_leftover = item.file_name().to_string_lossy().starts_with(DELETING_PREFIX)
+                && item.file_type().is_ok_and(|t| t.is_dir());
+            if !is_leftover {
+                continue;
+            }
+            let path = item.path();
+            if dry_run {
+                log.info(format!("Would remove '{}', left by an interrupted clean", path.display()));
+                summary.removed_leftovers.push(path);
+                continue;
+            }
+            log.verbose(format!("Removing '{}', left by an interrupted clean", path.display()));
+            match crate::fs::remove_dir_all(&path) {
+                Ok(()) => summary.removed_leftovers.push(path),
+                Err(e) => log.verbose(format!("Could not delete '{}': {e}", path.display())),
+            }
+        }
+    }
+}
+
+/// Deletes `*.downloading` files (partial package downloads) modified more than a day
+/// before `now`, anywhere under `files`.
+fn remove_stale_downloads(files: &Path, now: DateTime<Utc>, dry_run: bool, log: &Log, summary: &mut CleanSummary) {
+    if !files.is_dir() {
+        return;
+    }
+    let cutoff = now - Duration::days(1);
+    for item in walkdir::WalkDir::new(files).follow_links(false).into_iter().flatten() {
+        if !item.file_type().is_file() || !item.file_name().to_string_lossy().ends_with(".downloading") {
+            continue;
+        }
+        let Some(modified) = item.metadata().ok().and_then(|m| m.modified().ok()) else { continue };
+        if DateTime::<Utc>::from(modified) >= cutoff {
+            continue;
+        }
+        let path = item.into_path();
+        if dry_run {
+            log.info(format!("Would remove the stale package download '{}'", path.display()));
+            summary.removed_downloads.push(path);
+            continue;
+        }
+        log.verbose(format!("Removing the stale package download '{}'", path.display()));
+        match crate::fs::remove_file(&path) {
+            Ok(()) => summary.removed_downloads.push(path),
+            Err(e) => log.verbose(format!("Could not delete '{}': {e}", path.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    /// (days ago, successful) → entry.
+    fn entries(spec: &[(Option<i64>, bool)]) -> Vec<JournalEntry> {
+        spec.iter()
+            .enumerate()
+            .map(|(i, (days_ago, ok))| JournalEntry {
+                id: format!("e{i}"),
+                installed_on: days_ago.map(|d| now() - Duration::days(d)),
+                was_successful: *ok,
+                ..JournalEntry::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selection_table() {
+        use RetentionPolicy::{Days, Releases};
+        let t = true;
+        let f = false;
+        // (entries, policy, expected deleted indexes, expected preserved indexes)
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(Vec<(Option<i64>, bool)>, RetentionPolicy, Vec<usize>, Vec<usize>)> = vec![
+            // --days: older than the cutoff goes, newer is preserved, no time stays unpreserved.
+            (
+                vec![(Some(10), t), (Some(5), t), (Some(4), f), (Some(1), t), (Some(0), t), (None, t)],
+                Days(3),
+                vec![0, 1, 2],
+                vec![3, 4],
+            ),
+            // Exactly at the cutoff is not "before" it.
+            (vec![(Some(3), t), (Some(1), t), (Some(0), t)], Days(3), vec![], vec![0, 1, 2]),
+            // E-10: everything is old (clock jumped forward): the two newest successful stay.
+            (vec![(Some(40), t), (Some(30), t), (Some(20), f), (Some(10), t)], Days(5), vec![0, 2], vec![3, 1]),
+            // A failed newest entry is not the current release.
+            (vec![(Some(40), t), (Some(30), f)], Days(5), vec![1], vec![0]),
+            // --releases: keep this deployment and the previous N successful ones.
+            (
+                vec![(Some(6), t), (Some(5), t), (Some(4), f), (Some(3), t), (Some(2), t), (Some(1), f)],
+                Releases(2),
+                vec![0, 2, 5],
+                vec![4, 3, 1],
+            ),
+            // At most N successful: nothing goes, failures included.
+            (vec![(Some(3), t), (Some(2), f), (Some(1), t)], Releases(2), vec![], vec![]),
+            // N + 1 successful: only failures go.
+            (vec![(Some(4), t), (Some(3), f), (Some(2), t), (Some(1), t)], Releases(2), vec![1], vec![3, 2, 0]),
+            // Entries without a time sort last (oldest).
+            (vec![(None, t), (Some(2), t), (Some(1), t)], Releases(1), vec![0], vec![2, 1]),
+            // Same second: the one written later is the more recent.
+            (vec![(Some(1), t), (Some(1), t), (Some(1), t)], Releases(1), vec![0], vec![2, 1]),
+            // Zero keeps everything.
+            (vec![(Some(100), t)], Days(0), vec![], vec![]),
+            (vec![(Some(100), t), (Some(1), t)], Releases(0), vec![], vec![]),
+        ];
+        for (n, (spec, policy, delete, preserved)) in cases.into_iter().enumerate() {
+            let sel = select(&entries(&spec), policy, now());
+            assert_eq!(sel.delete, delete, "case {n}: deleted");
+            assert_eq!(sel.preserved, preserved, "case {n}: preserved");
+        }
+    }
+
+    #[test]
+    fn lexical_cleanup() {
+        assert_eq!(lexical(Path::new("/a/./b/../c/")), PathBuf::from("/a/c"));
+        assert_eq!(lexical(Path::new("/a/b//")), PathBuf::from("/a/b"));
+    }
+
+    #[test]
+    fn guard_reasons() {
+        let all = vec![
+            JournalEntry { id: "kept".into(), extracted_to: Some("/apps/A/2.0.0".into()), ..Default::default() },
+            JournalEntry {
+                id: "old".into(),
+                extracted_to: Some("/apps/A/1.0.0".into()),
+                custom_installation_directory: Some("/var/www/a".into()),
+                ..Default::default()
+            },
+        ];
+        let guard = Guard::new(&all, &["old"], Path::new("/home/t/DeploymentJournal.xml"), Some(Path::new("/home/t")));
+        assert_eq!(guard.reason(Path::new("/apps/A/1.0.0")), None);
+        assert!(guard.reason(Path::new("/apps/A/2.0.0/")).unwrap().contains("kept uses it"));
+        assert!(guard.reason(Path::new("/apps/A")).unwrap().contains("lives inside it"));
+        assert!(guard.reason(Path::new("/var/www/a")).unwrap().contains("custom installation"));
+        assert!(guard.reason(Path::new("/var/www")).unwrap().contains("custom installation"));
+        assert!(guard.reason(Path::new("/var/www/a/bin")).unwrap().contains("custom installation"));
+        assert!(guard.reason(Path::new("/home")).unwrap().contains("TentacleHome"));
+        assert!(guard.reason(Path::new("relative/dir")).unwrap().contains("absolute"));
+        assert!(guard.reason(Path::new("/")).is_some());
+    }
+}

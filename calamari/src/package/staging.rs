@@ -1,0 +1,172 @@
+//! The staging directory a deployment extracts its package into (reference §2.1):
+//! `<root>/<tenant>/<environment>/<escaped id>/<normalised version>`, with `_1`, `_2`, ...
+//! when that exists, where `<root>` is `Octopus.Tentacle.Agent.ApplicationDirectoryPath`,
+//! else `$SystemDrive/Applications`, else `$HOME/Applications`.
+//!
+//! The name is chosen under a cross-process `flock` (`<root>/.calamari-extraction.lock`,
+//! the reference's `Octopus.Calamari.ExtractionDirectory` mutex). Under the lock the
+//! extraction's partial directory is created, which reserves the name (see
+//! [`super::partial`]); the lock is then released and the (long) extraction runs in
+//! parallel with others. A name counts as taken when it exists or a live partial directory
+//! reserves it, so eight concurrent deployments of one package get eight directories, and
+//! each still appears atomically.
+
+use std::path::{Path, PathBuf};
+
+use crate::Log;
+use crate::lock::NamedLock;
+use crate::variables::{VariableDictionary, names};
+
+use super::name::{PackageIdentity, escape};
+use super::{Error, ExtractOptions, Format, partial};
+
+/// Free space required on the staging root, unless overridden (reference: 500 MB).
+const REQUIRED_FREE_MEGABYTES: u64 = 500;
+/// Skip the free-space check when true.
+pub const SKIP_FREE_DISK_SPACE_CHECK: &str = "OctopusSkipFreeDiskSpaceCheck";
+/// Required free space in megabytes instead of 500.
+pub const FREE_DISK_SPACE_OVERRIDE: &str = "OctopusFreeDiskSpaceOverrideInMegaBytes";
+
+/// A package extracted into its staging directory.
+#[derive(Debug, Clone)]
+pub struct StagedPackage {
+    /// The staging directory (exists, complete).
+    pub directory: PathBuf,
+    /// The package's id and version.
+    pub identity: PackageIdentity,
+    /// Files extracted.
+    pub file_count: u64,
+}
+
+fn var(variables: &VariableDictionary, name: &str) -> Result<Option<String>, Error> {
+    let value = variables.get(name).map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+    Ok(value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+}
+
+/// The staging root: the variable, `$SystemDrive/Applications` or `$HOME/Applications`.
+///
+/// # Errors
+/// When none of them is set.
+pub fn application_root(variables: &VariableDictionary) -> Result<PathBuf, Error> {
+    if let Some(path) = var(variables, names::APPLICATION_DIRECTORY_PATH)? {
+        return Ok(PathBuf::from(path));
+    }
+    for env in [crate::env_vars::SYSTEM_DRIVE, crate::env_vars::HOME] {
+        if let Some(base) = std::env::var_os(env).filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(base).join("Applications"));
+        }
+    }
+    Err(Error::Invalid(format!(
+        "Unable to determine the application directory: set {} or the HOME environment variable",
+        names::APPLICATION_DIRECTORY_PATH
+    )))
+}
+
+/// A tenant or environment name as one path segment: `/` and NUL removed (the invalid
+/// file-name characters on Unix), and never `.` or `..`.
+fn segment(name: &str) -> Option<String> {
+    let cleaned: String = name.chars().filter(|c| *c != '/' && *c != '\0').collect();
+    if cleaned.is_empty() {
+        None
+    } else if cleaned.chars().all(|c| c == '.') {
+        Some(cleaned.replace('.', "_"))
+    } else {
+        Some(cleaned)
+    }
+}
+
+/// `<root>/<tenant>/<environment>/<escaped id>`: the parent of the version directories.
+///
+/// # Errors
+/// When the root cannot be determined or a variable fails to evaluate.
+pub fn package_parent(variables: &VariableDictionary, id: &str) -> Result<(PathBuf, PathBuf), Error> {
+    let root = application_root(variables)?;
+    let mut parent = root.clone();
+    for name in [names::TENANT_NAME, names::ENVIRONMENT_NAME] {
+        if let Some(seg) = var(variables, name)?.as_deref().and_then(segment) {
+            parent.push(seg);
+        }
+    }
+    let id = escape(id);
+    parent.push(segment(&id).unwrap_or_else(|| "_".to_string()));
+    Ok((root, parent))
+}
+
+fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<(), Error> {
+    if variables.get_flag(SKIP_FREE_DISK_SPACE_CHECK, false).unwrap_or(false) {
+        return Ok(());
+    }
+    let required = match var(variables, FREE_DISK_SPACE_OVERRIDE)? {
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            Error::Invalid(format!("The variable {FREE_DISK_SPACE_OVERRIDE} must be a whole number, found '{text}'"))
+        })?,
+        None => REQUIRED_FREE_MEGABYTES,
+    };
+    let Ok(stat) = rustix::fs::statvfs(root) else { return Ok(()) };
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024);
+    if free < required {
+        let host =
+            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        return Err(Error::Invalid(format!(
+            "The drive containing the directory '{}' on machine '{host}' does not have enough free disk space available for this operation to proceed. The disk only has {free} MB available; please free up at least {required} MB.",
+            root.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Chooses the staging directory under the lock and extracts `package` there.
+///
+/// Logs "Extracting package to: X" and "Extracted N files" (verbose), as the reference.
+///
+/// # Errors
+/// Package name, format, safety or I/O errors; the staging directory then does not exist.
+pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &Log) -> Result<StagedPackage, Error> {
+    let identity = PackageIdentity::from_file(package)?;
+    let format = Format::detect(package)?;
+    let options = ExtractOptions::from_variables(variables)?;
+    let (root, parent) = package_parent(variables, &identity.id)?;
+    crate::fs::create_dir_all(&parent)?;
+    check_free_space(&root, variables)?;
+    let version = identity.version.to_string();
+    let (directory, reserved) = {
+        let _lock = NamedLock::acquire(root.join(".calamari-extraction.lock"))?;
+        partial::remove_stale(&parent);
+        let mut name = version.clone();
+        let mut i = 0;
+        while parent.join(&name).symlink_metadata().is_ok() || partial::is_reserved(&parent, &name) {
+            i += 1;
+            name = format!("{version}_{i}");
+        }
+        (parent.join(&name), partial::create_in(&parent, &name)?)
+    };
+    log.verbose(format!("Extracting package to: {}", directory.display()));
+    let summary = super::extract_into(package, format, reserved.path(), &options, log)?;
+    reserved.commit(&directory)?;
+    log.verbose(format!("Extracted {} files", summary.file_count));
+    Ok(StagedPackage { directory, identity, file_count: summary.file_count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_cannot_climb() {
+        assert_eq!(segment("Production"), Some("Production".to_string()));
+        assert_eq!(segment("a/b"), Some("ab".to_string()));
+        assert_eq!(segment(".."), Some("__".to_string()));
+        assert_eq!(segment("/"), None);
+    }
+
+    #[test]
+    fn parent_has_tenant_then_environment_then_escaped_id() {
+        let mut v = VariableDictionary::new();
+        v.set(names::APPLICATION_DIRECTORY_PATH, Some("/apps".to_string()));
+        v.set(names::ENVIRONMENT_NAME, Some("Prod".to_string()));
+        v.set(names::TENANT_NAME, Some("Acme/Corp".to_string()));
+        let (root, parent) = package_parent(&v, "My:Pkg").unwrap();
+        assert_eq!(root, PathBuf::from("/apps"));
+        assert_eq!(parent, PathBuf::from("/apps/AcmeCorp/Prod/My%3APkg"));
+    }
+}

@@ -1,0 +1,94 @@
+//! The bash bootstrap: `Configure.sh` (helpers, embedded from `bootstrap/Configure.sh`) and a
+//! per-step `Bootstrap.sh` that sources it and then the user's script with its parameters.
+
+use std::path::Path;
+
+use super::workspace::StepDir;
+
+/// The helper functions and variable loader (bash builtins only).
+pub const CONFIGURE: &str = include_str!("bootstrap/Configure.sh");
+
+/// Quotes `text` for bash as one word (`'...'`, with `'` written `'\''`).
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The per-step bootstrap: loads the helpers with the variables file, then sources the
+/// script with the parameters verbatim (as the reference does, so their quoting holds).
+pub fn bootstrap_text(configure: &Path, variables_file: &Path, script: &Path, parameters: Option<&str>) -> String {
+    let parameters = parameters.map(|p| p.replace(['\r', '\n'], " ")).unwrap_or_default();
+    format!(
+        "#!/usr/bin/env bash\nsource {} {} || exit 1\nsource {} {}\n",
+        quote(&configure.to_string_lossy()),
+        quote(&variables_file.to_string_lossy()),
+        quote(&script.to_string_lossy()),
+        parameters.trim()
+    )
+}
+
+/// Writes `Configure.sh` and `Bootstrap.sh` into the step directory; returns the
+/// bootstrap's path.
+pub fn write(
+    step: &StepDir,
+    variables_file: &Path,
+    script: &Path,
+    parameters: Option<&str>,
+) -> crate::fs::Result<std::path::PathBuf> {
+    let configure = step.write("Configure.sh", CONFIGURE.as_bytes())?;
+    step.write("Bootstrap.sh", bootstrap_text(&configure, variables_file, script, parameters).as_bytes())
+}
+
+/// Variables.sh: `octopus_parameters=( ['name']='value' ... )`, every key and value a
+/// literal: single-quoted, or `$'...'` (only `\\`, `\'` and `\xHH` for control bytes) when
+/// it holds a `'`. Sourcing it runs nothing else, whatever the values contain.
+pub fn variables_source(variables: &[(&str, String)]) -> Vec<u8> {
+    let mut out = String::with_capacity(variables.iter().map(|(n, v)| n.len() + v.len() + 8).sum::<usize>() + 32);
+    out.push_str("octopus_parameters=(\n");
+    for (name, value) in variables {
+        out.push('[');
+        push_literal(&mut out, name);
+        out.push_str("]=");
+        push_literal(&mut out, value);
+        out.push('\n');
+    }
+    out.push_str(")\n");
+    out.into_bytes()
+}
+
+fn push_literal(out: &mut String, text: &str) {
+    if !text.contains('\'') {
+        out.push('\'');
+        out.push_str(text);
+        out.push('\'');
+        return;
+    }
+    out.push_str("$'");
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// Rewrites CRLF line endings of a bash script to LF in place (reference behaviour, S-12).
+pub fn normalise_line_endings(script: &Path) -> crate::fs::Result<()> {
+    let bytes = crate::fs::read(script)?;
+    if memchr::memmem::find(&bytes, b"\r\n").is_some() {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                i += 1;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        crate::fs::write(script, out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Unit tests of the script module: syntax, parameters, modules, payload, and running real
+//! bash and Python scripts through `run_script` with a captured log.
+
+use super::*;
+
+#[test]
+fn syntax_from_extension() {
+    let cases = [
+        ("a.sh", Some(ScriptSyntax::Bash)),
+        ("A.SH", Some(ScriptSyntax::Bash)),
+        ("x/y.ps1", Some(ScriptSyntax::PowerShell)),
+        ("z.py", Some(ScriptSyntax::Python)),
+        ("z.csx", None),
+        ("noext", None),
+    ];
+    for (path, expected) in cases {
+        assert_eq!(ScriptSyntax::from_path(Path::new(path)), expected, "{path}");
+    }
+    assert_eq!(ScriptSyntax::preferred_order().iter().map(|s| s.extension()).collect::<Vec<_>>(), ["sh", "py", "ps1"]);
+}
+
+#[test]
+fn parameters_split_like_a_shell() {
+    let cases: [(&str, &[&str]); 6] = [
+        ("a b  c", &["a", "b", "c"]),
+        (r#""a b" 'c d'"#, &["a b", "c d"]),
+        (r#""say \"hi\"" it's"#, &[r#"say "hi""#, "its"]),
+        (r"a\ b", &["a b"]),
+        ("''", &[""]),
+        ("-Name 'O''Brien'", &["-Name", "OBrien"]),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(split_parameters(input), expected, "{input}");
+    }
+}
+
+#[test]
+fn payload_is_name_nul_value_nul_with_evaluated_values() {
+    let mut vars = VariableDictionary::new();
+    vars.set("A", "1".to_string());
+    vars.set("B", None);
+    vars.set("C", "x\0y".to_string());
+    assert_eq!(variables_payload(&vars).unwrap(), b"A\x001\x00B\x00\x00C\x00xy\x00");
+}
+
+#[test]
+fn modules_of_the_matching_language_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = VariableDictionary::new();
+    vars.set("Octopus.Script.Module[My Lib]", "say() { echo hi; }".to_string());
+    vars.set("Octopus.Script.Module.Language[My Lib]", "Bash".to_string());
+    vars.set("Octopus.Script.Module[Ps]", "function x {}".to_string());
+    let bash = write_script_modules(dir.path(), ScriptSyntax::Bash, &vars).unwrap();
+    assert_eq!(bash, vec![dir.path().join("MyLib.sh")]);
+    let ps = write_script_modules(dir.path(), ScriptSyntax::PowerShell, &vars).unwrap();
+    assert_eq!(ps.len(), 1);
+    let name = ps[0].file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("Library_Ps_") && name.ends_with(".psm1"), "{name}");
+    assert!(write_script_modules(dir.path(), ScriptSyntax::Python, &vars).unwrap().is_empty());
+}
+
+#[test]
+fn powershell_bootstrap_text_has_every_helper() {
+    let text = powershell::bootstrap_text(
+        Path::new("/s/Variables.bin"),
+        Path::new("/w/it's.ps1"),
+        Some("-Name 'x y'"),
+        &[PathBuf::from("/w/Library_M_1.psm1")],
+    );
+    for needle in [
+        "$OctopusParameters = New-Object 'System.Collections.Generic.Dictionary[String,String]' ([System.StringComparer]::OrdinalIgnoreCase)",
+        "ReadAllText('/s/Variables.bin'",
+        "function Set-OctopusVariable",
+        "function New-OctopusArtifact",
+        "function Fail-Step",
+        "exit -1",
+        "function Update-Progress",
+        "function Write-Highlight",
+        "function Write-Wait",
+        "function Write-Verbose",
+        "function Write-Warning",
+        "function Set-EnvironmentState",
+        "function Set-EnvironmentUrl",
+        "function Convert-ServiceMessageValue",
+        "'setVariable'",
+        "'createArtifact'",
+        "'resultMessage'",
+        "'progress'",
+        "'set-environmentstate'",
+        "Import-Module -Name '/w/Library_M_1.psm1'",
+        ". '/w/it''s.ps1' -Name 'x y'",
+    ] {
+        assert!(text.contains(needle), "bootstrap lacks {needle:?}\n{text}");
+    }
+    assert!(!text.contains("{{"), "every placeholder is filled");
+    let args = powershell::arguments(Path::new("/s/Bootstrap.ps1"), true);
+    assert_eq!(args[0], "-NoProfile");
+    assert!(args.last().unwrap().contains(". '/s/Bootstrap.ps1'"));
+}
+
+#[test]
+fn powershell_without_pwsh_is_a_clear_error() {
+    if find_program("pwsh").is_some() {
+        println!("SKIP pwsh is installed; this test is about its absence");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.ps1");
+    std::fs::write(&script, "Write-Host hi").unwrap();
+    let (log, _, _) = Log::capture();
+    let err = run_script(&script, None, &mut VariableDictionary::new(), &log).unwrap_err();
+    assert!(err.to_string().contains("PowerShell Core (pwsh) was not found"), "{err}");
+    println!("SKIP executing PowerShell scripts: pwsh is not installed here");
+}
+
+fn run(file: &str, body: &str, params: Option<&str>, vars: &mut VariableDictionary) -> (ScriptOutcome, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join(file);
+    std::fs::write(&script, body).unwrap();
+    let (log, out, err) = Log::capture();
+    let outcome = run_script(&script, params, vars, &log).unwrap();
+    (outcome, out.contents(), err.contents())
+}
+
+#[test]
+fn bash_reads_variables_and_sets_outputs() {
+    let mut vars = VariableDictionary::new();
+    vars.set("Greeting", "hello 'world' $(date) `id`\nline two é".to_string());
+    vars.set("Octopus.Action.Name", "Step".to_string());
+    let body = r#"set -euo pipefail
+printf '[%s]\n' "$(get_octopusvariable Greeting)"
+printf '<%s>\n' "${octopus_parameters[Greeting]}"
+printf '{%s}\n' "$(get_octopusvariable greeting)"
+printf '(%s)\n' "$(get_octopusvariable Missing)"
+set_octopusvariable Out "v1"
+echo "args:$#:$1:$2"
+"#;
+    let (outcome, out, err) = run("s.sh", body, Some(r#""a b" 'c'"#), &mut vars);
+    assert_eq!(outcome, ScriptOutcome { exit_code: 0, had_error_output: false }, "{out}\n{err}");
+    assert!(out.contains("[hello 'world' $(date) `id`\nline two é]"), "{out}");
+    assert!(out.contains("<hello 'world'"), "{out}");
+    assert!(out.contains("{hello 'world'"), "{out}");
+    assert!(out.contains("()"), "{out}");
+    assert!(out.contains("args:2:a b:c"), "{out}");
+    assert_eq!(vars.get_raw("Out"), Some("v1"));
+    assert_eq!(vars.get_raw("Octopus.Action[Step].Output.Out"), Some("v1"));
+}
+
+#[test]
+fn python_reads_variables_and_sets_outputs() {
+    if find_program("python3").is_none() {
+        println!("SKIP python3 is not installed");
+        return;
+    }
+    let mut vars = VariableDictionary::new();
+    vars.set("Greeting", "hi \"there\" é".to_string());
+    let body = r#"import sys
+print("[" + get_octopusvariable("Greeting") + "]")
+print("[" + get_octopusvariable("greeting") + "]")
+set_octopusvariable("Out", "v2")
+print("args:" + "|".join(sys.argv[1:]))
+"#;
+    let (outcome, out, err) = run("s.py", body, Some(r#""a b" c"#), &mut vars);
+    assert_eq!(outcome.exit_code, 0, "{out}\n{err}");
+    assert_eq!(out.matches("[hi \"there\" é]").count(), 2, "{out}");
+    assert!(out.contains("args:a b|c"), "{out}");
+    assert_eq!(vars.get_raw("Out"), Some("v2"));
+}
+
+/// Variables.sh is data only: sourcing it sets exactly the given keys and values, byte for
+/// byte, and runs nothing, whatever they contain.
+#[test]
+fn bash_variables_source_round_trips_and_runs_nothing() {
+    use rand::Rng as _;
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("pwned");
+    let canary_cmd = format!("$(touch {})", canary.display());
+    let mut values: Vec<String> = [
+        "plain",
+        "",
+        "it's",
+        "''",
+        "\\",
+        "\\'",
+        "a]b",
+        "*",
+        "@",
+        "$HOME ${HOME} `id`",
+        "line\nbreak\r\n",
+        "\t\u{1}\u{1b}[31m\u{7f}",
+        "é ✓ \u{1F600}",
+        "'$'\\x41'",
+        "trailing backslash\\",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    values.push(canary_cmd.clone());
+    values.push(format!("'{canary_cmd}'"));
+    let mut rng = rand::rng();
+    let alphabet: Vec<char> = "ab'\"\\$`()[]{}*@!#;&|<>\n\r\t \u{1}\u{7f}é✓".chars().collect();
+    for _ in 0..200 {
+        let len = rng.random_range(0..12);
+        values.push((0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect());
+    }
+    let pairs: Vec<(String, String)> =
+        values.iter().enumerate().map(|(i, v)| (format!("k{i}{v}"), v.clone())).collect();
+    let borrowed: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let file = dir.path().join("Variables.sh");
+    std::fs::write(&file, bash::variables_source(&borrowed)).unwrap();
+    let dump = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("set -eu; declare -A octopus_parameters; source \"$1\"; for k in \"${!octopus_parameters[@]}\"; do printf '%s\\0%s\\0' \"$k\" \"${octopus_parameters[$k]}\"; done")
+        .arg("bash")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let text = String::from_utf8(dump.stdout).unwrap();
+    let mut parts = text.split('\0');
+    let mut got = std::collections::BTreeMap::new();
+    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+        got.insert(k.to_string(), v.to_string());
+    }
+    let expected: std::collections::BTreeMap<String, String> = pairs.into_iter().collect();
+    assert_eq!(got, expected);
+    assert!(!canary.exists(), "sourcing the variables ran a command");
+}

@@ -1,0 +1,64 @@
+//! Test-only fault injection at named checkpoints of an install.
+//!
+//! Two environment variables, read once per process, both unset in production (then every
+//! checkpoint is a no-op apart from one cached lookup):
+//!
+//! * `CALAMARI_FAULT_AT=<checkpoint>`: at the first checkpoint of that name the process
+//!   sends itself `SIGKILL`, exactly as a `kill -9` would end it (no destructors, no
+//!   flushing, no core dump).
+//! * `CALAMARI_FAULT_DELAY_US=<n>`: sleep `n` microseconds at every checkpoint, which widens
+//!   the windows a randomly timed `kill -9` can hit.
+//!
+//! The checkpoints of an install, in order: `locked`, `staging-created`, then per file
+//! `file-written` and `file-synced`, `staged`, (replacing an old directory)
+//! `old-marker-removed` and `old-moved`, `renamed`, `marker-written`, `marker-renamed`,
+//! `installed`. [`CHECKPOINTS`] lists them.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Names the checkpoint at which the process kills itself.
+pub const FAULT_AT_ENV: &str = "CALAMARI_FAULT_AT";
+/// Microseconds to sleep at every checkpoint.
+pub const FAULT_DELAY_ENV: &str = "CALAMARI_FAULT_DELAY_US";
+
+/// Every checkpoint an install passes, in order.
+pub const CHECKPOINTS: &[&str] = &[
+    "locked",
+    "staging-created",
+    "file-written",
+    "file-synced",
+    "staged",
+    "old-marker-removed",
+    "old-moved",
+    "renamed",
+    "marker-written",
+    "marker-renamed",
+    "installed",
+];
+
+struct Config {
+    at: Option<String>,
+    delay: Option<Duration>,
+}
+
+fn config() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| Config {
+        at: std::env::var(FAULT_AT_ENV).ok().filter(|v| !v.is_empty()),
+        delay: std::env::var(FAULT_DELAY_ENV).ok().and_then(|v| v.trim().parse().ok()).map(Duration::from_micros),
+    })
+}
+
+/// Passes the named checkpoint: sleeps and/or dies as the environment asks.
+pub(crate) fn checkpoint(name: &str) {
+    let config = config();
+    if let Some(delay) = config.delay {
+        std::thread::sleep(delay);
+    }
+    if config.at.as_deref() == Some(name) {
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        // Not reached: SIGKILL cannot be caught.
+        std::process::abort();
+    }
+}

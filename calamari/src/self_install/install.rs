@@ -1,0 +1,532 @@
+//! The install transaction: lock, clean leftovers, stage, switch, mark (see the module doc).
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::layout::{
+    self, BINARY_NAME, LOCK_FILE, MANIFEST_FILE, OLD_PREFIX, SUCCESS_FILE, TEMP_PREFIX, calamari_dir, temp_name,
+};
+use super::manifest::{Manifest, ManifestFile};
+use super::ops::{Ops, RealOps};
+use super::versions::{InstallState, state_of};
+use super::{Error, bundle};
+use crate::fs::{self, IoContext};
+use crate::lock::NamedLock;
+use crate::log::Log;
+
+/// How to install.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// Reinstall even when the version is complete.
+    pub force: bool,
+    /// How long to wait for another install of the same home to finish.
+    pub lock_timeout: Duration,
+}
+
+impl Default for InstallOptions {
+    fn default() -> Self {
+        InstallOptions { force: false, lock_timeout: Duration::from_secs(600) }
+    }
+}
+
+/// What an install did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallStatus {
+    /// Installed where nothing was.
+    Installed,
+    /// Replaced an incomplete version directory (no `Success.txt`) left by an interrupted run.
+    Repaired,
+    /// Replaced a complete install (`force`).
+    Reinstalled,
+    /// The version was complete already; nothing was written.
+    AlreadyInstalled,
+}
+
+/// The result of an install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallOutcome {
+    /// The version installed.
+    pub version: String,
+    /// `home/Calamari/<version>`.
+    pub dir: PathBuf,
+    /// What was done.
+    pub status: InstallStatus,
+}
+
+/// Installs the running build (its executable and a manifest) into
+/// `home/Calamari/<VERSION>/`, `Success.txt` last.
+///
+/// # Errors
+/// I/O errors name the path (read-only home, "No space left on device"); a version
+/// directory is never left with `Success.txt` unless complete.
+pub fn install_current(home: &Path, options: &InstallOptions, log: &Log) -> Result<InstallOutcome, Error> {
+    install_current_with(&mut RealOps, home, options, log)
+}
+
+pub(crate) fn install_current_with(
+    ops: &mut dyn Ops,
+    home: &Path,
+    options: &InstallOptions,
+    log: &Log,
+) -> Result<InstallOutcome, Error> {
+    install_with(ops, home, crate::VERSION, options, log, &mut |stager| {
+        let (mut exe, label) = open_running_exe()?;
+        stager.add_file(BINARY_NAME, true, &mut exe, &label)?;
+        Ok(())
+    })
+}
+
+/// Installs the version in `bundle` (see [`install_bundle_with`]) with default options.
+///
+/// # Errors
+/// As [`install_bundle_with`].
+pub fn install_bundle(
+    home: &Path,
+    bundle: &Path,
+    expected_sha256: Option<&str>,
+    log: &Log,
+) -> Result<InstallOutcome, Error> {
+    install_bundle_with(home, bundle, expected_sha256, &InstallOptions::default(), log)
+}
+
+/// Installs the version in `bundle` into `home/Calamari/<version>/`. The bundle is verified
+/// first (its SHA-256 when `expected_sha256` is given, gzip/tar format, manifest, every
+/// entry's hash, the platform) and nothing in `home` is touched when that fails; while
+/// extracting every hash is checked again.
+///
+/// # Errors
+/// [`Error::BundleHash`], [`Error::Bundle`] (naming the entry and hash), [`Error::InvalidSha256`],
+/// or I/O errors naming the path.
+pub fn install_bundle_with(
+    home: &Path,
+    bundle: &Path,
+    expected_sha256: Option<&str>,
+    options: &InstallOptions,
+    log: &Log,
+) -> Result<InstallOutcome, Error> {
+    let mut verified = bundle::open_verified(bundle, expected_sha256)?;
+    log.verbose(format!(
+        "Verified bundle {} (Calamari {}, {} files, SHA-256 {})",
+        bundle.display(),
+        verified.manifest.version,
+        verified.manifest.files.len(),
+        verified.sha256
+    ));
+    let version = verified.manifest.version.clone();
+    install_with(&mut RealOps, home, &version, options, log, &mut |stager| verified.extract_into(stager))
+}
+
+/// The executable actually running: `/proc/self/exe` names its inode even when its path has
+/// since been replaced (a rebuild, an upgrade); elsewhere `current_exe()`.
+pub(crate) fn open_running_exe() -> Result<(File, PathBuf), Error> {
+    let exe = std::env::current_exe().at("locate the running executable", "/proc/self/exe")?;
+    if cfg!(target_os = "linux")
+        && let Ok(file) = File::open("/proc/self/exe")
+    {
+        return Ok((file, exe));
+    }
+    Ok((fs::open(&exe)?, exe))
+}
+
+/// Writes the files of one install into its staging directory.
+pub(crate) struct Stager<'a> {
+    ops: &'a mut dyn Ops,
+    root: PathBuf,
+    files: Vec<ManifestFile>,
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl Stager<'_> {
+    /// Writes `rel` from `src` and fsyncs it; returns its manifest entry.
+    pub(crate) fn add_file(
+        &mut self,
+        rel: &str,
+        executable: bool,
+        src: &mut dyn Read,
+        src_label: &Path,
+    ) -> Result<ManifestFile, Error> {
+        layout::validate_rel_path(rel).map_err(Error::Invalid)?;
+        if rel == MANIFEST_FILE || rel == SUCCESS_FILE || self.files.iter().any(|f| f.path == rel) {
+            return Err(Error::Invalid(format!("file '{rel}' is reserved or given twice")));
+        }
+        let mut dir = self.root.clone();
+        let components: Vec<&str> = rel.split('/').collect();
+        for component in &components[..components.len() - 1] {
+            dir.push(component);
+            if self.dirs.insert(dir.clone()) {
+                self.ops.create_dir(&dir)?;
+            }
+        }
+        let dest = self.root.join(rel);
+        let mode = if executable { 0o755 } else { 0o644 };
+        let (size, sha256) = self.ops.write_file(&dest, mode, src, src_label)?;
+        self.ops.checkpoint("file-written");
+        self.ops.sync_file(&dest)?;
+        self.ops.checkpoint("file-synced");
+        let entry = ManifestFile { path: rel.to_string(), size, sha256, executable };
+        self.files.push(entry.clone());
+        Ok(entry)
+    }
+
+    /// Writes `manifest.json` and fsyncs every directory, deepest first.
+    fn finish(self, version: &str) -> Result<Manifest, Error> {
+        let manifest = Manifest::new(version, self.files);
+        let path = self.root.join(MANIFEST_FILE);
+        let json = manifest.to_json();
+        self.ops.write_file(&path, 0o644, &mut json.as_slice(), Path::new(MANIFEST_FILE))?;
+        self.ops.sync_file(&path)?;
+        for dir in self.dirs.iter().rev() {
+            self.ops.sync_dir(dir)?;
+        }
+        self.ops.sync_dir(&self.root)?;
+        Ok(manifest)
+    }
+}
+
+type Payload<'p> = dyn FnMut(&mut Stager<'_>) -> Result<(), Error> + 'p;
+
+/// The transaction shared by [`install_current`] and [`install_bundle`].
+pub(crate) fn install_with(
+    ops: &mut dyn Ops,
+    home: &Path,
+    version: &str,
+    options: &InstallOptions,
+    log: &Log,
+    payload: &mut Payload<'_>,
+) -> Result<InstallOutcome, Error> {
+    layout::validate_version(version)?;
+    let root = calamari_dir(home);
+    let dir = root.join(version);
+    let outcome = |status| InstallOutcome { version: version.to_string(), dir: dir.clone(), status };
+
+    // Complete already: write nothing (this also works on a read-only home).
+    if !options.force && state_of(&dir) == InstallState::Complete {
+        log.info(format!("Calamari {version} is already installed at {} (Success.txt present).", dir.display()));
+        return Ok(outcome(InstallStatus::AlreadyInstalled));
+    }
+
+    if !root.is_dir() {
+        fs::create_dir_all(&root)?;
+        fs::sync_path(home)?;
+    }
+    let _lock = acquire_lock(&root.join(LOCK_FILE), options.lock_timeout, log)?;
+    ops.checkpoint("locked");
+    remove_leftovers(ops, &root, log)?;
+
+    let existing = state_of(&dir);
+    if existing == InstallState::Complete && !options.force {
+        log.info(format!(
+            "Calamari {version} was installed at {} by another process meanwhile (Success.txt present).",
+            dir.display()
+        ));
+        return Ok(outcome(InstallStatus::AlreadyInstalled));
+    }
+    log.info(format!("Installing Calamari {version} into {}", dir.display()));
+
+    let staging = root.join(temp_name(TEMP_PREFIX, version));
+    ops.create_dir(&staging)?;
+    ops.checkpoint("staging-created");
+    let staged = {
+        let mut stager = Stager { ops: &mut *ops, root: staging.clone(), files: Vec::new(), dirs: BTreeSet::new() };
+        payload(&mut stager).and_then(|()| stager.finish(version))
+    };
+    let manifest = match staged {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            discard(ops, &staging, log);
+            return Err(e);
+        }
+    };
+    ops.checkpoint("staged");
+
+    let (status, old) = match switch(ops, &root, &dir, &staging, existing, version) {
+        Ok(done) => done,
+        Err(e) => {
+            discard(ops, &staging, log);
+            return Err(e);
+        }
+    };
+    ops.checkpoint("renamed");
+
+    let marker = format!(
+        "Calamari {version}\nplatform: {}\nmanifest-sha256: {}\ninstalled: {}\n",
+        manifest.platform,
+        super::ops::hash_reader(&mut manifest.to_json().as_slice(), Path::new(MANIFEST_FILE))?.1,
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    write_marker(ops, &dir, marker.as_bytes())?;
+    ops.checkpoint("installed");
+
+    if let Some(old) = old
+        && let Err(e) = ops.remove_dir_all(&old)
+    {
+        log.verbose(format!("Could not remove the replaced install (a later install removes it): {e}"));
+    }
+    let what = match status {
+        InstallStatus::Repaired => " (replaced an incomplete install)",
+        InstallStatus::Reinstalled => " (reinstalled)",
+        _ => "",
+    };
+    log.info(format!("Calamari {version} is installed at {}{what}", dir.display()));
+    Ok(outcome(status))
+}
+
+/// Makes the staging directory the version directory; returns the status and the
+/// directory moved aside, if any.
+fn switch(
+    ops: &mut dyn Ops,
+    root: &Path,
+    dir: &Path,
+    staging: &Path,
+    existing: InstallState,
+    version: &str,
+) -> Result<(InstallStatus, Option<PathBuf>), Error> {
+    let status = match existing {
+        InstallState::Missing => InstallStatus::Installed,
+        InstallState::Incomplete => InstallStatus::Repaired,
+        InstallState::Complete => {
+            // The old install stops claiming completeness before anything of it moves.
+            ops.remove_file(&dir.join(SUCCESS_FILE))?;
+            ops.sync_dir(dir)?;
+            ops.checkpoint("old-marker-removed");
+            InstallStatus::Reinstalled
+        }
+    };
+    let old = if existing == InstallState::Missing {
+        None
+    } else {
+        let old = root.join(temp_name(OLD_PREFIX, version));
+        ops.rename(dir, &old)?;
+        ops.checkpoint("old-moved");
+        Some(old)
+    };
+    ops.rename(staging, dir)?;
+    ops.sync_dir(root)?;
+    Ok((status, old))
+}
+
+/// `Success.txt` as temp file, fsync, rename, fsync of the directory. This is what
+/// [`crate::fs::write_atomic`] does, spelled out through [`Ops`] so tests see each step.
+fn write_marker(ops: &mut dyn Ops, dir: &Path, contents: &[u8]) -> Result<(), Error> {
+    let tmp = dir.join(format!(".{SUCCESS_FILE}.{:016x}.tmp", rand::random::<u64>()));
+    let result = (|| {
+        ops.write_file(&tmp, 0o644, &mut &contents[..], Path::new(SUCCESS_FILE))?;
+        ops.sync_file(&tmp)?;
+        ops.checkpoint("marker-written");
+        ops.rename(&tmp, &dir.join(SUCCESS_FILE))?;
+        ops.checkpoint("marker-renamed");
+        ops.sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = ops.remove_file(&tmp);
+    }
+    Ok(result?)
+}
+
+/// Removes a staging directory after a failure (best effort: a later install removes it too).
+fn discard(ops: &mut dyn Ops, staging: &Path, log: &Log) {
+    if let Err(e) = ops.remove_dir_all(staging) {
+        log.verbose(format!("Could not remove the staging directory (a later install removes it): {e}"));
+    }
+}
+
+/// Removes `.tmp-*` and `.old-*` entries of killed runs. Only called under the lock, so no
+/// live install owns them.
+pub(crate) fn remove_leftovers(ops: &mut dyn Ops, root: &Path, log: &Log) -> Result<Vec<PathBuf>, Error> {
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(root).at("list directory", root)? {
+        let entry = entry.at("list directory", root)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(TEMP_PREFIX) || name.starts_with(OLD_PREFIX) {
+            let path = entry.path();
+            log.verbose(format!("Removing leftover {}", path.display()));
+            let result = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => ops.remove_dir_all(&path),
+                _ => ops.remove_file(&path),
+            };
+            // A leftover we cannot remove must not block every later install: it claims nothing.
+            match result {
+                Ok(()) => removed.push(path),
+                Err(e) => log.warn(format!("Could not remove a leftover of an interrupted install: {e}")),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Takes the home's install lock, logging when it has to wait, up to `timeout`.
+pub(crate) fn acquire_lock(path: &Path, timeout: Duration, log: &Log) -> Result<NamedLock, Error> {
+    if let Some(lock) = NamedLock::try_acquire(path)? {
+        return Ok(lock);
+    }
+    log.info(format!("Waiting for another Calamari install to finish (lock {})", path.display()));
+    let start = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(25));
+        if let Some(lock) = NamedLock::try_acquire(path)? {
+            log.verbose(format!("Acquired {} after {} ms", path.display(), start.elapsed().as_millis()));
+            return Ok(lock);
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::LockTimeout { path: path.to_path_buf(), seconds: timeout.as_secs() });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ops::Recorder;
+    use super::*;
+
+    fn payload(stager: &mut Stager<'_>) -> Result<(), Error> {
+        stager.add_file("calamari", true, &mut &b"binary"[..], Path::new("src"))?;
+        stager.add_file("lib/data.txt", false, &mut &b"data"[..], Path::new("src"))?;
+        Ok(())
+    }
+
+    fn install(home: &Path, force: bool) -> (InstallOutcome, Vec<String>) {
+        let (log, _, _) = Log::capture();
+        let mut rec = Recorder { base: calamari_dir(home), events: Vec::new() };
+        let options = InstallOptions { force, ..InstallOptions::default() };
+        let outcome = install_with(&mut rec, home, "9.8.7", &options, &log, &mut payload).unwrap();
+        (outcome, rec.events)
+    }
+
+    fn position(events: &[String], wanted: &str) -> usize {
+        events.iter().position(|e| e == wanted).unwrap_or_else(|| panic!("no '{wanted}' in {events:#?}"))
+    }
+
+    #[test]
+    fn a_fresh_install_fsyncs_files_then_renames_then_writes_the_marker_atomically() {
+        let home = tempfile::tempdir().unwrap();
+        let (outcome, events) = install(home.path(), false);
+        assert_eq!(outcome.status, InstallStatus::Installed);
+        let expected = [
+            "mkdir .tmp-*",
+            "write .tmp-*/calamari",
+            "fsync .tmp-*/calamari",
+            "mkdir .tmp-*/lib",
+            "write .tmp-*/lib/data.txt",
+            "fsync .tmp-*/lib/data.txt",
+            "write .tmp-*/manifest.json",
+            "fsync .tmp-*/manifest.json",
+            "fsync-dir .tmp-*/lib",
+            "fsync-dir .tmp-*",
+            "rename .tmp-* -> 9.8.7",
+            "fsync-dir ",
+            "write 9.8.7/.Success.txt.*",
+            "fsync 9.8.7/.Success.txt.*",
+            "rename 9.8.7/.Success.txt.* -> 9.8.7/Success.txt",
+            "fsync-dir 9.8.7",
+        ];
+        let fs_events: Vec<&String> = events.iter().filter(|e| !e.starts_with("checkpoint")).collect();
+        assert_eq!(fs_events, expected, "{events:#?}");
+        // Checkpoints sit between the steps they name.
+        assert!(position(&events, "checkpoint staged") < position(&events, "rename .tmp-* -> 9.8.7"));
+        assert!(
+            position(&events, "checkpoint marker-written")
+                < position(&events, "rename 9.8.7/.Success.txt.* -> 9.8.7/Success.txt")
+        );
+        let dir = version_dir_of(home.path());
+        assert_eq!(std::fs::read(dir.join("lib/data.txt")).unwrap(), b"data");
+        let manifest = Manifest::parse(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(manifest.files.len(), 2);
+        assert!(std::fs::read_to_string(dir.join(SUCCESS_FILE)).unwrap().starts_with("Calamari 9.8.7\n"));
+    }
+
+    fn version_dir_of(home: &Path) -> PathBuf {
+        layout::version_dir(home, "9.8.7")
+    }
+
+    #[test]
+    fn a_second_install_writes_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        install(home.path(), false);
+        let (outcome, events) = install(home.path(), false);
+        assert_eq!(outcome.status, InstallStatus::AlreadyInstalled);
+        assert!(events.is_empty(), "{events:#?}");
+    }
+
+    #[test]
+    fn force_removes_the_old_marker_before_moving_the_old_install_aside() {
+        let home = tempfile::tempdir().unwrap();
+        install(home.path(), false);
+        let (outcome, events) = install(home.path(), true);
+        assert_eq!(outcome.status, InstallStatus::Reinstalled);
+        let staged = position(&events, "checkpoint staged");
+        let unmark = position(&events, "rm 9.8.7/Success.txt");
+        let aside = position(&events, "rename 9.8.7 -> .old-*");
+        let switch = position(&events, "rename .tmp-* -> 9.8.7");
+        let mark = position(&events, "rename 9.8.7/.Success.txt.* -> 9.8.7/Success.txt");
+        let cleanup = position(&events, "rm -r .old-*");
+        assert!(staged < unmark && unmark < aside && aside < switch && switch < mark && mark < cleanup, "{events:#?}");
+        assert!(version_dir_of(home.path()).join(SUCCESS_FILE).is_file());
+    }
+
+    #[test]
+    fn an_incomplete_install_and_leftovers_are_replaced() {
+        let home = tempfile::tempdir().unwrap();
+        let root = calamari_dir(home.path());
+        std::fs::create_dir_all(root.join("9.8.7")).unwrap();
+        std::fs::write(root.join("9.8.7/calamari"), b"half").unwrap();
+        std::fs::create_dir_all(root.join(".tmp-9.8.7-dead")).unwrap();
+        std::fs::create_dir_all(root.join(".old-1.0-dead/x")).unwrap();
+        let (outcome, events) = install(home.path(), false);
+        assert_eq!(outcome.status, InstallStatus::Repaired);
+        assert!(events.contains(&"rm -r .tmp-*".to_string()) && events.contains(&"rm -r .old-*".to_string()));
+        let names: Vec<String> =
+            std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, [".install.lock", "9.8.7"]);
+        assert_eq!(std::fs::read(root.join("9.8.7/calamari")).unwrap(), b"binary");
+    }
+
+    #[test]
+    fn a_failing_payload_leaves_no_staging_and_no_marker() {
+        let home = tempfile::tempdir().unwrap();
+        let (log, _, _) = Log::capture();
+        let mut failing = |stager: &mut Stager<'_>| -> Result<(), Error> {
+            stager.add_file("calamari", true, &mut &b"binary"[..], Path::new("src"))?;
+            Err(Error::Invalid("source went away".into()))
+        };
+        let err = install_with(&mut RealOps, home.path(), "1.0.0", &InstallOptions::default(), &log, &mut failing)
+            .unwrap_err();
+        assert!(err.to_string().contains("source went away"));
+        let root = calamari_dir(home.path());
+        let names: Vec<String> =
+            std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, [".install.lock"]);
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_and_times_out_naming_the_lock() {
+        let home = tempfile::tempdir().unwrap();
+        let held = NamedLock::acquire(calamari_dir(home.path()).join(LOCK_FILE)).unwrap();
+        let (log, out, _) = Log::capture();
+        let options = InstallOptions { force: false, lock_timeout: Duration::from_millis(100) };
+        let err = install_with(&mut RealOps, home.path(), "1.0.0", &options, &log, &mut payload).unwrap_err();
+        assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+        assert!(err.to_string().contains(LOCK_FILE), "{err}");
+        assert!(out.contents().contains("Waiting for another Calamari install to finish"));
+        assert_eq!(state_of(&layout::version_dir(home.path(), "1.0.0")), InstallState::Missing);
+        drop(held);
+        let outcome = install_with(&mut RealOps, home.path(), "1.0.0", &options, &log, &mut payload).unwrap();
+        assert_eq!(outcome.status, InstallStatus::Installed);
+    }
+
+    #[test]
+    fn the_running_build_installs_and_matches_its_manifest() {
+        let home = tempfile::tempdir().unwrap();
+        let (log, out, _) = Log::capture();
+        let outcome = install_current(home.path(), &InstallOptions::default(), &log).unwrap();
+        assert_eq!(outcome.status, InstallStatus::Installed);
+        assert!(out.contents().contains("is installed at"));
+        let manifest = super::super::verify_install(home.path(), crate::VERSION).unwrap();
+        assert_eq!(manifest.files[0].path, BINARY_NAME);
+        assert!(manifest.files[0].executable);
+    }
+}
