@@ -15,8 +15,9 @@ use std::ops::Range;
 
 use super::{Attempt, Candidates, Edits, encoding};
 
-/// The maximum nesting depth accepted (deeper documents are refused, not overflowed).
-const MAX_DEPTH: usize = 1000;
+/// The maximum nesting depth accepted: deeper documents are refused rather than allowed
+/// to overflow the stack (Json.NET's own default limit is 64).
+const MAX_DEPTH: usize = 128;
 
 /// The kind of a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

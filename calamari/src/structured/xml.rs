@@ -29,6 +29,9 @@ use quick_xml::reader::Reader;
 
 use super::{Attempt, Candidates, Edits};
 
+/// The most brackets an expression may hold (they nest the recursive parser).
+const MAX_BRACKETS: usize = 64;
+
 /// An attribute as written in the document.
 #[derive(Debug, Clone)]
 struct Attr {
@@ -106,8 +109,10 @@ pub fn parse(text: &str) -> Result<Document, String> {
     reader.config_mut().check_comments = true;
     let mut doc = Document { nodes: Vec::new(), top: Vec::new(), namespaces: HashMap::new(), default_ns: None };
     let mut stack: Vec<usize> = Vec::new();
-    // In-scope namespace declarations: (prefix or "" for default, uri), innermost last.
-    let mut scopes: Vec<Vec<(String, String)>> = Vec::new();
+    // In-scope namespace declarations: (element depth, prefix or "" for default, uri),
+    // innermost last. Only declarations are kept, so resolving a prefix does not walk
+    // every open element of a deeply nested document.
+    let mut scopes: Vec<(usize, String, String)> = Vec::new();
     let mut roots = 0usize;
     loop {
         let before = reader.buffer_position() as usize;
@@ -148,7 +153,8 @@ pub fn parse(text: &str) -> Result<Document, String> {
                     doc.default_ns =
                         decls.iter().find(|(p, _)| p.is_empty()).map(|(_, u)| u.clone()).filter(|u| !u.is_empty());
                 }
-                scopes.push(decls);
+                let depth = stack.len();
+                scopes.extend(decls.into_iter().map(|(p, u)| (depth, p, u)));
                 let resolve = |prefix: Option<&str>, is_attr: bool| -> Result<Option<String>, String> {
                     let p = match prefix {
                         Some("xml") => return Ok(Some("http://www.w3.org/XML/1998/namespace".to_string())),
@@ -156,10 +162,8 @@ pub fn parse(text: &str) -> Result<Document, String> {
                         None if is_attr => return Ok(None),
                         None => "",
                     };
-                    for scope in scopes.iter().rev() {
-                        if let Some((_, uri)) = scope.iter().rev().find(|(q, _)| q == p) {
-                            return Ok(Some(uri.clone()).filter(|u| !u.is_empty()));
-                        }
+                    if let Some((_, _, uri)) = scopes.iter().rev().find(|(_, q, _)| q == p) {
+                        return Ok(Some(uri.clone()).filter(|u| !u.is_empty()));
                     }
                     if p.is_empty() {
                         Ok(None)
@@ -180,7 +184,7 @@ pub fn parse(text: &str) -> Result<Document, String> {
                 }
                 let empty = matches!(event, Event::Empty(_));
                 if empty {
-                    scopes.pop();
+                    scopes.retain(|(d, _, _)| *d < depth);
                 }
                 Kind::Element {
                     qname,
@@ -195,7 +199,10 @@ pub fn parse(text: &str) -> Result<Document, String> {
                 let Some(open) = stack.pop() else {
                     return Err(format!("Unexpected end tag at position {before}"));
                 };
-                scopes.pop();
+                let depth = stack.len();
+                while scopes.last().is_some_and(|(d, _, _)| *d >= depth) {
+                    scopes.pop();
+                }
                 if let Kind::Element { content: Some(c), .. } = &mut doc.nodes[open].kind {
                     c.end = before;
                 }
@@ -644,6 +651,10 @@ impl ExprParser<'_> {
 
 /// Compiles an XPath expression against `doc`'s namespaces.
 fn compile(doc: &Document, expr: &str) -> Result<Expr, String> {
+    // The parser recurses on brackets: bound the nesting so no name can exhaust the stack.
+    if expr.chars().filter(|c| matches!(c, '(' | '[')).count() > MAX_BRACKETS {
+        return Err("the expression is nested too deeply".into());
+    }
     let tokens = tokenize(expr)?;
     if tokens.is_empty() {
         return Err("empty expression".into());
@@ -1119,7 +1130,8 @@ mod tests {
     #[test]
     fn names_that_are_not_expressions() {
         let doc = parse(DOC).unwrap();
-        for expr in ["Logging:Level", "My Var", "a[", "", "unknown:*", "#{x}"] {
+        let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        for expr in ["Logging:Level", "My Var", "a[", "", "unknown:*", "#{x}", deep.as_str()] {
             assert!(doc.select(expr).is_err(), "{expr:?} should not compile");
         }
     }
