@@ -115,12 +115,11 @@ fn date_regexes() -> &'static [Regex; 4] {
 pub fn parse_datetime(text: &str) -> Option<DateTime> {
     let mut t = text.trim();
     // A leading day name ("Wed, 22 May 2030 ...").
-    if let Some((head, tail)) = t.split_once(',') {
-        if DAYS.iter().any(|d| d[..3].eq_ignore_ascii_case(head.trim().get(..3).unwrap_or("")))
-            && head.trim().chars().all(char::is_alphabetic)
-        {
-            t = tail.trim();
-        }
+    if let Some((head, tail)) = t.split_once(',')
+        && DAYS.iter().any(|d| d[..3].eq_ignore_ascii_case(head.trim().get(..3).unwrap_or("")))
+        && head.trim().chars().all(char::is_alphabetic)
+    {
+        t = tail.trim();
     }
     for (i, re) in date_regexes().iter().enumerate() {
         let Some(c) = re.captures(t) else { continue };
@@ -341,7 +340,7 @@ fn group(int_digits: &str) -> String {
     let mut out = String::new();
     let len = int_digits.len();
     for (i, c) in int_digits.chars().enumerate() {
-        if i > 0 && (len - i) % 3 == 0 {
+        if i > 0 && (len - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

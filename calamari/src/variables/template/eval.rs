@@ -155,10 +155,10 @@ impl<'d> Evaluator<'d> {
     }
 
     fn operand(&self, e: &Expression, scope: &Scope<'_>, run: &mut Run) -> Result<Option<String>, Error> {
-        if e.filters.is_empty() {
-            if let Some(p) = &e.path {
-                return Ok(Some(self.resolve(scope, p, run)?.unwrap_or_default()));
-            }
+        if e.filters.is_empty()
+            && let Some(p) = &e.path
+        {
+            return Ok(Some(self.resolve(scope, p, run)?.unwrap_or_default()));
         }
         self.expression(e, scope, run)
     }
@@ -399,10 +399,10 @@ impl<'d> Evaluator<'d> {
     fn indexed(&self, b: &Bind, key: &str) -> Option<Bind> {
         let Bind::Node(id) = b else { return None };
         let node = &self.tree.nodes[*id];
-        if key == "*" {
-            if let Some((_, (_, n))) = node.indexed.first() {
-                return Some(Bind::Node(*n));
-            }
+        if key == "*"
+            && let Some((_, (_, n))) = node.indexed.first()
+        {
+            return Some(Bind::Node(*n));
         }
         node.indexed.get(fold(key).as_ref()).map(|(_, n)| Bind::Node(*n))
     }
@@ -456,13 +456,13 @@ impl<'d> Evaluator<'d> {
             return Ok(b);
         }
         let cacheable = matches!(scope.kind, Kind::Root);
-        if let (true, Bind::Node(id)) = (cacheable, &b) {
-            if let Some(c) = self.tree.cache[*id].get() {
-                for m in &c.missing {
-                    run.miss(m.clone());
-                }
-                return Ok(Bind::Value(c.output.clone()));
+        if let (true, Bind::Node(id)) = (cacheable, &b)
+            && let Some(c) = self.tree.cache[*id].get()
+        {
+            for m in &c.missing {
+                run.miss(m.clone());
             }
+            return Ok(Bind::Value(c.output.clone()));
         }
         let Ok(template) = parser::parse(raw) else { return Ok(b) };
         let nested = Scope::nested(scope);
@@ -470,10 +470,10 @@ impl<'d> Evaluator<'d> {
         let mut inner = Run::default();
         let before = self.swallowed.get();
         self.render(&template.tokens, &nested, &mut out, &mut inner)?;
-        if let (true, Bind::Node(id)) = (cacheable, &b) {
-            if self.swallowed.get() == before {
-                let _ = self.tree.cache[*id].set(Cached { output: out.clone(), missing: inner.missing.clone() });
-            }
+        if let (true, Bind::Node(id)) = (cacheable, &b)
+            && self.swallowed.get() == before
+        {
+            let _ = self.tree.cache[*id].set(Cached { output: out.clone(), missing: inner.missing.clone() });
         }
         for m in inner.missing {
             run.miss(m);

@@ -263,15 +263,14 @@ impl P<'_> {
                     let hex = self.s.get(self.i..self.i + 4)?;
                     let mut code = u32::from_str_radix(hex, 16).ok()?;
                     self.i += 4;
-                    if (0xD800..0xDC00).contains(&code) && self.s[self.i..].starts_with("\\u") {
-                        if let Some(low) =
+                    if (0xD800..0xDC00).contains(&code)
+                        && self.s[self.i..].starts_with("\\u")
+                        && let Some(low) =
                             self.s.get(self.i + 2..self.i + 6).and_then(|h| u32::from_str_radix(h, 16).ok())
-                        {
-                            if (0xDC00..0xE000).contains(&low) {
-                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                                self.i += 6;
-                            }
-                        }
+                        && (0xDC00..0xE000).contains(&low)
+                    {
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        self.i += 6;
                     }
                     out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
                 }
@@ -286,10 +285,10 @@ impl P<'_> {
             self.i += 1;
         }
         let t = &self.s[start..self.i];
-        if !t.contains(['.', 'e', 'E']) {
-            if let Ok(n) = t.parse::<i64>() {
-                return Some(Json::Number(n.to_string()));
-            }
+        if !t.contains(['.', 'e', 'E'])
+            && let Ok(n) = t.parse::<i64>()
+        {
+            return Some(Json::Number(n.to_string()));
         }
         let v: f64 = t.parse().ok()?;
         Some(Json::Number(format_double(v)))

@@ -322,27 +322,25 @@ impl<'a> Parser<'a> {
 
     fn condition(&mut self, pos: usize) -> Option<(Condition, usize)> {
         // 1. EXPR op EXPR
-        if let Some((left, p)) = self.expression(pos) {
-            if let Some((equal, q)) = self.operator(p) {
-                if let Some((right, r)) = self.expression(q) {
-                    return Some((Condition::Compare { left, equal, right }, r));
-                }
-            }
+        if let Some((left, p)) = self.expression(pos)
+            && let Some((equal, q)) = self.operator(p)
+            && let Some((right, r)) = self.expression(q)
+        {
+            return Some((Condition::Compare { left, equal, right }, r));
         }
         // 2. "text" op EXPR
-        if let Some((text, p)) = self.quoted(pos) {
-            if let Some((equal, q)) = self.operator(p) {
-                if let Some((left, r)) = self.expression(q) {
-                    return Some((Condition::CompareText { left, equal, text }, r));
-                }
-            }
+        if let Some((text, p)) = self.quoted(pos)
+            && let Some((equal, q)) = self.operator(p)
+            && let Some((left, r)) = self.expression(q)
+        {
+            return Some((Condition::CompareText { left, equal, text }, r));
         }
         // 3. EXPR op "text"; 4. EXPR
         let (left, p) = self.expression(pos)?;
-        if let Some((equal, q)) = self.operator(p) {
-            if let Some((text, r)) = self.quoted(q) {
-                return Some((Condition::CompareText { left, equal, text }, r));
-            }
+        if let Some((equal, q)) = self.operator(p)
+            && let Some((text, r)) = self.quoted(q)
+        {
+            return Some((Condition::CompareText { left, equal, text }, r));
         }
         Some((Condition::Truthy(left), p))
     }

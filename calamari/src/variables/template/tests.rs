@@ -133,6 +133,7 @@ fn run_case(case: &Value) -> Result<(), String> {
 }
 
 #[test]
+#[allow(clippy::print_stdout)] // the pass/fail summary is the point of this test
 fn conformance_cases() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/conformance/octostache/cases.json");
     let text = std::fs::read_to_string(path).expect("conformance fixture");
