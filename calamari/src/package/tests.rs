@@ -790,3 +790,33 @@ mod property {
         }
     }
 }
+
+#[test]
+fn formats_by_extension_as_the_reference() {
+    use super::Compression::*;
+    let cases = [
+        ("a.1.0.0.nupkg", Format::Zip { nupkg: true }),
+        ("a.1.0.0.NUPKG", Format::Zip { nupkg: true }),
+        ("a.1.0.0.zip", Format::Zip { nupkg: false }),
+        ("a.1.0.0.whl", Format::Zip { nupkg: false }),
+        ("a.1.0.0.jar", Format::Zip { nupkg: false }),
+        ("a.1.0.0.war", Format::Zip { nupkg: false }),
+        ("a.1.0.0.ear", Format::Zip { nupkg: false }),
+        ("a.1.0.0.tar", Format::Tar(None)),
+        ("a.1.0.0.tar.gz", Format::Tar(Gzip)),
+        ("a.1.0.0.tgz", Format::Tar(Gzip)),
+        ("a.1.0.0.tar.bz2", Format::Tar(Bzip2)),
+        ("a.1.0.0.tar.bz", Format::Tar(Bzip2)),
+        ("a.1.0.0.tbz", Format::Tar(Bzip2)),
+        ("a.1.0.0.tar.xz", Format::Tar(Xz)),
+        ("a.1.0.0.txz", Format::Tar(Xz)),
+        ("a.1.0.0.tar.zst", Format::Tar(Zstd)),
+        ("a.1.0.0.tzst", Format::Tar(Zstd)),
+    ];
+    for (name, want) in cases {
+        assert_eq!(Format::from_file_name(Path::new(name)).unwrap(), want, "{name}");
+    }
+    for bad in ["a.1.0.0.rar", "a.1.0.0.7z", "a.1.0.0.gz", "noext", ".zip"] {
+        assert!(Format::from_file_name(Path::new(bad)).is_err(), "{bad}");
+    }
+}
