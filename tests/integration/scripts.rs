@@ -400,7 +400,13 @@ fn a_background_process_that_let_go_of_the_output_is_left_alone() {
     let duration = format!("sleep {}", 200_000 + std::process::id() % 100_000);
     env.write("d.sh", format!("({duration} >/dev/null 2>&1 &)\necho main-done\n"));
     env.cmd(&["run-script", "--script=d.sh"]).run().success().stdout_has("main-done");
-    let detached = processes_with(&duration);
+    // The detached child may still be between fork and exec: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut detached = processes_with(&duration);
+    while detached.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        detached = processes_with(&duration);
+    }
     for pid in &detached {
         // SAFETY: kill(2) on the pid this test started through the script.
         unsafe {
