@@ -397,16 +397,23 @@ fn orphaned_children_do_not_hang_the_step() {
 fn a_background_process_that_let_go_of_the_output_is_left_alone() {
     // As the reference: starting a daemon from a step is legitimate.
     let env = TestEnv::new();
-    env.write("d.sh", "(sleep 98763 >/dev/null 2>&1 &)\necho main-done\n");
+    let duration = format!("sleep {}", 200_000 + std::process::id() % 100_000);
+    env.write("d.sh", format!("({duration} >/dev/null 2>&1 &)\necho main-done\n"));
     env.cmd(&["run-script", "--script=d.sh"]).run().success().stdout_has("main-done");
-    let detached = processes_with("sleep 98763");
-    assert_eq!(detached.len(), 1, "detached child keeps running");
-    for pid in detached {
+    // The detached child may still be between fork and exec: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut detached = processes_with(&duration);
+    while detached.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        detached = processes_with(&duration);
+    }
+    for pid in &detached {
         // SAFETY: kill(2) on the pid this test started through the script.
         unsafe {
-            libc::kill(pid as i32, libc::SIGKILL);
+            libc::kill(*pid as i32, libc::SIGKILL);
         }
     }
+    assert_eq!(detached.len(), 1, "detached child keeps running");
 }
 
 #[test]

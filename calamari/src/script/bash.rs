@@ -13,29 +13,32 @@ pub fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// The per-step bootstrap: loads the helpers with the variables file, then sources the
-/// script with the parameters verbatim (as the reference does, so their quoting holds).
-pub fn bootstrap_text(configure: &Path, variables_file: &Path, script: &Path, parameters: Option<&str>) -> String {
+/// The per-step bootstrap: the helpers with the variables filled in, then the user's
+/// script sourced with the parameters verbatim (as the reference does, so their quoting
+/// holds). One file, so bash opens one file and Calamari writes and removes one.
+pub fn bootstrap_text(variables_source: &[u8], script: &Path, parameters: Option<&str>) -> Vec<u8> {
     let parameters = parameters.map(|p| p.replace(['\r', '\n'], " ")).unwrap_or_default();
-    format!(
-        "#!/usr/bin/env bash\nsource {} {} || exit 1\nsource {} {}\n",
-        quote(&configure.to_string_lossy()),
-        quote(&variables_file.to_string_lossy()),
-        quote(&script.to_string_lossy()),
-        parameters.trim()
-    )
+    let (head, tail) = CONFIGURE.split_once(PLACEHOLDER).expect("the bootstrap has the variables placeholder");
+    let mut out = Vec::with_capacity(CONFIGURE.len() + variables_source.len() + 256);
+    out.extend_from_slice(b"#!/usr/bin/env bash\n");
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(variables_source);
+    out.extend_from_slice(tail.as_bytes());
+    out.extend_from_slice(format!("\nsource {} {}\n", quote(&script.to_string_lossy()), parameters.trim()).as_bytes());
+    out
 }
 
-/// Writes `Configure.sh` and `Bootstrap.sh` into the step directory; returns the
-/// bootstrap's path.
+/// Where the variables go in [`CONFIGURE`].
+const PLACEHOLDER: &str = "#{{OCTOPUS_PARAMETERS}}\n";
+
+/// Writes `Bootstrap.sh` into the step directory and returns its path.
 pub fn write(
     step: &StepDir,
-    variables_file: &Path,
+    variables: &[(&str, String)],
     script: &Path,
     parameters: Option<&str>,
 ) -> crate::fs::Result<std::path::PathBuf> {
-    let configure = step.write("Configure.sh", CONFIGURE.as_bytes())?;
-    step.write("Bootstrap.sh", bootstrap_text(&configure, variables_file, script, parameters).as_bytes())
+    step.write("Bootstrap.sh", &bootstrap_text(&variables_source(variables), script, parameters))
 }
 
 /// Variables.sh: `octopus_parameters=( ['name']='value' ... )`, every key and value a

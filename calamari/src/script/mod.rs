@@ -5,8 +5,9 @@
 //! [`run_script_command`], and the deploy pipeline for packaged and configured scripts):
 //!
 //! 1. A private step directory ([`workspace::StepDir`], 0700, removed afterwards, leftovers
-//!    of killed steps swept by the next run) receives the variables file (0600,
-//!    `name NUL value NUL ...`, evaluated values) and the bootstrap.
+//!    of killed steps swept by the next run) receives the bootstrap and the variables with
+//!    their evaluated values (0600 files: bash gets them as literals inside its bootstrap,
+//!    Python and PowerShell read a `name NUL value NUL ...` file).
 //! 2. Script modules (`Octopus.Script.Module[Name]`) of the script's language are written
 //!    beside the script, and removed afterwards.
 //! 3. The interpreter runs in the script's directory, in its own process group, stdin
@@ -14,8 +15,8 @@
 //!    (service messages, output variables, masking).
 //!
 //! Variable values never appear in argv or the environment: the bootstraps read the file
-//! with builtins only (bash: `mapfile`/`read` into `octopus_parameters`, no fork, no
-//! openssl; Python: standard library; PowerShell: .NET file APIs).
+//! with builtins only (bash: one literal compound assignment into `octopus_parameters`, no
+//! fork, no openssl; Python: standard library; PowerShell: .NET file APIs).
 
 pub mod bash;
 pub mod output;
@@ -215,16 +216,18 @@ pub fn run_script(
     let parameters = parameters.map(str::trim).filter(|p| !p.is_empty());
 
     let step = workspace::StepDir::create()?;
+    // bash gets the variables inside its bootstrap; the others read a NUL-separated file.
     let variables_file = match syntax {
-        ScriptSyntax::Bash => step.write("Variables.sh", &bash::variables_source(&evaluated_variables(variables)?))?,
-        _ => step.write("Variables.bin", &variables_payload(variables)?)?,
+        ScriptSyntax::Bash => None,
+        _ => Some(step.write("Variables.bin", &variables_payload(variables)?)?),
     };
+    let variables_file = variables_file.as_deref().unwrap_or(Path::new(""));
     let modules = RemoveOnDrop(write_script_modules(&dir, syntax, variables)?);
 
     let mut cmd = match syntax {
         ScriptSyntax::Bash => {
             bash::normalise_line_endings(&script)?;
-            let bootstrap = bash::write(&step, &variables_file, &script, parameters)?;
+            let bootstrap = bash::write(&step, &evaluated_variables(variables)?, &script, parameters)?;
             let mut cmd = Command::new(find_program("bash").ok_or_else(|| {
                 Error::InterpreterMissing(format!(
                     "bash was not found on the PATH; it is needed to run '{}'",
@@ -244,14 +247,14 @@ pub fn run_script(
             })?;
             let mut cmd = Command::new(program);
             let params = parameters.map(split_parameters).unwrap_or_default();
-            cmd.args(python::arguments(&bootstrap, &variables_file, &script, &params));
+            cmd.args(python::arguments(&bootstrap, variables_file, &script, &params));
             if std::env::var_os("PYTHONIOENCODING").is_none() {
                 cmd.env("PYTHONIOENCODING", "utf-8:surrogateescape");
             }
             cmd
         }
         ScriptSyntax::PowerShell => {
-            let text = powershell::bootstrap_text(&variables_file, &script, parameters, &modules.0);
+            let text = powershell::bootstrap_text(variables_file, &script, parameters, &modules.0);
             // UTF-8 with BOM, as the reference writes PowerShell files.
             let mut bytes = b"\xEF\xBB\xBF".to_vec();
             bytes.extend_from_slice(text.as_bytes());
@@ -568,7 +571,13 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 fn log_environment(log: &Log, syntax: ScriptSyntax, dir: &Path) {
     let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_default();
     let user = std::env::var("USER").unwrap_or_else(|_| rustix::process::geteuid().as_raw().to_string());
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // Online CPUs, without the cgroup probing of `available_parallelism` (cost per step).
+    let cpus = read("/sys/devices/system/cpu/online")
+        .split(',')
+        .map(|r| {
+            r.split_once('-').map_or(1, |(a, b)| b.parse::<usize>().unwrap_or(0) + 1 - a.parse::<usize>().unwrap_or(0))
+        })
+        .sum::<usize>();
     log.verbose(format!(
         "{} Environment Information:\n  OperatingSystem: {} {}\n  CurrentUser: {user}\n  HostName: {}\n  ProcessorCount: {cpus}\n  CurrentDirectory: {}\n  TempDirectory: {}\n  HostProcessID: {}",
         syntax.name(),

@@ -1,10 +1,10 @@
 //! Running one script process: its own process group, stdin `/dev/null`, stdout and stderr
 //! streamed line by line as they come, timeouts, cancellation, and no hang on orphans.
 //!
-//! * Two reader threads turn each stream into lines (split on `\n`, decoded lossily, a line
-//!   longer than [`LINE_CAP`] is cut into pieces so memory stays bounded, nothing is
-//!   dropped) and send them over a bounded channel: a script producing output faster than
-//!   we print is slowed down by its pipe, never buffered whole.
+//! * One thread polls both pipes (`poll(2)`, non-blocking reads) and turns each stream into
+//!   lines as data arrives (split on `\n`, decoded lossily, a line longer than
+//!   [`LINE_CAP`] is cut into pieces so memory stays bounded, nothing is dropped): a script
+//!   producing output faster than we print is slowed down by its pipe, never buffered whole.
 //! * The child gets `CALAMARI_STEP_ID=<random>` in its environment. Descendants inherit it,
 //!   even those that `setsid` out of the process group, so after the step we can find
 //!   and kill them by scanning `/proc/*/environ` (same-uid readable) without making
@@ -16,10 +16,10 @@
 //!   then SIGKILLs the group and the marked processes.
 
 use std::io::Read;
+use std::os::fd::AsRawFd as _;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -39,11 +39,6 @@ pub enum Stream {
     Stdout,
     /// Standard error.
     Stderr,
-}
-
-enum Event {
-    Line(Stream, String),
-    Eof,
 }
 
 /// How a process ended.
@@ -76,39 +71,27 @@ pub fn run(
     let _signals = SignalGuard::install();
     let mut child = cmd.spawn()?;
     let pgid = child.id() as i32;
-    let (tx, rx) = sync_channel::<Event>(1024);
-    let out = child.stdout.take().expect("stdout is piped");
-    let err = child.stderr.take().expect("stderr is piped");
-    spawn_reader(out, Stream::Stdout, tx.clone());
-    spawn_reader(err, Stream::Stderr, tx);
-
+    let mut pump = Pump::new(
+        child.stdout.take().expect("stdout is piped").into(),
+        child.stderr.take().expect("stderr is piped").into(),
+    )?;
     let started = Instant::now();
     let mut status: Option<ExitStatus> = None;
     let mut exited_at: Option<Instant> = None;
-    let mut eofs = 0;
-    let mut last_poll = Instant::now();
-    let tick = Duration::from_millis(20);
     let mut backoff = Duration::from_micros(50);
+    let tick = Duration::from_millis(100);
     loop {
-        match rx.recv_timeout(tick) {
-            Ok(Event::Line(stream, line)) => {
-                on_line(stream, line);
-                if last_poll.elapsed() < tick {
-                    continue;
-                }
-            }
-            Ok(Event::Eof) => eofs += 1,
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                eofs = 2;
-                if status.is_none() {
-                    // The output is closed; the exit usually follows within microseconds.
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(tick);
-                }
-            }
+        if pump.is_open() {
+            let wait = match exited_at {
+                Some(t) => DRAIN.saturating_sub(t.elapsed()).min(tick),
+                None => tick,
+            };
+            pump.pump(wait, &mut on_line)?;
+        } else if status.is_none() {
+            // The output is closed; the exit usually follows within microseconds.
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_millis(20));
         }
-        last_poll = Instant::now();
         if status.is_none() {
             if let Some(st) = child.try_wait()? {
                 status = Some(st);
@@ -116,14 +99,14 @@ pub fn run(
             }
         }
         if let Some(st) = status {
-            if eofs >= 2 {
+            if !pump.is_open() {
                 return Ok(Ok(exit_of(st)));
             }
             if exited_at.is_some_and(|t| t.elapsed() >= DRAIN) {
                 // Orphans still hold the output pipes: stop them and finish.
                 kill_group(pgid, libc::SIGKILL);
                 kill_marked(marker);
-                drain(&rx, &mut on_line, Duration::from_millis(500));
+                pump.drain(Duration::from_millis(500), &mut on_line)?;
                 return Ok(Ok(exit_of(st)));
             }
             continue;
@@ -136,7 +119,7 @@ pub fn run(
             None
         };
         if let Some(stop) = stop {
-            terminate(&mut child, pgid, marker, &rx, &mut on_line);
+            terminate(&mut child, pgid, marker, &mut pump, &mut on_line)?;
             return Ok(Err(stop));
         }
     }
@@ -155,9 +138,9 @@ fn terminate(
     child: &mut Child,
     pgid: i32,
     marker: &str,
-    rx: &Receiver<Event>,
+    pump: &mut Pump,
     on_line: &mut impl FnMut(Stream, String),
-) {
+) -> std::io::Result<()> {
     kill_group(pgid, libc::SIGTERM);
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
@@ -165,28 +148,140 @@ fn terminate(
             break;
         }
         // Keep reading so a script writing on its way out is not blocked on a full pipe.
-        if let Ok(Event::Line(stream, line)) = rx.recv_timeout(Duration::from_millis(20)) {
-            on_line(stream, line);
+        if pump.is_open() {
+            pump.pump(Duration::from_millis(20), on_line)?;
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
     kill_group(pgid, libc::SIGKILL);
     let _ = child.wait();
     kill_marked(marker);
-    drain(rx, on_line, Duration::from_millis(500));
+    pump.drain(Duration::from_millis(500), on_line)
 }
 
-/// Passes on what is still in the channel, for at most `limit`.
-fn drain(rx: &Receiver<Event>, on_line: &mut impl FnMut(Stream, String), limit: Duration) {
-    let deadline = Instant::now() + limit;
-    let mut eofs = 0;
-    while eofs < 2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Event::Line(stream, line)) => on_line(stream, line),
-            Ok(Event::Eof) => eofs += 1,
-            Err(_) => break,
+/// Both output pipes, read without blocking from one thread with `poll(2)`: no reader
+/// threads, so no thread handoff per line (which costs milliseconds on a loaded machine).
+struct Pump {
+    pipes: [Option<std::fs::File>; 2],
+    lines: [Vec<u8>; 2],
+    buf: Vec<u8>,
+}
+
+const STREAMS: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
+
+impl Pump {
+    fn new(out: std::os::fd::OwnedFd, err: std::os::fd::OwnedFd) -> std::io::Result<Pump> {
+        for fd in [&out, &err] {
+            set_nonblocking(fd.as_raw_fd())?;
+        }
+        Ok(Pump {
+            pipes: [Some(out.into()), Some(err.into())],
+            lines: [Vec::new(), Vec::new()],
+            buf: vec![0u8; 64 * 1024],
+        })
+    }
+
+    fn is_open(&self) -> bool {
+        self.pipes.iter().any(Option::is_some)
+    }
+
+    /// Waits up to `wait` for output, then reads what is there (a bounded amount, so the
+    /// caller's checks run regularly even under a flood).
+    fn pump(&mut self, wait: Duration, on_line: &mut impl FnMut(Stream, String)) -> std::io::Result<()> {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(2);
+        let mut which = Vec::with_capacity(2);
+        for (i, pipe) in self.pipes.iter().enumerate() {
+            if let Some(pipe) = pipe {
+                fds.push(libc::pollfd { fd: pipe.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                which.push(i);
+            }
+        }
+        let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return if e.kind() == std::io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
+        }
+        for (fd, i) in fds.iter().zip(which) {
+            if fd.revents != 0 {
+                self.read_some(i, on_line)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_some(&mut self, i: usize, on_line: &mut impl FnMut(Stream, String)) -> std::io::Result<()> {
+        for _ in 0..16 {
+            let Some(pipe) = self.pipes[i].as_mut() else { return Ok(()) };
+            match pipe.read(&mut self.buf) {
+                Ok(0) => {
+                    self.pipes[i] = None;
+                    if !self.lines[i].is_empty() {
+                        on_line(STREAMS[i], String::from_utf8_lossy(&self.lines[i]).into_owned());
+                        self.lines[i].clear();
+                    }
+                    return Ok(());
+                }
+                Ok(n) => split_lines(&self.buf[..n], &mut self.lines[i], STREAMS[i], on_line),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Passes on what is still coming, for at most `limit`.
+    fn drain(&mut self, limit: Duration, on_line: &mut impl FnMut(Stream, String)) -> std::io::Result<()> {
+        let deadline = Instant::now() + limit;
+        while self.is_open() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.pump(left, on_line)?;
+        }
+        for i in 0..2 {
+            if !self.lines[i].is_empty() {
+                on_line(STREAMS[i], String::from_utf8_lossy(&self.lines[i]).into_owned());
+                self.lines[i].clear();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits `data` into lines (on `\n`), keeping an unfinished line in `line`; a line longer
+/// than [`LINE_CAP`] is passed on in pieces.
+fn split_lines(mut data: &[u8], line: &mut Vec<u8>, stream: Stream, on_line: &mut impl FnMut(Stream, String)) {
+    while let Some(i) = memchr::memchr(b'\n', data) {
+        if line.is_empty() {
+            on_line(stream, String::from_utf8_lossy(&data[..i]).into_owned());
+        } else {
+            line.extend_from_slice(&data[..i]);
+            on_line(stream, String::from_utf8_lossy(line).into_owned());
+            line.clear();
+        }
+        data = &data[i + 1..];
+    }
+    line.extend_from_slice(data);
+    while line.len() >= LINE_CAP {
+        on_line(stream, String::from_utf8_lossy(&line[..LINE_CAP]).into_owned());
+        line.drain(..LINE_CAP);
+    }
+}
+
+fn set_nonblocking(fd: i32) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own; no memory is involved.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
         }
     }
+    Ok(())
 }
 
 fn kill_group(pgid: i32, signal: i32) {
@@ -234,48 +329,6 @@ fn marked_pids(needle: &[u8], me: u32) -> Vec<u32> {
         }
     }
     out
-}
-
-fn spawn_reader(mut source: impl Read + Send + 'static, stream: Stream, tx: SyncSender<Event>) {
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut line: Vec<u8> = Vec::new();
-        let send = |bytes: &[u8]| tx.send(Event::Line(stream, String::from_utf8_lossy(bytes).into_owned())).is_ok();
-        loop {
-            let n = match source.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            let mut chunk = &buf[..n];
-            while let Some(i) = memchr::memchr(b'\n', chunk) {
-                let ok = if line.is_empty() {
-                    send(&chunk[..i])
-                } else {
-                    line.extend_from_slice(&chunk[..i]);
-                    let ok = send(&line);
-                    line.clear();
-                    ok
-                };
-                if !ok {
-                    return;
-                }
-                chunk = &chunk[i + 1..];
-            }
-            line.extend_from_slice(chunk);
-            while line.len() >= LINE_CAP {
-                if !send(&line[..LINE_CAP]) {
-                    return;
-                }
-                line.drain(..LINE_CAP);
-            }
-        }
-        if !line.is_empty() {
-            send(&line);
-        }
-        let _ = tx.send(Event::Eof);
-    });
 }
 
 /// The name of a signal, for messages ("SIGKILL").

@@ -1,10 +1,10 @@
-# Calamari for Rust: the bash bootstrap. Sourced before the user's script with the path of
-# the step's variables file as $1. It defines the Octopus helper functions and loads every
-# variable once into the associative array `octopus_parameters`.
+# Calamari for Rust: the bash bootstrap. Calamari writes it per step as Bootstrap.sh with the
+# variables filled in and the user's script sourced at the end. It defines the Octopus helper
+# functions and loads every variable once into the associative array `octopus_parameters`.
 #
 # Everything here uses bash builtins only (no openssl, no base64, no fork per read), and
-# works under `set -euo pipefail` and with bash 4.3 or later. The variables file is 0600 in
-# a 0700 per-step directory that Calamari removes when the step ends.
+# works under `set -euo pipefail` and with bash 4.3 or later. Bootstrap.sh is 0600 in a
+# 0700 per-step directory that Calamari removes when the step ends.
 
 if [ -z "${BASH_VERSINFO+x}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ] || { [ "${BASH_VERSINFO[0]}" -eq 4 ] && [ "${BASH_VERSINFO[1]}" -lt 3 ]; }; then
     echo "Calamari needs bash 4.3 or later to run bash scripts; found bash ${BASH_VERSION-unknown}." >&2
@@ -13,12 +13,12 @@ fi
 
 declare -A octopus_parameters=()
 
-# $1 is Variables.sh, written by Calamari: one compound assignment
+# Calamari puts the variables here: one compound assignment
 # `octopus_parameters=( ['name']='value' ... )` where every key and value is a single-quoted
-# literal (or $'...' with \\, \' and \xHH escapes when it holds a quote), so sourcing it runs
-# nothing but that assignment. bash parses it about 3x faster than a `mapfile` + loop over a
+# literal (or $'...' with \\, \' and \xHH escapes when it holds a quote), so it runs nothing
+# but that assignment. bash parses it about 3x faster than a `mapfile` + loop over a
 # NUL-separated file, which matters with thousands of variables.
-source "$1"
+#{{OCTOPUS_PARAMETERS}}
 
 __octopus_b64_chars='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 
