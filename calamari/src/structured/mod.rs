@@ -349,6 +349,11 @@ impl<'a> Candidates<'a> {
         self.by_path.get(&fold_name(path)).copied()
     }
 
+    /// As [`lookup`](Self::lookup), for a path already folded with `fold_name`.
+    pub(crate) fn lookup_folded(&self, folded: &str) -> Option<&'a str> {
+        self.by_path.get(folded).copied()
+    }
+
     /// Every candidate name, in the dictionary's order.
     pub(crate) fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.variables.names().filter(|n| is_candidate(n))

@@ -53,6 +53,10 @@ pub struct Node {
     pub span: Range<usize>,
     /// Whether the node sits inside a flow collection.
     pub in_flow: bool,
+    /// Whether the original is a plain scalar that reads as a string (not a number, bool
+    /// or null): a new value that would read as another type is then quoted, so a string
+    /// setting stays a string (`version: 1.10` must not become the float 1.1).
+    pub plain_string: bool,
 }
 
 enum Frame {
@@ -136,7 +140,8 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                         *key = Some(Some(value));
                     }
                 } else {
-                    nodes.push(Node { path, kind, span, in_flow });
+                    let plain_string = style == TScalarStyle::Plain && reads_as_string(&value);
+                    nodes.push(Node { path, kind, span, in_flow, plain_string });
                     finish_child(&mut stack);
                 }
             }
@@ -150,7 +155,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                         *key = Some(None);
                     }
                 } else {
-                    nodes.push(Node { path, kind: Kind::Alias, span: at..end, in_flow });
+                    nodes.push(Node { path, kind: Kind::Alias, span: at..end, in_flow, plain_string: false });
                     finish_child(&mut stack);
                 }
             }
@@ -165,7 +170,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                 let path = if is_key { None } else { path };
                 let kind = if mapping { Kind::Mapping { flow } } else { Kind::Sequence { flow } };
                 let start = if flow { at } else { usize::MAX };
-                nodes.push(Node { path: path.clone(), kind, span: start..start, in_flow });
+                nodes.push(Node { path: path.clone(), kind, span: start..start, in_flow, plain_string: false });
                 let node = nodes.len() - 1;
                 stack.push(if mapping {
                     Frame::Mapping { path, key: None, node, flow }
@@ -343,17 +348,21 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
         match node.kind {
             Kind::Scalar(style) => {
                 let indent = block_indent(text, node);
-                edits.push(name, node.span.clone(), render_scalar(style, value.as_deref(), node.in_flow, &indent, eol));
+                edits.push(
+                    name,
+                    node.span.clone(),
+                    render_scalar(style, value.as_deref(), node.in_flow, node.plain_string, &indent, eol),
+                );
             }
             Kind::Alias => {
                 edits.push(
                     name,
                     node.span.clone(),
-                    render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, "", eol),
+                    render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, false, "", eol),
                 );
             }
             Kind::Empty => {
-                let rendered = render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, "", eol);
+                let rendered = render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, false, "", eol);
                 edits.push(name, node.span.clone(), format!(" {rendered}"));
             }
             Kind::Mapping { flow } | Kind::Sequence { flow } => {
@@ -401,12 +410,22 @@ fn block_indent(text: &str, node: &Node) -> String {
     " ".repeat(key_indent + 2)
 }
 
-/// Writes a scalar value in `style` where possible (see the module docs).
-pub fn render_scalar(style: TScalarStyle, value: Option<&str>, in_flow: bool, indent: &str, eol: &str) -> String {
+/// Writes a scalar value in `style` where possible (see the module docs). With
+/// `keep_string`, a plain value that would read as a number, bool or null is quoted.
+pub fn render_scalar(
+    style: TScalarStyle,
+    value: Option<&str>,
+    in_flow: bool,
+    keep_string: bool,
+    indent: &str,
+    eol: &str,
+) -> String {
     let Some(value) = value else { return "null".to_string() };
     let printable = !value.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
     match style {
-        TScalarStyle::Plain if is_plain_safe(value, in_flow) => value.to_string(),
+        TScalarStyle::Plain if is_plain_safe(value, in_flow) && (!keep_string || reads_as_string(value)) => {
+            value.to_string()
+        }
         TScalarStyle::SingleQuoted if printable && !value.contains(['\n', '\t']) => {
             format!("'{}'", value.replace('\'', "''"))
         }
@@ -454,6 +473,11 @@ pub fn double_quote(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Whether a plain scalar with this text reads as a string (YAML core schema).
+fn reads_as_string(value: &str) -> bool {
+    matches!(yaml_rust2::Yaml::from_str(value), yaml_rust2::Yaml::String(_))
 }
 
 /// Whether `value` reads back as the same string when written as a plain scalar here.
