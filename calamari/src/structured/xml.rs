@@ -1032,7 +1032,16 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
                     Kind::Comment { span, .. } => edits.push(name, span.clone(), value.replace("--", "- -")),
                     Kind::Element { qname, tag, content, .. } => {
                         let children = &doc.nodes[i].children;
-                        let only_cdata = match children.as_slice() {
+                        // .NET drops whitespace-only text when loading, so `<a> <![CDATA[x]]> </a>`
+                        // counts as holding only its CDATA section.
+                        let significant: Vec<usize> = children
+                            .iter()
+                            .copied()
+                            .filter(
+                                |&c| !matches!(&doc.nodes[c].kind, Kind::Text { value, .. } if value.trim().is_empty()),
+                            )
+                            .collect();
+                        let only_cdata = match significant.as_slice() {
                             [c] => matches!(doc.nodes[*c].kind, Kind::CData { .. }),
                             _ => false,
                         };
@@ -1044,7 +1053,7 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
                                 edits.push(name, tag.clone(), format!("{open}>{}</{qname}>", escape_text(&value)));
                             }
                             Some(_) if only_cdata => {
-                                if let Kind::CData { span, .. } = &doc.nodes[children[0]].kind {
+                                if let Kind::CData { span, .. } = &doc.nodes[significant[0]].kind {
                                     edits.push(name, span.clone(), value.replace("]]>", "]]]]><![CDATA[>"));
                                 }
                             }
