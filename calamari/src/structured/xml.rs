@@ -277,7 +277,7 @@ enum Axis {
     Attribute,
     Descendant,
     DescendantOrSelf,
-    SelfAxis,
+    Current,
     Parent,
 }
 
@@ -579,7 +579,7 @@ impl ExprParser<'_> {
 
     fn step(&mut self) -> Result<Step, String> {
         if self.eat(&Token::Dot) {
-            return Ok(Step { axis: Axis::SelfAxis, test: Test::Node, predicates: Vec::new() });
+            return Ok(Step { axis: Axis::Current, test: Test::Node, predicates: Vec::new() });
         }
         if self.eat(&Token::DotDot) {
             return Ok(Step { axis: Axis::Parent, test: Test::Node, predicates: Vec::new() });
@@ -593,7 +593,7 @@ impl ExprParser<'_> {
                 "attribute" => Axis::Attribute,
                 "descendant" => Axis::Descendant,
                 "descendant-or-self" => Axis::DescendantOrSelf,
-                "self" => Axis::SelfAxis,
+                "self" => Axis::Current,
                 "parent" => Axis::Parent,
                 other => return Err(format!("unsupported axis {other}")),
             }
@@ -743,7 +743,7 @@ impl Document {
                 self.descendants(n, &mut out);
                 out
             }
-            Axis::SelfAxis => vec![n],
+            Axis::Current => vec![n],
             Axis::Parent => match n {
                 NodeRef::Root => Vec::new(),
                 NodeRef::Attr(e, _) => vec![NodeRef::Node(e)],
@@ -926,7 +926,7 @@ impl Document {
                 })
             }
             (Value::Nodes(x), other) | (other, Value::Nodes(x)) => match other {
-                Value::Bool(b) => eq(!x.is_empty() == *b),
+                Value::Bool(b) => eq(x.is_empty() != *b),
                 Value::Num(num) => x.iter().any(|&n| eq(self.string_value(n).trim().parse::<f64>().ok() == Some(*num))),
                 _ => {
                     let s = self.string(other);
