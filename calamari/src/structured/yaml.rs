@@ -95,6 +95,8 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut last_end = 0usize;
+    // Anchor id -> whether the anchored node is a string scalar (an alias reads as it).
+    let mut anchored_strings: std::collections::HashMap<usize, bool> = std::collections::HashMap::new();
     loop {
         let (event, mark) = parser.next_token().map_err(|e| e.to_string())?;
         let at = offsets.byte(mark.index());
@@ -131,7 +133,10 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
             Some(Frame::Sequence { path, index, .. }) => (false, join(path, Some(&index.to_string()))),
         };
         match event {
-            Event::Scalar(value, style, _, _) => {
+            Event::Scalar(value, style, anchor, _) => {
+                if anchor > 0 {
+                    anchored_strings.insert(anchor, style != TScalarStyle::Plain || reads_as_string(&value));
+                }
                 let (kind, span) = scalar_span(text, at, last_end, &value, style)?;
                 last_end = span.end;
                 set_block_starts(text, &stack, &mut nodes, span.start);
@@ -145,7 +150,8 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                     finish_child(&mut stack);
                 }
             }
-            Event::Alias(_) => {
+            Event::Alias(anchor) => {
+                let plain_string = anchored_strings.get(&anchor).copied().unwrap_or(false);
                 let end =
                     at + text[at..].find(|c: char| c.is_whitespace() || ",]}".contains(c)).unwrap_or(text.len() - at);
                 last_end = end;
@@ -155,7 +161,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                         *key = Some(None);
                     }
                 } else {
-                    nodes.push(Node { path, kind: Kind::Alias, span: at..end, in_flow, plain_string: false });
+                    nodes.push(Node { path, kind: Kind::Alias, span: at..end, in_flow, plain_string });
                     finish_child(&mut stack);
                 }
             }
@@ -358,7 +364,7 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
                 edits.push(
                     name,
                     node.span.clone(),
-                    render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, false, "", eol),
+                    render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, node.plain_string, "", eol),
                 );
             }
             Kind::Empty => {
@@ -640,6 +646,93 @@ mod tests {
     fn rejects_invalid_yaml() {
         for bad in ["a: [1, 2", "a: 'x", "key: value\n  bad: indent", "- a\nb: c"] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+}
+
+#[cfg(test)]
+mod torture {
+    //! Every scalar of a document written in many YAML styles is replaced in turn; the
+    //! result must load as the original document with exactly that value changed.
+
+    use yaml_rust2::{Yaml, YamlLoader};
+
+    use crate::VariableDictionary;
+    use crate::structured::{Format, replace};
+
+    const DOC: &str = "%YAML 1.2\n--- # doc\n# leading comment\nplain: value   # trailing\nmulti: first\n  second line\n\nsingle: 'it''s'\ndouble: \"tab\\there\"\nquoted_multi: \"a\n  b\"\nlit: |\n  line 1\n\n  line 3\nfold: >-\n  folded\n  text\nempty:\ntagged: !!str 42\nanchor: &a anchored\nalias: *a\n1: int key\n\"quoted key\": v\nnested:\n  map:\n    deep: x # c\n  list:\n  - one\n  - two: 2\n    three: 3\n  -   - inner\n      - inner2\n  flow: {a: 1, b: [x, y], c: 'q'}\nseq_of_maps:\n  - name: a\n    port: 1\n  # between\n  - name: b\n    port: 2\nlast: end\n";
+
+    fn get<'y>(y: &'y mut Yaml, path: &str) -> &'y mut Yaml {
+        path.split(':').fold(y, |y, seg| match y {
+            Yaml::Hash(h) => {
+                let key = match seg.parse::<i64>() {
+                    Ok(i) if h.contains_key(&Yaml::Integer(i)) => Yaml::Integer(i),
+                    _ => Yaml::String(seg.to_string()),
+                };
+                h.get_mut(&key).unwrap_or_else(|| panic!("no key {seg}"))
+            }
+            Yaml::Array(a) => &mut a[seg.parse::<usize>().unwrap()],
+            other => panic!("cannot descend into {other:?}"),
+        })
+    }
+
+    #[test]
+    fn every_scalar_replaced_in_turn() {
+        let original = YamlLoader::load_from_str(DOC).unwrap().remove(0);
+        let nodes = super::parse(DOC).unwrap();
+        let mut count = 0;
+        for node in
+            nodes.iter().filter(|n| !matches!(n.kind, super::Kind::Mapping { .. } | super::Kind::Sequence { .. }))
+        {
+            let path = node.path.clone().unwrap();
+            for value in ["new", "two words: and # more", "multi\nline\n", "-5", "'q'"] {
+                let mut vars = VariableDictionary::new();
+                vars.set(path.clone(), Some(value.to_string()));
+                let out = replace(DOC.as_bytes(), Format::Yaml, &vars).unwrap().expect("something changed");
+                let out = String::from_utf8(out).unwrap();
+                let got = YamlLoader::load_from_str(&out)
+                    .unwrap_or_else(|e| panic!("{path}={value:?}: {e}\n{out}"))
+                    .remove(0);
+                let mut expected = original.clone();
+                let slot = get(&mut expected, &path);
+                // A plain value may read back typed where the original was not a string.
+                *slot = match (&*slot, Yaml::from_str(value)) {
+                    (Yaml::String(_), _) | (_, Yaml::String(_)) => Yaml::String(value.to_string()),
+                    (_, typed) => typed,
+                };
+                if path == "anchor" {
+                    // The alias reads the anchored node, so it follows.
+                    let new = get(&mut expected, "anchor").clone();
+                    *get(&mut expected, "alias") = new;
+                }
+                assert_eq!(got, expected, "{path}={value:?}\n{out}");
+                // Everything outside the replaced node is byte for byte the same.
+                assert!(
+                    out.starts_with(
+                        &DOC[..node.span.start.min(DOC[..node.span.start].rfind(':').map_or(0, |i| i + 1))]
+                    )
+                );
+                count += 1;
+            }
+        }
+        assert!(count > 60, "{count}");
+    }
+
+    #[test]
+    fn every_collection_replaced_in_turn() {
+        let original = YamlLoader::load_from_str(DOC).unwrap().remove(0);
+        let nodes = super::parse(DOC).unwrap();
+        for node in
+            nodes.iter().filter(|n| matches!(n.kind, super::Kind::Mapping { .. } | super::Kind::Sequence { .. }))
+        {
+            let Some(path) = node.path.clone().filter(|p| !p.is_empty()) else { continue };
+            let mut vars = VariableDictionary::new();
+            vars.set(path.clone(), Some("{\"k\": [1, \"two\"]}".to_string()));
+            let out = String::from_utf8(replace(DOC.as_bytes(), Format::Yaml, &vars).unwrap().unwrap()).unwrap();
+            let got = YamlLoader::load_from_str(&out).unwrap_or_else(|e| panic!("{path}: {e}\n{out}")).remove(0);
+            let mut expected = original.clone();
+            *get(&mut expected, &path) = YamlLoader::load_from_str("{k: [1, two]}").unwrap().remove(0);
+            assert_eq!(got, expected, "{path}\n{out}");
         }
     }
 }
