@@ -72,6 +72,11 @@ fn parse_with(text: &str, fold: bool, keep: &dyn Fn(&str) -> bool) -> Result<Vec
 }
 
 pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits) -> Result<(), Attempt> {
+    // An empty file is an empty document, as the reference's JSON replacer has always
+    // read it: nothing to replace, and not a reason to fail the deployment.
+    if text.trim_matches([' ', '\t', '\r', '\n', '\u{feff}']).is_empty() {
+        return Ok(());
+    }
     // Paths are built folded and only matching nodes are kept: no allocation per value.
     let keep = |path: &str| !path.is_empty() && candidates.lookup_folded(path).is_some();
     let nodes = parse_with(text, true, &keep).map_err(Attempt::Unparseable)?;
