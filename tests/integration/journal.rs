@@ -1,5 +1,8 @@
 //! Integration tests: DeploymentJournal.xml, retention (`clean`), transfer-package.
 
+// SKIP lines are printed on purpose (the briefing's convention for missing tools).
+#![allow(clippy::print_stdout)]
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -296,7 +299,7 @@ fn kill_9_during_clean_is_safe_to_repeat() {
     for round in 0..12u64 {
         let mut cmd = env.cmd(&["clean", set.as_str(), "--days=5"]).env("TentacleHome", tentacle_home(&env)).cmd;
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(2 + (round * 7919) % 25));
+        std::thread::sleep(Duration::from_millis(2 + (round * 7919) % 120));
         let _ = child.kill();
         let _ = child.wait();
         let entries = read_journal(&env);
@@ -564,7 +567,7 @@ fn journal_write_order_is_write_fsync_rename_fsync_dir() {
         &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
     );
     let trace = env.path("strace.txt");
-    let mut cmd = env.cmd(&["transfer-package", "--variables", vars.to_str().unwrap()]).cmd;
+    let cmd = env.cmd(&["transfer-package", "--variables", vars.to_str().unwrap()]).cmd;
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
     let envs: Vec<_> = cmd.get_envs().map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned()))).collect();
@@ -639,7 +642,14 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
     let hold = |seconds: &str| {
         let child =
             std::process::Command::new("flock").args(["-x", "--no-fork"]).arg(&lock).args(["sleep", seconds]).spawn();
-        std::thread::sleep(Duration::from_millis(300));
+        // Return once flock really holds the lock.
+        if child.is_ok() {
+            let start = std::time::Instant::now();
+            while calamari::lock::NamedLock::try_acquire(&lock).unwrap().is_some() {
+                assert!(start.elapsed() < Duration::from_secs(20), "flock never took the lock");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         child
     };
     // Killed holder: the next run does not wait.
@@ -652,10 +662,61 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
     let run = transfer(&env, &vars);
     run.success();
     assert!(!run.stdout.contains("Waiting for the deployment journal lock"), "{}", run.stdout);
-    // Live holder for a second: the run waits, says so, and then writes its entry.
-    let mut holder = hold("1").unwrap();
+    // Live holder for three seconds: the run waits, says so, and then writes its entry.
+    let mut holder = hold("3").unwrap();
     let run = transfer(&env, &vars);
     run.success().stdout_has("Waiting for the deployment journal lock");
     holder.wait().unwrap();
     assert_eq!(read_journal(&env).len(), 2);
+}
+
+/// E-1 (proxy for a full disk): when the journal cannot be written (here RLIMIT_FSIZE makes
+/// the temp file's write fail), the run fails naming the file, the old journal is untouched
+/// byte for byte, and no temp file is left behind.
+#[test]
+fn a_failed_journal_write_leaves_the_old_journal() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    let template = deployment(&env, "seed", SET, 5, true, "0.0.1", 0);
+    j.update(|entries| {
+        for i in 0..1000 {
+            let mut e = template.clone();
+            e.id = format!("seed-{i}");
+            entries.push(e);
+        }
+    })
+    .unwrap();
+    let before = std::fs::read(j.path()).unwrap();
+    assert!(before.len() > 200 * 1024);
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    // bash: `ulimit -f` counts 1024-byte blocks; SIGXFSZ ignored so write(2) returns EFBIG.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 200; exec '{}' transfer-package --variables '{}'",
+        crate::util::bin().display(),
+        vars.display()
+    );
+    let cmd = env.cmd(&[]).env("TentacleHome", tentacle_home(&env)).cmd;
+    let mut bash = std::process::Command::new("bash");
+    bash.arg("-c").arg(&script).current_dir(env.root());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => bash.env(k, v),
+            None => bash.env_remove(k),
+        };
+    }
+    let out = bash.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(100), "{stderr}");
+    assert!(stderr.contains(".DeploymentJournal.xml.") && stderr.contains("File too large"), "{stderr}");
+    assert_eq!(std::fs::read(j.path()).unwrap(), before, "the old journal is untouched");
+    let stray: Vec<_> = std::fs::read_dir(tentacle_home(&env))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
 }

@@ -1,1 +1,427 @@
-//! Integration tests: package.
+//! Integration tests: package extraction (every format, the reference's sample packages and
+//! our own fixtures), staging directories, hashes, atomicity under kill and concurrency,
+//! and find-package.
+
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::util::{self, TestEnv};
+
+/// `kind mode size path` lines of a tree, sorted, in the format of `fixtures/packages/expected.txt`.
+fn listing(root: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let meta = e.path().symlink_metadata().unwrap();
+        if meta.file_type().is_symlink() {
+            lines.push(format!("l - - {rel} -> {}", std::fs::read_link(e.path()).unwrap().display()));
+        } else if meta.is_dir() {
+            lines.push(format!("d - - {rel}"));
+        } else {
+            let x = if meta.permissions().mode() & 0o100 != 0 { "x" } else { "-" };
+            lines.push(format!("f {x} {} {rel}", meta.len()));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+fn extract_to(env: &TestEnv, package: &Path, dest: &str) -> crate::util::Run {
+    env.cmd(&["extract-package"])
+        .arg(format!("--package={}", package.display()))
+        .arg(format!("--destination={dest}"))
+        .run()
+}
+
+fn acme_tree(resource_size: u64) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "d - - ChildFolder",
+        "d - - EmptyFolder",
+        "d - - package",
+        "f - 32 ChildFolder/file-in-child-folder.txt",
+        "f - 36 package/file-in-the-package-folder.txt",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push(format!("f - {resource_size} my resource.txt"));
+    v.sort();
+    v
+}
+
+#[test]
+fn shared_samples_extract_to_the_expected_tree() {
+    let Some(shared) = util::shared_dir("reference sample packages") else { return };
+    let samples = shared.join("fixtures/calamari-samples");
+    let env = TestEnv::new();
+    for (file, resource_size) in [
+        ("Acme.Core.1.0.0.0-bugfix.zip", 16),
+        ("Acme.Core.1.0.0.0-bugfix.nupkg", 16),
+        ("Acme.Core.1.0.01.nupkg", 16),
+        ("Acme.Core.1.0.1+ace8cda.nupkg", 16),
+        ("Acme.Core.1.0.0.0-bugfix.tar", 17),
+        ("Acme.Core.1.0.0.0-bugfix.tar.gz", 17),
+        ("Acme.Core.1.0.0.0-bugfix.tar.bz2", 17),
+        ("Acme.Core.1.0.0.0-bugfix.tar.xz", 17),
+    ] {
+        let run = extract_to(&env, &samples.join(file), &format!("out/{file}"));
+        run.success();
+        assert_eq!(run.output_variable("Package.ExtractedFileCount").as_deref(), Some("9"), "{file}");
+        let dest = env.path(format!("out/{file}"));
+        assert_eq!(run.output_variable("Package.InstallationDirectoryPath"), Some(dest.to_string_lossy().into_owned()));
+        let tree = listing(&dest);
+        // The nested archives stay archives.
+        for nested in ["child-archive.zip", "child-archive.nupkg", "child-archive.tar.gz", "child-archive.tar"] {
+            assert!(tree.iter().any(|l| l.starts_with("f ") && l.ends_with(&format!(" {nested}"))), "{file}: {tree:?}");
+        }
+        let rest: Vec<String> =
+            tree.into_iter().filter(|l| !l.contains("child-archive")).map(|l| l.replace("f x", "f -")).collect();
+        assert_eq!(rest, acme_tree(resource_size), "{file}");
+        assert!(
+            !dest.join("_rels").exists()
+                && !dest.join("Acme.Core.nuspec").exists()
+                && !dest.join("[Content_Types].xml").exists()
+        );
+    }
+    let run = extract_to(&env, &samples.join("Acme.Core.1.0.0.0-symlink.tar.gz"), "out/symlink");
+    run.success();
+    assert_eq!(
+        listing(&env.path("out/symlink")).into_iter().map(|l| l.replace("f x", "f -")).collect::<Vec<_>>(),
+        [
+            "d - - octopus-sample",
+            "f - 45 octopus-sample/sample.txt",
+            "l - - octopus-sample/link-to-sample -> sample.txt"
+        ]
+    );
+    let run = extract_to(&env, &samples.join("example.0.0.1.tgz"), "out/example");
+    run.success();
+    let tree = listing(&env.path("out/example"));
+    assert!(
+        tree.iter()
+            .any(|l| l.contains("templates/areallyreallylongfilename") && l.ends_with("123456789101111111111test")),
+        "PAX long name: {tree:?}"
+    );
+    assert_eq!(run.output_variable("Package.ExtractedFileCount").as_deref(), Some("4"));
+    extract_to(&env, &samples.join("utf8.Filenames-1.0.0.zip"), "out/utf8").success();
+    assert!(env.path("out/utf8/á_ó_í_çø.txt").is_file());
+}
+
+#[test]
+fn project_fixtures_extract_to_the_expected_tree() {
+    let dir = util::fixtures().join("packages");
+    let expected: Vec<String> =
+        std::fs::read_to_string(dir.join("expected.txt")).unwrap().lines().map(str::to_string).collect();
+    let env = TestEnv::new();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".py") || name.ends_with(".txt") {
+            continue;
+        }
+        seen += 1;
+        let run = extract_to(&env, &path, &format!("out/{name}"));
+        run.success();
+        let mut want = expected.clone();
+        if name.ends_with(".nupkg") {
+            want.retain(|l| !l.starts_with("l "));
+        }
+        assert_eq!(listing(&env.path(format!("out/{name}"))), want, "{name}");
+        let files = want.iter().filter(|l| !l.starts_with("d ")).count().to_string();
+        assert_eq!(run.output_variable("Package.ExtractedFileCount"), Some(files), "{name}");
+    }
+    assert!(seen >= 9, "fixtures missing: run fixtures/packages/build.py");
+}
+
+fn fixture(name: &str) -> PathBuf {
+    util::fixtures().join("packages").join(name)
+}
+
+#[test]
+fn staging_directory_comes_from_variables_and_never_collides() {
+    let env = TestEnv::new();
+    let apps = env.path("apps");
+    let vars = env.variables(
+        "v.json",
+        &[
+            ("Octopus.Tentacle.Agent.ApplicationDirectoryPath", apps.to_str().unwrap(), false),
+            ("Octopus.Environment.Name", "Production", false),
+            ("Octopus.Deployment.Tenant.Name", "Acme/Corp", false),
+        ],
+    );
+    let package = fixture("Sample.App.2.1.0-beta.1.nupkg");
+    let mut dirs = Vec::new();
+    for _ in 0..3 {
+        let run = env
+            .cmd(&["extract-package"])
+            .arg(format!("--package={}", package.display()))
+            .arg(format!("--variables={}", vars.display()))
+            .run();
+        run.success().stdout_has("Extracting package to: ").stdout_has("Extracted 5 files");
+        let dir = run.output_variable("Octopus.Action.Package.InstallationDirectoryPath").unwrap();
+        assert_eq!(run.output_variable("Package.InstallationDirectoryPath").as_deref(), Some(dir.as_str()));
+        dirs.push(dir);
+    }
+    let base = apps.join("AcmeCorp/Production/Sample.App/2.1.0-beta.1");
+    let want: Vec<String> = ["", "_1", "_2"].iter().map(|s| format!("{}{s}", base.display())).collect();
+    assert_eq!(dirs, want);
+    assert!(Path::new(&dirs[2]).join("bin/start.sh").is_file());
+}
+
+#[test]
+fn staging_falls_back_to_home_applications() {
+    let env = TestEnv::new();
+    let run = env
+        .cmd(&["extract-package"])
+        .arg(format!("--package={}", fixture("Sample.App.2.1.0-beta.1.tar.gz").display()))
+        .run();
+    run.success();
+    assert_eq!(
+        run.output_variable("Package.InstallationDirectoryPath"),
+        Some(env.path("home/Applications/Sample.App/2.1.0-beta.1").to_string_lossy().into_owned())
+    );
+}
+
+#[test]
+fn package_hash_mismatch_fails_before_anything_is_written() {
+    let env = TestEnv::new();
+    let package = fixture("Sample.App.2.1.0-beta.1.zip");
+    let run = env
+        .cmd(&["extract-package"])
+        .arg(format!("--package={}", package.display()))
+        .arg("--packageHash=0123456789012345678901234567890123456789")
+        .run();
+    run.code(1).stderr_has("0123456789012345678901234567890123456789");
+    assert!(!env.path("home/Applications").exists());
+    let good = hex_sha1(&package);
+    env.cmd(&["extract-package"])
+        .arg(format!("--package={}", package.display()))
+        .arg(format!("--packageHash={}", good.to_uppercase()))
+        .run()
+        .success();
+}
+
+fn hex_sha1(path: &Path) -> String {
+    use sha1::Digest as _;
+    hex::encode(sha1::Sha1::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn hostile_archive_fails_with_the_entry_named_and_no_destination() {
+    let env = TestEnv::new();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.as_old_mut().name[..12].copy_from_slice(b"../../escape");
+    h.set_cksum();
+    b.append(&h, &b"x"[..]).unwrap();
+    let archive = env.write("Evil.1.0.0.tar", b.into_inner().unwrap());
+    let run = extract_to(&env, &archive, "out/evil");
+    run.code(1).stderr_has("../../escape");
+    assert!(!env.path("out/evil").exists());
+    assert!(!env.path("../escape").exists());
+    assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), 0, "no partial directory left");
+}
+
+#[test]
+fn mismatched_magic_names_both_formats() {
+    let env = TestEnv::new();
+    let fake = env.write("Fake.1.0.0.zip", std::fs::read(fixture("Sample.App.2.1.0-beta.1.tar.gz")).unwrap());
+    extract_to(&env, &fake, "out/fake").code(1).stderr_has("extension says zip but its content is gzip");
+}
+
+/// A tar.gz with many files, big enough that extraction takes a while.
+fn many_files_package(env: &TestEnv, name: &str, files: usize) -> PathBuf {
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let data = vec![b'x'; 2048];
+    for i in 0..files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_path(format!("d{}/f{i}.txt", i % 20)).unwrap();
+        h.set_cksum();
+        b.append(&h, &data[..]).unwrap();
+    }
+    let gz = b.into_inner().unwrap().finish().unwrap();
+    env.write(name, gz)
+}
+
+#[test]
+#[allow(clippy::print_stdout)]
+fn killed_extraction_leaves_no_destination_and_the_next_run_cleans_up() {
+    let env = TestEnv::new();
+    let package = many_files_package(&env, "Big.1.0.0.tar.gz", 6000);
+    let out = env.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut cmd =
+        env.cmd(&["extract-package"]).arg(format!("--package={}", package.display())).arg("--destination=out/big").cmd;
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    // Wait until its partial directory holds some files, then kill it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut partial = None;
+    while std::time::Instant::now() < deadline && partial.is_none() {
+        partial = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).find(|p| {
+            p.file_name().unwrap().to_string_lossy().contains(".calamari-partial-")
+                && std::fs::read_dir(p.join("d0")).map(|d| d.count() > 5).unwrap_or(false)
+        });
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    let Some(partial) = partial else {
+        child.wait().unwrap();
+        println!("SKIP kill test: extraction finished before it could be interrupted");
+        return;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!env.path("out/big").exists(), "a killed extraction must leave no destination");
+    assert!(partial.exists(), "the partial directory stays until the next run");
+    extract_to(&env, &fixture("Sample.App.2.1.0-beta.1.zip"), "out/next").success();
+    assert!(!partial.exists(), "the next extraction removes the stale partial directory");
+    extract_to(&env, &package, "out/big").success();
+    assert_eq!(std::fs::read_dir(env.path("out/big/d0")).unwrap().count(), 300);
+}
+
+#[test]
+fn eight_concurrent_deployments_get_eight_complete_directories() {
+    let env = TestEnv::new();
+    let package = many_files_package(&env, "Conc.1.2.3.tar.gz", 200);
+    let apps = env.path("apps");
+    let vars =
+        env.variables("v.json", &[("Octopus.Tentacle.Agent.ApplicationDirectoryPath", apps.to_str().unwrap(), false)]);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            let mut cmd = env
+                .cmd(&["extract-package"])
+                .arg(format!("--package={}", package.display()))
+                .arg(format!("--variables={}", vars.display()))
+                .cmd;
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut dirs: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let run = crate::util::Run {
+                code: 0,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::new(),
+            };
+            run.output_variable("Package.InstallationDirectoryPath").unwrap()
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    assert_eq!(dirs.len(), 8, "{dirs:?}");
+    for d in &dirs {
+        let count = walkdir::WalkDir::new(d).into_iter().flatten().filter(|e| e.file_type().is_file()).count();
+        assert_eq!(count, 200, "{d}");
+    }
+    let names: Vec<_> = std::fs::read_dir(apps.join("Conc")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 8, "only the eight directories, no leftovers: {names:?}");
+}
+
+/// Decoded attributes of every `##octopus[name ...]` line.
+fn messages(stdout: &str, name: &str) -> Vec<Vec<(String, String)>> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let prefix = format!("##octopus[{name} ");
+    stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(prefix.as_str()))
+        .map(|rest| {
+            rest.trim_end_matches(']')
+                .split("\" ")
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once("=\"")?;
+                    let v = v.trim_end_matches('"');
+                    Some((k.to_string(), String::from_utf8(b64.decode(v).ok()?).ok()?))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn find_package_reports_exact_matches_and_earlier_versions() {
+    let env = TestEnv::new();
+    let files = env.path("tentacle/Files/feeds-1");
+    std::fs::create_dir_all(&files).unwrap();
+    let nupkg = fixture("Sample.App.2.1.0-beta.1.nupkg");
+    let cached = files.join("Sample.App@S2.1.0-beta.1@0123456789ABCDEF0123456789ABCDEF.nupkg");
+    std::fs::copy(&nupkg, &cached).unwrap();
+    let older = files.join("Sample.App.1.0.0.tar.gz");
+    std::fs::copy(fixture("Sample.App.2.1.0-beta.1.tar.gz"), &older).unwrap();
+    std::fs::copy(fixture("Sample.App.2.1.0-beta.1.tar.gz"), files.join("Other.App.1.0.0.tar.gz")).unwrap();
+    let hash = hex_sha1(&nupkg);
+    let find = |version: &str, hash: &str, extra: &[&str]| {
+        let mut c = env
+            .cmd(&["find-package", "--packageId=Sample.App"])
+            .arg(format!("--packageVersion={version}"))
+            .arg(format!("--packageHash={hash}"))
+            .env("TentacleHome", env.path("tentacle"));
+        for a in extra {
+            c = c.arg(a);
+        }
+        c.run()
+    };
+    let run = find("2.1.0-beta.1", &hash, &[]);
+    run.success().stdout_has("##octopus[calamari-found-package]");
+    let found = messages(&run.stdout, "foundPackage");
+    assert_eq!(found.len(), 1);
+    let get = |m: &Vec<(String, String)>, k: &str| m.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(get(&found[0], "id"), "Sample.App");
+    assert_eq!(get(&found[0], "version"), "2.1.0-beta.1");
+    assert_eq!(get(&found[0], "versionFormat"), "Semver");
+    assert_eq!(get(&found[0], "hash"), hash);
+    assert_eq!(get(&found[0], "remotePath"), cached.to_string_lossy());
+    assert_eq!(get(&found[0], "fileExtension"), ".nupkg");
+
+    let run = find("3.0.0", "ffff", &[]);
+    run.success().stdout_has("has not been uploaded").stdout_has("Found 2 earlier versions of Sample.App");
+    assert!(!run.stdout.contains("calamari-found-package"));
+    let found = messages(&run.stdout, "foundPackage");
+    let versions: Vec<String> = found.iter().map(|m| get(m, "version")).collect();
+    assert_eq!(versions, ["2.1.0-beta.1", "1.0.0"], "newest first");
+
+    let run = find("3.0.0", "ffff", &["--exactMatch=true"]);
+    run.success();
+    assert!(messages(&run.stdout, "foundPackage").is_empty());
+
+    let run = find("0.1.0", "ffff", &[]);
+    run.success().stdout_has("No earlier packages for Sample.App has been uploaded");
+
+    find("not-a-version", "ffff", &[]).code(1).stderr_has("is not a valid Semver version string");
+    env.cmd(&["find-package", "--packageId=A", "--packageVersion=1.0.0", "--packageHash=x"])
+        .run()
+        .code(1)
+        .stderr_has("Environment variable 'TentacleHome' has not been set.");
+    env.cmd(&["find-package", "--packageVersion=1.0.0", "--packageHash=x"])
+        .run()
+        .code(1)
+        .stderr_has("No package ID was specified");
+}
+
+#[test]
+fn archive_limit_variables_are_honoured() {
+    let env = TestEnv::new();
+    let package = many_files_package(&env, "Lim.1.0.0.tar.gz", 30);
+    let vars = env.variables("v.json", &[("Octopus.Calamari.ArchiveLimits.MaximumEntryCount", "10", false)]);
+    let run = env
+        .cmd(&["extract-package"])
+        .arg(format!("--package={}", package.display()))
+        .arg(format!("--variables={}", vars.display()))
+        .arg("--destination=out/lim")
+        .run();
+    run.code(1).stderr_has("more than 10 entries");
+    assert!(!env.path("out/lim").exists());
+    let _ = std::io::stdout().flush();
+}

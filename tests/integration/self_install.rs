@@ -589,6 +589,63 @@ fn concurrent_installs_all_succeed_with_one_complete_install_per_version() {
     }
 }
 
+#[test]
+fn an_install_waiting_on_the_lock_takes_over_when_the_holder_is_killed() {
+    // Hardening E-8: flock dies with its holder, so no stale lock. The holder stalls at its
+    // checkpoints while holding the lock; the waiter says it waits; the holder is killed.
+    use std::io::BufRead as _;
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    /// Kills the holder even when an assertion fails first.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut holder = KillOnDrop(
+        raw_cmd(&env, &["install", "--home", path_str(&home)])
+            .env("CALAMARI_FAULT_DELAY_US", "60000000")
+            .spawn()
+            .unwrap(),
+    );
+    // Wait until the holder has the lock: our own non-blocking flock on it fails.
+    let lock_path = home.join("Calamari/.install.lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the holder never took the lock");
+        if let Ok(file) = std::fs::File::open(&lock_path) {
+            use std::os::fd::AsRawFd as _;
+            // SAFETY: flock on a descriptor we own; closing it drops any lock we got.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc != 0 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut waiter = env.cmd(&["install", "--home", path_str(&home)]).cmd;
+    let mut waiter = waiter.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().unwrap();
+    let mut lines = std::io::BufReader::new(waiter.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    loop {
+        let line = lines.next().expect("the waiter reports that it waits").unwrap();
+        seen.push(line.clone());
+        if line.contains("Waiting for another Calamari install to finish") {
+            break;
+        }
+    }
+    holder.0.kill().unwrap();
+    assert_eq!(holder.0.wait().unwrap().signal(), Some(libc::SIGKILL));
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = waiter.wait().unwrap();
+    assert!(status.success(), "{seen:?} {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("is installed at")), "{rest:?}");
+    assert!(assert_invariant(&home, VERSION));
+    assert_eq!(listing(&home), [".install.lock", VERSION]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Faults: full disk and read-only home, each in a private mount namespace.
 
@@ -725,6 +782,82 @@ fn a_read_only_home_fails_clearly_and_a_complete_one_still_passes() {
     assert!(stdout.contains("check=0\n"), "{context}");
     assert!(std::fs::read_dir(&empty).unwrap().next().is_none(), "nothing written");
     assert!(assert_invariant(&installed, VERSION));
+}
+
+#[test]
+fn strace_shows_fsync_before_rename_and_success_written_last() {
+    // Hardening E-9's cheap power-loss proxy: the real syscalls, in order.
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    let trace = env.path("trace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2", "-o", path_str(&trace)])
+        .arg(bin())
+        .args(["install", "--home", path_str(&home)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    match cmd.output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            println!("SKIP strace could not trace here: {}", String::from_utf8_lossy(&out.stderr).trim());
+            return;
+        }
+        Err(e) => {
+            println!("SKIP strace not available: {e}");
+            return;
+        }
+    }
+    let root = format!("{}/", path_str(&home.join("Calamari")));
+    let normalise = |path: &str| -> Option<String> {
+        let rel = format!("{path}/").strip_prefix(&root)?.trim_end_matches('/').to_string();
+        Some(
+            rel.split('/')
+                .map(|c| {
+                    if c.starts_with(".tmp-") {
+                        ".tmp-*"
+                    } else if c.starts_with(".Success.txt.") {
+                        ".Success.txt.*"
+                    } else {
+                        c
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/"),
+        )
+    };
+    let quoted = |text: &str| -> Vec<String> { text.split('"').skip(1).step_by(2).map(str::to_string).collect() };
+    let mut fds = std::collections::HashMap::new();
+    let mut events = Vec::new();
+    for line in std::fs::read_to_string(&trace).unwrap().lines() {
+        if line.starts_with("openat(") {
+            let (call, result) = line.rsplit_once(" = ").unwrap();
+            if let (Some(path), Ok(fd)) = (quoted(call).first().cloned(), result.trim().parse::<i32>()) {
+                fds.insert(fd, path);
+            }
+        } else if let Some(rest) = line.strip_prefix("fsync(").or_else(|| line.strip_prefix("fdatasync(")) {
+            let fd: i32 = rest.split(')').next().unwrap().parse().unwrap();
+            if let Some(path) = fds.get(&fd).and_then(|p| normalise(p)) {
+                events.push(format!("fsync {path}"));
+            }
+        } else if line.starts_with("rename") {
+            let paths = quoted(line);
+            if let [from, to] = &paths[..] {
+                events.push(format!("rename {} -> {}", normalise(from).unwrap(), normalise(to).unwrap()));
+            }
+        }
+    }
+    let v = VERSION;
+    let expected = [
+        "fsync .tmp-*/calamari".to_string(),
+        "fsync .tmp-*/manifest.json".to_string(),
+        "fsync .tmp-*".to_string(),
+        format!("rename .tmp-* -> {v}"),
+        "fsync ".to_string(),
+        format!("fsync {v}/.Success.txt.*"),
+        format!("rename {v}/.Success.txt.* -> {v}/Success.txt"),
+        format!("fsync {v}"),
+    ];
+    assert_eq!(events, expected);
 }
 
 #[test]

@@ -1,11 +1,19 @@
-//! `calamari deploy-package`.
+//! `calamari deploy-package --package=FILE`: the whole convention pipeline.
+
+use std::path::PathBuf;
 
 use crate::cli::Context;
 
 /// Options of `deploy-package`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The package file to deploy.
+    #[arg(long = "package", value_name = "FILE")]
+    package: PathBuf,
+}
 
-pub(crate) fn exec(_args: Args, _ctx: &Context) -> calamari::Result<i32> {
-    Err(calamari::Error::command("deploy-package is not implemented yet"))
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+    let mut variables = ctx.variables()?;
+    calamari::conventions::deploy_package(&args.package, &mut variables, &ctx.log)?;
+    Ok(0)
 }

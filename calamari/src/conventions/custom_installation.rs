@@ -18,7 +18,9 @@ pub(super) fn copy_to_custom_directory(d: &mut Deployment<'_>) -> Result<()> {
     let staging = d.current_directory.clone();
     let raw = d.variables.get_raw(CUSTOM_DIRECTORY).unwrap_or_default().to_string();
     if raw.trim().is_empty() {
-        d.log.verbose("The package has been installed to the staging directory; no custom installation directory is set.");
+        d.log.verbose(
+            "The package has been installed to the staging directory; no custom installation directory is set.",
+        );
         d.variables.set(CUSTOM_DIRECTORY, Some(staging.display().to_string()));
         return Ok(());
     }

@@ -42,8 +42,12 @@ impl Stage {
 
 /// Configured script syntaxes in the reference's enum order, with the extension used in the
 /// variable name. C# scripts (`csx`) are not supported here.
-const CONFIGURED_EXTENSIONS: [(&str, Option<ScriptSyntax>); 4] =
-    [("ps1", Some(ScriptSyntax::PowerShell)), ("csx", None), ("sh", Some(ScriptSyntax::Bash)), ("py", Some(ScriptSyntax::Python))];
+const CONFIGURED_EXTENSIONS: [(&str, Option<ScriptSyntax>); 4] = [
+    ("ps1", Some(ScriptSyntax::PowerShell)),
+    ("csx", None),
+    ("sh", Some(ScriptSyntax::Bash)),
+    ("py", Some(ScriptSyntax::Python)),
+];
 
 fn delete_scripts_on_cleanup(d: &Deployment<'_>) -> Result<bool> {
     Ok(d.variables.get_flag(names::DELETE_SCRIPTS_ON_CLEANUP, true)?)
@@ -61,7 +65,10 @@ pub(super) fn run_configured(d: &mut Deployment<'_>, stage: Stage) -> Result<()>
             continue;
         }
         let Some(syntax) = syntax else {
-            return Err(Error::command(format!("CSharp scripts are not supported on this platform ({})", stage.name())));
+            return Err(Error::command(format!(
+                "CSharp scripts are not supported on this platform ({})",
+                stage.name()
+            )));
         };
         let path = d.current_directory.join(&name);
         crate::fs::write(&path, body.replace("\r\n", "\n"))?;

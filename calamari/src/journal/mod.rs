@@ -21,6 +21,28 @@
 //! leaves the old or the new journal, never a torn one. A journal that cannot be parsed is
 //! moved aside to `DeploymentJournal.xml.corrupt-<timestamp>` with a warning, and a new one
 //! is started: the deployment goes on and the old history stays on disk for a person to read.
+//!
+//! How a deployment uses it (the order of reference §2, steps 1 and 23):
+//!
+//! ```
+//! use std::path::Path;
+//! use calamari::journal::{self, AlreadyInstalled, DeploymentJournal, JournalEntry};
+//! # fn main() -> Result<(), calamari::journal::Error> {
+//! # let mut variables = calamari::VariableDictionary::new();
+//! # let (log, _, _) = calamari::Log::capture();
+//! # let package = Path::new("/tmp/Acme.Web.1.0.0.zip");
+//! let journal = DeploymentJournal::from_variables(&variables)?.map(|j| j.with_log(log.clone()));
+//! journal::set_previous_installation_variables(journal.as_ref(), &mut variables)?;
+//! if let AlreadyInstalled::Yes(_) = journal::check_already_installed(journal.as_ref(), &mut variables, &log)? {
+//!     // SkipRemainingConventions and SkipJournal are now set: stop here.
+//! }
+//! let success = true; // ... run the conventions ...
+//! if let (Some(journal), Some(entry)) = (&journal, JournalEntry::for_deployment(&variables, success, Some(package))?) {
+//!     journal.add(&entry)?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod entry;
 pub mod retention;
@@ -176,8 +198,12 @@ impl DeploymentJournal {
         }
     }
 
-    /// Reads and parses, without recovering from corruption.
-    fn read(&self) -> Result<Result<Vec<JournalEntry>, xml::Corrupt>, Error> {
+    /// Reads and parses without changing anything: a corrupt journal is reported as
+    /// `Ok(Err(corrupt))` and left where it is (what a dry run needs).
+    ///
+    /// # Errors
+    /// The journal exists but could not be read.
+    pub fn read(&self) -> Result<Result<Vec<JournalEntry>, xml::Corrupt>, Error> {
         match std::fs::read(&self.path) {
             Ok(bytes) => Ok(xml::parse(&bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(Vec::new())),

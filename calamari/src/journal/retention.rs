@@ -165,7 +165,17 @@ pub fn clean(
         log.info("Dry run: nothing will be deleted.");
     }
 
-    let all = journal.entries()?;
+    let all = if dry_run {
+        journal.read()?.unwrap_or_else(|corrupt| {
+            log.warn(format!(
+                "The deployment journal '{}' is unreadable ({corrupt}); a real run would move it aside and start a new one.",
+                journal.path().display()
+            ));
+            Vec::new()
+        })
+    } else {
+        journal.entries()?
+    };
     let in_set: Vec<&JournalEntry> = all.iter().filter(|e| e.retention_policy_set == retention_policy_set).collect();
     let subset: Vec<JournalEntry> = in_set.iter().map(|e| (*e).clone()).collect();
     let selection = select(&subset, policy, now);
@@ -502,6 +512,60 @@ mod tests {
             assert_eq!(sel.delete, delete, "case {n}: deleted");
             assert_eq!(sel.preserved, preserved, "case {n}: preserved");
         }
+    }
+
+    #[test]
+    fn clean_uses_the_injected_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = DeploymentJournal::at(dir.path().join("DeploymentJournal.xml"));
+        let mk = |id: &str, days_ago: i64| {
+            let path = dir.path().join("apps").join(id);
+            std::fs::create_dir_all(&path).unwrap();
+            std::fs::write(path.join("f"), id).unwrap();
+            JournalEntry {
+                id: id.into(),
+                retention_policy_set: "S".into(),
+                installed_on: Some(now() - Duration::days(days_ago)),
+                was_successful: true,
+                extracted_to: Some(path.to_string_lossy().into_owned()),
+                ..JournalEntry::default()
+            }
+        };
+        for e in [mk("a", 9), mk("b", 6), mk("c", 3), mk("d", 0)] {
+            journal.add(&e).unwrap();
+        }
+        let (log, out, _) = Log::capture();
+        // Seen from 2 days later, a 5-day policy removes a and b only; a dry run changes nothing.
+        let later = now() + Duration::days(2);
+        let dry = clean(&journal, "S", RetentionPolicy::Days(5), true, later, None, &log).unwrap();
+        assert_eq!(dry.removed_entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(dir.path().join("apps/a/f").exists());
+        assert_eq!(journal.entries().unwrap().len(), 4);
+        assert!(out.contents().contains("Would remove directory"));
+        let done = clean(&journal, "S", RetentionPolicy::Days(5), false, later, None, &log).unwrap();
+        assert_eq!(done.removed_directories.len(), 2);
+        assert!(!dir.path().join("apps/a").exists() && !dir.path().join("apps/b").exists());
+        assert!(dir.path().join("apps/c/f").exists() && dir.path().join("apps/d/f").exists());
+        assert_eq!(journal.entries().unwrap().iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "d"]);
+        // A year later everything is old, but the current and previous releases stay (E-10).
+        let much_later = now() + Duration::days(365);
+        let done = clean(&journal, "S", RetentionPolicy::Days(5), false, much_later, None, &log).unwrap();
+        assert!(done.removed_entries.is_empty());
+        assert_eq!(journal.entries().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn dry_run_leaves_a_corrupt_journal_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("DeploymentJournal.xml");
+        std::fs::write(&path, "<Deployments><Depl").unwrap();
+        let (log, out, _) = Log::capture();
+        let journal = DeploymentJournal::at(&path);
+        let summary = clean(&journal, "S", RetentionPolicy::Days(1), true, now(), None, &log).unwrap();
+        assert!(summary.removed_entries.is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "<Deployments><Depl");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing moved aside, no lock file");
+        assert!(out.contents().contains("a real run would move it aside"));
     }
 
     #[test]

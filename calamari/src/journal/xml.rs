@@ -176,9 +176,14 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, Corrupt> 
         let raw = std::str::from_utf8(&attr.value).map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
         // Attribute-value normalisation (XML 1.0 §3.3.3), as .NET's reader does: literal line
         // breaks and tabs read as spaces; escaped ones (`&#xA;`) stay what they are.
-        let normalised = raw.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ");
-        let value = quick_xml::escape::unescape(&normalised).map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
-        out.push((key, value.into_owned()));
+        let value = if raw.contains(['\r', '\n', '\t']) {
+            let normalised = raw.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ");
+            quick_xml::escape::unescape(&normalised).map(std::borrow::Cow::into_owned)
+        } else {
+            quick_xml::escape::unescape(raw).map(std::borrow::Cow::into_owned)
+        };
+        let value = value.map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
+        out.push((key, value));
     }
     Ok(out)
 }

@@ -157,14 +157,23 @@ impl Log {
     /// stores as sensitive). At `level` the message is preceded by a level switch if needed.
     pub fn service_message(&self, level: Level, message: &ServiceMessage) {
         let mut inner = self.lock();
-        inner.line(level, &message.to_string());
+        let text = match inner.style {
+            Style::Protocol => message.to_string(),
+            Style::Terminal => inner.friendly(message),
+        };
+        inner.line(level, &text);
     }
 
     /// Emits an output variable for the agent (`setVariable`), masking it from then on
     /// when sensitive.
     pub fn output_variable(&self, name: &str, value: &str, sensitive: bool) {
         let mut inner = self.lock();
-        inner.line(Level::Info, &ServiceMessage::set_variable(name, value, sensitive).to_string());
+        let message = ServiceMessage::set_variable(name, value, sensitive);
+        let text = match inner.style {
+            Style::Protocol => message.to_string(),
+            Style::Terminal => inner.friendly(&message),
+        };
+        inner.line(Level::Info, &text);
         if sensitive {
             inner.masker.add(value);
         }
@@ -179,6 +188,26 @@ impl Log {
 }
 
 impl Inner {
+    /// A service message as a person reads it: decoded, sensitive values masked.
+    fn friendly(&self, message: &ServiceMessage) -> String {
+        let attr = |name: &str| message.get(name).unwrap_or_default();
+        match message.name.as_str() {
+            crate::service_message::names::SET_VARIABLE => {
+                let value = if attr("sensitive").eq_ignore_ascii_case("true") {
+                    MASK.to_string()
+                } else {
+                    self.masker.mask(attr("value")).into_owned()
+                };
+                format!("Output variable {} = {value}", attr("name"))
+            }
+            crate::service_message::names::PROGRESS => format!("[{}%] {}", attr("percentage"), attr("message")),
+            crate::service_message::names::CREATE_ARTIFACT => {
+                format!("Artifact {} ({} bytes) at {}", attr("name"), attr("length"), attr("path"))
+            }
+            _ => self.masker.mask(&message.to_string()).into_owned(),
+        }
+    }
+
     fn line(&mut self, level: Level, line: &str) {
         // Write errors (a closed pipe) must not abort a deployment half-way: ignore them.
         match (self.style, level) {
@@ -268,6 +297,21 @@ mod tests {
             "a\n##octopus[stdout-verbose]\nb\nc\n##octopus[stdout-warning]\nd\n##octopus[stdout-default]\ne\nf\n"
         );
         assert_eq!(err.contents(), "boom\n");
+    }
+
+    #[test]
+    fn a_terminal_gets_decoded_service_messages_and_no_level_switches() {
+        let out = SharedBuffer::default();
+        let log = Log::new(out.clone(), SharedBuffer::default(), Style::Terminal);
+        log.verbose("detail");
+        log.output_variable("Url", "https://x", false);
+        log.output_variable("Token", "tok-secret-value", true);
+        log.service_message(Level::Verbose, &ServiceMessage::progress(50, "half"));
+        let text = out.contents();
+        assert!(!text.contains("##octopus"), "{text}");
+        assert!(text.contains("Output variable Url = https://x"), "{text}");
+        assert!(text.contains("Output variable Token = ********"), "{text}");
+        assert!(text.contains("[50%] half"), "{text}");
     }
 
     #[test]

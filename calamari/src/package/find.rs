@@ -52,7 +52,7 @@ pub fn packages_with_id(root: &Path, id: &str) -> Vec<(PathBuf, PackageIdentity)
 #[derive(Debug, Clone)]
 pub enum Found {
     /// The exact package.
-    Exact(CachedPackage),
+    Exact(Box<CachedPackage>),
     /// Not there; up to five earlier versions, newest first.
     Earlier(Vec<CachedPackage>),
 }
@@ -68,11 +68,11 @@ pub fn find(root: &Path, id: &str, version: &Version, hash: &str) -> Result<Foun
         if identity.version == *version {
             let actual = hash_file(path)?.sha1;
             if actual.eq_ignore_ascii_case(hash.trim()) {
-                return Ok(Found::Exact(CachedPackage {
+                return Ok(Found::Exact(Box::new(CachedPackage {
                     path: path.clone(),
                     identity: identity.clone(),
                     hash: actual,
-                }));
+                })));
             }
         }
     }

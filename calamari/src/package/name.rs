@@ -40,12 +40,13 @@ impl PackageIdentity {
             .and_then(|n| n.to_str())
             .ok_or_else(|| Error::Invalid(format!("'{}' is not a package file name", path.display())))?;
         let mut identity = parse_file_name(file_name)?;
-        if identity.extension.eq_ignore_ascii_case(".nupkg") && path.is_file() {
-            if let Some((id, version)) = super::zip::read_nuspec_identity(path)? {
-                identity.file_version = Some(identity.version.clone());
-                identity.id = id;
-                identity.version = version;
-            }
+        if identity.extension.eq_ignore_ascii_case(".nupkg")
+            && path.is_file()
+            && let Some((id, version)) = super::zip::read_nuspec_identity(path)?
+        {
+            identity.file_version = Some(identity.version.clone());
+            identity.id = id;
+            identity.version = version;
         }
         Ok(identity)
     }

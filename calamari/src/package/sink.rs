@@ -93,8 +93,10 @@ impl Budget {
     /// Counts `n` more bytes; fails once a limit is passed.
     pub(crate) fn add(&self, n: u64) -> Result<(), Error> {
         let total = self.written.fetch_add(n, Ordering::Relaxed) + n;
-        if let Some(max) = self.max_bytes {
-            if total > max {
+        if let Some(max) = self.max_bytes
+            && total > max
+        {
+            {
                 return Err(Error::Limit {
                     archive: self.archive.clone(),
                     message: format!(
@@ -104,8 +106,11 @@ impl Budget {
                 });
             }
         }
-        if let Some(ratio) = self.max_ratio {
-            if total > self.ratio_floor && total / self.archive_size.max(1) >= ratio {
+        if let Some(ratio) = self.max_ratio
+            && total > self.ratio_floor
+            && total / self.archive_size.max(1) >= ratio
+        {
+            {
                 return Err(Error::Limit {
                     archive: self.archive.clone(),
                     message: format!(
@@ -240,7 +245,12 @@ pub(crate) fn create_file(path: &Path, mode: u32) -> io::Result<File> {
         .open(path)
 }
 
-/// Streams `reader` into a new file, counting bytes against the budget.
+/// Size of the copy buffer each writer thread reuses.
+pub(crate) const COPY_BUFFER: usize = 128 * 1024;
+
+/// Streams `reader` into a new file, counting bytes against the budget. `buf` is the
+/// caller's reusable copy buffer (allocating one per file costs an mmap each time).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_stream(
     path: &Path,
     entry: &str,
@@ -249,12 +259,12 @@ pub(crate) fn write_stream(
     mtime: Option<SystemTime>,
     reader: &mut dyn Read,
     budget: &Budget,
+    buf: &mut [u8],
 ) -> Result<u64, Error> {
     let mut file = create_file(path, mode).map_err(|e| write_error(archive, entry, path, e))?;
-    let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match reader.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -300,6 +310,8 @@ pub struct Sink<'a> {
     dirs: u64,
     threads: usize,
     umask: u32,
+    lowercase: std::collections::HashSet<String>,
+    windows_names: Vec<String>,
     budget: Arc<Budget>,
     pool: Option<Pool>,
 }
@@ -321,6 +333,8 @@ impl<'a> Sink<'a> {
             dirs: 0,
             threads: options.writer_threads.max(1),
             umask: process_umask(),
+            lowercase: std::collections::HashSet::new(),
+            windows_names: Vec::new(),
             budget: Arc::new(Budget {
                 written: AtomicU64::new(0),
                 max_bytes: options.max_uncompressed_bytes,
@@ -406,10 +420,28 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
+    /// Notes names that would not deploy the same way to Windows (hardening A-16): reserved
+    /// device names, characters Windows forbids, trailing dots or spaces, and case twins.
+    fn note_name(&mut self, rel: &str) {
+        if self.windows_names.len() >= 5 {
+            return;
+        }
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let reason = if !self.lowercase.insert(rel.to_lowercase()) {
+            Some("differs from another entry only by case")
+        } else {
+            windows_hostile(name)
+        };
+        if let Some(reason) = reason {
+            self.windows_names.push(format!("'{rel}' ({reason})"));
+        }
+    }
+
     fn claim(&mut self, entry: &str, rel: &str, node: Node) -> Result<(), Error> {
         match self.nodes.get(rel) {
             None => {
                 self.nodes.insert(rel.to_string(), node);
+                self.note_name(rel);
                 Ok(())
             }
             Some(Node::Symlink) => {
@@ -433,6 +465,7 @@ impl<'a> Sink<'a> {
                 let path = self.root.join(rel);
                 std::fs::DirBuilder::new().mode(0o777).create(&path).at("create directory", &path)?;
                 self.nodes.insert(rel.to_string(), Node::Dir);
+                self.note_name(rel);
                 self.dirs += 1;
             }
         }
@@ -469,8 +502,10 @@ impl<'a> Sink<'a> {
             return Err(pool.take_error().unwrap_or_else(|| self.refuse(entry, "a writer thread failed")));
         }
         let job = Job { path, entry: entry.to_string(), mode, mtime, data };
-        if let Some(tx) = &pool.tx {
-            if tx.send(job).is_err() {
+        if let Some(tx) = &pool.tx
+            && tx.send(job).is_err()
+        {
+            {
                 return Err(pool.take_error().unwrap_or_else(|| self.refuse(entry, "the writer threads stopped")));
             }
         }
@@ -577,6 +612,12 @@ impl<'a> Sink<'a> {
                 ));
             }
         }
+        if !self.windows_names.is_empty() {
+            self.log.warn(format!(
+                "The package has names that would not extract the same way on Windows: {}",
+                self.windows_names.join(", ")
+            ));
+        }
         let umask = self.umask;
         self.dir_meta.sort_by_key(|(rel, _, _)| std::cmp::Reverse(rel.matches('/').count()));
         for (rel, mode, mtime) in &self.dir_meta {
@@ -608,6 +649,23 @@ fn to_timespec(t: SystemTime) -> rustix::fs::Timespec {
         Ok(d) => rustix::fs::Timespec { tv_sec: d.as_secs() as i64, tv_nsec: i64::from(d.subsec_nanos()) as _ },
         Err(e) => rustix::fs::Timespec { tv_sec: -(e.duration().as_secs() as i64), tv_nsec: 0 },
     }
+}
+
+/// Why a file name is not portable to Windows, if it is not.
+pub fn windows_hostile(name: &str) -> Option<&'static str> {
+    if name.ends_with('.') || name.ends_with(' ') {
+        return Some("ends with a dot or space");
+    }
+    if name.chars().any(|c| matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') || u32::from(c) < 32) {
+        return Some("has a character Windows forbids");
+    }
+    let stem = name.split('.').next().unwrap_or(name).trim_end().to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit()
+            && stem.as_bytes()[3] != b'0');
+    reserved.then_some("is a reserved device name on Windows")
 }
 
 /// Unix seconds to a `SystemTime`.

@@ -70,7 +70,10 @@ fn utf8(sink: &Sink<'_>, bytes: &[u8], what: &str) -> Result<String, Error> {
 /// Extracts a tar-based package through `sink`.
 pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>) -> Result<(), Error> {
     let remaining = Rc::new(Cell::new(MAX_HEADER_BYTES));
-    let guard = HeaderGuard { inner: decoder(path, compression)?, remaining: remaining.clone() };
+    // The tar crate reads 512-byte headers; a buffer lets the decoder work in large chunks.
+    let stream = BufReader::with_capacity(256 * 1024, decoder(path, compression)?);
+    let guard = HeaderGuard { inner: stream, remaining: remaining.clone() };
+    let mut copy_buffer = vec![0u8; sink::COPY_BUFFER];
     let mut archive = ::tar::Archive::new(guard);
     let mut entries = archive.entries().map_err(|e| corrupt(path, None, &e))?;
     loop {
@@ -96,8 +99,11 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
             continue;
         };
         use ::tar::EntryType;
+        // Old (v7) tars mark directories with a trailing slash on a regular entry.
+        let v7_dir = kind == EntryType::Regular && name.ends_with('/') && entry.size() == 0;
         match kind {
             EntryType::Directory => sink.dir(&name, &rel, mode, mtime)?,
+            _ if v7_dir => sink.dir(&name, &rel, mode, mtime)?,
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let file_path = sink.file(&name, &rel)?;
                 let size = entry.size();
@@ -111,7 +117,16 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
                     sink.submit(&name, file_path, mode, mtime, data)?;
                 } else {
                     let budget = sink.budget().clone();
-                    let written = sink::write_stream(&file_path, &name, path, mode, mtime, &mut entry, &budget)?;
+                    let written = sink::write_stream(
+                        &file_path,
+                        &name,
+                        path,
+                        mode,
+                        mtime,
+                        &mut entry,
+                        &budget,
+                        &mut copy_buffer,
+                    )?;
                     if written < size {
                         return Err(corrupt(path, Some(&name), &"the archive ends in the middle of this entry"));
                     }
@@ -134,6 +149,7 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
             }
         }
     }
+    #[allow(clippy::drop_non_drop)]
     drop(entries);
     // Read what follows the end-of-archive blocks so the compressed stream's checksum and
     // length are verified (a damaged trailer must fail the extraction).

@@ -178,7 +178,8 @@ fn tar_family_extracts_files_dirs_links_modes_and_times() {
         T::Hardlink("app/run-copy.sh", "app/run.sh"),
         T::File("./top.txt", b"top", 0o600),
     ]);
-    let compressors: Vec<(&str, Box<dyn Fn(&[u8]) -> Vec<u8>>)> = vec![
+    type Compress = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let compressors: Vec<(&str, Compress)> = vec![
         ("p.1.0.0.tar", Box::new(|d: &[u8]| d.to_vec())),
         ("p.1.0.0.tar.gz", Box::new(gzip)),
         ("p.1.0.0.tgz", Box::new(gzip)),
@@ -608,6 +609,32 @@ fn a15_hostile_names_fail_cleanly() {
     tar[..512].copy_from_slice(h.as_bytes());
     let a = s.archive("p.1.0.0.tar", &tar);
     s.refuses(&a, "not valid UTF-8");
+}
+
+#[test]
+fn a16_windows_hostile_names_extract_with_a_warning() {
+    let s = Sandbox::new();
+    let a = s.archive(
+        "p.1.0.0.tar",
+        &tar_bytes(&[
+            T::File("CON", b"x", 0o644),
+            T::File("nul.txt", b"x", 0o644),
+            T::File("ab:c", b"x", 0o644),
+            T::File("trail.", b"x", 0o644),
+            T::File("A.txt", b"x", 0o644),
+            T::File("a.txt", b"x", 0o644),
+            T::File("fine.txt", b"x", 0o644),
+        ]),
+    );
+    let (summary, log) = s.extracts(&a);
+    assert_eq!(summary.file_count, 7);
+    for name in ["'CON'", "'nul.txt'", "'ab:c'", "'trail.'", "'a.txt' (differs from another entry only by case)"] {
+        assert!(log.contains(name), "{name} not in {log}");
+    }
+    assert!(!log.contains("fine.txt"), "{log}");
+    assert_eq!(sink::windows_hostile("COM1.log"), Some("is a reserved device name on Windows"));
+    assert_eq!(sink::windows_hostile("COM0"), None);
+    assert_eq!(sink::windows_hostile("console.txt"), None);
 }
 
 #[test]

@@ -45,13 +45,11 @@ impl Version {
             None => (rest, ""),
         };
         let mut parts = [0u64; 4];
-        let mut count = 0;
-        for piece in numbers.split('.') {
+        for (count, piece) in numbers.split('.').enumerate() {
             if count == 4 || piece.is_empty() || !piece.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
             parts[count] = piece.parse().ok()?;
-            count += 1;
         }
         Some(Version { parts, release: release.to_string(), metadata: metadata.to_string() })
     }

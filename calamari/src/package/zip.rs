@@ -175,6 +175,7 @@ fn write_files(
     let failed = AtomicBool::new(false);
     let budget = sink.budget();
     let run = |mut zip: ZipArchive<PositionedReader>| -> Result<(), Error> {
+        let mut buf = vec![0u8; sink::COPY_BUFFER];
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= jobs.len() || failed.load(Ordering::Relaxed) {
@@ -183,7 +184,7 @@ fn write_files(
             let job = &jobs[i];
             let result =
                 zip.by_index(job.index).map_err(|e| corrupt(path, Some(&job.entry), &e)).and_then(|mut reader| {
-                    sink::write_stream(&job.path, &job.entry, path, job.mode, job.mtime, &mut reader, budget)
+                    sink::write_stream(&job.path, &job.entry, path, job.mode, job.mtime, &mut reader, budget, &mut buf)
                 });
             if let Err(e) = result {
                 failed.store(true, Ordering::Relaxed);

@@ -88,6 +88,7 @@ pub fn run(
     let mut eofs = 0;
     let mut last_poll = Instant::now();
     let tick = Duration::from_millis(20);
+    let mut backoff = Duration::from_micros(50);
     loop {
         match rx.recv_timeout(tick) {
             Ok(Event::Line(stream, line)) => {
@@ -101,7 +102,9 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => {
                 eofs = 2;
                 if status.is_none() {
-                    std::thread::sleep(tick);
+                    // The output is closed; the exit usually follows within microseconds.
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(tick);
                 }
             }
         }

@@ -157,9 +157,15 @@ pub struct PruneReport {
     pub spared_running: Option<String>,
 }
 
-/// The version directory the running executable lives in, canonicalised.
+/// The version directory the running executable lives in, canonicalised. When a forced
+/// reinstall replaced our own files, Linux reports the executable as `<path> (deleted)`:
+/// the directory name still tells which version is running.
 fn running_dir(home: &Path) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let exe = std::env::current_exe().ok()?;
+    let exe = exe.canonicalize().ok().or_else(|| {
+        let live = Path::new(exe.to_str()?.strip_suffix(" (deleted)")?);
+        Some(live.parent()?.canonicalize().ok()?.join(live.file_name()?))
+    })?;
     let root = calamari_dir(home).canonicalize().ok()?;
     let rel = exe.strip_prefix(&root).ok()?;
     Some(root.join(rel.components().next()?))

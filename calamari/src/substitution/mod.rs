@@ -1,4 +1,31 @@
-//! Substituting `#{...}` variables inside files, keeping encodings (issue 4).
+//! Substituting `#{...}` variables inside files, keeping encodings (issue 4; reference:
+//! `calamari-behaviour.md` §2.3).
+//!
+//! Each file is read with the reference's encoding detection (a BOM decides UTF-8 or
+//! UTF-16 LE/BE, else strict UTF-8, else windows-1252), evaluated as one Octostache
+//! template, and replaced atomically in its original encoding, BOM and permissions. Line
+//! endings are never touched and a file without `#{` is not rewritten at all.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use encoding_rs::Encoding;
+
+use crate::glob::Glob;
+use crate::log::Log;
+use crate::variables::VariableDictionary;
+use crate::variables::template;
+
+/// Newline-separated globs of the files to substitute.
+pub const TARGET_FILES: &str = "Octopus.Action.SubstituteInFiles.TargetFiles";
+/// Output encoding name (any .NET encoding name); invalid → the file's own encoding.
+pub const OUTPUT_ENCODING: &str = "Octopus.Action.SubstituteInFiles.OutputEncoding";
+/// `false` silences the warning for a target that matches nothing.
+pub const ENABLE_NO_MATCH_WARNING: &str = "Octopus.Action.SubstituteInFiles.EnableNoMatchWarning";
+/// `true` turns a template error in a file into a failure.
+pub const FAIL_ON_SUBSTITUTION_FAILS: &str = "OctopusShouldFailDeploymentOnSubstitutionFails";
+/// Extra directories the targets are also searched under.
+pub const ADDITIONAL_PATHS: &str = "Octopus.Action.AdditionalPaths";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -9,6 +36,9 @@ pub enum Error {
     /// A user error with its message.
     #[error("{0}")]
     Invalid(String),
+    /// A variable could not be evaluated (recursion → exit 101).
+    #[error(transparent)]
+    Variables(#[from] crate::variables::Error),
 }
 
 impl Error {
@@ -17,6 +47,314 @@ impl Error {
         match self {
             Error::Io(_) => crate::error::EXIT_UNEXPECTED,
             Error::Invalid(_) => crate::error::EXIT_USER_ERROR,
+            Error::Variables(e) => e.exit_code(),
         }
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// The file had no `#{` and was left untouched.
+    NoTokens,
+    /// Evaluation gave the same bytes; the file was left untouched.
+    Unchanged,
+    /// The file was rewritten.
+    Substituted,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubstitutionSummary {
+    /// Every file matched by a target, in the order processed.
+    pub files: Vec<PathBuf>,
+    /// The files that were rewritten.
+    pub substituted: Vec<PathBuf>,
+    /// Targets that matched no file.
+    pub unmatched_targets: Vec<String>,
+}
+
+/// Substitutes variables in every file under `dir` matched by one of `targets` (globs
+/// relative to `dir`, also tried under each `Octopus.Action.AdditionalPaths`).
+///
+/// # Errors
+/// An invalid glob, an unreadable/unwritable file, a template error with
+/// `OctopusShouldFailDeploymentOnSubstitutionFails`, or a recursive variable.
+pub fn substitute_in_files(
+    dir: &Path,
+    targets: &[String],
+    variables: &VariableDictionary,
+    log: &Log,
+) -> Result<SubstitutionSummary, Error> {
+    let mut summary = SubstitutionSummary::default();
+    let warn_no_match = variables.get_flag(ENABLE_NO_MATCH_WARNING, true)?;
+    let mut roots = vec![dir.to_path_buf()];
+    for extra in variables.get_paths(ADDITIONAL_PATHS)? {
+        roots.push(dir.join(extra));
+    }
+    let mut seen = HashSet::new();
+    for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        let glob = Glob::new(target)
+            .map_err(|e| Error::Invalid(format!("Invalid substitution target pattern '{target}': {e}")))?;
+        let mut matched = false;
+        for root in &roots {
+            for file in glob.find_files(root) {
+                matched = true;
+                if seen.insert(file.clone()) {
+                    summary.files.push(file);
+                }
+            }
+        }
+        if !matched {
+            if warn_no_match {
+                log.warn(format!(
+                    "No files were found in {} that match the substitution target pattern '{target}'",
+                    dir.display()
+                ));
+            }
+            summary.unmatched_targets.push(target.to_string());
+        }
+    }
+    for file in &summary.files {
+        if substitute_file(file, variables, log)? == FileOutcome::Substituted {
+            summary.substituted.push(file.clone());
+        }
+    }
+    Ok(summary)
+}
+
+/// How a file's bytes were decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enc {
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+    Other(&'static Encoding),
+}
+
+fn decode(bytes: Vec<u8>) -> (String, Enc, bool) {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return (String::from_utf8_lossy(rest).into_owned(), Enc::Utf8, true);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        return (encoding_rs::UTF_16LE.decode_without_bom_handling(rest).0.into_owned(), Enc::Utf16Le, true);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        return (encoding_rs::UTF_16BE.decode_without_bom_handling(rest).0.into_owned(), Enc::Utf16Be, true);
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => (s, Enc::Utf8, false),
+        Err(e) => (
+            encoding_rs::WINDOWS_1252.decode_without_bom_handling(e.as_bytes()).0.into_owned(),
+            Enc::Other(encoding_rs::WINDOWS_1252),
+            false,
+        ),
+    }
+}
+
+/// Maps a .NET encoding name to an encoding.
+fn encoding_by_name(name: &str) -> Option<Enc> {
+    let n = name.trim().to_ascii_lowercase();
+    match n.as_str() {
+        "utf-8" | "utf8" => Some(Enc::Utf8),
+        "utf-16" | "utf-16le" | "unicode" => Some(Enc::Utf16Le),
+        "utf-16be" | "unicodefffe" | "bigendianunicode" => Some(Enc::Utf16Be),
+        "ascii" | "us-ascii" => Some(Enc::Other(encoding_rs::WINDOWS_1252)),
+        _ => match Encoding::for_label(n.as_bytes()) {
+            Some(e) if e == encoding_rs::UTF_8 => Some(Enc::Utf8),
+            Some(e) if e == encoding_rs::UTF_16LE => Some(Enc::Utf16Le),
+            Some(e) if e == encoding_rs::UTF_16BE => Some(Enc::Utf16Be),
+            Some(e) if e == encoding_rs::REPLACEMENT => None,
+            Some(e) => Some(Enc::Other(e)),
+            None => None,
+        },
+    }
+}
+
+fn encode(text: String, enc: Enc, bom: bool, ascii: bool) -> Result<Vec<u8>, String> {
+    if enc == Enc::Utf8 && !bom {
+        return Ok(text.into_bytes());
+    }
+    let mut out = Vec::with_capacity(text.len() + 3);
+    match enc {
+        Enc::Utf8 => {
+            out.extend_from_slice(b"\xEF\xBB\xBF");
+            out.extend_from_slice(text.as_bytes());
+        }
+        Enc::Utf16Le => {
+            if bom {
+                out.extend_from_slice(b"\xFF\xFE");
+            }
+            out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        }
+        Enc::Utf16Be => {
+            if bom {
+                out.extend_from_slice(b"\xFE\xFF");
+            }
+            out.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        }
+        Enc::Other(e) => {
+            if ascii && !text.is_ascii() {
+                return Err(text);
+            }
+            let (bytes, _, had_errors) = e.encode(&text);
+            if had_errors {
+                return Err(text);
+            }
+            out.extend_from_slice(&bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// Substitutes variables in one file (resilient mode), keeping its encoding, BOM,
+/// line endings and permissions.
+///
+/// # Errors
+/// Unreadable/unwritable file; with `OctopusShouldFailDeploymentOnSubstitutionFails`
+/// a template error (the file is then left as it was); a recursive variable.
+pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -> Result<FileOutcome, Error> {
+    let bytes = crate::fs::read(path)?;
+    let utf16 = bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF");
+    if !utf16 && memchr::memmem::find(&bytes, b"#{").is_none() {
+        log.verbose(format!("No variables to substitute in '{}'", path.display()));
+        return Ok(FileOutcome::NoTokens);
+    }
+    let (text, enc, bom) = decode(bytes);
+    if utf16 && memchr::memmem::find(text.as_bytes(), b"#{").is_none() {
+        log.verbose(format!("No variables to substitute in '{}'", path.display()));
+        return Ok(FileOutcome::NoTokens);
+    }
+    log.info(format!("Performing variable substitution on '{}'", path.display()));
+    let fail = variables.get_flag(FAIL_ON_SUBSTITUTION_FAILS, false)?;
+    let template = match template::parse(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            let message = format!(
+                "Parsing file '{}' with Octostache returned the following error: `{}` (line {}, column {})",
+                path.display(),
+                e.message,
+                e.line,
+                e.column
+            );
+            if fail {
+                return Err(Error::Invalid(message));
+            }
+            log.verbose(message);
+            template::parse_resilient(&text)
+        }
+    };
+    let evaluation = template::evaluate_template(variables, &template)?;
+    drop(template);
+    if let Some(error) = &evaluation.error {
+        let message =
+            format!("Parsing file '{}' with Octostache returned the following error: `{error}`", path.display());
+        if fail {
+            return Err(Error::Invalid(message));
+        }
+        log.verbose(message);
+    }
+    let output = evaluation.output.unwrap_or_default();
+    let (mut out_enc, mut ascii) = (enc, false);
+    if let Some(name) = variables.get(OUTPUT_ENCODING)?.filter(|n| !n.trim().is_empty()) {
+        match encoding_by_name(&name) {
+            Some(e) => {
+                ascii = matches!(name.trim().to_ascii_lowercase().as_str(), "ascii" | "us-ascii");
+                out_enc = e;
+            }
+            None => log.verbose(format!("Unknown output encoding '{name}'; keeping the file's own encoding")),
+        }
+    }
+    if out_enc == enc && output == text {
+        return Ok(FileOutcome::Unchanged);
+    }
+    drop(text);
+    let new_bytes = match encode(output, out_enc, bom, ascii) {
+        Ok(b) => b,
+        Err(output) => {
+            log.warn(format!(
+                "The substituted text of '{}' cannot be represented in the output encoding; writing UTF-8 instead",
+                path.display()
+            ));
+            encode(output, Enc::Utf8, bom, false).unwrap_or_default()
+        }
+    };
+    let mode = {
+        use std::os::unix::fs::PermissionsExt as _;
+        crate::fs::metadata(path)?.permissions().mode() & 0o7777
+    };
+    crate::fs::write_atomic_with_mode(path, &new_bytes, Some(mode))?;
+    Ok(FileOutcome::Substituted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> VariableDictionary {
+        let mut d = VariableDictionary::new();
+        for (k, v) in pairs {
+            d.set(*k, Some(v.to_string()));
+        }
+        d
+    }
+
+    #[test]
+    fn keeps_encodings_and_line_endings() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = vars(&[("Name", "Grüße")]);
+        let (log, _, _) = Log::capture();
+        let utf16: Vec<u8> =
+            b"\xFF\xFE".iter().copied().chain("a=#{Name}\r\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        let p16 = dir.path().join("u16.txt");
+        std::fs::write(&p16, &utf16).unwrap();
+        assert_eq!(substitute_file(&p16, &d, &log).unwrap(), FileOutcome::Substituted);
+        let want: Vec<u8> =
+            b"\xFF\xFE".iter().copied().chain("a=Grüße\r\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        assert_eq!(std::fs::read(&p16).unwrap(), want);
+
+        let p1252 = dir.path().join("w.txt");
+        std::fs::write(&p1252, b"caf\xE9 #{Name}\n").unwrap();
+        substitute_file(&p1252, &d, &log).unwrap();
+        assert_eq!(std::fs::read(&p1252).unwrap(), b"caf\xE9 Gr\xFC\xDFe\n");
+
+        let bom = dir.path().join("bom.txt");
+        std::fs::write(&bom, b"\xEF\xBB\xBF#{Name}\r\nx").unwrap();
+        substitute_file(&bom, &d, &log).unwrap();
+        assert_eq!(std::fs::read(&bom).unwrap(), "\u{feff}Grüße\r\nx".as_bytes());
+    }
+
+    #[test]
+    fn untouched_without_tokens_and_resilient_with_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = vars(&[("A", "1")]);
+        let (log, out, _) = Log::capture();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, b"no tokens ## here").unwrap();
+        assert_eq!(substitute_file(&plain, &d, &log).unwrap(), FileOutcome::NoTokens);
+        let js = dir.path().join("a.js");
+        std::fs::write(&js, b"x=\"#{A}\";y=\"#{\"").unwrap();
+        substitute_file(&js, &d, &log).unwrap();
+        assert_eq!(std::fs::read_to_string(&js).unwrap(), "x=\"1\";y=\"#{\"");
+        assert!(out.contents().contains("line 1, column"), "{}", out.contents());
+
+        let mut strict = d.clone();
+        strict.set(FAIL_ON_SUBSTITUTION_FAILS, Some("true".into()));
+        std::fs::write(&js, b"x=\"#{A}\";y=\"#{\"").unwrap();
+        assert!(substitute_file(&js, &strict, &log).is_err());
+        assert_eq!(std::fs::read_to_string(&js).unwrap(), "x=\"#{A}\";y=\"#{\"");
+    }
+
+    #[test]
+    fn unrepresentable_output_falls_back_to_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = vars(&[("A", "我")]);
+        d.set(OUTPUT_ENCODING, Some("windows-1252".into()));
+        let (log, out, _) = Log::capture();
+        let p = dir.path().join("x.txt");
+        std::fs::write(&p, b"#{A}").unwrap();
+        substitute_file(&p, &d, &log).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "我");
+        assert!(out.contents().contains("cannot be represented"));
     }
 }

@@ -12,8 +12,8 @@ pub fn apply(name: &str, arg: Option<&str>, options: &[String]) -> Option<String
     let lower = name.to_ascii_lowercase();
     let no_opts = options.is_empty();
     match lower.as_str() {
-        "toupper" if no_opts => arg.map(str::to_uppercase),
-        "tolower" if no_opts => arg.map(str::to_lowercase),
+        "toupper" if no_opts => arg.map(|a| map_case(a, true)),
+        "tolower" if no_opts => arg.map(|a| map_case(a, false)),
         "tobase64" => {
             let bytes = encode(arg?, options.first().map(String::as_str), options.len())?;
             Some(base64::engine::general_purpose::STANDARD.encode(bytes))
@@ -114,6 +114,19 @@ pub fn apply(name: &str, arg: Option<&str>, options: &[String]) -> Option<String
         "md5" | "sha1" | "sha256" | "sha384" | "sha512" => hash(&lower, arg?, options),
         _ => None,
     }
+}
+
+/// Case mapping one character at a time, as .NET does (no expansions such as ß → SS).
+fn map_case(s: &str, upper: bool) -> String {
+    if s.is_ascii() {
+        return if upper { s.to_ascii_uppercase() } else { s.to_ascii_lowercase() };
+    }
+    s.chars()
+        .map(|c| {
+            let mapped: Vec<char> = if upper { c.to_uppercase().collect() } else { c.to_lowercase().collect() };
+            if mapped.len() == 1 { mapped[0] } else { c }
+        })
+        .collect()
 }
 
 fn encode(text: &str, encoding: Option<&str>, count: usize) -> Option<Vec<u8>> {

@@ -9,6 +9,9 @@ use super::ast::{
 /// Deepest nesting of conditionals, loops and nested filter tokens accepted.
 pub const MAX_NESTING: usize = 256;
 
+/// Most operands accepted in one `#{calc}` expression.
+pub const MAX_CALC_OPERANDS: usize = 1000;
+
 /// Why a template could not be parsed, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
@@ -96,6 +99,7 @@ pub(crate) struct Parser<'a> {
     expected: &'static str,
     depth: usize,
     too_deep: bool,
+    calc_operands: usize,
 }
 
 fn is_ident_char(c: char) -> bool {
@@ -108,7 +112,7 @@ fn is_word_char(c: char) -> bool {
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(s: &'a str) -> Self {
-        Parser { s, b: s.as_bytes(), furthest: 0, expected: "a token", depth: 0, too_deep: false }
+        Parser { s, b: s.as_bytes(), furthest: 0, expected: "a token", depth: 0, too_deep: false, calc_operands: 0 }
     }
 
     fn fail<T>(&mut self, pos: usize, expected: &'static str) -> Option<T> {
@@ -365,6 +369,7 @@ impl<'a> Parser<'a> {
 
     fn calculation(&mut self, pos: usize) -> Option<(Token, usize)> {
         let p = self.keyword(pos, "calc")?;
+        self.calc_operands = 0;
         let (e, p) = self.calc_sum(p)?;
         let p = self.close(p)?;
         Some((Token::Calculation(e), p))
@@ -395,7 +400,8 @@ impl<'a> Parser<'a> {
     }
 
     fn calc_factor(&mut self, pos: usize) -> Option<(CalcExpr, usize)> {
-        if self.depth >= MAX_NESTING {
+        self.calc_operands += 1;
+        if self.depth >= MAX_NESTING || self.calc_operands > MAX_CALC_OPERANDS {
             self.too_deep = true;
             return self.fail(pos, "less nesting");
         }
@@ -582,9 +588,12 @@ impl<'a> Parser<'a> {
 
     fn indexer(&mut self, pos: usize) -> Option<(Step, usize)> {
         let offset = pos as u32;
-        if self.starts(pos, "[#{") {
+        if self.starts(pos, "[#{") && self.depth < MAX_NESTING {
             let p = self.skip_ws(pos + 3);
-            if let Some((path, q)) = self.path(p) {
+            self.depth += 1;
+            let inner = stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.path(p));
+            self.depth -= 1;
+            if let Some((path, q)) = inner {
                 let q = self.skip_ws(q);
                 if self.starts(q, "}]") {
                     return Some((Step::SymbolIndex { path, offset }, q + 2));

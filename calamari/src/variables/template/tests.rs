@@ -155,3 +155,151 @@ fn conformance_cases() {
     assert!(failed.is_empty(), "{} conformance cases failed", failed.len());
     assert_eq!(cases.len(), 551, "the fixture holds every shared case");
 }
+
+fn chain(n: usize, last: &str) -> VariableDictionary {
+    let mut d = VariableDictionary::new();
+    for i in 0..n {
+        d.set(format!("V{i}"), Some(if i + 1 == n { last.to_string() } else { format!("#{{V{}}}", i + 1) }));
+    }
+    d
+}
+
+#[test]
+fn long_variable_chains_evaluate_without_overflowing() {
+    let d = chain(10_000, "end");
+    let e = evaluate(&d, "#{V0}", ParseMode::Halt).unwrap();
+    assert_eq!(e.output.as_deref(), Some("end"));
+    assert_eq!(d.get("V0").unwrap().as_deref(), Some("end"));
+}
+
+#[test]
+fn self_reference_through_ten_variables_reports_the_chain() {
+    let d = chain(10, "#{V0}");
+    let e = evaluate(&d, "#{V0}", ParseMode::Halt).unwrap_err();
+    assert_eq!(e.exit_code(), 101);
+    let msg = e.to_string();
+    assert!(msg.contains("(V0 -> V1 -> V2 -> V3 -> V4 -> V5 -> V6 -> V7 -> V8 -> V9 -> V0)"), "{msg}");
+    let e = d.get("V3").unwrap_err();
+    assert!(e.to_string().contains("V3 -> V4"), "{e}");
+}
+
+#[test]
+fn deep_nesting_is_a_clear_error_in_both_modes() {
+    let d = VariableDictionary::new();
+    let t = "#{if a}".repeat(10_000) + "x" + &"#{/if}".repeat(10_000);
+    let e = evaluate(&d, &t, ParseMode::Halt).unwrap();
+    assert_eq!(e.output.as_deref(), Some(t.as_str()));
+    assert!(e.error.unwrap().contains("levels deep"));
+    let e = evaluate(&d, &t, ParseMode::Resilient).unwrap();
+    assert!(e.output.is_some());
+    let calc = format!("#{{calc {}1}}", "1+".repeat(100_000));
+    assert!(parse(&calc).is_err());
+    let idx = format!("#{{{}x{}}}", "A[#{".repeat(5_000), "}]".repeat(5_000));
+    // Past the nesting limit the inner `#{` is kept as literal index text.
+    let e = evaluate(&d, &idx, ParseMode::Halt).unwrap();
+    assert!(e.error.is_some());
+}
+
+#[test]
+fn a_100_mb_value_is_substituted() {
+    let mut d = VariableDictionary::new();
+    let big = "x".repeat(100 * 1024 * 1024);
+    d.set("Big", Some(big));
+    let e = evaluate(&d, "[#{Big | ToUpper}]", ParseMode::Halt).unwrap();
+    let out = e.output.unwrap();
+    assert_eq!(out.len(), 100 * 1024 * 1024 + 2);
+    assert!(out.starts_with("[XX") && out.ends_with("XX]"));
+}
+
+#[test]
+fn wrong_filter_arguments_echo() {
+    let mut d = VariableDictionary::new();
+    d.set("A", Some("abc".to_string()));
+    for t in [
+        "#{A | Substring x y z}",
+        "#{A | Truncate -1}",
+        "#{A | Indent 1 2 3}",
+        "#{A | Replace \"(\"}",
+        "#{A | Format Date \"yyyy\"}",
+        "#{A | Md5 0}",
+        "#{A | FromBase64}",
+        "#{A | AddDays 99999999999}",
+    ] {
+        let e = evaluate(&d, t, ParseMode::Halt).unwrap();
+        assert!(e.error.is_some(), "{t} should be unresolved: {:?}", e.output);
+        assert!(e.output.unwrap().starts_with("#{A | "), "{t}");
+    }
+}
+
+#[test]
+fn values_are_cached_and_the_cache_is_invalidated_on_set() {
+    let mut d = VariableDictionary::new();
+    d.set("A", Some("#{B}".to_string()));
+    d.set("B", Some("1".to_string()));
+    assert_eq!(d.get("A").unwrap().as_deref(), Some("1"));
+    assert_eq!(evaluate(&d, "#{A}", ParseMode::Halt).unwrap().output.as_deref(), Some("1"));
+    d.set("B", Some("2".to_string()));
+    assert_eq!(d.get("A").unwrap().as_deref(), Some("2"));
+    assert_eq!(evaluate(&d, "#{A}", ParseMode::Halt).unwrap().output.as_deref(), Some("2"));
+    // A doubling chain would take 2^40 evaluations without the cache.
+    let mut d = VariableDictionary::new();
+    for i in 0..40 {
+        d.set(format!("D{i}"), Some(format!("#{{D{}}}#{{D{}}}", i + 1, i + 1)));
+    }
+    d.set("D40", Some("x".to_string()));
+    assert_eq!(evaluate(&d, "#{D39}", ParseMode::Halt).unwrap().output.as_deref(), Some("xx"));
+    assert_eq!(d.get("D30").unwrap().map(|v| v.len()), Some(1 << 10));
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::*;
+    use crate::variables::VariableDictionary;
+
+    fn dict() -> VariableDictionary {
+        let mut d = VariableDictionary::new();
+        d.set("a", Some("1".to_string()));
+        d.set("b", Some("#{a}x".to_string()));
+        d.set("c[x].d", Some("{\"k\": [1, 2]}".to_string()));
+        d.set("loop", Some("#{loop}".to_string()));
+        d
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_templates_never_panic(t in "([#{}|. \"\\\\\\[\\]()*+/=!a-d0-9]|if |each | in |calc |else|/if|/each|unless ){0,40}") {
+            let d = dict();
+            for mode in [ParseMode::Halt, ParseMode::Resilient] {
+                match evaluate(&d, &t, mode) {
+                    Ok(e) => prop_assert!(e.output.is_some() || t.contains("null")),
+                    Err(e) => prop_assert_eq!(e.exit_code(), 101),
+                }
+            }
+            if let Ok(parsed) = parse(&t) {
+                let _ = parsed.to_string();
+                let _ = parsed.argument_names();
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(t in "\\PC{0,60}") {
+            let d = dict();
+            let _ = evaluate(&d, &t, ParseMode::Halt);
+            let _ = evaluate(&d, &t, ParseMode::Resilient);
+        }
+
+        #[test]
+        fn text_without_a_template_comes_back_byte_for_byte(t in "\\PC{0,80}") {
+            prop_assume!(!t.contains("#{"));
+            let d = dict();
+            for mode in [ParseMode::Halt, ParseMode::Resilient] {
+                let e = evaluate(&d, &t, mode).unwrap();
+                prop_assert_eq!(e.output.as_deref(), Some(t.as_str()));
+                prop_assert!(e.error.is_none());
+            }
+        }
+    }
+}

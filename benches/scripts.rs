@@ -1,0 +1,63 @@
+//! Script output hot paths: the `##octopus[...]` parser and the masker, per line of output.
+//! Run: `cargo bench -p calamari --bench scripts`.
+
+use calamari::ServiceMessage;
+use calamari::log::Masker;
+use calamari::service_message::parse::Parser;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn lines() -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..10_000 {
+        if i % 100 == 0 {
+            out.push(ServiceMessage::set_variable(&format!("Name{i}"), "some value", false).to_string());
+        } else {
+            out.push(format!(
+                "2026-11-22 02:00:{:02} INFO deploying component {i} to /opt/app/releases/{i} ... ok",
+                i % 60
+            ));
+        }
+    }
+    out
+}
+
+fn parser(c: &mut Criterion) {
+    let lines = lines();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let mut group = c.benchmark_group("service_message_parser");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("10k_lines_1pct_messages", |b| {
+        b.iter(|| {
+            let mut parser = Parser::new();
+            let mut out = Vec::with_capacity(4);
+            let mut n = 0;
+            for line in &lines {
+                parser.feed(line, &mut out);
+                n += out.len();
+                out.clear();
+            }
+            n
+        })
+    });
+    group.finish();
+}
+
+fn masker(c: &mut Criterion) {
+    let lines = lines();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let mut group = c.benchmark_group("masker");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    for secrets in [0usize, 10, 100] {
+        let mut masker = Masker::new();
+        for i in 0..secrets {
+            masker.add(&format!("s3cret-value-{i}-{}", "x".repeat(i % 20)));
+        }
+        group.bench_function(format!("10k_lines_{secrets}_secrets"), |b| {
+            b.iter(|| lines.iter().map(|l| masker.mask(l).len()).sum::<usize>())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parser, masker);
+criterion_main!(benches);
