@@ -52,12 +52,18 @@ pub struct Node {
 /// # Errors
 /// A message with the line and column of the first syntax error.
 pub fn parse(text: &str) -> Result<Vec<Node>, String> {
-    let mut p = Parser { text, bytes: text.as_bytes(), pos: 0, nodes: Vec::new() };
+    parse_with(text, false, &|_| true)
+}
+
+/// Parses `text`, keeping only the nodes whose path `keep` accepts; with `fold`, paths
+/// are built lower-cased (as variable names are looked up).
+fn parse_with(text: &str, fold: bool, keep: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, String> {
+    let mut p = Parser { text, bytes: text.as_bytes(), pos: 0, nodes: Vec::new(), path: String::new(), fold, keep };
     p.skip_ws()?;
     if p.pos >= p.bytes.len() {
         return Err(p.error("Unexpected end when reading JSON"));
     }
-    p.value(String::new(), 0)?;
+    p.value(0)?;
     p.skip_ws()?;
     if p.pos < p.bytes.len() {
         return Err(p.error("Additional text encountered after finished reading JSON content"));
@@ -66,10 +72,17 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
 }
 
 pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits) -> Result<(), Attempt> {
-    let nodes = parse(text).map_err(Attempt::Unparseable)?;
+    // An empty file is an empty document, as the reference's JSON replacer has always
+    // read it: nothing to replace, and not a reason to fail the deployment.
+    if text.trim_matches([' ', '\t', '\r', '\n', '\u{feff}']).is_empty() {
+        return Ok(());
+    }
+    // Paths are built folded and only matching nodes are kept: no allocation per value.
+    let keep = |path: &str| !path.is_empty() && candidates.lookup_folded(path).is_some();
+    let nodes = parse_with(text, true, &keep).map_err(Attempt::Unparseable)?;
     let eol = encoding::line_ending(text);
-    for node in nodes.iter().filter(|n| !n.path.is_empty()) {
-        let Some(name) = candidates.lookup(&node.path) else { continue };
+    for node in &nodes {
+        let Some(name) = candidates.lookup_folded(&node.path) else { continue };
         let value = candidates.value(name)?;
         match render(node.kind, value.as_deref()) {
             Some(rendered) => {
@@ -174,6 +187,10 @@ struct Parser<'t> {
     bytes: &'t [u8],
     pos: usize,
     nodes: Vec<Node>,
+    /// The current path, segments pushed and truncated as the parser descends.
+    path: String,
+    fold: bool,
+    keep: &'t dyn Fn(&str) -> bool,
 }
 
 impl Parser<'_> {
@@ -226,7 +243,25 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self, path: String, depth: usize) -> Result<(), String> {
+    /// Appends a segment to the current path; returns the length to truncate back to.
+    fn push_segment(&mut self, segment: &str) -> usize {
+        let len = self.path.len();
+        if len > 0 {
+            self.path.push(':');
+        }
+        if self.fold {
+            if segment.is_ascii() {
+                self.path.extend(segment.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            } else {
+                self.path.push_str(&segment.to_lowercase());
+            }
+        } else {
+            self.path.push_str(segment);
+        }
+        len
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), String> {
         if depth > MAX_DEPTH {
             return Err(self.error("The JSON is nested too deeply"));
         }
@@ -240,8 +275,10 @@ impl Parser<'_> {
             Some(b'n') => Kind::Null,
             _ => return Err(self.unexpected("expected a value")),
         };
-        let index = self.nodes.len();
-        self.nodes.push(Node { path: path.clone(), kind, span: start..start });
+        let index = (self.keep)(&self.path).then(|| {
+            self.nodes.push(Node { path: self.path.clone(), kind, span: start..start });
+            self.nodes.len() - 1
+        });
         match kind {
             Kind::Object => {
                 self.pos += 1;
@@ -263,7 +300,9 @@ impl Parser<'_> {
                         self.skip_ws()?;
                         self.expect(b':')?;
                         self.skip_ws()?;
-                        self.value(join(&path, &key), depth + 1)?;
+                        let len = self.push_segment(&key);
+                        self.value(depth + 1)?;
+                        self.path.truncate(len);
                         self.skip_ws()?;
                         match self.peek() {
                             Some(b',') => self.pos += 1,
@@ -285,7 +324,9 @@ impl Parser<'_> {
                         self.pos += 1;
                         break;
                     }
-                    self.value(join(&path, &i.to_string()), depth + 1)?;
+                    let len = self.push_segment(&i.to_string());
+                    self.value(depth + 1)?;
+                    self.path.truncate(len);
                     i += 1;
                     self.skip_ws()?;
                     match self.peek() {
@@ -316,7 +357,9 @@ impl Parser<'_> {
                 }
             }
         }
-        self.nodes[index].span = start..self.pos;
+        if let Some(index) = index {
+            self.nodes[index].span = start..self.pos;
+        }
         Ok(())
     }
 
@@ -411,10 +454,6 @@ impl Parser<'_> {
         self.pos += 4;
         Ok(v)
     }
-}
-
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_string() } else { format!("{prefix}:{key}") }
 }
 
 #[cfg(test)]

@@ -17,6 +17,14 @@
 //! * [`yaml`]: yaml-rust2's event stream with markers, plus span recovery for scalars.
 //! * [`xml`]: quick-xml positions and an XPath subset evaluator.
 //! * [`properties`]: Java `.properties` logical lines, continuations and escapes.
+//!
+//! Which variables name structures: every variable except those whose name starts with
+//! `Octopus` (any case) unless it starts with `Octopus:`; names match paths ignoring
+//! case; values are evaluated (`#{...}`) only when a structure matches.
+//!
+//! Tests: approval cases in `fixtures/structured/<case>/` (written by `build.py` there)
+//! walked by `tests.rs`, property tests that replace random leaves of random documents,
+//! and per-format "torture" tests that replace every node of a many-style document in turn.
 
 pub mod encoding;
 pub mod json;
@@ -347,6 +355,11 @@ impl<'a> Candidates<'a> {
             return None;
         }
         self.by_path.get(&fold_name(path)).copied()
+    }
+
+    /// As [`lookup`](Self::lookup), for a path already folded with `fold_name`.
+    pub(crate) fn lookup_folded(&self, folded: &str) -> Option<&'a str> {
+        self.by_path.get(folded).copied()
     }
 
     /// Every candidate name, in the dictionary's order.

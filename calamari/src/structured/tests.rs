@@ -33,17 +33,7 @@ fn find(dir: &Path, stem: &str) -> Option<PathBuf> {
         .find(|p| p.file_stem().is_some_and(|s| s == stem) && p.extension().is_some_and(|e| e != "error" && e != "log"))
 }
 
-fn templating_works() -> bool {
-    let mut vars = VariableDictionary::new();
-    vars.set("A", Some("1".to_string()));
-    vars.evaluate("#{A}").ok().and_then(|e| e.output).as_deref() == Some("1")
-}
-
 fn run_case(case: &Path) -> Result<(), String> {
-    if case.join("needs-templating").exists() && !templating_works() {
-        eprintln!("SKIP {}: the templating evaluator is not merged yet", case.display());
-        return Ok(());
-    }
     let input = find(case, "input").ok_or("no input.* file")?;
     let vars = load_variables(&case.join("variables.json"));
     let work = tempfile::tempdir().unwrap();
@@ -51,7 +41,7 @@ fn run_case(case: &Path) -> Result<(), String> {
     let target = work.path().join(&name);
     std::fs::copy(&input, &target).unwrap();
     let (log, out, err) = Log::capture();
-    let result = replace_in_files(work.path(), &[name.clone()], &vars, &log);
+    let result = replace_in_files(work.path(), std::slice::from_ref(&name), &vars, &log);
     let output = format!("{}{}", out.contents(), err.contents());
     if let Ok(expected) = std::fs::read_to_string(case.join("expected.log")) {
         for line in expected.lines().filter(|l| !l.trim().is_empty()) {
@@ -140,7 +130,7 @@ mod properties_based {
     fn tree() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             text().prop_map(Value::String),
-            any::<i32>().prop_map(|n| Value::from(n)),
+            any::<i32>().prop_map(Value::from),
             any::<bool>().prop_map(Value::Bool),
             Just(Value::Null),
         ];
@@ -171,6 +161,8 @@ mod properties_based {
 
     /// Picks leaves to replace and the value each gets, and the expected document.
     fn plan(doc: &Value, picks: &[(usize, String)], json_typing: bool) -> (VariableDictionary, Value) {
+        // Without JSON typing (YAML), replace only string leaves: a number or bool leaf
+        // takes a plain value that reads back typed, which the fixtures cover.
         let mut paths = Vec::new();
         leaves(doc, String::new(), &mut paths);
         let mut vars = VariableDictionary::new();
@@ -181,6 +173,9 @@ mod properties_based {
                 continue;
             }
             let slot = at(&mut expected, path);
+            if !json_typing && !slot.is_string() {
+                continue;
+            }
             let (raw, typed) = match slot {
                 Value::Number(_) if json_typing => ((i % 1000).to_string(), Value::from(i % 1000)),
                 Value::Bool(_) if json_typing => ("true".to_string(), Value::Bool(true)),
@@ -206,10 +201,15 @@ mod properties_based {
         }
 
         #[test]
-        fn yaml_replaces_exactly_the_named_leaves(doc in tree(), picks in prop::collection::vec((any::<usize>(), text()), 0..6)) {
+        fn yaml_replaces_exactly_the_named_leaves(doc in tree(), as_json in any::<bool>(), picks in prop::collection::vec((any::<usize>(), text()), 0..6)) {
             let yaml = to_yaml(&doc);
             let mut text = String::new();
-            yaml_rust2::YamlEmitter::new(&mut text).dump(&yaml).unwrap();
+            if as_json {
+                // JSON is YAML in flow style: exercises flow collections and double quotes.
+                text = serde_json::to_string_pretty(&doc).unwrap();
+            } else {
+                yaml_rust2::YamlEmitter::new(&mut text).dump(&yaml).unwrap();
+            }
             let (vars, expected) = plan(&doc, &picks, false);
             let out = replace(text.as_bytes(), Format::Yaml, &vars).unwrap();
             let out = String::from_utf8(out.unwrap_or_else(|| text.clone().into_bytes())).unwrap();

@@ -277,7 +277,7 @@ enum Axis {
     Attribute,
     Descendant,
     DescendantOrSelf,
-    SelfAxis,
+    Current,
     Parent,
 }
 
@@ -579,7 +579,7 @@ impl ExprParser<'_> {
 
     fn step(&mut self) -> Result<Step, String> {
         if self.eat(&Token::Dot) {
-            return Ok(Step { axis: Axis::SelfAxis, test: Test::Node, predicates: Vec::new() });
+            return Ok(Step { axis: Axis::Current, test: Test::Node, predicates: Vec::new() });
         }
         if self.eat(&Token::DotDot) {
             return Ok(Step { axis: Axis::Parent, test: Test::Node, predicates: Vec::new() });
@@ -593,7 +593,7 @@ impl ExprParser<'_> {
                 "attribute" => Axis::Attribute,
                 "descendant" => Axis::Descendant,
                 "descendant-or-self" => Axis::DescendantOrSelf,
-                "self" => Axis::SelfAxis,
+                "self" => Axis::Current,
                 "parent" => Axis::Parent,
                 other => return Err(format!("unsupported axis {other}")),
             }
@@ -743,7 +743,7 @@ impl Document {
                 self.descendants(n, &mut out);
                 out
             }
-            Axis::SelfAxis => vec![n],
+            Axis::Current => vec![n],
             Axis::Parent => match n {
                 NodeRef::Root => Vec::new(),
                 NodeRef::Attr(e, _) => vec![NodeRef::Node(e)],
@@ -926,7 +926,7 @@ impl Document {
                 })
             }
             (Value::Nodes(x), other) | (other, Value::Nodes(x)) => match other {
-                Value::Bool(b) => eq(!x.is_empty() == *b),
+                Value::Bool(b) => eq(x.is_empty() != *b),
                 Value::Num(num) => x.iter().any(|&n| eq(self.string_value(n).trim().parse::<f64>().ok() == Some(*num))),
                 _ => {
                     let s = self.string(other);
@@ -1032,7 +1032,16 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
                     Kind::Comment { span, .. } => edits.push(name, span.clone(), value.replace("--", "- -")),
                     Kind::Element { qname, tag, content, .. } => {
                         let children = &doc.nodes[i].children;
-                        let only_cdata = match children.as_slice() {
+                        // .NET drops whitespace-only text when loading, so `<a> <![CDATA[x]]> </a>`
+                        // counts as holding only its CDATA section.
+                        let significant: Vec<usize> = children
+                            .iter()
+                            .copied()
+                            .filter(
+                                |&c| !matches!(&doc.nodes[c].kind, Kind::Text { value, .. } if value.trim().is_empty()),
+                            )
+                            .collect();
+                        let only_cdata = match significant.as_slice() {
                             [c] => matches!(doc.nodes[*c].kind, Kind::CData { .. }),
                             _ => false,
                         };
@@ -1044,7 +1053,7 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
                                 edits.push(name, tag.clone(), format!("{open}>{}</{qname}>", escape_text(&value)));
                             }
                             Some(_) if only_cdata => {
-                                if let Kind::CData { span, .. } = &doc.nodes[children[0]].kind {
+                                if let Kind::CData { span, .. } = &doc.nodes[significant[0]].kind {
                                     edits.push(name, span.clone(), value.replace("]]>", "]]]]><![CDATA[>"));
                                 }
                             }
@@ -1150,6 +1159,74 @@ mod tests {
             "text <a/>",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+}
+
+#[cfg(test)]
+mod torture {
+    //! Every element and attribute of a document is replaced in turn through an absolute
+    //! positional XPath; the result must parse, hold the new value there, and hold the old
+    //! values everywhere else.
+
+    use super::*;
+    use crate::VariableDictionary;
+    use crate::structured::{Format, replace};
+
+    const DOC: &str = "<?xml version=\"1.0\"?>\r\n<!DOCTYPE root>\r\n<root xmlns:p=\"urn:p\" a=\"1\" b='two'>\r\n  <!-- c -->\r\n  <p:item id=\"x\">text &amp; more</p:item>\r\n  <item/>\r\n  <item id='y'><![CDATA[<raw>]]></item>\r\n  <group>\r\n    <leaf k=\"v\">1</leaf>\r\n    <leaf>2<!-- inner --></leaf>\r\n  </group>\r\n  <?pi data?>\r\n</root>\r\n";
+
+    /// `(xpath, string value)` of every element and attribute, by absolute positions.
+    fn inventory(doc: &Document) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        fn walk(doc: &Document, i: usize, path: String, out: &mut Vec<(String, String)>) {
+            let Kind::Element { attrs, .. } = &doc.nodes[i].kind else { return };
+            out.push((path.clone(), doc.string_value(NodeRef::Node(i))));
+            for a in attrs {
+                out.push((format!("{path}/@{}", a.local), a.value.clone()));
+            }
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for &c in &doc.nodes[i].children {
+                if let Kind::Element { qname, .. } = &doc.nodes[c].kind {
+                    let n = seen.entry(qname.clone()).or_default();
+                    *n += 1;
+                    walk(doc, c, format!("{path}/{qname}[{n}]"), out);
+                }
+            }
+        }
+        let root = doc.top.iter().copied().find(|&i| matches!(doc.nodes[i].kind, Kind::Element { .. })).unwrap();
+        walk(doc, root, "/root".to_string(), &mut out);
+        out
+    }
+
+    #[test]
+    fn every_element_and_attribute_replaced_in_turn() {
+        let before = inventory(&parse(DOC).unwrap());
+        assert_eq!(before.len(), 12, "{before:?}");
+        for (i, (path, _)) in before.iter().enumerate() {
+            let has_children = path == "/root" || path.ends_with("group[1]");
+            let value = if has_children { "<new a=\"1\">x</new>" } else { "a < b & \"c\" 'd'" };
+            let mut vars = VariableDictionary::new();
+            vars.set(path.clone(), Some(value.to_string()));
+            let out =
+                replace(DOC.as_bytes(), Format::Xml, &vars).unwrap().unwrap_or_else(|| panic!("{path} unchanged"));
+            let out = String::from_utf8(out).unwrap();
+            let doc = parse(&out).unwrap_or_else(|e| panic!("{path}: {e}\n{out}"));
+            assert!(out.contains("\r\n  <!-- c -->\r\n") || path == "/root", "{out}");
+            let after = inventory(&doc);
+            if has_children {
+                let (p, v) = after.iter().find(|(p, _)| p == path).unwrap();
+                assert_eq!((p.as_str(), v.as_str()), (path.as_str(), "x"), "{out}");
+                continue;
+            }
+            assert_eq!(after.len(), before.len(), "{path}\n{out}");
+            for (j, ((p0, v0), (p1, v1))) in before.iter().zip(&after).enumerate() {
+                assert_eq!(p0, p1);
+                if j == i {
+                    assert_eq!(v1, value, "{path}\n{out}");
+                } else if !path.starts_with(p0.as_str()) {
+                    assert_eq!(v0, v1, "{p0} changed when replacing {path}\n{out}");
+                }
+            }
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct Node {
     pub span: Range<usize>,
     /// Whether the node sits inside a flow collection.
     pub in_flow: bool,
+    /// Whether the original is a plain scalar that reads as a string (not a number, bool
+    /// or null): a new value that would read as another type is then quoted, so a string
+    /// setting stays a string (`version: 1.10` must not become the float 1.1).
+    pub plain_string: bool,
 }
 
 enum Frame {
@@ -91,6 +95,8 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut last_end = 0usize;
+    // Anchor id -> whether the anchored node is a string scalar (an alias reads as it).
+    let mut anchored_strings: std::collections::HashMap<usize, bool> = std::collections::HashMap::new();
     loop {
         let (event, mark) = parser.next_token().map_err(|e| e.to_string())?;
         let at = offsets.byte(mark.index());
@@ -127,7 +133,10 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
             Some(Frame::Sequence { path, index, .. }) => (false, join(path, Some(&index.to_string()))),
         };
         match event {
-            Event::Scalar(value, style, _, _) => {
+            Event::Scalar(value, style, anchor, _) => {
+                if anchor > 0 {
+                    anchored_strings.insert(anchor, style != TScalarStyle::Plain || reads_as_string(&value));
+                }
                 let (kind, span) = scalar_span(text, at, last_end, &value, style)?;
                 last_end = span.end;
                 set_block_starts(text, &stack, &mut nodes, span.start);
@@ -136,11 +145,13 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                         *key = Some(Some(value));
                     }
                 } else {
-                    nodes.push(Node { path, kind, span, in_flow });
+                    let plain_string = style == TScalarStyle::Plain && reads_as_string(&value);
+                    nodes.push(Node { path, kind, span, in_flow, plain_string });
                     finish_child(&mut stack);
                 }
             }
-            Event::Alias(_) => {
+            Event::Alias(anchor) => {
+                let plain_string = anchored_strings.get(&anchor).copied().unwrap_or(false);
                 let end =
                     at + text[at..].find(|c: char| c.is_whitespace() || ",]}".contains(c)).unwrap_or(text.len() - at);
                 last_end = end;
@@ -150,7 +161,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                         *key = Some(None);
                     }
                 } else {
-                    nodes.push(Node { path, kind: Kind::Alias, span: at..end, in_flow });
+                    nodes.push(Node { path, kind: Kind::Alias, span: at..end, in_flow, plain_string });
                     finish_child(&mut stack);
                 }
             }
@@ -165,7 +176,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                 let path = if is_key { None } else { path };
                 let kind = if mapping { Kind::Mapping { flow } } else { Kind::Sequence { flow } };
                 let start = if flow { at } else { usize::MAX };
-                nodes.push(Node { path: path.clone(), kind, span: start..start, in_flow });
+                nodes.push(Node { path: path.clone(), kind, span: start..start, in_flow, plain_string: false });
                 let node = nodes.len() - 1;
                 stack.push(if mapping {
                     Frame::Mapping { path, key: None, node, flow }
@@ -343,17 +354,21 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
         match node.kind {
             Kind::Scalar(style) => {
                 let indent = block_indent(text, node);
-                edits.push(name, node.span.clone(), render_scalar(style, value.as_deref(), node.in_flow, &indent, eol));
+                edits.push(
+                    name,
+                    node.span.clone(),
+                    render_scalar(style, value.as_deref(), node.in_flow, node.plain_string, &indent, eol),
+                );
             }
             Kind::Alias => {
                 edits.push(
                     name,
                     node.span.clone(),
-                    render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, "", eol),
+                    render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, node.plain_string, "", eol),
                 );
             }
             Kind::Empty => {
-                let rendered = render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, "", eol);
+                let rendered = render_scalar(TScalarStyle::Plain, value.as_deref(), node.in_flow, false, "", eol);
                 edits.push(name, node.span.clone(), format!(" {rendered}"));
             }
             Kind::Mapping { flow } | Kind::Sequence { flow } => {
@@ -401,12 +416,22 @@ fn block_indent(text: &str, node: &Node) -> String {
     " ".repeat(key_indent + 2)
 }
 
-/// Writes a scalar value in `style` where possible (see the module docs).
-pub fn render_scalar(style: TScalarStyle, value: Option<&str>, in_flow: bool, indent: &str, eol: &str) -> String {
+/// Writes a scalar value in `style` where possible (see the module docs). With
+/// `keep_string`, a plain value that would read as a number, bool or null is quoted.
+pub fn render_scalar(
+    style: TScalarStyle,
+    value: Option<&str>,
+    in_flow: bool,
+    keep_string: bool,
+    indent: &str,
+    eol: &str,
+) -> String {
     let Some(value) = value else { return "null".to_string() };
     let printable = !value.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
     match style {
-        TScalarStyle::Plain if is_plain_safe(value, in_flow) => value.to_string(),
+        TScalarStyle::Plain if is_plain_safe(value, in_flow) && (!keep_string || reads_as_string(value)) => {
+            value.to_string()
+        }
         TScalarStyle::SingleQuoted if printable && !value.contains(['\n', '\t']) => {
             format!("'{}'", value.replace('\'', "''"))
         }
@@ -454,6 +479,11 @@ pub fn double_quote(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Whether a plain scalar with this text reads as a string (YAML core schema).
+fn reads_as_string(value: &str) -> bool {
+    matches!(yaml_rust2::Yaml::from_str(value), yaml_rust2::Yaml::String(_))
 }
 
 /// Whether `value` reads back as the same string when written as a plain scalar here.
@@ -616,6 +646,93 @@ mod tests {
     fn rejects_invalid_yaml() {
         for bad in ["a: [1, 2", "a: 'x", "key: value\n  bad: indent", "- a\nb: c"] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+}
+
+#[cfg(test)]
+mod torture {
+    //! Every scalar of a document written in many YAML styles is replaced in turn; the
+    //! result must load as the original document with exactly that value changed.
+
+    use yaml_rust2::{Yaml, YamlLoader};
+
+    use crate::VariableDictionary;
+    use crate::structured::{Format, replace};
+
+    const DOC: &str = "%YAML 1.2\n--- # doc\n# leading comment\nplain: value   # trailing\nmulti: first\n  second line\n\nsingle: 'it''s'\ndouble: \"tab\\there\"\nquoted_multi: \"a\n  b\"\nlit: |\n  line 1\n\n  line 3\nfold: >-\n  folded\n  text\nempty:\ntagged: !!str 42\nanchor: &a anchored\nalias: *a\n1: int key\n\"quoted key\": v\nnested:\n  map:\n    deep: x # c\n  list:\n  - one\n  - two: 2\n    three: 3\n  -   - inner\n      - inner2\n  flow: {a: 1, b: [x, y], c: 'q'}\nseq_of_maps:\n  - name: a\n    port: 1\n  # between\n  - name: b\n    port: 2\nlast: end\n";
+
+    fn get<'y>(y: &'y mut Yaml, path: &str) -> &'y mut Yaml {
+        path.split(':').fold(y, |y, seg| match y {
+            Yaml::Hash(h) => {
+                let key = match seg.parse::<i64>() {
+                    Ok(i) if h.contains_key(&Yaml::Integer(i)) => Yaml::Integer(i),
+                    _ => Yaml::String(seg.to_string()),
+                };
+                h.get_mut(&key).unwrap_or_else(|| panic!("no key {seg}"))
+            }
+            Yaml::Array(a) => &mut a[seg.parse::<usize>().unwrap()],
+            other => panic!("cannot descend into {other:?}"),
+        })
+    }
+
+    #[test]
+    fn every_scalar_replaced_in_turn() {
+        let original = YamlLoader::load_from_str(DOC).unwrap().remove(0);
+        let nodes = super::parse(DOC).unwrap();
+        let mut count = 0;
+        for node in
+            nodes.iter().filter(|n| !matches!(n.kind, super::Kind::Mapping { .. } | super::Kind::Sequence { .. }))
+        {
+            let path = node.path.clone().unwrap();
+            for value in ["new", "two words: and # more", "multi\nline\n", "-5", "'q'"] {
+                let mut vars = VariableDictionary::new();
+                vars.set(path.clone(), Some(value.to_string()));
+                let out = replace(DOC.as_bytes(), Format::Yaml, &vars).unwrap().expect("something changed");
+                let out = String::from_utf8(out).unwrap();
+                let got = YamlLoader::load_from_str(&out)
+                    .unwrap_or_else(|e| panic!("{path}={value:?}: {e}\n{out}"))
+                    .remove(0);
+                let mut expected = original.clone();
+                let slot = get(&mut expected, &path);
+                // A plain value may read back typed where the original was not a string.
+                *slot = match (&*slot, Yaml::from_str(value)) {
+                    (Yaml::String(_), _) | (_, Yaml::String(_)) => Yaml::String(value.to_string()),
+                    (_, typed) => typed,
+                };
+                if path == "anchor" {
+                    // The alias reads the anchored node, so it follows.
+                    let new = get(&mut expected, "anchor").clone();
+                    *get(&mut expected, "alias") = new;
+                }
+                assert_eq!(got, expected, "{path}={value:?}\n{out}");
+                // Everything outside the replaced node is byte for byte the same.
+                assert!(
+                    out.starts_with(
+                        &DOC[..node.span.start.min(DOC[..node.span.start].rfind(':').map_or(0, |i| i + 1))]
+                    )
+                );
+                count += 1;
+            }
+        }
+        assert!(count > 60, "{count}");
+    }
+
+    #[test]
+    fn every_collection_replaced_in_turn() {
+        let original = YamlLoader::load_from_str(DOC).unwrap().remove(0);
+        let nodes = super::parse(DOC).unwrap();
+        for node in
+            nodes.iter().filter(|n| matches!(n.kind, super::Kind::Mapping { .. } | super::Kind::Sequence { .. }))
+        {
+            let Some(path) = node.path.clone().filter(|p| !p.is_empty()) else { continue };
+            let mut vars = VariableDictionary::new();
+            vars.set(path.clone(), Some("{\"k\": [1, \"two\"]}".to_string()));
+            let out = String::from_utf8(replace(DOC.as_bytes(), Format::Yaml, &vars).unwrap().unwrap()).unwrap();
+            let got = YamlLoader::load_from_str(&out).unwrap_or_else(|e| panic!("{path}: {e}\n{out}")).remove(0);
+            let mut expected = original.clone();
+            *get(&mut expected, &path) = YamlLoader::load_from_str("{k: [1, two]}").unwrap().remove(0);
+            assert_eq!(got, expected, "{path}\n{out}");
         }
     }
 }

@@ -1,0 +1,80 @@
+//! Structured configuration variables: replacing a handful of values in large JSON, YAML,
+//! XML and properties files. The JSON group also times what the reference does instead of
+//! splicing (parse into a tree, set the values, re-serialise), with serde_json as a fast
+//! stand-in for Json.NET.
+//!
+//! `cargo bench -p calamari --bench structured`
+
+use std::hint::black_box;
+
+use calamari::VariableDictionary;
+use calamari::structured::{Format, replace};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// `n` service entries, each a small object, written in the format's usual style.
+fn documents(n: usize) -> [(Format, String); 4] {
+    let mut json = String::from("{\n  \"Services\": [\n");
+    let mut yaml = String::from("# services\nServices:\n");
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<configuration>\n");
+    let mut props = String::from("# services\n");
+    for i in 0..n {
+        let comma = if i + 1 < n { "," } else { "" };
+        json.push_str(&format!(
+            "    {{ \"Name\": \"svc{i}\", \"Port\": {}, \"Enabled\": true, \"Tags\": [\"a\", \"b\"] }}{comma}\n",
+            8000 + i
+        ));
+        yaml.push_str(&format!(
+            "  - Name: svc{i}   # service\n    Port: {}\n    Enabled: true\n    Tags: [a, b]\n",
+            8000 + i
+        ));
+        xml.push_str(&format!("  <service name=\"svc{i}\" port=\"{}\"><enabled>true</enabled></service>\n", 8000 + i));
+        props.push_str(&format!("service.{i}.name = svc{i}\nservice.{i}.port = {}\n", 8000 + i));
+    }
+    json.push_str("  ]\n}\n");
+    xml.push_str("</configuration>\n");
+    [(Format::Json, json), (Format::Yaml, yaml), (Format::Xml, xml), (Format::Properties, props)]
+}
+
+fn variables(format: Format) -> VariableDictionary {
+    let mut vars = VariableDictionary::new();
+    // A realistic deployment: many variables, few of which name structures.
+    for i in 0..500 {
+        vars.set(format!("Octopus.Action.Setting{i}"), Some(format!("value {i}")));
+        vars.set(format!("Project.Setting{i}"), Some(format!("value {i}")));
+    }
+    let names: [&str; 3] = match format {
+        Format::Json | Format::Yaml => ["Services:10:Name", "Services:500:Port", "Services:999:Enabled"],
+        Format::Xml => {
+            ["//service[@name='svc10']/@port", "/configuration/service[500]/enabled", "//service[999]/@name"]
+        }
+        Format::Properties => ["service.10.name", "service.500.port", "service.999.name"],
+    };
+    for name in names {
+        vars.set(name, Some("42".to_string()));
+    }
+    vars
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("structured_replace_1000_entries");
+    for (format, text) in documents(1000) {
+        let vars = variables(format);
+        assert!(replace(text.as_bytes(), format, &vars).unwrap().is_some(), "{format} replaces something");
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(format.name(), |b| b.iter(|| replace(black_box(text.as_bytes()), format, &vars).unwrap()));
+        if format == Format::Json {
+            group.bench_function("Json_reserialise_baseline", |b| {
+                b.iter(|| {
+                    let mut tree: serde_json::Value = serde_json::from_slice(black_box(text.as_bytes())).unwrap();
+                    tree["Services"][10]["Name"] = "42".into();
+                    tree["Services"][500]["Port"] = 42.into();
+                    serde_json::to_vec_pretty(&tree).unwrap()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
