@@ -62,6 +62,18 @@ fn bench(c: &mut Criterion) {
         assert!(replace(text.as_bytes(), format, &vars).unwrap().is_some(), "{format} replaces something");
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(format.name(), |b| b.iter(|| replace(black_box(text.as_bytes()), format, &vars).unwrap()));
+        if format == Format::Yaml {
+            group.bench_function("Yaml_events_only_baseline", |b| {
+                b.iter(|| {
+                    let mut parser = yaml_rust2::parser::Parser::new_from_str(black_box(&text));
+                    let mut n = 0usize;
+                    while !matches!(parser.next_token().unwrap().0, yaml_rust2::Event::StreamEnd) {
+                        n += 1;
+                    }
+                    n
+                })
+            });
+        }
         if format == Format::Json {
             group.bench_function("Json_reserialise_baseline", |b| {
                 b.iter(|| {

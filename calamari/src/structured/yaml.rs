@@ -90,6 +90,11 @@ impl Offsets {
 /// # Errors
 /// The parser's message, with line and column.
 pub fn parse(text: &str) -> Result<Vec<Node>, String> {
+    parse_with(text, false)
+}
+
+/// As [`parse`]; with `fold`, paths are built lower-cased, as variable names are looked up.
+fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, String> {
     let offsets = Offsets::new(text);
     let mut parser = Parser::new_from_str(text);
     let mut nodes: Vec<Node> = Vec::new();
@@ -142,7 +147,7 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
                 set_block_starts(text, &stack, &mut nodes, span.start);
                 if is_key {
                     if let Some(Frame::Mapping { key, .. }) = stack.last_mut() {
-                        *key = Some(Some(value));
+                        *key = Some(Some(if fold { fold_segment(value) } else { value }));
                     }
                 } else {
                     let plain_string = style == TScalarStyle::Plain && reads_as_string(&value);
@@ -222,6 +227,16 @@ fn finish_child(stack: &mut [Frame]) {
         }
         Some(Frame::Sequence { index, .. }) => *index += 1,
         None => {}
+    }
+}
+
+/// A path segment lower-cased as `fold_name` does, without allocating for ASCII.
+fn fold_segment(mut segment: String) -> String {
+    if segment.is_ascii() {
+        segment.make_ascii_lowercase();
+        segment
+    } else {
+        segment.to_lowercase()
     }
 }
 
@@ -345,11 +360,11 @@ fn plain_end(text: &str, start: usize, value: &str) -> Option<usize> {
 }
 
 pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits) -> Result<(), Attempt> {
-    let nodes = parse(text).map_err(Attempt::Unparseable)?;
+    let nodes = parse_with(text, true).map_err(Attempt::Unparseable)?;
     let eol = encoding::line_ending(text);
     for node in &nodes {
         let Some(path) = node.path.as_deref().filter(|p| !p.is_empty()) else { continue };
-        let Some(name) = candidates.lookup(path) else { continue };
+        let Some(name) = candidates.lookup_folded(path) else { continue };
         let value = candidates.value(name)?;
         match node.kind {
             Kind::Scalar(style) => {
@@ -483,6 +498,11 @@ pub fn double_quote(value: &str) -> String {
 
 /// Whether a plain scalar with this text reads as a string (YAML core schema).
 fn reads_as_string(value: &str) -> bool {
+    // Fast path: a word starting with a letter that no number, bool, null or infinity
+    // starts with is a string.
+    if value.chars().next().is_some_and(|c| c.is_alphabetic() && !"tTfFnNiIyYoO".contains(c)) {
+        return true;
+    }
     matches!(yaml_rust2::Yaml::from_str(value), yaml_rust2::Yaml::String(_))
 }
 
