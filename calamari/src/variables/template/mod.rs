@@ -77,10 +77,10 @@ pub fn evaluate_checked(
     let mut run = eval::Run::default();
     let mut failed: Option<Error> = None;
     let parsed = parser::for_each_token::<std::convert::Infallible>(text, mode == ParseMode::Resilient, |t| {
-        if failed.is_none() {
-            if let Err(e) = evaluator.render(std::slice::from_ref(&t), &scope, &mut out, &mut run) {
-                failed = Some(e);
-            }
+        if failed.is_none()
+            && let Err(e) = evaluator.render(std::slice::from_ref(&t), &scope, &mut out, &mut run)
+        {
+            failed = Some(e);
         }
         Ok(())
     });
