@@ -41,7 +41,7 @@ for fi in range(200):
         else:
             t = f'    <!-- plain configuration text line {i} with nothing to replace -->\n'
         lines.append((t, (fi * 131 + i) % nvars))
-        size += len(t)
+        size += len(t) + (len("#{App_Setting_0000}") - 1 if "@" in t else 0)
         i += 1
     write_pair(f"tree/dir{fi % 10}/app{fi}.config", lines)
 # big: 100 MB, a reference on every line
@@ -51,7 +51,7 @@ i = 0
 while size < 100 * 1024 * 1024:
     t = f"line {i} connection=@;timeout=30\n"
     lines.append((t, i % nvars))
-    size += len(t)
+    size += len(t) + len("#{App_Setting_0000}") - 1
     i += 1
 write_pair("big/big.txt", lines)
 PY

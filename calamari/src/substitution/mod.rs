@@ -14,7 +14,7 @@ use encoding_rs::Encoding;
 use crate::glob::Glob;
 use crate::log::Log;
 use crate::variables::VariableDictionary;
-use crate::variables::template;
+use crate::variables::template::{self, ParseMode};
 
 /// Newline-separated globs of the files to substitute.
 pub const TARGET_FILES: &str = "Octopus.Action.SubstituteInFiles.TargetFiles";
@@ -227,8 +227,8 @@ pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -
     }
     log.info(format!("Performing variable substitution on '{}'", path.display()));
     let fail = variables.get_flag(FAIL_ON_SUBSTITUTION_FAILS, false)?;
-    let template = match template::parse(&text) {
-        Ok(t) => t,
+    let evaluation = match template::evaluate_checked(variables, &text, ParseMode::Halt)? {
+        Ok(e) => e,
         Err(e) => {
             let message = format!(
                 "Parsing file '{}' with Octostache returned the following error: `{}` (line {}, column {})",
@@ -241,11 +241,9 @@ pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -
                 return Err(Error::Invalid(message));
             }
             log.verbose(message);
-            template::parse_resilient(&text)
+            template::evaluate(variables, &text, ParseMode::Resilient)?
         }
     };
-    let evaluation = template::evaluate_template(variables, &template)?;
-    drop(template);
     if let Some(error) = &evaluation.error {
         let message =
             format!("Parsing file '{}' with Octostache returned the following error: `{error}`", path.display());

@@ -452,7 +452,56 @@ pub fn format_number(v: f64, format: &str, integral: bool) -> Option<String> {
     Some(custom_number(v, format))
 }
 
+/// Splits `0.00E+00` into the mantissa format and (always-sign, exponent digits).
+fn exponent_part(fmt: &str) -> Option<(String, bool, usize, String)> {
+    let chars: Vec<char> = fmt.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if !matches!(c, 'E' | 'e') {
+            continue;
+        }
+        let mut j = i + 1;
+        let mut always = false;
+        if let Some(&sign) = chars.get(j).filter(|c| matches!(c, '+' | '-')) {
+            always = sign == '+';
+            j += 1;
+        }
+        let zeros = chars[j..].iter().take_while(|&&c| c == '0').count();
+        if zeros == 0 {
+            continue;
+        }
+        let mantissa: String = chars[..i].iter().collect();
+        let rest: String = chars[j + zeros..].iter().collect();
+        return Some((mantissa, always, zeros, rest));
+    }
+    None
+}
+
+fn scientific(v: f64, mantissa_fmt: &str, always: bool, digits: usize, rest: &str, e_char: char) -> String {
+    let int_ph = mantissa_fmt.split('.').next().unwrap_or("").chars().filter(|&c| c == '0' || c == '#').count().max(1);
+    let mut exp = if v == 0.0 { 0 } else { v.abs().log10().floor() as i32 - (int_ph as i32 - 1) };
+    let mut m = v / 10f64.powi(exp);
+    let mut text = custom_number(m, mantissa_fmt);
+    let int_digits = text.trim_start_matches('-').split('.').next().unwrap_or("").len();
+    if v != 0.0 && int_digits > int_ph {
+        exp += 1;
+        m = v / 10f64.powi(exp);
+        text = custom_number(m, mantissa_fmt);
+    }
+    let sign = if exp < 0 {
+        "-"
+    } else if always {
+        "+"
+    } else {
+        ""
+    };
+    format!("{text}{e_char}{sign}{:0digits$}{rest}", exp.abs())
+}
+
 fn custom_number(v: f64, format: &str) -> String {
+    if let Some((mantissa, always, digits, rest)) = exponent_part(format) {
+        let e_char = format.chars().find(|c| matches!(c, 'E' | 'e')).unwrap_or('E');
+        return scientific(v, &mantissa, always, digits, &rest, e_char);
+    }
     let sections: Vec<&str> = format.split(';').collect();
     let (fmt, v, force_no_sign) = if v < 0.0 && sections.len() > 1 && !sections[1].is_empty() {
         (sections[1], -v, true)
@@ -541,5 +590,7 @@ mod tests {
         assert_eq!(format_number(1234.5, "#,##0.0", false).unwrap(), "1,234.5");
         assert_eq!(format_number(0.125, "0%", false).unwrap(), "13%");
         assert_eq!(format_number(42.0, "D5", true).unwrap(), "00042");
+        assert_eq!(format_number(1234.5678, "0.00E+00", false).unwrap(), "1.23E+03");
+        assert_eq!(format_number(0.00012, "0.0e0", false).unwrap(), "1.2e-4");
     }
 }

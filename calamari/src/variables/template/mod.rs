@@ -52,17 +52,49 @@ pub fn parse_resilient(text: &str) -> Template {
 /// # Errors
 /// [`Error::RecursiveDefinition`] when a value refers back to itself (exit code 101).
 pub fn evaluate(variables: &VariableDictionary, text: &str, mode: ParseMode) -> Result<Evaluation, Error> {
+    Ok(evaluate_checked(variables, text, mode)?
+        .unwrap_or_else(|e| Evaluation { output: Some(text.to_string()), error: Some(e.message) }))
+}
+
+/// Evaluates `text`, reporting a parse failure (halting mode only) as a [`ParseError`]
+/// with its line and column instead of an error text. Tokens are evaluated as they are
+/// parsed, so memory stays proportional to the input and output.
+///
+/// # Errors
+/// [`Error::RecursiveDefinition`] when a value refers back to itself (but a parse error
+/// anywhere in a halting-mode template takes precedence, as in the reference).
+pub fn evaluate_checked(
+    variables: &VariableDictionary,
+    text: &str,
+    mode: ParseMode,
+) -> Result<Result<Evaluation, ParseError>, Error> {
     if memchr::memmem::find(text.as_bytes(), b"#{").is_none() {
-        return Ok(Evaluation { output: Some(text.to_string()), error: None });
+        return Ok(Ok(Evaluation { output: Some(text.to_string()), error: None }));
     }
-    let template = match mode {
-        ParseMode::Halt => match parser::parse(text) {
-            Ok(t) => t,
-            Err(e) => return Ok(Evaluation { output: Some(text.to_string()), error: Some(e.message) }),
-        },
-        ParseMode::Resilient => parser::parse_resilient(text),
+    let evaluator = eval::Evaluator::new(variables.tree());
+    let scope = eval::Scope::root();
+    let mut out = String::with_capacity(text.len().saturating_add(text.len() / 2));
+    let mut run = eval::Run::default();
+    let mut failed: Option<Error> = None;
+    let parsed = parser::for_each_token::<std::convert::Infallible>(text, mode == ParseMode::Resilient, |t| {
+        if failed.is_none()
+            && let Err(e) = evaluator.render(std::slice::from_ref(&t), &scope, &mut out, &mut run)
+        {
+            failed = Some(e);
+        }
+        Ok(())
+    });
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(never) => match never {},
     };
-    evaluate_template(variables, &template)
+    if let Err(e) = parsed {
+        return Ok(Err(e));
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(Ok(Evaluation { output: if run.null { None } else { Some(out) }, error: eval::missing_error(&run.missing) }))
 }
 
 /// Evaluates an already parsed template.

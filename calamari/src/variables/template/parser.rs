@@ -74,6 +74,37 @@ pub fn parse_resilient(text: &str) -> Template {
     Template { tokens }
 }
 
+/// Parses `text` one top-level token at a time, handing each to `f` as soon as it is
+/// parsed (so a large text never has its whole syntax tree in memory). Halting mode
+/// stops at the first `#{` that starts no valid token and returns its [`ParseError`];
+/// resilient mode hands the unparseable fragment over as literal text and goes on.
+pub fn for_each_token<E>(
+    text: &str,
+    resilient: bool,
+    mut f: impl FnMut(Token) -> Result<(), E>,
+) -> Result<Result<(), ParseError>, E> {
+    let mut p = Parser::new(text);
+    let mut pos = 0;
+    while pos < text.len() {
+        p.furthest = pos;
+        if let Some((t, q)) = p.token(pos) {
+            f(t)?;
+            pos = q;
+            continue;
+        }
+        if !resilient {
+            return Ok(Err(p.error()));
+        }
+        let mut stop = p.furthest.max(pos + 2).min(text.len());
+        while !text.is_char_boundary(stop) {
+            stop += 1;
+        }
+        f(Token::Text(text[pos..stop].to_string()))?;
+        pos = stop;
+    }
+    Ok(Ok(()))
+}
+
 fn append(tokens: &mut Vec<Token>, new: impl Iterator<Item = Token>) {
     for t in new {
         if let (Some(Token::Text(prev)), Token::Text(t)) = (tokens.last_mut(), &t) {
