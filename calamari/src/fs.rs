@@ -163,6 +163,15 @@ pub fn write_atomic_with_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>
     sync_path(dir)
 }
 
+/// Replaces an existing file's contents atomically ([`write_atomic`]), keeping its Unix
+/// permission bits.
+pub fn replace_keeping_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = path.as_ref();
+    let mode = metadata(path)?.permissions().mode() & 0o7777;
+    write_atomic_with_mode(path, contents, Some(mode))
+}
+
 /// Opens `path` for appending, creating it when missing.
 pub fn open_append(path: impl AsRef<Path>) -> Result<File> {
     let path = path.as_ref();

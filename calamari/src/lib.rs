@@ -39,6 +39,7 @@ pub mod self_install;
 pub mod service_message;
 pub mod structured;
 pub mod substitution;
+pub mod text_encoding;
 pub mod variables;
 
 pub use error::{Error, Result};

@@ -254,7 +254,7 @@ fn replace_in_file(
                     Some(output) => {
                         let new_bytes = encoding::encode(&output, encoding);
                         if new_bytes != bytes {
-                            write_keeping_permissions(path, &new_bytes)?;
+                            crate::fs::replace_keeping_mode(path, &new_bytes)?;
                             true
                         } else {
                             false
@@ -278,13 +278,6 @@ fn replace_in_file(
         }
     }
     unreachable!("formats_for never returns an empty list")
-}
-
-fn write_keeping_permissions(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = crate::fs::metadata(path)?.permissions().mode() & 0o7777;
-    crate::fs::write_atomic_with_mode(path, bytes, Some(mode))?;
-    Ok(())
 }
 
 /// Replaces structured configuration variables in `content` (any supported encoding)

@@ -9,10 +9,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use encoding_rs::Encoding;
-
 use crate::glob::Glob;
 use crate::log::Log;
+use crate::text_encoding::{self, Charset, TextEncoding};
 use crate::variables::VariableDictionary;
 use crate::variables::template::{self, ParseMode};
 
@@ -123,90 +122,6 @@ pub fn substitute_in_files(
     Ok(summary)
 }
 
-/// How a file's bytes were decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Enc {
-    Utf8,
-    Utf16Le,
-    Utf16Be,
-    Other(&'static Encoding),
-}
-
-fn decode(bytes: Vec<u8>) -> (String, Enc, bool) {
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return (String::from_utf8_lossy(rest).into_owned(), Enc::Utf8, true);
-    }
-    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
-        return (encoding_rs::UTF_16LE.decode_without_bom_handling(rest).0.into_owned(), Enc::Utf16Le, true);
-    }
-    if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
-        return (encoding_rs::UTF_16BE.decode_without_bom_handling(rest).0.into_owned(), Enc::Utf16Be, true);
-    }
-    match String::from_utf8(bytes) {
-        Ok(s) => (s, Enc::Utf8, false),
-        Err(e) => (
-            encoding_rs::WINDOWS_1252.decode_without_bom_handling(e.as_bytes()).0.into_owned(),
-            Enc::Other(encoding_rs::WINDOWS_1252),
-            false,
-        ),
-    }
-}
-
-/// Maps a .NET encoding name to an encoding.
-fn encoding_by_name(name: &str) -> Option<Enc> {
-    let n = name.trim().to_ascii_lowercase();
-    match n.as_str() {
-        "utf-8" | "utf8" => Some(Enc::Utf8),
-        "utf-16" | "utf-16le" | "unicode" => Some(Enc::Utf16Le),
-        "utf-16be" | "unicodefffe" | "bigendianunicode" => Some(Enc::Utf16Be),
-        "ascii" | "us-ascii" => Some(Enc::Other(encoding_rs::WINDOWS_1252)),
-        _ => match Encoding::for_label(n.as_bytes()) {
-            Some(e) if e == encoding_rs::UTF_8 => Some(Enc::Utf8),
-            Some(e) if e == encoding_rs::UTF_16LE => Some(Enc::Utf16Le),
-            Some(e) if e == encoding_rs::UTF_16BE => Some(Enc::Utf16Be),
-            Some(e) if e == encoding_rs::REPLACEMENT => None,
-            Some(e) => Some(Enc::Other(e)),
-            None => None,
-        },
-    }
-}
-
-fn encode(text: String, enc: Enc, bom: bool, ascii: bool) -> Result<Vec<u8>, String> {
-    if enc == Enc::Utf8 && !bom {
-        return Ok(text.into_bytes());
-    }
-    let mut out = Vec::with_capacity(text.len() + 3);
-    match enc {
-        Enc::Utf8 => {
-            out.extend_from_slice(b"\xEF\xBB\xBF");
-            out.extend_from_slice(text.as_bytes());
-        }
-        Enc::Utf16Le => {
-            if bom {
-                out.extend_from_slice(b"\xFF\xFE");
-            }
-            out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
-        }
-        Enc::Utf16Be => {
-            if bom {
-                out.extend_from_slice(b"\xFE\xFF");
-            }
-            out.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
-        }
-        Enc::Other(e) => {
-            if ascii && !text.is_ascii() {
-                return Err(text);
-            }
-            let (bytes, _, had_errors) = e.encode(&text);
-            if had_errors {
-                return Err(text);
-            }
-            out.extend_from_slice(&bytes);
-        }
-    }
-    Ok(out)
-}
-
 /// Substitutes variables in one file (resilient mode), keeping its encoding, BOM,
 /// line endings and permissions.
 ///
@@ -215,12 +130,13 @@ fn encode(text: String, enc: Enc, bom: bool, ascii: bool) -> Result<Vec<u8>, Str
 /// a template error (the file is then left as it was); a recursive variable.
 pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -> Result<FileOutcome, Error> {
     let bytes = crate::fs::read(path)?;
-    let utf16 = bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF");
+    let utf16 = text_encoding::is_utf16(&bytes);
     if !utf16 && memchr::memmem::find(&bytes, b"#{").is_none() {
         log.verbose(format!("No variables to substitute in '{}'", path.display()));
         return Ok(FileOutcome::NoTokens);
     }
-    let (text, enc, bom) = decode(bytes);
+    let (text, encoding) = text_encoding::decode(&bytes);
+    drop(bytes);
     if utf16 && memchr::memmem::find(text.as_bytes(), b"#{").is_none() {
         log.verbose(format!("No variables to substitute in '{}'", path.display()));
         return Ok(FileOutcome::NoTokens);
@@ -253,35 +169,25 @@ pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -
         log.verbose(message);
     }
     let output = evaluation.output.unwrap_or_default();
-    let (mut out_enc, mut ascii) = (enc, false);
+    let mut out_encoding = encoding;
     if let Some(name) = variables.get(OUTPUT_ENCODING)?.filter(|n| !n.trim().is_empty()) {
-        match encoding_by_name(&name) {
-            Some(e) => {
-                ascii = matches!(name.trim().to_ascii_lowercase().as_str(), "ascii" | "us-ascii");
-                out_enc = e;
-            }
+        match TextEncoding::by_name(&name, encoding.bom) {
+            Some(e) => out_encoding = e,
             None => log.verbose(format!("Unknown output encoding '{name}'; keeping the file's own encoding")),
         }
     }
-    if out_enc == enc && output == text {
+    if out_encoding == encoding && output == text {
         return Ok(FileOutcome::Unchanged);
     }
     drop(text);
-    let new_bytes = match encode(output, out_enc, bom, ascii) {
-        Ok(b) => b,
-        Err(output) => {
-            log.warn(format!(
-                "The substituted text of '{}' cannot be represented in the output encoding; writing UTF-8 instead",
-                path.display()
-            ));
-            encode(output, Enc::Utf8, bom, false).unwrap_or_default()
-        }
-    };
-    let mode = {
-        use std::os::unix::fs::PermissionsExt as _;
-        crate::fs::metadata(path)?.permissions().mode() & 0o7777
-    };
-    crate::fs::write_atomic_with_mode(path, &new_bytes, Some(mode))?;
+    let new_bytes = out_encoding.encode(&output).unwrap_or_else(|| {
+        log.warn(format!(
+            "The substituted text of '{}' cannot be represented in the output encoding; writing UTF-8 instead",
+            path.display()
+        ));
+        TextEncoding { charset: Charset::Utf8, bom: encoding.bom }.encode(&output).expect("UTF-8 represents any text")
+    });
+    crate::fs::replace_keeping_mode(path, &new_bytes)?;
     Ok(FileOutcome::Substituted)
 }
 

@@ -1,0 +1,157 @@
+//! Text encodings of the files Calamari rewrites (substitution, structured configuration),
+//! detected as the reference's `EncodingDetectingFileReader` does (§2.3): a BOM names the
+//! encoding (UTF-8, UTF-16 LE/BE); without one the bytes are strict UTF-8, or else
+//! windows-1252. Files are written back in the encoding and with the BOM they came in, so
+//! only the replaced text changes on disk.
+
+use encoding_rs::Encoding;
+
+/// A character set a file can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    /// UTF-8.
+    Utf8,
+    /// UTF-16 little endian.
+    Utf16Le,
+    /// UTF-16 big endian.
+    Utf16Be,
+    /// 7-bit ASCII (written with windows-1252, refusing anything non-ASCII).
+    Ascii,
+    /// Any other single- or multi-byte encoding `encoding_rs` knows (windows-1252, ...).
+    Other(&'static Encoding),
+}
+
+/// The encoding a file was read in (or is to be written in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextEncoding {
+    /// The character set.
+    pub charset: Charset,
+    /// Whether the file starts with a byte order mark.
+    pub bom: bool,
+}
+
+impl TextEncoding {
+    /// UTF-8 without a BOM.
+    pub const UTF8: TextEncoding = TextEncoding { charset: Charset::Utf8, bom: false };
+
+    /// The encoding named by a .NET encoding name (`utf-8`, `unicode`, `bigendianunicode`,
+    /// `us-ascii`, `windows-1252`, ...), keeping `bom`; `None` for an unknown name.
+    pub fn by_name(name: &str, bom: bool) -> Option<TextEncoding> {
+        let n = name.trim().to_ascii_lowercase();
+        let charset = match n.as_str() {
+            "utf-8" | "utf8" => Charset::Utf8,
+            "utf-16" | "utf-16le" | "unicode" => Charset::Utf16Le,
+            "utf-16be" | "unicodefffe" | "bigendianunicode" => Charset::Utf16Be,
+            "ascii" | "us-ascii" => Charset::Ascii,
+            _ => match Encoding::for_label(n.as_bytes())? {
+                e if e == encoding_rs::UTF_8 => Charset::Utf8,
+                e if e == encoding_rs::UTF_16LE => Charset::Utf16Le,
+                e if e == encoding_rs::UTF_16BE => Charset::Utf16Be,
+                e if e == encoding_rs::REPLACEMENT => return None,
+                e => Charset::Other(e),
+            },
+        };
+        Some(TextEncoding { charset, bom })
+    }
+
+    /// `text` in this encoding (with the BOM when there was one); `None` when a character
+    /// cannot be represented.
+    pub fn encode(&self, text: &str) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(text.len() + 3);
+        match self.charset {
+            Charset::Utf8 => {
+                if self.bom {
+                    out.extend_from_slice(b"\xEF\xBB\xBF");
+                }
+                out.extend_from_slice(text.as_bytes());
+            }
+            Charset::Utf16Le => {
+                if self.bom {
+                    out.extend_from_slice(b"\xFF\xFE");
+                }
+                out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+            }
+            Charset::Utf16Be => {
+                if self.bom {
+                    out.extend_from_slice(b"\xFE\xFF");
+                }
+                out.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+            }
+            Charset::Ascii => {
+                if !text.is_ascii() {
+                    return None;
+                }
+                out.extend_from_slice(text.as_bytes());
+            }
+            Charset::Other(encoding) => {
+                let (bytes, _, unmappable) = encoding.encode(text);
+                if unmappable {
+                    return None;
+                }
+                out.extend_from_slice(&bytes);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Whether `bytes` start with a UTF-16 byte order mark (such text can hold `#{` without
+/// the bytes `#{` appearing).
+pub fn is_utf16(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")
+}
+
+/// Decodes a file's bytes: the text (without BOM) and the encoding found.
+pub fn decode(bytes: &[u8]) -> (String, TextEncoding) {
+    let with = |charset, text: String| (text, TextEncoding { charset, bom: true });
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return with(Charset::Utf8, String::from_utf8_lossy(rest).into_owned());
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        return with(Charset::Utf16Le, encoding_rs::UTF_16LE.decode_without_bom_handling(rest).0.into_owned());
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        return with(Charset::Utf16Be, encoding_rs::UTF_16BE.decode_without_bom_handling(rest).0.into_owned());
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), TextEncoding::UTF8),
+        Err(_) => (
+            encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+            TextEncoding { charset: Charset::Other(encoding_rs::WINDOWS_1252), bom: false },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_and_round_trip() {
+        let utf16le: Vec<u8> =
+            b"\xFF\xFE".iter().copied().chain("a=é".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        let utf16be: Vec<u8> =
+            b"\xFE\xFF".iter().copied().chain("a=é".encode_utf16().flat_map(u16::to_be_bytes)).collect();
+        let cases: [(&[u8], &str, Charset, bool); 5] = [
+            (b"\xEF\xBB\xBFa=\xC3\xA9", "a=é", Charset::Utf8, true),
+            (b"a=\xC3\xA9", "a=é", Charset::Utf8, false),
+            (&utf16le, "a=é", Charset::Utf16Le, true),
+            (&utf16be, "a=é", Charset::Utf16Be, true),
+            (b"a=\xE9", "a=é", Charset::Other(encoding_rs::WINDOWS_1252), false),
+        ];
+        for (bytes, text, charset, bom) in cases {
+            let (decoded, encoding) = decode(bytes);
+            assert_eq!((decoded.as_str(), encoding), (text, TextEncoding { charset, bom }), "{bytes:?}");
+            assert_eq!(encoding.encode(&decoded).as_deref(), Some(bytes), "round trip of {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn unrepresentable_text_and_names() {
+        let (_, w1252) = decode(b"\xE9");
+        assert_eq!(w1252.encode("snowman ☃"), None);
+        assert_eq!(TextEncoding::by_name("us-ascii", false).unwrap().encode("é"), None);
+        assert_eq!(TextEncoding::by_name("Unicode", true).unwrap().charset, Charset::Utf16Le);
+        assert_eq!(TextEncoding::by_name("no-such-encoding", false), None);
+    }
+}
