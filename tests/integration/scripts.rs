@@ -182,6 +182,11 @@ fn parameters_keep_their_quoting() {
         .run()
         .success()
         .stdout_has("<a b>\n<c>\ncount=2\n");
+    env.cmd(&["run-script", "--script=p.sh"]).run().success().stdout_has("count=0\n");
+    // `$0` is the script itself, so scripts find their siblings.
+    env.write("sub/lib.sh", "greeting=from-sibling\n");
+    env.write("sub/main.sh", "set -eu\nsource \"$(dirname \"$0\")/lib.sh\"\necho \"$greeting $(basename \"$0\")\"\n");
+    env.cmd(&["run-script", "--script=sub/main.sh"]).run().success().stdout_has("from-sibling main.sh\n");
     if has_python() {
         env.write("p.py", "import sys\nfor a in sys.argv[1:]:\n    print('<' + a + '>')\n");
         env.cmd(&["run-script", "--script=p.py", r#"--scriptParameters=-Name "John Smith" 'x y'"#])

@@ -234,7 +234,9 @@ pub fn run_script(
                     script.display()
                 ))
             })?);
-            cmd.arg("--noprofile").arg("--norc").arg(bootstrap);
+            // `$0` is the user's script (so `$(dirname "$0")` finds its siblings), not the
+            // bootstrap in the private step directory.
+            cmd.args(["--noprofile", "--norc", "-c", "source \"$1\""]).arg(&script).arg(bootstrap);
             cmd
         }
         ScriptSyntax::Python => {
