@@ -385,6 +385,42 @@ fn a_killed_steps_leftovers_are_removed_by_the_next_run() {
     assert!(!dead.exists());
 }
 
+/// Calamari SIGKILLed mid-step: the interpreter gets SIGTERM at once (PDEATHSIG), and the
+/// next step removes the leftover files and kills what the dead step left running.
+#[test]
+fn after_calamari_is_killed_the_next_run_cleans_up() {
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    let vars = env.variables("v.json", &[("Password", "Killed-Step-Secret-99", true)]);
+    env.write("s.sh", "sleep 98770 &\necho started\nsleep 98771\n");
+    let mut child = env
+        .cmd(&["run-script", "--script=s.sh", "--variables", vars.to_str().unwrap()])
+        .env("TentacleHome", &home)
+        .cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("started") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "calamari ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let leftovers = || std::fs::read_dir(home.join("Work")).unwrap().flatten().count();
+    assert_eq!(leftovers(), 1, "a SIGKILLed step cannot clean up after itself");
+    env.write("next.sh", "echo next\n");
+    env.cmd(&["run-script", "--script=next.sh"]).env("TentacleHome", &home).run().success();
+    assert_eq!(leftovers(), 0, "the next run removed the dead step's directory");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(processes_with("sleep 98770").is_empty(), "the dead step's background process was killed");
+    assert!(processes_with("sleep 98771").is_empty(), "the dead step's foreground process was killed");
+}
+
 #[test]
 fn orphaned_children_do_not_hang_the_step() {
     let env = TestEnv::new();

@@ -13,7 +13,8 @@
 //!   [`DRAIN`] for it, then SIGKILL the group and every marked process. Background
 //!   processes that closed or redirected their output are left alone, as the reference does.
 //! * A timeout, or SIGINT/SIGTERM to Calamari, sends SIGTERM to the group, waits [`GRACE`],
-//!   then SIGKILLs the group and the marked processes.
+//!   then SIGKILLs the group and the marked processes. If Calamari is SIGKILLed, the
+//!   interpreter gets SIGTERM (`PR_SET_PDEATHSIG`), and the next step sweeps the files.
 
 use std::io::Read;
 use std::os::fd::AsRawFd as _;
@@ -68,6 +69,21 @@ pub fn run(
     mut on_line: impl FnMut(Stream, String),
 ) -> std::io::Result<Result<Exit, Stopped>> {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).env(STEP_MARKER, marker);
+    // If Calamari itself is killed (SIGKILL cannot be caught), the script gets SIGTERM
+    // instead of running on unattended.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe system calls (prctl, getppid, _exit).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) == 0
+                && libc::getppid() != parent
+            {
+                libc::_exit(1); // the parent died before the prctl took effect
+            }
+            Ok(())
+        });
+    }
     let _signals = SignalGuard::install();
     let mut child = cmd.spawn()?;
     let pgid = child.id() as i32;
