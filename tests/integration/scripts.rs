@@ -264,6 +264,22 @@ fn bash_script_modules_sit_beside_the_script() {
         .success()
         .stdout_has("hello from module bob");
     assert!(!env.path("Greeter.sh").exists(), "modules are removed afterwards");
+    if has_python() {
+        let vars = env.variables(
+            "py.json",
+            &[
+                ("Octopus.Script.Module[PyGreeter]", "def greet(n):\n    print('hello from py module ' + n)\n", false),
+                ("Octopus.Script.Module.Language[PyGreeter]", "Python", false),
+            ],
+        );
+        env.write("m.py", "import PyGreeter\nPyGreeter.greet('ann')\n");
+        env.cmd(&["run-script", "--script=m.py", "--variables", vars.to_str().unwrap()])
+            .run()
+            .success()
+            .stdout_has("hello from py module ann");
+        assert!(!env.path("PyGreeter.py").exists());
+        assert!(!env.path("__pycache__").exists(), "no compiled copy of the module is left");
+    }
 }
 
 #[test]
@@ -551,6 +567,7 @@ fn large_output_streams_with_bounded_memory() {
     assert_eq!(long_pieces, 4, "a 300 kB line comes in 64 KiB pieces, nothing dropped");
     let peak_mb = peak.load(std::sync::atomic::Ordering::Relaxed) / 1024;
     assert!(peak_mb > 0, "peak RSS was measured");
+    println!("calamari peak RSS {peak_mb} MB for 100 MB of output");
     assert!(peak_mb < 64, "calamari peak RSS {peak_mb} MB for 100 MB of output");
 }
 

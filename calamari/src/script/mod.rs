@@ -250,6 +250,8 @@ pub fn run_script(
             let mut cmd = Command::new(program);
             let params = parameters.map(split_parameters).unwrap_or_default();
             cmd.args(python::arguments(&bootstrap, variables_file, &script, &params));
+            // Script modules are removed after the step: leave no compiled copies behind.
+            cmd.env("PYTHONDONTWRITEBYTECODE", "1");
             if std::env::var_os("PYTHONIOENCODING").is_none() {
                 cmd.env("PYTHONIOENCODING", "utf-8:surrogateescape");
             }
