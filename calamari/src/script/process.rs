@@ -87,6 +87,8 @@ pub fn run(
     let _signals = SignalGuard::install();
     let mut child = cmd.spawn()?;
     let pgid = child.id() as i32;
+    // Should anything below fail (poll, read), the script must not run on unattended.
+    let mut guard = KillOnDrop { pgid, armed: true };
     let mut pump = Pump::new(
         child.stdout.take().expect("stdout is piped").into(),
         child.stderr.take().expect("stderr is piped").into(),
@@ -116,12 +118,14 @@ pub fn run(
         }
         if let Some(st) = status {
             if !pump.is_open() {
+                guard.armed = false;
                 return Ok(Ok(exit_of(st)));
             }
             if exited_at.is_some_and(|t| t.elapsed() >= DRAIN) {
                 // Orphans still hold the output pipes: stop them and finish.
                 kill_group(pgid, libc::SIGKILL);
                 kill_marked(marker);
+                guard.armed = false;
                 pump.drain(Duration::from_millis(500), &mut on_line)?;
                 return Ok(Ok(exit_of(st)));
             }
@@ -135,8 +139,23 @@ pub fn run(
             None
         };
         if let Some(stop) = stop {
+            guard.armed = false;
             terminate(&mut child, pgid, marker, &mut pump, &mut on_line)?;
             return Ok(Err(stop));
+        }
+    }
+}
+
+/// SIGKILLs the process group when dropped while armed (an error path).
+struct KillOnDrop {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_group(self.pgid, libc::SIGKILL);
         }
     }
 }
