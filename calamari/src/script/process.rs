@@ -291,20 +291,54 @@ impl Pump {
 /// Splits `data` into lines (on `\n`), keeping an unfinished line in `line`; a line longer
 /// than [`LINE_CAP`] is passed on in pieces.
 fn split_lines(mut data: &[u8], line: &mut Vec<u8>, stream: Stream, on_line: &mut impl FnMut(Stream, String)) {
+    let mut emit = |mut whole: &[u8]| {
+        while whole.len() > LINE_CAP {
+            on_line(stream, String::from_utf8_lossy(&whole[..LINE_CAP]).into_owned());
+            whole = &whole[LINE_CAP..];
+        }
+        on_line(stream, String::from_utf8_lossy(whole).into_owned());
+    };
     while let Some(i) = memchr::memchr(b'\n', data) {
         if line.is_empty() {
-            on_line(stream, String::from_utf8_lossy(&data[..i]).into_owned());
+            emit(&data[..i]);
         } else {
             line.extend_from_slice(&data[..i]);
-            on_line(stream, String::from_utf8_lossy(line).into_owned());
+            emit(line);
             line.clear();
         }
         data = &data[i + 1..];
     }
     line.extend_from_slice(data);
-    while line.len() >= LINE_CAP {
+    // `>`: a line of exactly the cap waits for its newline, so it is one piece whatever
+    // the chunking.
+    while line.len() > LINE_CAP {
         on_line(stream, String::from_utf8_lossy(&line[..LINE_CAP]).into_owned());
         line.drain(..LINE_CAP);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces never exceed the cap and come out the same however the data is chunked.
+    #[test]
+    fn lines_are_capped_whatever_the_chunking() {
+        let data: Vec<u8> = [vec![b'a'; 300_000], b"\nshort\n".to_vec(), vec![b'b'; LINE_CAP], b"\n".to_vec()].concat();
+        for chunk in [1usize, 1000, 40_000, 65_535, 65_536, 70_000, 1 << 20] {
+            let mut pieces = Vec::new();
+            let mut line = Vec::new();
+            for part in data.chunks(chunk) {
+                split_lines(part, &mut line, Stream::Stdout, &mut |_, l| pieces.push(l.len()));
+            }
+            assert!(line.is_empty());
+            assert!(pieces.iter().all(|p| *p <= LINE_CAP), "chunk {chunk}: {pieces:?}");
+            assert_eq!(
+                pieces,
+                [LINE_CAP, LINE_CAP, LINE_CAP, LINE_CAP, 300_000 - 4 * LINE_CAP, 5, LINE_CAP],
+                "chunk {chunk}"
+            );
+        }
     }
 }
 
