@@ -2,6 +2,8 @@
 //! PowerShell text in unit tests), service messages, output variables, masking, secrets
 //! kept out of argv/env/files, and process handling (orphans, timeout, signals, big output).
 
+#![allow(clippy::print_stdout)] // SKIP lines and measurements are printed on purpose
+
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -110,11 +110,11 @@ pub fn run(
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_millis(20));
         }
-        if status.is_none() {
-            if let Some(st) = child.try_wait()? {
-                status = Some(st);
-                exited_at = Some(Instant::now());
-            }
+        if status.is_none()
+            && let Some(st) = child.try_wait()?
+        {
+            status = Some(st);
+            exited_at = Some(Instant::now());
         }
         if let Some(st) = status {
             if !pump.is_open() {
@@ -278,10 +278,10 @@ impl Pump {
             }
             self.pump(left, on_line)?;
         }
-        for i in 0..2 {
-            if !self.lines[i].is_empty() {
-                on_line(STREAMS[i], String::from_utf8_lossy(&self.lines[i]).into_owned());
-                self.lines[i].clear();
+        for (line, stream) in self.lines.iter_mut().zip(STREAMS) {
+            if !line.is_empty() {
+                on_line(stream, String::from_utf8_lossy(line).into_owned());
+                line.clear();
             }
         }
         Ok(())
@@ -314,31 +314,6 @@ fn split_lines(mut data: &[u8], line: &mut Vec<u8>, stream: Stream, on_line: &mu
     while line.len() > LINE_CAP {
         on_line(stream, String::from_utf8_lossy(&line[..LINE_CAP]).into_owned());
         line.drain(..LINE_CAP);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Pieces never exceed the cap and come out the same however the data is chunked.
-    #[test]
-    fn lines_are_capped_whatever_the_chunking() {
-        let data: Vec<u8> = [vec![b'a'; 300_000], b"\nshort\n".to_vec(), vec![b'b'; LINE_CAP], b"\n".to_vec()].concat();
-        for chunk in [1usize, 1000, 40_000, 65_535, 65_536, 70_000, 1 << 20] {
-            let mut pieces = Vec::new();
-            let mut line = Vec::new();
-            for part in data.chunks(chunk) {
-                split_lines(part, &mut line, Stream::Stdout, &mut |_, l| pieces.push(l.len()));
-            }
-            assert!(line.is_empty());
-            assert!(pieces.iter().all(|p| *p <= LINE_CAP), "chunk {chunk}: {pieces:?}");
-            assert_eq!(
-                pieces,
-                [LINE_CAP, LINE_CAP, LINE_CAP, LINE_CAP, 300_000 - 4 * LINE_CAP, 5, LINE_CAP],
-                "chunk {chunk}"
-            );
-        }
     }
 }
 
@@ -488,6 +463,31 @@ impl Drop for SignalGuard {
                     libc::sigaction(signal, &old, std::ptr::null_mut());
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces never exceed the cap and come out the same however the data is chunked.
+    #[test]
+    fn lines_are_capped_whatever_the_chunking() {
+        let data: Vec<u8> = [vec![b'a'; 300_000], b"\nshort\n".to_vec(), vec![b'b'; LINE_CAP], b"\n".to_vec()].concat();
+        for chunk in [1usize, 1000, 40_000, 65_535, 65_536, 70_000, 1 << 20] {
+            let mut pieces = Vec::new();
+            let mut line = Vec::new();
+            for part in data.chunks(chunk) {
+                split_lines(part, &mut line, Stream::Stdout, &mut |_, l| pieces.push(l.len()));
+            }
+            assert!(line.is_empty());
+            assert!(pieces.iter().all(|p| *p <= LINE_CAP), "chunk {chunk}: {pieces:?}");
+            assert_eq!(
+                pieces,
+                [LINE_CAP, LINE_CAP, LINE_CAP, LINE_CAP, 300_000 - 4 * LINE_CAP, 5, LINE_CAP],
+                "chunk {chunk}"
+            );
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Unit tests of the script module: syntax, parameters, modules, payload, and running real
 //! bash and Python scripts through `run_script` with a captured log.
 
+#![allow(clippy::print_stdout)] // SKIP lines and measurements are printed on purpose
+
 use super::*;
 
 #[test]
