@@ -4,7 +4,8 @@
 //! What is masked (hardening §3): the whole value, each line of a multi-line value (output
 //! is processed line by line), and the base64 renderings of the value: the plain one and
 //! the three offset-shifted ones with their unstable edge characters trimmed, so the value
-//! is caught even in the middle of a longer base64 string.
+//! is caught even in the middle of a longer base64 string; and the JSON-escaped and
+//! URL-encoded forms when they differ from the value (a script dumping JSON or a URL).
 
 use std::borrow::Cow;
 
@@ -108,7 +109,32 @@ fn derived_patterns(value: &str) -> Vec<String> {
             }
         }
     }
+    if value.len() >= MIN_VALUE_LEN {
+        if let Ok(json) = serde_json::to_string(value) {
+            let inner = &json[1..json.len() - 1];
+            if inner != value {
+                out.push(inner.to_string());
+            }
+        }
+        let url = url_encode(value);
+        if url != value {
+            out.push(url);
+        }
+    }
     out.dedup();
+    out
+}
+
+/// Percent-encoding of everything but RFC 3986 unreserved characters.
+fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
     out
 }
 
@@ -136,6 +162,37 @@ mod tests {
             let encoded = BASE64.encode(format!("{prefix}s3cr3t-p@ss and more"));
             let masked = m.mask(&encoded);
             assert!(masked.contains(MASK), "prefix {prefix:?}: {encoded} -> {masked}");
+        }
+    }
+
+    #[test]
+    fn json_and_url_forms_are_masked() {
+        let mut m = Masker::new();
+        m.add("p@ss \"word\"/\n2");
+        assert_eq!(m.mask(r#"{"pw":"p@ss \"word\"/\n2"}"#), r#"{"pw":"********"}"#);
+        assert_eq!(m.mask("https://h/?pw=p%40ss%20%22word%22%2F%0A2&x=1"), "https://h/?pw=********&x=1");
+    }
+
+    proptest::proptest! {
+        /// Whatever the secret and the text around it, the secret never comes out in clear,
+        /// nor its base64 (alone, or inside a longer base64 stream for secrets of 8+ bytes).
+        #[test]
+        fn a_secret_never_survives(secret in "[ -~]{3,40}", before in "[ -~]{0,20}", after in "[ -~]{0,20}") {
+            proptest::prop_assume!(!MASK.contains(&secret)); // "***" is in every mask
+            let mut m = Masker::new();
+            m.add(&secret);
+            let line = format!("{before}{secret}{after}");
+            let masked = m.mask(&line);
+            proptest::prop_assert!(!masked.contains(&secret), "{line:?} -> {masked:?}");
+            let encoded = BASE64.encode(secret.as_bytes());
+            let masked = m.mask(&encoded);
+            proptest::prop_assert!(!masked.contains(&encoded));
+            // Inside a longer base64 stream only the stable core can be matched: too short
+            // for secrets under 8 bytes (their fragments would mask ordinary text).
+            if secret.len() >= 8 {
+                let stream = BASE64.encode(format!("{before}{secret}{after}"));
+                proptest::prop_assert!(m.mask(&stream).contains(MASK), "{stream}");
+            }
         }
     }
 
