@@ -584,3 +584,15 @@ fn set_u_and_unknown_syntax() {
     let missing = Path::new("missing.sh");
     env.cmd(&["run-script", "--script", missing.to_str().unwrap()]).run().code(1).stderr_has("missing.sh");
 }
+
+/// S-9: a script that deletes its own directory still gets reported and cleaned up after.
+#[test]
+fn a_script_deleting_its_own_directory() {
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    env.write("gone/s.sh", "cd /\nrm -rf \"$OLDPWD\"\necho deleted\nexit 5\n");
+    let run = env.cmd(&["run-script", "--script=gone/s.sh"]).env("TentacleHome", &home).run();
+    run.code(5).stdout_has("deleted");
+    assert!(!env.path("gone").exists());
+    assert_eq!(std::fs::read_dir(home.join("Work")).unwrap().count(), 0, "step directory removed");
+}
