@@ -247,6 +247,9 @@ fn inline_scripts_from_variables() {
     assert!(!env.path("Script.sh").exists(), "the inline script is removed afterwards");
     let vars = env.variables("v2.json", &[("Octopus.Action.Script.ScriptBody[Bash]", "echo from-indexed-body", false)]);
     env.cmd(&["run-script", "--variables", vars.to_str().unwrap()]).run().success().stdout_has("from-indexed-body");
+    env.write("scripts/named.sh", "echo from-file-name\n");
+    let vars = env.variables("v3.json", &[("Octopus.Action.Script.ScriptFileName", "scripts/named.sh", false)]);
+    env.cmd(&["run-script", "--variables", vars.to_str().unwrap()]).run().success().stdout_has("from-file-name");
     env.cmd(&["run-script"]).run().code(1).stderr_has("No script to run");
 }
 

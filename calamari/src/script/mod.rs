@@ -180,6 +180,8 @@ pub mod variable_names {
     pub const SCRIPT_BODY: &str = "Octopus.Action.Script.ScriptBody";
     /// The inline script's syntax.
     pub const SYNTAX: &str = "Octopus.Action.Script.Syntax";
+    /// A script file, relative to the working directory (e.g. inside an extracted package).
+    pub const SCRIPT_FILE_NAME: &str = "Octopus.Action.Script.ScriptFileName";
     /// Parameters passed to the script.
     pub const SCRIPT_PARAMETERS: &str = "Octopus.Action.Script.ScriptParameters";
     /// Seconds after which the script is stopped.
@@ -337,13 +339,19 @@ pub fn run_script_command(
     let mut written: Option<RemoveOnDrop> = None;
     let script = match &request.script {
         Some(path) => request.working_directory.join(path),
+        None if inline_script(variables)?.is_none() => {
+            match variables.get(variable_names::SCRIPT_FILE_NAME)?.filter(|n| !n.trim().is_empty()) {
+                Some(name) => request.working_directory.join(name.trim()),
+                None => {
+                    return Err(Error::Invalid(
+                        "No script to run: give --script, or set Octopus.Action.Script.ScriptBody (with Octopus.Action.Script.Syntax) or Octopus.Action.Script.ScriptFileName"
+                            .to_string(),
+                    ));
+                }
+            }
+        }
         None => {
-            let (syntax, body) = inline_script(variables)?.ok_or_else(|| {
-                Error::Invalid(
-                    "No script to run: give --script, or set Octopus.Action.Script.ScriptBody (with Octopus.Action.Script.Syntax)"
-                        .to_string(),
-                )
-            })?;
+            let (syntax, body) = inline_script(variables)?.expect("checked above");
             let path = request.working_directory.join(format!("Script.{}", syntax.extension()));
             let mut bytes = Vec::new();
             if syntax == ScriptSyntax::PowerShell {
