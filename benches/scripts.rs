@@ -57,6 +57,16 @@ fn masker(c: &mut Criterion) {
         });
     }
     group.finish();
+    // Registering secrets one by one, as the CLI does when it loads the variables.
+    c.bench_function("masker/add_200_secrets_one_by_one", |b| {
+        b.iter(|| {
+            let mut masker = Masker::new();
+            for i in 0..200 {
+                masker.add(&format!("s3cret-value-{i}-{}", "x".repeat(i % 20)));
+            }
+            masker.is_empty()
+        })
+    });
 }
 
 criterion_group!(benches, parser, masker);

@@ -9,7 +9,7 @@
 # Usage: benches/scripts.sh [hyperfine options]   (from the repository root)
 # The reference emulation takes about 100 s per run on a busy 2-core machine (its 5,000-arm
 # `case` is re-parsed by every `$(...)` subshell, plus two openssl processes per read): pass
-# `-r 3` or so. SKIP_REFERENCE=1 leaves it out (the ratio line is then skipped).
+# `-r 3` or so, and WARMUP=1 (default 3). SKIP_REFERENCE=1 leaves it out (no ratio line then).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release -q -p calamari-cli --manifest-path "$root/Cargo.toml"
@@ -91,7 +91,7 @@ echo "both read: $ours"
 
 reference=(-n 'reference: 1000 x $(get_octopusvariable) with openssl' "bash reference_step.sh $key")
 [ -n "${SKIP_REFERENCE-}" ] && reference=()
-hyperfine -N --warmup 3 --export-json "$work/results.json" "$@" \
+hyperfine -N --warmup "${WARMUP:-3}" --export-json "$work/results.json" "$@" \
     -n 'bash trivial.sh' "bash trivial.sh" \
     -n 'calamari run-script trivial.sh' "$bin run-script --script=trivial.sh" \
     "${reference[@]}" \

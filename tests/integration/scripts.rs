@@ -2,6 +2,8 @@
 //! PowerShell text in unit tests), service messages, output variables, masking, secrets
 //! kept out of argv/env/files, and process handling (orphans, timeout, signals, big output).
 
+#![allow(clippy::print_stdout)] // SKIP lines and measurements are printed on purpose
+
 use std::io::Read as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -182,6 +184,11 @@ fn parameters_keep_their_quoting() {
         .run()
         .success()
         .stdout_has("<a b>\n<c>\ncount=2\n");
+    env.cmd(&["run-script", "--script=p.sh"]).run().success().stdout_has("count=0\n");
+    // `$0` is the script itself, so scripts find their siblings.
+    env.write("sub/lib.sh", "greeting=from-sibling\n");
+    env.write("sub/main.sh", "set -eu\nsource \"$(dirname \"$0\")/lib.sh\"\necho \"$greeting $(basename \"$0\")\"\n");
+    env.cmd(&["run-script", "--script=sub/main.sh"]).run().success().stdout_has("from-sibling main.sh\n");
     if has_python() {
         env.write("p.py", "import sys\nfor a in sys.argv[1:]:\n    print('<' + a + '>')\n");
         env.cmd(&["run-script", "--script=p.py", r#"--scriptParameters=-Name "John Smith" 'x y'"#])
@@ -240,6 +247,9 @@ fn inline_scripts_from_variables() {
     assert!(!env.path("Script.sh").exists(), "the inline script is removed afterwards");
     let vars = env.variables("v2.json", &[("Octopus.Action.Script.ScriptBody[Bash]", "echo from-indexed-body", false)]);
     env.cmd(&["run-script", "--variables", vars.to_str().unwrap()]).run().success().stdout_has("from-indexed-body");
+    env.write("scripts/named.sh", "echo from-file-name\n");
+    let vars = env.variables("v3.json", &[("Octopus.Action.Script.ScriptFileName", "scripts/named.sh", false)]);
+    env.cmd(&["run-script", "--variables", vars.to_str().unwrap()]).run().success().stdout_has("from-file-name");
     env.cmd(&["run-script"]).run().code(1).stderr_has("No script to run");
 }
 
@@ -259,6 +269,22 @@ fn bash_script_modules_sit_beside_the_script() {
         .success()
         .stdout_has("hello from module bob");
     assert!(!env.path("Greeter.sh").exists(), "modules are removed afterwards");
+    if has_python() {
+        let vars = env.variables(
+            "py.json",
+            &[
+                ("Octopus.Script.Module[PyGreeter]", "def greet(n):\n    print('hello from py module ' + n)\n", false),
+                ("Octopus.Script.Module.Language[PyGreeter]", "Python", false),
+            ],
+        );
+        env.write("m.py", "import PyGreeter\nPyGreeter.greet('ann')\n");
+        env.cmd(&["run-script", "--script=m.py", "--variables", vars.to_str().unwrap()])
+            .run()
+            .success()
+            .stdout_has("hello from py module ann");
+        assert!(!env.path("PyGreeter.py").exists());
+        assert!(!env.path("__pycache__").exists(), "no compiled copy of the module is left");
+    }
 }
 
 #[test]
@@ -378,6 +404,42 @@ fn a_killed_steps_leftovers_are_removed_by_the_next_run() {
     env.write("s.sh", "echo hi\n");
     env.cmd(&["run-script", "--script=s.sh"]).env("TentacleHome", &home).run().success();
     assert!(!dead.exists());
+}
+
+/// Calamari SIGKILLed mid-step: the interpreter gets SIGTERM at once (PDEATHSIG), and the
+/// next step removes the leftover files and kills what the dead step left running.
+#[test]
+fn after_calamari_is_killed_the_next_run_cleans_up() {
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    let vars = env.variables("v.json", &[("Password", "Killed-Step-Secret-99", true)]);
+    env.write("s.sh", "sleep 98770 &\necho started\nsleep 98771\n");
+    let mut child = env
+        .cmd(&["run-script", "--script=s.sh", "--variables", vars.to_str().unwrap()])
+        .env("TentacleHome", &home)
+        .cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("started") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "calamari ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let leftovers = || std::fs::read_dir(home.join("Work")).unwrap().flatten().count();
+    assert_eq!(leftovers(), 1, "a SIGKILLed step cannot clean up after itself");
+    env.write("next.sh", "echo next\n");
+    env.cmd(&["run-script", "--script=next.sh"]).env("TentacleHome", &home).run().success();
+    assert_eq!(leftovers(), 0, "the next run removed the dead step's directory");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(processes_with("sleep 98770").is_empty(), "the dead step's background process was killed");
+    assert!(processes_with("sleep 98771").is_empty(), "the dead step's foreground process was killed");
 }
 
 #[test]
@@ -510,6 +572,7 @@ fn large_output_streams_with_bounded_memory() {
     assert_eq!(long_pieces, 4, "a 300 kB line comes in 64 KiB pieces, nothing dropped");
     let peak_mb = peak.load(std::sync::atomic::Ordering::Relaxed) / 1024;
     assert!(peak_mb > 0, "peak RSS was measured");
+    println!("calamari peak RSS {peak_mb} MB for 100 MB of output");
     assert!(peak_mb < 64, "calamari peak RSS {peak_mb} MB for 100 MB of output");
 }
 
@@ -523,4 +586,16 @@ fn set_u_and_unknown_syntax() {
     env.cmd(&["run-script", "--script=x.csx"]).run().code(1).stderr_has("no known script syntax");
     let missing = Path::new("missing.sh");
     env.cmd(&["run-script", "--script", missing.to_str().unwrap()]).run().code(1).stderr_has("missing.sh");
+}
+
+/// S-9: a script that deletes its own directory still gets reported and cleaned up after.
+#[test]
+fn a_script_deleting_its_own_directory() {
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    env.write("gone/s.sh", "cd /\nrm -rf \"$OLDPWD\"\necho deleted\nexit 5\n");
+    let run = env.cmd(&["run-script", "--script=gone/s.sh"]).env("TentacleHome", &home).run();
+    run.code(5).stdout_has("deleted");
+    assert!(!env.path("gone").exists());
+    assert_eq!(std::fs::read_dir(home.join("Work")).unwrap().count(), 0, "step directory removed");
 }

@@ -24,7 +24,9 @@ pub fn bootstrap_text(variables_source: &[u8], script: &Path, parameters: Option
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(variables_source);
     out.extend_from_slice(tail.as_bytes());
-    out.extend_from_slice(format!("\nsource {} {}\n", quote(&script.to_string_lossy()), parameters.trim()).as_bytes());
+    out.extend_from_slice(
+        format!("\nset --\nsource {} {}\n", quote(&script.to_string_lossy()), parameters.trim()).as_bytes(),
+    );
     out
 }
 

@@ -180,6 +180,8 @@ pub mod variable_names {
     pub const SCRIPT_BODY: &str = "Octopus.Action.Script.ScriptBody";
     /// The inline script's syntax.
     pub const SYNTAX: &str = "Octopus.Action.Script.Syntax";
+    /// A script file, relative to the working directory (e.g. inside an extracted package).
+    pub const SCRIPT_FILE_NAME: &str = "Octopus.Action.Script.ScriptFileName";
     /// Parameters passed to the script.
     pub const SCRIPT_PARAMETERS: &str = "Octopus.Action.Script.ScriptParameters";
     /// Seconds after which the script is stopped.
@@ -234,7 +236,9 @@ pub fn run_script(
                     script.display()
                 ))
             })?);
-            cmd.arg("--noprofile").arg("--norc").arg(bootstrap);
+            // `$0` is the user's script (so `$(dirname "$0")` finds its siblings), not the
+            // bootstrap in the private step directory.
+            cmd.args(["--noprofile", "--norc", "-c", "source \"$1\""]).arg(&script).arg(bootstrap);
             cmd
         }
         ScriptSyntax::Python => {
@@ -248,6 +252,8 @@ pub fn run_script(
             let mut cmd = Command::new(program);
             let params = parameters.map(split_parameters).unwrap_or_default();
             cmd.args(python::arguments(&bootstrap, variables_file, &script, &params));
+            // Script modules are removed after the step: leave no compiled copies behind.
+            cmd.env("PYTHONDONTWRITEBYTECODE", "1");
             if std::env::var_os("PYTHONIOENCODING").is_none() {
                 cmd.env("PYTHONIOENCODING", "utf-8:surrogateescape");
             }
@@ -333,13 +339,19 @@ pub fn run_script_command(
     let mut written: Option<RemoveOnDrop> = None;
     let script = match &request.script {
         Some(path) => request.working_directory.join(path),
+        None if inline_script(variables)?.is_none() => {
+            match variables.get(variable_names::SCRIPT_FILE_NAME)?.filter(|n| !n.trim().is_empty()) {
+                Some(name) => request.working_directory.join(name.trim()),
+                None => {
+                    return Err(Error::Invalid(
+                        "No script to run: give --script, or set Octopus.Action.Script.ScriptBody (with Octopus.Action.Script.Syntax) or Octopus.Action.Script.ScriptFileName"
+                            .to_string(),
+                    ));
+                }
+            }
+        }
         None => {
-            let (syntax, body) = inline_script(variables)?.ok_or_else(|| {
-                Error::Invalid(
-                    "No script to run: give --script, or set Octopus.Action.Script.ScriptBody (with Octopus.Action.Script.Syntax)"
-                        .to_string(),
-                )
-            })?;
+            let (syntax, body) = inline_script(variables)?.expect("checked above");
             let path = request.working_directory.join(format!("Script.{}", syntax.extension()));
             let mut bytes = Vec::new();
             if syntax == ScriptSyntax::PowerShell {

@@ -6,7 +6,8 @@
 //!   right), masked.
 //! * `setVariable` becomes an output variable: set in the [`VariableDictionary`] (the name,
 //!   `Octopus.Action[A].Output.name`, `...Output[M].name`) so later conventions see it, and
-//!   re-emitted once for the agent in Calamari's own form.
+//!   re-emitted once for the agent in Calamari's own form. A value that contains a known
+//!   secret is marked sensitive even without `-sensitive`.
 //! * How a sensitive value reaches the agent while masking holds: the `setVariable` (and a
 //!   sensitive `set-environmentstate`, and `mask`) is written once, unmasked, in its wire
 //!   form where the value is base64 only, never the clear text; the value is then added to
@@ -95,6 +96,8 @@ impl<'a> OutputHandler<'a> {
                 return;
             };
             let value = message.get("value").unwrap_or("");
+            // A value holding a secret stays secret even when the script forgot -sensitive.
+            let sensitive = sensitive || self.log.mask(value) != value;
             self.variables.set_output(var, value, sensitive);
             self.log.output_variable(var, value, sensitive);
         } else if name == names::MASK || (name == names::SET_ENVIRONMENT_STATE && sensitive) {
@@ -140,6 +143,11 @@ mod tests {
                     ServiceMessage::encode_value("Pw")
                 ),
                 format!("now {secret} and {b64}"),
+                format!(
+                    "##octopus[setVariable name='{}' value='{}']",
+                    ServiceMessage::encode_value("Copy"),
+                    ServiceMessage::encode_value(&format!("pw={secret}"))
+                ),
                 "##octopus[stdout-verbose]".to_string(),
                 "quiet".to_string(),
                 "##octopus[stdout-default]".to_string(),
@@ -155,13 +163,16 @@ mod tests {
         assert_eq!(vars.get_raw("Octopus.Action[Step A].Output.Pw"), Some(secret));
         assert_eq!(vars.get_raw("Octopus.Action[Step A].Output[web01].Pw"), Some(secret));
         assert!(vars.is_sensitive("Pw"));
+        assert!(vars.is_sensitive("Copy"), "a copy of a secret is promoted to sensitive");
         let out = out.contents();
         let err = err.contents();
         assert!(!out.contains(secret) && !err.contains(secret), "{out}\n{err}");
         assert!(out.contains("now ******** and ********"), "{out}");
         assert!(out.contains("##octopus[stdout-verbose]\nquiet\n##octopus[stdout-default]\n"), "{out}");
         assert!(out.contains("##octopus[progress percentage='NTA=' message='']"), "{out}");
-        assert_eq!(out.matches(&b64).count(), 1, "the value's base64 appears once, in the setVariable: {out}");
+        // The value's base64 appears only inside the two setVariable messages (the second
+        // holds "pw=<secret>", whose base64 contains the secret's: 3-byte aligned).
+        assert_eq!(out.matches(&b64).count(), 2, "{out}");
         assert!(err.contains("err ********"));
     }
 }

@@ -13,7 +13,8 @@
 //!   [`DRAIN`] for it, then SIGKILL the group and every marked process. Background
 //!   processes that closed or redirected their output are left alone, as the reference does.
 //! * A timeout, or SIGINT/SIGTERM to Calamari, sends SIGTERM to the group, waits [`GRACE`],
-//!   then SIGKILLs the group and the marked processes.
+//!   then SIGKILLs the group and the marked processes. If Calamari is SIGKILLed, the
+//!   interpreter gets SIGTERM (`PR_SET_PDEATHSIG`), and the next step sweeps the files.
 
 use std::io::Read;
 use std::os::fd::AsRawFd as _;
@@ -68,9 +69,26 @@ pub fn run(
     mut on_line: impl FnMut(Stream, String),
 ) -> std::io::Result<Result<Exit, Stopped>> {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).env(STEP_MARKER, marker);
+    // If Calamari itself is killed (SIGKILL cannot be caught), the script gets SIGTERM
+    // instead of running on unattended.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe system calls (prctl, getppid, _exit).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) == 0
+                && libc::getppid() != parent
+            {
+                libc::_exit(1); // the parent died before the prctl took effect
+            }
+            Ok(())
+        });
+    }
     let _signals = SignalGuard::install();
     let mut child = cmd.spawn()?;
     let pgid = child.id() as i32;
+    // Should anything below fail (poll, read), the script must not run on unattended.
+    let mut guard = KillOnDrop { pgid, armed: true };
     let mut pump = Pump::new(
         child.stdout.take().expect("stdout is piped").into(),
         child.stderr.take().expect("stderr is piped").into(),
@@ -92,20 +110,22 @@ pub fn run(
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_millis(20));
         }
-        if status.is_none() {
-            if let Some(st) = child.try_wait()? {
-                status = Some(st);
-                exited_at = Some(Instant::now());
-            }
+        if status.is_none()
+            && let Some(st) = child.try_wait()?
+        {
+            status = Some(st);
+            exited_at = Some(Instant::now());
         }
         if let Some(st) = status {
             if !pump.is_open() {
+                guard.armed = false;
                 return Ok(Ok(exit_of(st)));
             }
             if exited_at.is_some_and(|t| t.elapsed() >= DRAIN) {
                 // Orphans still hold the output pipes: stop them and finish.
                 kill_group(pgid, libc::SIGKILL);
                 kill_marked(marker);
+                guard.armed = false;
                 pump.drain(Duration::from_millis(500), &mut on_line)?;
                 return Ok(Ok(exit_of(st)));
             }
@@ -119,8 +139,23 @@ pub fn run(
             None
         };
         if let Some(stop) = stop {
+            guard.armed = false;
             terminate(&mut child, pgid, marker, &mut pump, &mut on_line)?;
             return Ok(Err(stop));
+        }
+    }
+}
+
+/// SIGKILLs the process group when dropped while armed (an error path).
+struct KillOnDrop {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_group(self.pgid, libc::SIGKILL);
         }
     }
 }
@@ -243,10 +278,10 @@ impl Pump {
             }
             self.pump(left, on_line)?;
         }
-        for i in 0..2 {
-            if !self.lines[i].is_empty() {
-                on_line(STREAMS[i], String::from_utf8_lossy(&self.lines[i]).into_owned());
-                self.lines[i].clear();
+        for (line, stream) in self.lines.iter_mut().zip(STREAMS) {
+            if !line.is_empty() {
+                on_line(stream, String::from_utf8_lossy(line).into_owned());
+                line.clear();
             }
         }
         Ok(())
@@ -256,18 +291,27 @@ impl Pump {
 /// Splits `data` into lines (on `\n`), keeping an unfinished line in `line`; a line longer
 /// than [`LINE_CAP`] is passed on in pieces.
 fn split_lines(mut data: &[u8], line: &mut Vec<u8>, stream: Stream, on_line: &mut impl FnMut(Stream, String)) {
+    let mut emit = |mut whole: &[u8]| {
+        while whole.len() > LINE_CAP {
+            on_line(stream, String::from_utf8_lossy(&whole[..LINE_CAP]).into_owned());
+            whole = &whole[LINE_CAP..];
+        }
+        on_line(stream, String::from_utf8_lossy(whole).into_owned());
+    };
     while let Some(i) = memchr::memchr(b'\n', data) {
         if line.is_empty() {
-            on_line(stream, String::from_utf8_lossy(&data[..i]).into_owned());
+            emit(&data[..i]);
         } else {
             line.extend_from_slice(&data[..i]);
-            on_line(stream, String::from_utf8_lossy(line).into_owned());
+            emit(line);
             line.clear();
         }
         data = &data[i + 1..];
     }
     line.extend_from_slice(data);
-    while line.len() >= LINE_CAP {
+    // `>`: a line of exactly the cap waits for its newline, so it is one piece whatever
+    // the chunking.
+    while line.len() > LINE_CAP {
         on_line(stream, String::from_utf8_lossy(&line[..LINE_CAP]).into_owned());
         line.drain(..LINE_CAP);
     }
@@ -419,6 +463,31 @@ impl Drop for SignalGuard {
                     libc::sigaction(signal, &old, std::ptr::null_mut());
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces never exceed the cap and come out the same however the data is chunked.
+    #[test]
+    fn lines_are_capped_whatever_the_chunking() {
+        let data: Vec<u8> = [vec![b'a'; 300_000], b"\nshort\n".to_vec(), vec![b'b'; LINE_CAP], b"\n".to_vec()].concat();
+        for chunk in [1usize, 1000, 40_000, 65_535, 65_536, 70_000, 1 << 20] {
+            let mut pieces = Vec::new();
+            let mut line = Vec::new();
+            for part in data.chunks(chunk) {
+                split_lines(part, &mut line, Stream::Stdout, &mut |_, l| pieces.push(l.len()));
+            }
+            assert!(line.is_empty());
+            assert!(pieces.iter().all(|p| *p <= LINE_CAP), "chunk {chunk}: {pieces:?}");
+            assert_eq!(
+                pieces,
+                [LINE_CAP, LINE_CAP, LINE_CAP, LINE_CAP, 300_000 - 4 * LINE_CAP, 5, LINE_CAP],
+                "chunk {chunk}"
+            );
         }
     }
 }

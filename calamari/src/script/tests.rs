@@ -1,6 +1,8 @@
 //! Unit tests of the script module: syntax, parameters, modules, payload, and running real
 //! bash and Python scripts through `run_script` with a captured log.
 
+#![allow(clippy::print_stdout)] // SKIP lines and measurements are printed on purpose
+
 use super::*;
 
 #[test]
@@ -225,4 +227,17 @@ fn bash_variables_source_round_trips_and_runs_nothing() {
     let expected: std::collections::BTreeMap<String, String> = pairs.into_iter().collect();
     assert_eq!(got, expected);
     assert!(!canary.exists(), "sourcing the variables ran a command");
+}
+
+#[test]
+fn bash_helpers_work_with_no_variables_under_set_u() {
+    let mut vars = VariableDictionary::new();
+    let (outcome, out, err) = run(
+        "s.sh",
+        "set -euo pipefail\nx=$(get_octopusvariable Missing)\necho \"[$x] ${#octopus_parameters[@]}\"\n",
+        None,
+        &mut vars,
+    );
+    assert_eq!(outcome.exit_code, 0, "{out}\n{err}");
+    assert!(out.contains("[] 0\n"), "{out}");
 }

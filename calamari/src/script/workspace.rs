@@ -6,7 +6,8 @@
 //! is made 0700. The directory is removed when the [`StepDir`] is dropped, on success and
 //! failure alike. A step killed with SIGKILL cannot clean up, so every new step first
 //! sweeps the step directories whose creator is gone: their `.lock` (flock, released by
-//! the kernel when the holder dies) can be taken and their pid no longer runs.
+//! the kernel when the holder dies) can be taken and their pid no longer runs. Processes
+//! the dead step left behind (found by its marker, see [`super::process`]) are killed.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write as _;
@@ -131,6 +132,10 @@ pub fn sweep(base: &Path) {
                 Ok(Some(_held)) => {}
                 _ => continue,
             }
+        }
+        // Processes of the dead step (its marker is the directory's id) are stopped too.
+        if let Some(id) = rest.split('-').nth(1).filter(|id| !id.is_empty()) {
+            super::process::kill_marked(id);
         }
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
         let _ = std::fs::remove_dir_all(&path);

@@ -92,6 +92,8 @@ get_octopusvariable() {
         printf '%s' "${octopus_parameters[$__name]}"
         return 0
     fi
+    # (bash before 4.4 treats "${!array[@]}" of an empty array as unbound under set -u)
+    [ "${#octopus_parameters[@]}" -eq 0 ] && return 0
     local __lower="${__name,,}"
     for __key in "${!octopus_parameters[@]}"; do
         if [ "${__key,,}" = "$__lower" ]; then
