@@ -599,3 +599,46 @@ fn a_script_deleting_its_own_directory() {
     assert!(!env.path("gone").exists());
     assert_eq!(std::fs::read_dir(home.join("Work")).unwrap().count(), 0, "step directory removed");
 }
+
+/// `run-script --package`: the package is extracted into `./staging` and the script named by
+/// `--script` or `Octopus.Action.Script.ScriptFileName` runs inside it.
+#[test]
+fn run_script_runs_a_script_inside_a_package() {
+    let env = TestEnv::new();
+    let pkg = env.path("Tools.1.0.0.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&pkg).unwrap(), flate2::Compression::fast());
+        let mut builder = tar::Builder::new(gz);
+        for (name, body) in [
+            (
+                "scripts/run.sh",
+                "echo \"ran in $(basename $(dirname $(pwd)))/$(basename $(pwd)) with $1\"\ncat ../data.txt\n",
+            ),
+            ("data.txt", "payload\n"),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder.append_data(&mut header, name, body.as_bytes()).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap();
+    }
+    let package_arg = format!("--package={}", pkg.display());
+    env.cmd(&["run-script", &package_arg, "--script=scripts/run.sh", "--scriptParameters=first"])
+        .run()
+        .success()
+        .stdout_has("ran in staging/scripts with first")
+        .stdout_has("payload");
+    assert!(env.path("staging/data.txt").is_file());
+    let vars = env.variables("v.json", &[("Octopus.Action.Script.ScriptFileName", "scripts/run.sh", false)]);
+    env.cmd(&["run-script", &package_arg, &format!("--variables={}", vars.display())])
+        .run()
+        .success()
+        .stdout_has("ran in staging_1/scripts with");
+    let bad = env.write("bad.tar.gz", "not a gzip stream");
+    env.cmd(&["run-script", &format!("--package={}", bad.display()), "--script=x.sh"])
+        .run()
+        .code(1)
+        .stderr_has("bad.tar.gz");
+}

@@ -18,21 +18,20 @@ pub(crate) struct Args {
     /// Parameters passed to the script (else Octopus.Action.Script.ScriptParameters).
     #[arg(long = "scriptParameters", value_name = "TEXT", allow_hyphen_values = true)]
     script_parameters: Option<String>,
-    /// A package holding the script (not supported yet).
+    /// A package to extract (into ./staging) first; the script is looked for inside it.
     #[arg(long = "package", value_name = "FILE")]
     package: Option<PathBuf>,
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
-    if let Some(package) = &args.package {
-        return Err(calamari::Error::command(format!(
-            "run-script --package is not supported yet (package '{}')",
-            package.display()
-        )));
-    }
     let mut variables = ctx.variables()?;
     let working_directory = std::env::current_dir()
         .map_err(|e| calamari::Error::command(format!("Cannot read the current directory: {e}")))?;
-    let request = RunScriptRequest { script: args.script, parameters: args.script_parameters, working_directory };
+    let request = RunScriptRequest {
+        script: args.script,
+        parameters: args.script_parameters,
+        working_directory,
+        package: args.package,
+    };
     Ok(script::run_script_command(&request, &mut variables, &ctx.log)?)
 }

@@ -42,6 +42,9 @@ pub enum Error {
     /// Evaluating variables failed.
     #[error(transparent)]
     Variables(#[from] crate::variables::Error),
+    /// The `--package` holding the script could not be extracted.
+    #[error(transparent)]
+    Package(#[from] crate::package::Error),
     /// A user error with its message.
     #[error("{0}")]
     Invalid(String),
@@ -91,6 +94,7 @@ impl Error {
         match self {
             Error::Io(_) => crate::error::EXIT_UNEXPECTED,
             Error::Variables(e) => e.exit_code(),
+            Error::Package(e) => e.exit_code(),
             Error::Cancelled { signal, .. } => 128 + signal,
             Error::Invalid(_)
             | Error::UnknownSyntax(_)
@@ -324,6 +328,10 @@ pub struct RunScriptRequest {
     pub parameters: Option<String>,
     /// Where an inline script (`Script.<ext>`) is written: the working directory.
     pub working_directory: PathBuf,
+    /// `--package`: a package extracted into a new `staging` directory under the working
+    /// directory, which then becomes the working directory (so `--script` and
+    /// `Octopus.Action.Script.ScriptFileName` name a script inside the package).
+    pub package: Option<PathBuf>,
 }
 
 /// `run-script`: runs the script, sets the output variable `Octopus.Action.Script.ExitCode`
@@ -337,6 +345,23 @@ pub fn run_script_command(
     log: &Log,
 ) -> Result<i32, Error> {
     let mut written: Option<RemoveOnDrop> = None;
+    let staged;
+    let request = match &request.package {
+        None => request,
+        Some(package) => {
+            let directory = unique_directory(&request.working_directory.join("staging"));
+            let options = crate::package::ExtractOptions::from_variables(variables)?;
+            let summary = crate::package::extract(package, &directory, &options, log)?;
+            log.verbose(format!(
+                "Extracted {} files from '{}' to '{}'",
+                summary.file_count,
+                package.display(),
+                directory.display()
+            ));
+            staged = RunScriptRequest { working_directory: directory, package: None, ..request.clone() };
+            &staged
+        }
+    };
     let script = match &request.script {
         Some(path) => request.working_directory.join(path),
         None if inline_script(variables)?.is_none() => {
@@ -375,6 +400,17 @@ pub fn run_script_command(
     variables.set_output(names::SCRIPT_EXIT_CODE, &code, false);
     log.output_variable(names::SCRIPT_EXIT_CODE, &code, false);
     outcome.effective_exit_code(variables)
+}
+
+/// `base`, or `base_1`, `base_2`... whichever does not exist yet.
+fn unique_directory(base: &Path) -> PathBuf {
+    let mut candidate = base.to_path_buf();
+    let mut i = 0;
+    while candidate.symlink_metadata().is_ok() {
+        i += 1;
+        candidate = PathBuf::from(format!("{}_{i}", base.display()));
+    }
+    candidate
 }
 
 /// The inline script from `Octopus.Action.Script.ScriptBody` + `.Syntax`, or
