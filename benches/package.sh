@@ -22,6 +22,7 @@ FIX=$ROOT/target/bench-fixtures/package
 OUT=$FIX/out
 BIN=$ROOT/target/release/calamari
 RUNS=${RUNS:-5}
+RUNS_BIG=${RUNS_BIG:-3}   # for the ~500 MB generated packages
 QUICK=${QUICK:-}
 [ -n "$QUICK" ] && RUNS=3
 
@@ -61,6 +62,7 @@ if [ -z "$QUICK" ]; then
     generate gen-large 8 67108864
     [ -f hash.bin ] || head -c 1073741824 /dev/urandom > hash.bin
 fi
+[ -n "${GENERATE_ONLY:-}" ] && exit 0
 
 summary() { # hyperfine json -> median, user, sys, ratio to the named peer
     python3 - "$1" <<'PY'
@@ -126,6 +128,7 @@ bench_tgz typescript-5.9.3.tgz
 bench_tgz aws-sdk-2.1693.0.tgz
 bench_zip botocore-1.44.5-py3-none-any.whl
 if [ -z "$QUICK" ]; then
+    RUNS=$RUNS_BIG
     bench_tgz gen-small.tar.gz
     bench_zip gen-small.zip
     bench_tgz gen-large.tar.gz
