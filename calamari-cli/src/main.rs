@@ -5,6 +5,9 @@ mod cli;
 mod commands;
 
 fn main() {
-    let code = cli::run(std::env::args_os().collect());
+    // A panic is a bug: report it as the reference reports an unexpected exception (exit
+    // 100), never as Rust's default 101, which means "recursive variable definition" here.
+    let code = std::panic::catch_unwind(|| cli::run(std::env::args_os().collect()))
+        .unwrap_or(calamari::error::EXIT_UNEXPECTED);
     std::process::exit(code);
 }
