@@ -490,6 +490,27 @@ fn a09_huge_declared_size_with_truncated_data_fails_cleanly() {
 }
 
 #[test]
+fn a09_zip_declaring_a_huge_size_is_not_trusted() {
+    // Declared uncompressed size patched to ~4 GiB in both headers; the data is 64 bytes.
+    let mut z = zip_bytes(&[Z::File("liar.bin", &[b'q'; 64])]);
+    let local = z.windows(4).position(|w| w == b"PK\x03\x04").unwrap();
+    let central = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    z[local + 22..local + 26].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    z[central + 24..central + 28].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    let s = Sandbox::new();
+    let a = s.archive("p.1.0.0.zip", &z);
+    let (result, _) = s.extract(&a, &ExtractOptions::default());
+    match result {
+        // Either the reader notices the lie, or it writes only what the stream holds.
+        Err(e) => {
+            assert!(e.to_string().contains("liar.bin") || e.to_string().contains("damaged"), "{e}");
+            assert!(s.dest().symlink_metadata().is_err());
+        }
+        Ok(_) => assert_eq!(std::fs::read(s.dest().join("liar.bin")).unwrap(), vec![b'q'; 64]),
+    }
+}
+
+#[test]
 fn a10_bombs_stop_at_the_byte_and_ratio_caps() {
     let s = Sandbox::new();
     let zeros = vec![0u8; 4 << 20];
