@@ -18,19 +18,7 @@ impl NamedLock {
     /// directory) when missing. The file is never deleted: deleting a lock file races with
     /// other processes that have it open.
     pub fn acquire(path: impl AsRef<Path>) -> Result<NamedLock> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(parent) = path.parent() {
-            if !parent.as_os_str().is_empty() {
-                crate::fs::create_dir_all(parent)?;
-            }
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at("open lock file", &path)?;
+        let (file, path) = open_lock_file(path.as_ref())?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(std::io::Error::from)
             .at("lock", &path)?;
@@ -39,19 +27,7 @@ impl NamedLock {
 
     /// Takes the lock only if nobody holds it.
     pub fn try_acquire(path: impl AsRef<Path>) -> Result<Option<NamedLock>> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(parent) = path.parent() {
-            if !parent.as_os_str().is_empty() {
-                crate::fs::create_dir_all(parent)?;
-            }
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at("open lock file", &path)?;
+        let (file, path) = open_lock_file(path.as_ref())?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Some(NamedLock { file, path })),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
@@ -63,6 +39,16 @@ impl NamedLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Opens (creating it and its directory when missing) a lock file.
+fn open_lock_file(path: &Path) -> Result<(File, PathBuf)> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::fs::create_dir_all(parent)?;
+    }
+    let file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).at("open lock file", path)?;
+    Ok((file, path.to_path_buf()))
 }
 
 impl Drop for NamedLock {

@@ -2,6 +2,7 @@
 //! its exit code, stdout, stderr and the files it leaves behind.
 
 #![allow(unreachable_pub)] // test helpers are `pub` for the test modules, not an API
+#![allow(clippy::print_stdout)] // tests print `SKIP <reason>` when the machine lacks something
 
 mod util;
 

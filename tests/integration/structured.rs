@@ -4,7 +4,7 @@
 //! `deploy-package` is wired these print SKIP (the library behaviour is covered by the
 //! approval cases in `fixtures/structured/`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::util::{Run, TestEnv};
 
@@ -28,14 +28,8 @@ fn package(env: &TestEnv, files: &[(&str, &[u8])]) -> PathBuf {
     path
 }
 
-/// Deploys the package with the feature enabled and `extra` variables; `None` (after
-/// printing SKIP) while `deploy-package` is not implemented.
-fn deploy(env: &TestEnv, package: &PathBuf, extra: &[(&str, &str, bool)]) -> Option<(Run, PathBuf)> {
-    let help = env.cmd(&["deploy-package", "--help"]).run();
-    if !help.stdout.contains("--package") {
-        println!("SKIP structured via deploy-package: deploy-package is not implemented yet");
-        return None;
-    }
+/// Deploys the package with the feature enabled and `extra` variables.
+fn deploy(env: &TestEnv, package: &Path, extra: &[(&str, &str, bool)]) -> (Run, PathBuf) {
     let apps = env.path("Applications");
     let apps = apps.to_string_lossy().into_owned();
     let mut vars: Vec<(&str, &str, bool)> = vec![
@@ -50,15 +44,11 @@ fn deploy(env: &TestEnv, package: &PathBuf, extra: &[(&str, &str, bool)]) -> Opt
         .cmd(&["deploy-package", &format!("--package={}", package.display()), "--variables=vars.json"])
         .env("TentacleHome", env.path("home"))
         .run();
-    if run.stderr.contains("not implemented") {
-        println!("SKIP structured via deploy-package: deploy-package is not implemented yet");
-        return None;
-    }
     let dir = run
         .output_variable("Octopus.Action.Package.InstallationDirectoryPath")
         .map(PathBuf::from)
         .unwrap_or_else(|| env.path("Applications/Acme.Structured/1.0.0"));
-    Some((run, dir))
+    (run, dir)
 }
 
 #[test]
@@ -77,7 +67,7 @@ fn json_yaml_xml_and_properties_are_replaced_keeping_their_style() {
             ("config/app.properties", props),
         ],
     );
-    let Some((run, dir)) = deploy(
+    let (run, dir) = deploy(
         &env,
         &pkg,
         &[
@@ -88,9 +78,7 @@ fn json_yaml_xml_and_properties_are_replaced_keeping_their_style() {
             ("Log:Level", "Warning", false),
             ("/config/add[@key='Name']/@value", "prod", false),
         ],
-    ) else {
-        return;
-    };
+    );
     run.success()
         .stdout_has("Structured variable replacement succeeded on file")
         .stdout_has("with format Json")
@@ -114,9 +102,7 @@ fn json_yaml_xml_and_properties_are_replaced_keeping_their_style() {
 fn unparseable_file_fails_the_deployment_naming_file_and_format() {
     let env = TestEnv::new();
     let pkg = package(&env, &[("broken.json", b"{\"a\": ")]);
-    let Some((run, _)) = deploy(&env, &pkg, &[(TARGETS, "broken.json", false), ("a", "1", false)]) else {
-        return;
-    };
+    let (run, _) = deploy(&env, &pkg, &[(TARGETS, "broken.json", false), ("a", "1", false)]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(format!("{}{}", run.stdout, run.stderr).contains("The file could not be parsed as Json"), "{run:?}");
     assert!(format!("{}{}", run.stdout, run.stderr).contains("broken.json"), "{run:?}");
@@ -126,13 +112,11 @@ fn unparseable_file_fails_the_deployment_naming_file_and_format() {
 fn missing_target_warns_and_octopus_variables_are_not_structures() {
     let env = TestEnv::new();
     let pkg = package(&env, &[("a.json", b"{\"Octopus\": {\"Rocks\": 1}, \"OctopusX\": 1}")]);
-    let Some((run, dir)) = deploy(
+    let (run, dir) = deploy(
         &env,
         &pkg,
         &[(TARGETS, "a.json\nnothing/*.json", false), ("OctopusX", "2", false), ("Octopus:Rocks", "3", false)],
-    ) else {
-        return;
-    };
+    );
     run.success().stdout_has("No files were found that match the replacement target pattern 'nothing/*.json'");
     assert_eq!(std::fs::read_to_string(dir.join("a.json")).unwrap(), "{\"Octopus\": {\"Rocks\": 3}, \"OctopusX\": 1}");
 }
@@ -141,9 +125,7 @@ fn missing_target_warns_and_octopus_variables_are_not_structures() {
 fn sensitive_values_are_written_but_never_logged() {
     let env = TestEnv::new();
     let pkg = package(&env, &[("a.json", b"{\"Password\": \"x\"}")]);
-    let Some((run, dir)) = deploy(&env, &pkg, &[(TARGETS, "a.json", false), ("Password", "s3cr3t-value", true)]) else {
-        return;
-    };
+    let (run, dir) = deploy(&env, &pkg, &[(TARGETS, "a.json", false), ("Password", "s3cr3t-value", true)]);
     run.success().output_lacks("s3cr3t-value");
     assert_eq!(std::fs::read_to_string(dir.join("a.json")).unwrap(), "{\"Password\": \"s3cr3t-value\"}");
 }

@@ -195,7 +195,7 @@ impl Run {
                 let start = rest.find(&format!("{name}="))? + name.len() + 2;
                 let quote = rest.as_bytes()[start - 1] as char;
                 let end = start + rest[start..].find(quote)?;
-                Some(String::from_utf8(b64.decode(&rest[start..end]).ok()?).ok()?)
+                String::from_utf8(b64.decode(&rest[start..end]).ok()?).ok()
             };
             if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
                 out.push((n, v));

@@ -67,6 +67,9 @@ impl Deployment<'_> {
     }
 }
 
+/// One convention: a step of the pipeline.
+type Convention = fn(&mut Deployment<'_>) -> Result<()>;
+
 /// What a successful deployment produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployOutcome {
@@ -116,7 +119,7 @@ fn run_conventions(d: &mut Deployment<'_>, journal: Option<&DeploymentJournal>) 
             skipped_as_already_installed: true,
         });
     }
-    let steps: [(&str, fn(&mut Deployment<'_>) -> Result<()>); 11] = [
+    let steps: [(&str, Convention); 11] = [
         ("extract package", extract_to_staging),
         ("configured PreDeploy script", |d| scripts::run_configured(d, Stage::PreDeploy)),
         ("packaged PreDeploy script", |d| scripts::run_packaged(d, Stage::PreDeploy)),
@@ -196,10 +199,10 @@ fn rollback(d: &mut Deployment<'_>, error: &Error) {
     d.variables.set(names::LAST_ERROR, Some(format!("{error:?}")));
     d.variables.set(names::LAST_ERROR_MESSAGE, Some(message.clone()));
     d.log.error("Running rollback conventions...");
-    if let Err(rollback_error) = scripts::run_packaged(d, Stage::DeployFailed) {
-        if rollback_error.to_string() != message {
-            d.log.error(rollback_error.to_string());
-        }
+    if let Err(rollback_error) = scripts::run_packaged(d, Stage::DeployFailed)
+        && rollback_error.to_string() != message
+    {
+        d.log.error(rollback_error.to_string());
     }
 }
 

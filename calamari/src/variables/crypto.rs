@@ -72,7 +72,7 @@ pub fn decrypt(data: &[u8], password: &str) -> Result<Vec<u8>, DecryptError> {
     // The reference skips the first four bytes without checking them.
     let iv = &data[IV_PREFIX.len()..IV_PREFIX.len() + IV_LEN];
     let ct = &data[IV_PREFIX.len() + IV_LEN..];
-    if ct.len() % BLOCK != 0 {
+    if !ct.len().is_multiple_of(BLOCK) {
         return Err(DecryptError::NotBlockAligned(ct.len()));
     }
     let key256 = derive_key(password, 32);
