@@ -367,3 +367,14 @@ fn the_bundled_sample_deploys_end_to_end() {
     assert!(settings.contains("\"MaxUploadMb\": 50"), "{settings}");
     assert!(journal(&env).contains("Acme.Web"));
 }
+
+#[test]
+fn a_failure_before_extraction_never_runs_or_deletes_scripts_in_the_working_directory() {
+    let env = TestEnv::new();
+    env.write("DeployFailed.sh", "echo rollback-from-cwd");
+    let not_a_package = env.write("Acme.Test.1.0.0.tar.gz", "this is not gzip data");
+    let run = deploy(&env, &not_a_package, &[]);
+    run.code(1);
+    assert!(!run.stdout.contains("rollback-from-cwd"), "{}", run.stdout);
+    assert!(env.path("DeployFailed.sh").is_file(), "a file in the caller's directory was deleted");
+}

@@ -60,6 +60,12 @@ impl Deployment<'_> {
         Ok(self.variables.get_flag(names::SKIP_REMAINING_CONVENTIONS, false)?)
     }
 
+    /// Whether the package has been extracted. Until then the current directory is the
+    /// process's own, where no packaged script may be run or deleted.
+    fn package_extracted(&self) -> bool {
+        self.variables.get_raw(names::ORIGINAL_PACKAGE_DIRECTORY_PATH).is_some_and(|p| !p.is_empty())
+    }
+
     /// Sets an output variable: in the dictionary (all three names) and for the agent.
     pub fn set_output(&mut self, name: &str, value: &str) {
         self.variables.set_output(name, value, false);
@@ -104,7 +110,9 @@ pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &
     if let Err(error) = &result {
         rollback(&mut deployment, error);
     }
-    if let Err(e) = scripts::delete_packaged_scripts(&deployment, Stage::DeployFailed) {
+    if deployment.package_extracted()
+        && let Err(e) = scripts::delete_packaged_scripts(&deployment, Stage::DeployFailed)
+    {
         log.verbose(format!("Could not delete the DeployFailed scripts: {e}"));
     }
     let succeeded = result.is_ok();
@@ -199,6 +207,9 @@ fn rollback(d: &mut Deployment<'_>, error: &Error) {
     d.variables.set(names::LAST_ERROR, Some(format!("{error:?}")));
     d.variables.set(names::LAST_ERROR_MESSAGE, Some(message.clone()));
     d.log.error("Running rollback conventions...");
+    if !d.package_extracted() {
+        return;
+    }
     if let Err(rollback_error) = scripts::run_packaged(d, Stage::DeployFailed)
         && rollback_error.to_string() != message
     {
