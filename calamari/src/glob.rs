@@ -67,6 +67,21 @@ impl Glob {
     }
 }
 
+/// The directories a target pattern is tried under: `dir`, then each of the newline-separated
+/// `Octopus.Action.AdditionalPaths` (relative ones relative to `dir`), as the reference's
+/// substitution and structured-configuration conventions search.
+///
+/// # Errors
+/// A variable that cannot be evaluated.
+pub fn target_roots(
+    dir: &Path,
+    variables: &crate::VariableDictionary,
+) -> Result<Vec<PathBuf>, crate::variables::Error> {
+    let mut roots = vec![dir.to_path_buf()];
+    roots.extend(variables.get_paths(crate::variables::names::ADDITIONAL_PATHS)?.iter().map(|p| dir.join(p)));
+    Ok(roots)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -378,3 +378,31 @@ fn a_failure_before_extraction_never_runs_or_deletes_scripts_in_the_working_dire
     assert!(!run.stdout.contains("rollback-from-cwd"), "{}", run.stdout);
     assert!(env.path("DeployFailed.sh").is_file(), "a file in the caller's directory was deleted");
 }
+
+#[test]
+fn additional_paths_are_searched_for_substitution_and_structured_targets() {
+    let env = TestEnv::new();
+    let shared = env.path("shared-config");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("extra.config"), "name=#{Greeting}").unwrap();
+    std::fs::write(shared.join("extra.json"), "{\"Greeting\": \"dev\"}").unwrap();
+    let pkg = package(&env, "Acme.Test.1.0.0.tar.gz", &[("a.txt", "a", 0o644)]);
+    deploy(
+        &env,
+        &pkg,
+        &[
+            ("Greeting", "hello", false),
+            ("Octopus.Action.AdditionalPaths", &shared.display().to_string(), false),
+            (
+                "Octopus.Action.EnabledFeatures",
+                "Octopus.Features.SubstituteInFiles,Octopus.Features.JsonConfigurationVariables",
+                false,
+            ),
+            ("Octopus.Action.SubstituteInFiles.TargetFiles", "*.config", false),
+            ("Octopus.Action.Package.JsonConfigurationVariablesTargets", "*.json", false),
+        ],
+    )
+    .success();
+    assert_eq!(std::fs::read_to_string(shared.join("extra.config")).unwrap(), "name=hello");
+    assert_eq!(std::fs::read_to_string(shared.join("extra.json")).unwrap(), "{\"Greeting\": \"hello\"}");
+}

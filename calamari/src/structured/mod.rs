@@ -185,8 +185,8 @@ pub fn formats_for(path: &Path, json_only: bool) -> &'static [Format] {
 }
 
 /// Replaces structured configuration variables in every file matching `targets` (globs
-/// relative to `dir`, one per entry, as the lines of
-/// `Octopus.Action.Package.JsonConfigurationVariablesTargets`).
+/// relative to `dir` and to each `Octopus.Action.AdditionalPaths`, one per entry, as the
+/// lines of `Octopus.Action.Package.JsonConfigurationVariablesTargets`).
 ///
 /// A target naming a directory is skipped with a warning; a target matching nothing logs
 /// the reference's warning. Each changed file is replaced atomically, keeping its
@@ -205,6 +205,7 @@ pub fn replace_in_files(
     let json_only = variables.get_flag(FALLBACK_FLAG_VARIABLE, false)?;
     let candidates = Candidates::new(variables);
     let mut summary = StructuredSummary::default();
+    let roots = crate::glob::target_roots(dir, variables)?;
     for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         let literal = dir.join(target.trim_start_matches("./"));
         if literal.is_dir() {
@@ -215,7 +216,7 @@ pub fn replace_in_files(
             continue;
         }
         let glob = crate::glob::Glob::new(target).map_err(|e| Error::Invalid(e.to_string()))?;
-        let files = glob.find_files(dir);
+        let files: Vec<_> = roots.iter().flat_map(|root| glob.find_files(root)).collect();
         if files.is_empty() {
             log.warn(format!("No files were found that match the replacement target pattern '{target}'"));
             continue;

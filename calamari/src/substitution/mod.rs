@@ -23,8 +23,6 @@ pub const OUTPUT_ENCODING: &str = "Octopus.Action.SubstituteInFiles.OutputEncodi
 pub const ENABLE_NO_MATCH_WARNING: &str = "Octopus.Action.SubstituteInFiles.EnableNoMatchWarning";
 /// `true` turns a template error in a file into a failure.
 pub const FAIL_ON_SUBSTITUTION_FAILS: &str = "OctopusShouldFailDeploymentOnSubstitutionFails";
-/// Extra directories the targets are also searched under.
-pub const ADDITIONAL_PATHS: &str = "Octopus.Action.AdditionalPaths";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -87,10 +85,7 @@ pub fn substitute_in_files(
 ) -> Result<SubstitutionSummary, Error> {
     let mut summary = SubstitutionSummary::default();
     let warn_no_match = variables.get_flag(ENABLE_NO_MATCH_WARNING, true)?;
-    let mut roots = vec![dir.to_path_buf()];
-    for extra in variables.get_paths(ADDITIONAL_PATHS)? {
-        roots.push(dir.join(extra));
-    }
+    let roots = crate::glob::target_roots(dir, variables)?;
     let mut seen = HashSet::new();
     for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         let glob = Glob::new(target)

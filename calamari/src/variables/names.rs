@@ -44,3 +44,5 @@ pub const RETENTION_POLICY_SET: &str = "OctopusRetentionPolicySet";
 pub const PACKAGE_ID: &str = "Octopus.Action.Package.PackageId";
 /// Package version of the primary package.
 pub const PACKAGE_VERSION: &str = "Octopus.Action.Package.PackageVersion";
+/// Extra directories (newline-separated) searched for substitution and structured targets.
+pub const ADDITIONAL_PATHS: &str = "Octopus.Action.AdditionalPaths";
