@@ -518,15 +518,7 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
     let env = TestEnv::new();
     let j = journal(&env);
     // A big journal makes each write take long enough to be hit mid-way.
-    let template = deployment(&env, "seed", SET, 5, true, "0.0.1", 0);
-    j.update(|entries| {
-        for i in 0..3000 {
-            let mut e = template.clone();
-            e.id = format!("seed-{i}");
-            entries.push(e);
-        }
-    })
-    .unwrap();
+    seed(&env, &j, 3000);
     let (_, vars) = transfer_setup(
         &env,
         "Acme.Web.1.0.0.zip",
@@ -677,15 +669,7 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
 fn a_failed_journal_write_leaves_the_old_journal() {
     let env = TestEnv::new();
     let j = journal(&env);
-    let template = deployment(&env, "seed", SET, 5, true, "0.0.1", 0);
-    j.update(|entries| {
-        for i in 0..1000 {
-            let mut e = template.clone();
-            e.id = format!("seed-{i}");
-            entries.push(e);
-        }
-    })
-    .unwrap();
+    seed(&env, &j, 1000);
     let before = std::fs::read(j.path()).unwrap();
     assert!(before.len() > 200 * 1024);
     let (_, vars) = transfer_setup(
@@ -719,4 +703,17 @@ fn a_failed_journal_write_leaves_the_old_journal() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// Fills the journal with `count` copies of one successful deployment (ids `seed-<i>`).
+fn seed(env: &TestEnv, j: &DeploymentJournal, count: usize) {
+    let template = deployment(env, "seed", SET, 5, true, "0.0.1", 0);
+    j.update(|entries| {
+        for i in 0..count {
+            let mut e = template.clone();
+            e.id = format!("seed-{i}");
+            entries.push(e);
+        }
+    })
+    .unwrap();
 }

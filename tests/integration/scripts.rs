@@ -4,7 +4,7 @@
 
 #![allow(clippy::print_stdout)] // SKIP lines and measurements are printed on purpose
 
-use std::io::Read as _;
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -356,13 +356,7 @@ fn secrets_stay_out_of_argv_env_and_readable_files() {
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    while !seen.contains("ready") {
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "calamari ended early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    read_until(&mut stdout, "ready");
     // The script runs: scan every process.
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
@@ -423,13 +417,7 @@ fn after_calamari_is_killed_the_next_run_cleans_up() {
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    while !seen.contains("started") {
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "calamari ended early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    read_until(&mut stdout, "started");
     child.kill().unwrap();
     child.wait().unwrap();
     let leftovers = || std::fs::read_dir(home.join("Work")).unwrap().flatten().count();
@@ -496,13 +484,7 @@ fn sigterm_to_calamari_stops_the_script_group() {
     let mut child =
         env.cmd(&["run-script", "--script=s.sh"]).cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    while !seen.contains("started") {
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "calamari ended early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    read_until(&mut stdout, "started");
     // SAFETY: kill(2) on the calamari child this test spawned.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
@@ -641,4 +623,16 @@ fn run_script_runs_a_script_inside_a_package() {
         .run()
         .code(1)
         .stderr_has("bad.tar.gz");
+}
+
+/// Reads a running calamari's stdout until `marker` has appeared; returns what was read.
+fn read_until(stdout: &mut impl Read, marker: &str) -> String {
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains(marker) {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "calamari ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    seen
 }
