@@ -7,11 +7,11 @@
 //! exit code where the command runs one.
 
 use std::ffi::OsString;
-use std::io::Read as _;
 use std::path::PathBuf;
 
-use calamari::error::EXIT_USER_ERROR;
-use calamari::variables::{self, VariableSources};
+use calamari::env_vars::AgentEnvironment;
+use calamari::error;
+use calamari::variables::{VariableSources, input};
 use calamari::{Log, VariableDictionary};
 use clap::{Args, Parser, Subcommand};
 
@@ -93,19 +93,21 @@ pub(crate) enum Command {
     TransferPackage(commands::transfer_package::Args),
 }
 
-/// What every command gets: the log writer and the global options.
+/// What every command gets: the log writer, the global options and the environment the
+/// agent started us in (read once).
 pub(crate) struct Context {
     pub(crate) log: Log,
     pub(crate) globals: GlobalArgs,
+    pub(crate) environment: AgentEnvironment,
 }
 
 impl Context {
-    /// Loads the variables named by the global options and registers every sensitive
-    /// value with the log, so nothing Calamari prints shows them.
+    /// Loads the variables named by the global options (see
+    /// [`variables::input::load_for_command`]).
     pub(crate) fn variables(&self) -> calamari::Result<VariableDictionary> {
         let g = &self.globals;
-        let password = resolve_password(g.variables_password.as_deref(), g.variables_password_file.as_deref())?;
-        let sensitive_password = resolve_password(
+        let password = input::resolve_password(g.variables_password.as_deref(), g.variables_password_file.as_deref())?;
+        let sensitive_password = input::resolve_password(
             g.sensitive_variables_password.as_deref(),
             g.sensitive_variables_password_file.as_deref(),
         )?;
@@ -114,63 +116,10 @@ impl Context {
             password,
             sensitive_files: g.sensitive_variables.clone(),
             sensitive_password,
-            ..VariableSources::with_process_environment()
+            ..VariableSources::with_environment(&self.environment)
         };
-        let dict = variables::input::load(&sources)?;
-        for value in dict.sensitive_values() {
-            self.log.add_sensitive(value);
-        }
-        print_variables(&self.log, &dict)?;
-        if !g.sensitive_variables.is_empty() {
-            self.log.warn("--sensitiveVariables is deprecated: pass every variable in --variables files.");
-        }
-        Ok(dict)
+        Ok(input::load_for_command(&sources, &self.log)?)
     }
-}
-
-/// The reference's `VariableLogger`: with `OctopusPrintVariables` (raw values) or
-/// `OctopusPrintEvaluatedVariables` (evaluated) set to true, list every variable except
-/// configured scripts. Values go through the log, so sensitive ones are masked.
-fn print_variables(log: &Log, dict: &VariableDictionary) -> calamari::Result<()> {
-    for (flag, evaluated) in [("OctopusPrintVariables", false), ("OctopusPrintEvaluatedVariables", true)] {
-        if !dict.get_flag(flag, false)? {
-            continue;
-        }
-        log.warn(format!(
-            "{flag} is enabled. This should only be used for debugging problems with variables, and then disabled again for normal deployments."
-        ));
-        log.verbose(if evaluated {
-            "The following evaluated variables are available:"
-        } else {
-            "The following variables are available:"
-        });
-        for variable in dict.iter().filter(|v| !v.name.contains("CustomScripts.")) {
-            let value = if evaluated { dict.get(&variable.name)? } else { variable.value.clone() };
-            log.verbose(format!("[{}] = '{}'", variable.name, value.unwrap_or_default()));
-        }
-    }
-    Ok(())
-}
-
-fn resolve_password(inline: Option<&str>, file: Option<&std::path::Path>) -> calamari::Result<Option<String>> {
-    let Some(file) = file else { return Ok(inline.map(str::to_string)) };
-    if inline.is_some() {
-        return Err(variables::Error::Password(
-            "Give the password either inline or from a file, not both.".to_string(),
-        )
-        .into());
-    }
-    let mut text = String::new();
-    if file.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).map_err(|e| {
-            variables::Error::Password(format!("Could not read the variables password from standard input: {e}"))
-        })?;
-    } else {
-        text = calamari::fs::read_to_string(file)?;
-    }
-    // One trailing newline is how `echo pw > file` writes it; it is not part of the password.
-    let trimmed = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
-    Ok(Some(trimmed.to_string()))
 }
 
 /// Parses `args`, runs the command and returns the process exit code.
@@ -181,18 +130,20 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
             use clap::error::ErrorKind;
             let code = match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
-                _ => EXIT_USER_ERROR,
+                _ => error::ErrorKind::User.exit_code(),
             };
             let _ = e.print();
             return code;
         }
     };
     crate::argv_scrub::scrub_passwords();
-    let ctx = Context { log: Log::stdio(), globals: cli.globals };
+    let log = Log::stdio();
+    let environment = AgentEnvironment::from_process();
+    let ctx = Context { log, globals: cli.globals, environment };
     let result = match cli.command {
         Command::Version => {
             ctx.log.info(calamari::VERSION);
-            Ok(0)
+            Ok(error::Outcome::Success)
         }
         Command::Install(args) => commands::install::exec(args, &ctx),
         Command::Bundle(args) => commands::bundle::exec(args, &ctx),
@@ -208,13 +159,9 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::Clean(args) => commands::clean::exec(args, &ctx),
         Command::TransferPackage(args) => commands::transfer_package::exec(args, &ctx),
     };
-    let code = match result {
-        Ok(code) => code,
-        Err(e) => {
-            ctx.log.error(e.to_string());
-            e.exit_code()
-        }
-    };
+    if let Err(e) = &result {
+        ctx.log.error(e.chain());
+    }
     ctx.log.flush();
-    code
+    error::exit_code(&result)
 }

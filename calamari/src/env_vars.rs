@@ -14,3 +14,71 @@ pub const CALAMARI_WORKING_DIRECTORY: &str = "OctopusCalamariWorkingDirectory";
 pub const HOME: &str = "HOME";
 /// Windows-style root for staging directories (`%SystemDrive%/Applications`).
 pub const SYSTEM_DRIVE: &str = "SystemDrive";
+
+use std::path::PathBuf;
+
+/// The process environment an agent started Calamari in, read once (by the CLI, or by a
+/// program that embeds the library) and passed to what needs it: the `env:NAME`
+/// variables, `TentacleHome`, the journal's location, the working directory.
+#[derive(Debug, Clone, Default)]
+pub struct AgentEnvironment {
+    /// Every environment variable whose name and value are UTF-8, in the order read.
+    pub variables: Vec<(String, String)>,
+    /// The directory Calamari was started in; `None` when it cannot be read (deleted).
+    pub working_directory: Option<PathBuf>,
+}
+
+impl AgentEnvironment {
+    /// Reads this process's environment and working directory.
+    pub fn from_process() -> Self {
+        AgentEnvironment {
+            variables: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+            working_directory: std::env::current_dir().ok(),
+        }
+    }
+
+    /// The directory Calamari was started in.
+    ///
+    /// # Errors
+    /// [`crate::error::UsageError::CurrentDirectory`] when it could not be read.
+    pub fn working_directory(&self) -> Result<&std::path::Path, crate::error::UsageError> {
+        self.working_directory.as_deref().ok_or_else(|| {
+            crate::error::UsageError::CurrentDirectory(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "it was deleted or cannot be accessed",
+            ))
+        })
+    }
+
+    /// The value of one environment variable; a blank value counts as unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.variables.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.trim().is_empty())
+    }
+
+    /// `$TentacleHome`: the agent's home (package cache, journal, Calamari installs).
+    pub fn tentacle_home(&self) -> Option<PathBuf> {
+        self.get(TENTACLE_HOME).map(PathBuf::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_values_are_unset_and_the_last_value_wins() {
+        let env = AgentEnvironment {
+            variables: vec![
+                ("TentacleHome".into(), "/a".into()),
+                ("TentacleHome".into(), "/b".into()),
+                ("HOME".into(), "  ".into()),
+            ],
+            working_directory: None,
+        };
+        assert_eq!(env.tentacle_home(), Some(PathBuf::from("/b")));
+        assert_eq!(env.get("HOME"), None);
+        assert_eq!(env.get("PATH"), None);
+    }
+}

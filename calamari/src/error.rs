@@ -1,16 +1,117 @@
-//! The crate-level [`Error`]: one variant per module error, plus the exit code each maps to.
+//! The crate-level [`Error`], the [`ErrorKind`] each error belongs to, and the one function
+//! that turns a command's result into a process exit code: [`exit_code`].
 //!
-//! Exit codes follow the reference (`ExitStatus.cs`): 1 for an expected/user error (the
-//! reference's `CommandException`), 100 for an unexpected failure, 101 for a recursive
-//! variable definition. A script's own exit code is not an error: commands return it as
-//! their `Ok` value.
+//! Every module has its own `thiserror` enum whose variants carry their data (the path, the
+//! variable, the archive entry, the stage and script, the lock and how long we waited) and
+//! keep their cause as a `source`. No module decides an exit code: this file does, by
+//! matching on the errors, so the policy can be read in one place:
+//!
+//! | exit code | when |
+//! |---|---|
+//! | 0 | success ([`Outcome::Success`]) |
+//! | 1 | [`ErrorKind::User`]: a bad option, input file, password or variable; a failed step; a lock held too long by another process (the reference's `CommandException`) |
+//! | 100 | [`ErrorKind::Unexpected`]: an I/O failure nobody could foresee, a bug, a panic |
+//! | 101 | [`ErrorKind::RecursiveDefinition`]: a variable whose value refers back to itself |
+//! | 3 | [`Outcome::OutOfDate`]: `check-install` found the version missing or incomplete |
+//! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
+//! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S while a script ran |
 
-/// Exit code for a user error: bad option, bad input file, wrong password.
-pub const EXIT_USER_ERROR: i32 = 1;
-/// Exit code for an unexpected failure (I/O errors, bugs).
+use crate::{conventions, journal, lock, package, script, self_install, structured, substitution, variables};
+
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what was asked: exit 0.
+    Success,
+    /// `check-install`: the version asked for is missing or incomplete: exit 3, the code an
+    /// agent reads as "push a newer Calamari".
+    OutOfDate,
+    /// `run-script`: the script ran and exited with this code, passed through unchanged.
+    ScriptExited(i32),
+}
+
+/// What kind of failure an [`Error`] is; decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input, the options, the variables or the environment a user controls are wrong,
+    /// or a deployment step failed: exit 1.
+    User,
+    /// A failure nobody could foresee (I/O, a bug): exit 100.
+    Unexpected,
+    /// A recursive variable definition (`A -> B -> A`): exit 101.
+    RecursiveDefinition,
+    /// Calamari received this signal while a script ran and stopped it: exit 128 + signal.
+    Cancelled(i32),
+}
+
+impl ErrorKind {
+    /// The process exit code of this kind of failure.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::User => 1,
+            ErrorKind::Unexpected => 100,
+            ErrorKind::RecursiveDefinition => 101,
+            ErrorKind::Cancelled(signal) => 128 + signal,
+        }
+    }
+}
+
+/// Exit code of an unexpected failure: also what a panic exits with.
 pub const EXIT_UNEXPECTED: i32 = 100;
-/// Exit code for a recursive variable definition (`A -> B -> A`).
-pub const EXIT_RECURSIVE_DEFINITION: i32 = 101;
+// Transitional: the modules whose errors are still being typed report a code themselves.
+pub(crate) const EXIT_USER_ERROR: i32 = 1;
+
+/// The process exit code for a command's result: the whole policy of the table above.
+pub fn exit_code(result: &Result<Outcome>) -> i32 {
+    match result {
+        Ok(Outcome::Success) => 0,
+        Ok(Outcome::OutOfDate) => 3,
+        Ok(Outcome::ScriptExited(code)) => *code,
+        Err(e) => e.kind().exit_code(),
+    }
+}
+
+/// A command's options or arguments are wrong (checked by the library, not by the parser).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// An option that must be given was not, or its value cannot be used; the message is
+    /// the reference's wording.
+    #[error("{message}")]
+    BadOption {
+        /// The option, as spelled on the command line (`--packageId`).
+        option: &'static str,
+        /// The reference's message.
+        message: String,
+    },
+    /// An option's value cannot be used.
+    #[error("{option} expects {expected}, found '{value}'")]
+    InvalidOption {
+        /// The option, as spelled on the command line.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// Two options that exclude each other were both given.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// An environment variable that the command needs is not set.
+    #[error("Environment variable '{0}' has not been set.")]
+    EnvironmentVariableNotSet(&'static str),
+    /// A directory named by an option does not exist.
+    #[error("The directory '{}' does not exist", .0.display())]
+    DirectoryNotFound(std::path::PathBuf),
+    /// A file named by an option does not exist.
+    #[error("Could not find package file: {}", .0.display())]
+    PackageNotFound(std::path::PathBuf),
+    /// The process's working directory cannot be read.
+    #[error("Cannot read the current directory: {0}")]
+    CurrentDirectory(#[source] std::io::Error),
+    /// Writing the result to standard output failed.
+    #[error("Could not write the result to standard output: {0}")]
+    Stdout(#[source] std::io::Error),
+}
 
 /// Any failure of a Calamari operation.
 #[derive(Debug, thiserror::Error)]
@@ -20,51 +121,190 @@ pub enum Error {
     Io(#[from] crate::fs::IoError),
     /// Loading or evaluating variables failed.
     #[error(transparent)]
-    Variables(#[from] crate::variables::Error),
+    Variables(#[from] variables::Error),
     /// Reading or extracting a package failed.
     #[error(transparent)]
-    Package(#[from] crate::package::Error),
+    Package(#[from] package::Error),
     /// Substituting variables into files failed.
     #[error(transparent)]
-    Substitution(#[from] crate::substitution::Error),
+    Substitution(#[from] substitution::Error),
     /// Structured configuration variable replacement failed.
     #[error(transparent)]
-    Structured(#[from] crate::structured::Error),
+    Structured(#[from] structured::Error),
     /// Running a script failed.
     #[error(transparent)]
-    Script(#[from] crate::script::Error),
-    /// The deployment journal could not be read or written.
+    Script(#[from] script::Error),
+    /// The deployment journal could not be read or written, or retention could not run.
     #[error(transparent)]
-    Journal(#[from] crate::journal::Error),
+    Journal(#[from] journal::Error),
     /// Installing, checking or pruning a versioned Calamari install failed.
     #[error(transparent)]
-    SelfInstall(#[from] crate::self_install::Error),
-    /// A user error with its message (the reference's `CommandException`).
-    #[error("{0}")]
-    Command(String),
+    SelfInstall(#[from] self_install::Error),
+    /// A convention of deploy-package or transfer-package failed.
+    #[error(transparent)]
+    Deployment(#[from] conventions::Error),
+    /// A command's options are wrong.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
 }
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Builds a user error (exit code 1) from a message.
-    pub fn command(message: impl Into<String>) -> Self {
-        Error::Command(message.into())
+    /// What kind of failure this is (and so its exit code).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io(_) => ErrorKind::Unexpected,
+            Error::Variables(e) => variables_kind(e),
+            Error::Package(e) => package_kind(e),
+            Error::Substitution(e) => substitution_kind(e),
+            Error::Structured(e) => structured_kind(e),
+            Error::Script(e) => script_kind(e),
+            Error::Journal(e) => journal_kind(e),
+            Error::SelfInstall(e) => self_install_kind(e),
+            Error::Deployment(e) => deployment_kind(e),
+            Error::Usage(_) => ErrorKind::User,
+        }
     }
 
-    /// The process exit code this error maps to.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io(_) => EXIT_UNEXPECTED,
-            Error::Variables(e) => e.exit_code(),
-            Error::Package(e) => e.exit_code(),
-            Error::Substitution(e) => e.exit_code(),
-            Error::Structured(e) => e.exit_code(),
-            Error::Script(e) => e.exit_code(),
-            Error::Journal(e) => e.exit_code(),
-            Error::SelfInstall(e) => e.exit_code(),
-            Error::Command(_) => EXIT_USER_ERROR,
+    /// The message and every cause that it does not already include, joined with ": ",
+    /// as `OctopusLastError` and the CLI show it.
+    pub fn chain(&self) -> String {
+        chain(self)
+    }
+}
+
+/// The display chain of any error: its message, then each `source` whose text the
+/// message so far does not already contain.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
         }
+        source = cause.source();
+    }
+    text
+}
+
+// Transitional, for the modules above that still compute a code.
+impl variables::Error {
+    pub(crate) fn exit_code(&self) -> i32 {
+        variables_kind(self).exit_code()
+    }
+}
+
+fn variables_kind(e: &variables::Error) -> ErrorKind {
+    match e {
+        variables::Error::RecursiveDefinition { .. } => ErrorKind::RecursiveDefinition,
+        _ => ErrorKind::User,
+    }
+}
+
+fn lock_timeout_kind(_: &lock::LockTimeout) -> ErrorKind {
+    // Another process held the lock: the step failed and can be retried; not a bug.
+    ErrorKind::User
+}
+
+fn journal_kind(e: &journal::Error) -> ErrorKind {
+    match e {
+        journal::Error::Io(_) => ErrorKind::Unexpected,
+        journal::Error::Variables(e) => variables_kind(e),
+        journal::Error::LockTimeout(t) => lock_timeout_kind(t),
+        _ => ErrorKind::User,
+    }
+}
+
+fn self_install_kind(e: &self_install::Error) -> ErrorKind {
+    use self_install::Error as E;
+    match e {
+        E::Io(_) | E::Damaged { .. } | E::SourceVanished { .. } => ErrorKind::Unexpected,
+        E::LockTimeout(t) => lock_timeout_kind(t),
+        E::InvalidVersion { .. }
+        | E::InvalidSha256(_)
+        | E::Bundle { .. }
+        | E::BundleHash { .. }
+        | E::NoHome
+        | E::BadFileName { .. }
+        | E::NotInstalled { .. }
+        | E::ChangedWhileBundling { .. }
+        | E::NotCalamari { .. } => ErrorKind::User,
+    }
+}
+
+fn deployment_kind(e: &conventions::Error) -> ErrorKind {
+    use conventions::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        _ => ErrorKind::User,
+    }
+}
+
+// The modules below still report their own code while their errors are being typed;
+// `from_legacy_code` maps it onto a kind.
+fn from_legacy_code(code: i32) -> ErrorKind {
+    match code {
+        1 => ErrorKind::User,
+        101 => ErrorKind::RecursiveDefinition,
+        c if c > 128 => ErrorKind::Cancelled(c - 128),
+        _ => ErrorKind::Unexpected,
+    }
+}
+
+fn package_kind(e: &package::Error) -> ErrorKind {
+    from_legacy_code(e.exit_code())
+}
+
+fn substitution_kind(e: &substitution::Error) -> ErrorKind {
+    from_legacy_code(e.exit_code())
+}
+
+fn structured_kind(e: &structured::Error) -> ErrorKind {
+    from_legacy_code(e.exit_code())
+}
+
+fn script_kind(e: &script::Error) -> ErrorKind {
+    from_legacy_code(e.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_and_kinds_map_to_the_agent_contract() {
+        assert_eq!(exit_code(&Ok(Outcome::Success)), 0);
+        assert_eq!(exit_code(&Ok(Outcome::OutOfDate)), 3);
+        assert_eq!(exit_code(&Ok(Outcome::ScriptExited(42))), 42);
+        let user = Error::Usage(UsageError::Conflict("x"));
+        assert_eq!(exit_code(&Err(user)), 1);
+        let recursive = Error::Variables(variables::Error::RecursiveDefinition { message: "A".into() });
+        assert_eq!(exit_code(&Err(recursive)), 101);
+        assert_eq!(ErrorKind::Cancelled(15).exit_code(), 143);
+    }
+
+    #[test]
+    fn a_lock_timeout_is_the_same_kind_in_the_journal_and_the_self_install() {
+        let timeout =
+            || lock::LockTimeout { purpose: "lock", path: "/x.lock".into(), waited: std::time::Duration::from_secs(1) };
+        let journal = Error::Journal(journal::Error::LockTimeout(timeout()));
+        let install = Error::SelfInstall(self_install::Error::LockTimeout(timeout()));
+        assert_eq!(journal.kind(), ErrorKind::User);
+        assert_eq!(install.kind(), journal.kind());
+    }
+
+    #[test]
+    fn chain_adds_causes_the_message_does_not_already_hold() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::Usage(UsageError::Stdout(io));
+        assert_eq!(e.chain(), "Could not write the result to standard output: disk on fire");
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        assert_eq!(chain(&Outer(std::io::Error::other("inner"))), "outer: inner");
     }
 }

@@ -1,10 +1,40 @@
 //! Cross-process named locks: `flock(2)` on a lock file. The kernel releases the lock when
-//! the holder dies, so a `kill -9` never leaves a stale lock behind (hardening P4, E-8).
+//! the holder dies, so a `kill -9` never leaves a stale lock behind, and a lock file left on
+//! disk by a dead process never blocks anyone.
+//!
+//! [`NamedLock::acquire_within`] is the one bounded wait every lock of Calamari uses (the
+//! deployment journal, the self-install, staging directories, extractions): it polls, tells
+//! the caller once that it is waiting, and gives up with [`LockTimeout`] naming the lock
+//! file and how long it waited.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::fs::{IoContext, Result};
+
+/// Another process held a lock for longer than we were willing to wait.
+#[derive(Debug, thiserror::Error)]
+#[error("Timed out after {} seconds waiting for the {purpose} '{}'; another process holds it", waited.as_secs(), path.display())]
+pub struct LockTimeout {
+    /// What the lock guards, as a reader names it ("deployment journal lock").
+    pub purpose: &'static str,
+    /// The lock file.
+    pub path: PathBuf,
+    /// How long we waited.
+    pub waited: Duration,
+}
+
+/// Why [`NamedLock::acquire_within`] returned without the lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The lock file could not be opened or locked.
+    #[error(transparent)]
+    Io(#[from] crate::fs::IoError),
+    /// The wait ran out.
+    #[error(transparent)]
+    Timeout(#[from] LockTimeout),
+}
 
 /// An exclusive lock held on a lock file until dropped.
 #[derive(Debug)]
@@ -32,6 +62,38 @@ impl NamedLock {
             Ok(()) => Ok(Some(NamedLock { file, path })),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(std::io::Error::from(e)).at("lock", &path),
+        }
+    }
+
+    /// Takes the lock, waiting at most `timeout` for another holder. `on_wait` is called
+    /// once, before the first pause, so the caller can say who it is waiting for. Polls
+    /// (1 ms doubling to 50 ms) rather than blocking, so the wait is bounded.
+    ///
+    /// # Errors
+    /// [`LockError::Timeout`] when the wait runs out; [`LockError::Io`] when the lock file
+    /// cannot be opened.
+    pub fn acquire_within(
+        purpose: &'static str,
+        path: impl AsRef<Path>,
+        timeout: Duration,
+        on_wait: impl FnOnce(&Path),
+    ) -> std::result::Result<NamedLock, LockError> {
+        let path = path.as_ref();
+        if let Some(lock) = NamedLock::try_acquire(path)? {
+            return Ok(lock);
+        }
+        on_wait(path);
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            std::thread::sleep(pause);
+            if let Some(lock) = NamedLock::try_acquire(path)? {
+                return Ok(lock);
+            }
+            if start.elapsed() >= timeout {
+                return Err(LockTimeout { purpose, path: path.to_path_buf(), waited: timeout }.into());
+            }
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
@@ -71,5 +133,20 @@ mod tests {
         assert!(NamedLock::try_acquire(&path).unwrap().is_none());
         drop(held);
         assert!(NamedLock::try_acquire(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn bounded_wait_names_the_lock_and_the_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let _held = NamedLock::acquire(&path).unwrap();
+        let mut told = None;
+        let err =
+            NamedLock::acquire_within("test lock", &path, Duration::from_millis(60), |p| told = Some(p.to_path_buf()))
+                .unwrap_err();
+        assert_eq!(told.as_deref(), Some(path.as_path()));
+        let LockError::Timeout(timeout) = err else { panic!("expected a timeout, got {err}") };
+        assert_eq!(timeout.path, path);
+        assert!(timeout.to_string().starts_with("Timed out after 0 seconds waiting for the test lock '"), "{timeout}");
     }
 }

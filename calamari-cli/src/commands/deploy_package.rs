@@ -1,5 +1,6 @@
 //! `calamari deploy-package --package=FILE`: the whole convention pipeline.
 
+use calamari::error::Outcome;
 use std::path::PathBuf;
 
 use crate::cli::Context;
@@ -12,8 +13,8 @@ pub(crate) struct Args {
     package: PathBuf,
 }
 
-pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let mut variables = ctx.variables()?;
     calamari::conventions::deploy_package(&args.package, &mut variables, &ctx.log)?;
-    Ok(0)
+    Ok(Outcome::Success)
 }

@@ -2,6 +2,7 @@
 //! the result exactly (no trailing newline added). For people debugging templates and
 //! for scripts.
 
+use calamari::error::{Outcome, UsageError};
 use std::path::PathBuf;
 
 use calamari::variables::template::ParseMode;
@@ -22,7 +23,7 @@ pub(crate) struct Args {
     halt_on_error: bool,
 }
 
-pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let variables = ctx.variables()?;
     let template = match (&args.template, &args.file) {
         (Some(t), _) => t.clone(),
@@ -34,13 +35,10 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
     if let Some(output) = &evaluation.output {
         use std::io::Write as _;
         let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(output.as_bytes())
-            .and_then(|()| stdout.flush())
-            .map_err(|e| calamari::Error::command(format!("Could not write the result to standard output: {e}")))?;
+        stdout.write_all(output.as_bytes()).and_then(|()| stdout.flush()).map_err(UsageError::Stdout)?;
     }
     if let Some(error) = evaluation.error {
-        return Err(calamari::Error::command(error));
+        return Err(calamari::variables::Error::Template { message: error }.into());
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use calamari::package::{self, ExtractOptions};
-use calamari::variables::names;
+use calamari::conventions::{ExtractPackageRequest, extract_package};
+use calamari::error::Outcome;
 
 use crate::cli::Context;
 
@@ -22,33 +22,14 @@ pub(crate) struct Args {
     package_hash: Option<String>,
 }
 
-pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let variables = ctx.variables()?;
-    let cwd = std::env::current_dir().map_err(|e| calamari::Error::command(format!("No working directory: {e}")))?;
-    let package_path = cwd.join(&args.package);
-    if !package_path.is_file() {
-        return Err(calamari::Error::command(format!("Could not find package file: {}", package_path.display())));
-    }
-    if let Some(hash) = args.package_hash.as_deref().filter(|h| !h.trim().is_empty()) {
-        package::hash::verify_sha1(&package_path, hash)?;
-    }
-    let (directory, file_count) = match args.destination {
-        Some(destination) => {
-            let destination = cwd.join(destination);
-            let options = ExtractOptions::from_variables(&variables)?;
-            ctx.log.verbose(format!("Extracting package to: {}", destination.display()));
-            let summary = package::extract(&package_path, &destination, &options, &ctx.log)?;
-            ctx.log.verbose(format!("Extracted {} files", summary.file_count));
-            (destination, summary.file_count)
-        }
-        None => {
-            let staged = package::extract_to_staging(&package_path, &variables, &ctx.log)?;
-            (staged.directory, staged.file_count)
-        }
+    let request = ExtractPackageRequest {
+        package: args.package,
+        destination: args.destination,
+        package_hash: args.package_hash,
+        working_directory: ctx.environment.working_directory()?.to_path_buf(),
     };
-    let directory = directory.to_string_lossy();
-    ctx.log.output_variable(names::INSTALLATION_DIRECTORY_PATH, &directory, false);
-    ctx.log.output_variable(names::PACKAGE_INSTALLATION_DIRECTORY_PATH, &directory, false);
-    ctx.log.output_variable(names::PACKAGE_EXTRACTED_FILE_COUNT, &file_count.to_string(), false);
-    Ok(0)
+    extract_package(&request, &variables, &ctx.log)?;
+    Ok(Outcome::Success)
 }

@@ -1,6 +1,7 @@
 //! `calamari install`: put this build (or a bundle) into `TentacleHome/Calamari/<version>/`,
 //! `Success.txt` last.
 
+use calamari::error::Outcome;
 use std::path::PathBuf;
 
 use calamari::self_install::{self, InstallOptions};
@@ -22,14 +23,18 @@ pub(crate) struct Args {
     /// The bundle's expected SHA-256 (64 hex digits). Without it, FILE.sha256 is checked when present.
     #[arg(long = "sha256", value_name = "HEX", requires = "bundle")]
     sha256: Option<String>,
+    /// How long to wait, in seconds, for another install of the same home to finish.
+    #[arg(long = "lockTimeout", value_name = "SECONDS", default_value_t = 600)]
+    lock_timeout: u64,
 }
 
-pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let home = self_install::resolve_home(args.home)?;
-    let options = InstallOptions { force: args.force, ..InstallOptions::default() };
+    let options = InstallOptions { force: args.force, lock_timeout: std::time::Duration::from_secs(args.lock_timeout) };
     match args.bundle {
         None => {
-            self_install::install_current(&home, &options, &ctx.log)?;
+            let executable = self_install::CalamariExecutable::running()?;
+            self_install::install_executable(&home, &executable, &options, &ctx.log)?;
         }
         Some(bundle) => {
             let sha256 = match args.sha256 {
@@ -39,7 +44,7 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
             self_install::install_bundle_with(&home, &bundle, sha256.as_deref(), &options, &ctx.log)?;
         }
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// The hash in `<bundle>.sha256` (`sha256sum` format), when that file exists.

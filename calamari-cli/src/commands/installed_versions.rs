@@ -1,5 +1,6 @@
 //! `calamari installed-versions`: the complete installs of a home, newest first, one per line.
 
+use calamari::error::Outcome;
 use std::path::PathBuf;
 
 use calamari::self_install;
@@ -14,7 +15,7 @@ pub(crate) struct Args {
     home: Option<PathBuf>,
 }
 
-pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let home = self_install::resolve_home(args.home)?;
     let versions = self_install::installed_versions(&home)?;
     if versions.is_empty() {
@@ -23,5 +24,5 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
     for installed in versions {
         ctx.log.info(installed.version);
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }

@@ -1,6 +1,7 @@
 //! `calamari prune`: delete all but the newest N complete installs, incomplete installs and
 //! leftovers of interrupted runs; never the running one.
 
+use calamari::error::Outcome;
 use std::path::PathBuf;
 
 use calamari::self_install;
@@ -18,7 +19,7 @@ pub(crate) struct Args {
     keep: usize,
 }
 
-pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let home = self_install::resolve_home(args.home)?;
     let report = self_install::prune(&home, args.keep, &ctx.log)?;
     ctx.log.info(format!(
@@ -27,5 +28,5 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
         report.removed.len(),
         if report.removed.len() == 1 { "y" } else { "ies" }
     ));
-    Ok(0)
+    Ok(Outcome::Success)
 }

@@ -2,6 +2,7 @@
 //! script from `Octopus.Action.Script.ScriptBody`) with the Calamari helpers. The exit code
 //! is the script's own; `Octopus.Action.Script.ExitCode` is set as an output variable.
 
+use calamari::error::Outcome;
 use std::path::PathBuf;
 
 use calamari::script::{self, RunScriptRequest};
@@ -23,15 +24,14 @@ pub(crate) struct Args {
     package: Option<PathBuf>,
 }
 
-pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let mut variables = ctx.variables()?;
-    let working_directory = std::env::current_dir()
-        .map_err(|e| calamari::Error::command(format!("Cannot read the current directory: {e}")))?;
+    let working_directory = ctx.environment.working_directory()?.to_path_buf();
     let request = RunScriptRequest {
         script: args.script,
         parameters: args.script_parameters,
         working_directory,
         package: args.package,
     };
-    Ok(script::run_script_command(&request, &mut variables, &ctx.log)?)
+    Ok(Outcome::ScriptExited(script::run_script_command(&request, &mut variables, &ctx.log)?))
 }

@@ -2,6 +2,7 @@
 //! in the files under DIR matched by the globs (newline-separated; default: the
 //! `Octopus.Action.SubstituteInFiles.TargetFiles` variable), as the deploy pipeline does.
 
+use calamari::error::{Outcome, UsageError};
 use std::path::PathBuf;
 
 use calamari::substitution;
@@ -20,10 +21,10 @@ pub(crate) struct Args {
     target_files: Option<String>,
 }
 
-pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let variables = ctx.variables()?;
     if !args.path.is_dir() {
-        return Err(calamari::Error::command(format!("The directory '{}' does not exist", args.path.display())));
+        return Err(UsageError::DirectoryNotFound(args.path).into());
     }
     let targets: Vec<String> = match &args.target_files {
         Some(t) => t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
@@ -31,7 +32,7 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
     };
     if targets.is_empty() {
         ctx.log.info("No substitution target files were given; nothing to do");
-        return Ok(0);
+        return Ok(Outcome::Success);
     }
     let summary = substitution::substitute_in_files(&args.path, &targets, &variables, &ctx.log)?;
     ctx.log.verbose(format!(
@@ -39,5 +40,5 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
         summary.substituted.len(),
         summary.files.len()
     ));
-    Ok(0)
+    Ok(Outcome::Success)
 }

@@ -1,15 +1,16 @@
 //! `calamari transfer-package`: copy the current deployment's package file to
 //! `Octopus.Action.Package.TransferPath` (reference `TransferPackageCommand.cs`). The work
-//! lives in `calamari::journal::transfer`.
+//! lives in `calamari::conventions::transfer_package`.
 
 use crate::cli::Context;
+use calamari::error::Outcome;
 
 /// Options of `transfer-package` (none: everything comes from variables).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {}
 
-pub(crate) fn exec(_args: Args, ctx: &Context) -> calamari::Result<i32> {
+pub(crate) fn exec(_args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let mut variables = ctx.variables()?;
-    calamari::journal::transfer::transfer_package(&mut variables, &ctx.log)?;
-    Ok(0)
+    calamari::conventions::transfer_package(&mut variables, &ctx.log)?;
+    Ok(Outcome::Success)
 }

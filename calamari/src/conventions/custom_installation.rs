@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Deployment;
-use crate::fs::IoContext as _;
+use super::{Deployment, Error};
+use crate::Result;
+use crate::fs::{IoContext as _, IoError};
 use crate::glob::Glob;
 use crate::variables::names;
-use crate::{Error, Result};
 
 const CUSTOM_DIRECTORY: &str = "Octopus.Action.Package.CustomInstallationDirectory";
 const PURGE: &str = "Octopus.Action.Package.CustomInstallationDirectoryShouldBePurgedBeforeDeployment";
@@ -26,23 +26,14 @@ pub(super) fn copy_to_custom_directory(d: &mut Deployment<'_>) -> Result<()> {
     }
     let evaluation = d.variables.evaluate(&raw)?;
     if let Some(error) = evaluation.error {
-        return Err(Error::command(format!(
-            "An error occurred when evaluating the value for the custom install directory. {error}"
-        )));
+        return Err(Error::CustomDirectoryEvaluation { message: error.to_string() }.into());
     }
     let custom = PathBuf::from(evaluation.output.unwrap_or_default().trim());
     if !custom.is_absolute() {
-        return Err(Error::command(format!(
-            "The custom install directory '{}' is a relative path, please specify the path as an absolute path or a UNC path.",
-            custom.display()
-        )));
+        return Err(Error::CustomDirectoryRelative(custom).into());
     }
     if custom.starts_with(&staging) {
-        return Err(Error::command(format!(
-            "The custom install directory '{}' is a child directory of the base installation directory '{}', please specify a different destination.",
-            custom.display(),
-            staging.display()
-        )));
+        return Err(Error::CustomDirectoryInsideStaging { custom, staging }.into());
     }
     crate::fs::create_dir_all(&custom)?;
     if d.variables.get_flag(PURGE, false)? {
@@ -50,15 +41,13 @@ pub(super) fn copy_to_custom_directory(d: &mut Deployment<'_>) -> Result<()> {
             .variables
             .get_paths(PURGE_EXCLUSIONS)?
             .iter()
-            .map(|p| Glob::new(p).map_err(|e| Error::command(e.to_string())))
+            .map(|p| Glob::new(p).map_err(|e| Error::PurgeExclusion(e).into()))
             .collect::<Result<Vec<_>>>()?;
         d.log.info(format!("Purging the directory '{}'", custom.display()));
         purge(&custom, &custom, &exclusions)?;
     }
     d.log.info(format!("Copying package contents to '{}'", custom.display()));
-    let copied = copy_tree(&staging, &custom).map_err(|e| {
-        Error::command(format!("{e}. Ensure that the application that uses this directory is not running."))
-    })?;
+    let copied = copy_tree(&staging, &custom).map_err(Error::CopyToCustomDirectory)?;
     d.log.info(format!("Copied {copied} files"));
     d.current_directory = custom.clone();
     let dir = custom.display().to_string();
@@ -97,10 +86,10 @@ fn purge(base: &Path, dir: &Path, exclusions: &[Glob]) -> Result<bool> {
 
 /// Copies a tree, overwriting files, keeping permissions and symbolic links; returns the
 /// number of files copied.
-fn copy_tree(from: &Path, to: &Path) -> Result<u64> {
+fn copy_tree(from: &Path, to: &Path) -> std::result::Result<u64, IoError> {
     let mut count = 0;
     for entry in walkdir::WalkDir::new(from).follow_links(false).min_depth(1) {
-        let entry = entry.map_err(|e| Error::command(format!("Could not read '{}': {e}", from.display())))?;
+        let entry = entry.map_err(std::io::Error::from).at("read", from)?;
         let relative = entry.path().strip_prefix(from).expect("walkdir yields paths under its root");
         let target = to.join(relative);
         let file_type = entry.file_type();

@@ -15,17 +15,26 @@
 //! packaged `DeployFailed` script runs (the rollback convention); `DeployFailed.*` scripts
 //! are deleted afterwards either way. A journal entry is written on success and on failure.
 
+mod already_installed;
 mod custom_installation;
+mod error;
+mod extract_package;
 mod scripts;
+pub mod transfer_package;
 
 use std::path::{Path, PathBuf};
 
-use crate::journal::{self, AlreadyInstalled, DeploymentJournal, JournalEntry};
+use crate::journal::{self, DeploymentJournal, JournalEntry};
 use crate::log::Log;
+use crate::package::StagedPackage;
 use crate::variables::{VariableDictionary, names};
-use crate::{Error, Result, package, structured, substitution};
+use crate::{Result, package, structured, substitution};
 
+pub use already_installed::{AlreadyInstalled, SKIP_IF_ALREADY_INSTALLED, check_already_installed};
+pub use error::Error;
+pub use extract_package::{ExtractPackageRequest, ExtractedPackage, extract_package};
 pub use scripts::Stage;
+pub use transfer_package::{Transfer, transfer_package};
 
 /// Feature names listed in `Octopus.Action.EnabledFeatures`.
 pub mod features {
@@ -41,7 +50,22 @@ pub mod features {
     pub const CONFIGURATION_VARIABLES: &str = "Octopus.Features.ConfigurationVariables";
 }
 
+/// Whether the deployment gets a journal entry, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalDecision {
+    /// An entry is written at the end, on success and on failure.
+    Record,
+    /// The agent set `Octopus.Action.SkipJournal`.
+    SkippedByRequest,
+    /// The already-installed check found this package deployed: nothing ran, nothing is recorded.
+    SkippedAsAlreadyInstalled,
+}
+
 /// A deployment in progress: what every convention reads and changes.
+///
+/// What the pipeline learns lives here, in types; variables are still set for scripts and
+/// the agent (`OctopusOriginalPackageDirectoryPath`, the installation directory outputs),
+/// but the pipeline never reads back what it wrote there.
 #[derive(Debug)]
 pub struct Deployment<'a> {
     /// The package file being deployed (absolute).
@@ -50,9 +74,14 @@ pub struct Deployment<'a> {
     pub variables: &'a mut VariableDictionary,
     /// The log writer.
     pub log: &'a Log,
-    /// Where scripts are looked for and run: the staging directory, then the custom
-    /// installation directory once the package has been copied there.
+    /// The package once it has been extracted to its staging directory.
+    pub staged: Option<StagedPackage>,
+    /// Where scripts are looked for and run: the process's working directory, then the
+    /// staging directory, then the custom installation directory once the package has been
+    /// copied there.
     pub current_directory: PathBuf,
+    /// Whether a journal entry will be written.
+    pub journal: JournalDecision,
 }
 
 impl Deployment<'_> {
@@ -63,7 +92,7 @@ impl Deployment<'_> {
     /// Whether the package has been extracted. Until then the current directory is the
     /// process's own, where no packaged script may be run or deleted.
     fn package_extracted(&self) -> bool {
-        self.variables.get_raw(names::ORIGINAL_PACKAGE_DIRECTORY_PATH).is_some_and(|p| !p.is_empty())
+        self.staged.is_some()
     }
 
     /// Sets an output variable: in the dictionary (all three names) and for the agent.
@@ -92,19 +121,26 @@ pub struct DeployOutcome {
 /// The first convention that fails, after the rollback conventions ran and the journal
 /// recorded the failure.
 pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &Log) -> Result<DeployOutcome> {
-    let package = std::path::absolute(package)
-        .map_err(|e| Error::command(format!("Could not resolve the package path '{}': {e}", package.display())))?;
+    let package =
+        std::path::absolute(package).map_err(|source| Error::PackagePath { path: package.to_path_buf(), source })?;
     if !package.is_file() {
-        return Err(Error::command(format!("Could not find package file: {}", package.display())));
+        return Err(Error::PackageNotFound(package).into());
     }
     let journal = DeploymentJournal::from_variables(variables)?.map(|j| j.with_log(log.clone()));
     journal::set_previous_installation_variables(journal.as_ref(), variables)?;
+    let journal_decision = if variables.get_flag(names::SKIP_JOURNAL, false)? {
+        JournalDecision::SkippedByRequest
+    } else {
+        JournalDecision::Record
+    };
 
     let mut deployment = Deployment {
         package: package.clone(),
         variables,
         log,
+        staged: None,
         current_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        journal: journal_decision,
     };
     let result = run_conventions(&mut deployment, journal.as_ref());
     if let Err(error) = &result {
@@ -121,7 +157,8 @@ pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &
 }
 
 fn run_conventions(d: &mut Deployment<'_>, journal: Option<&DeploymentJournal>) -> Result<DeployOutcome> {
-    if let AlreadyInstalled::Yes(dir) = journal::check_already_installed(journal, d.variables, d.log)? {
+    if let AlreadyInstalled::Yes(dir) = check_already_installed(journal, d.variables, d.log)? {
+        d.journal = JournalDecision::SkippedAsAlreadyInstalled;
         return Ok(DeployOutcome {
             installation_directory: Some(PathBuf::from(dir)).filter(|p| !p.as_os_str().is_empty()),
             skipped_as_already_installed: true,
@@ -148,8 +185,8 @@ fn run_conventions(d: &mut Deployment<'_>, journal: Option<&DeploymentJournal>) 
             break;
         }
     }
-    let dir = d.variables.get(names::INSTALLATION_DIRECTORY_PATH)?.filter(|s| !s.is_empty()).map(PathBuf::from);
-    Ok(DeployOutcome { installation_directory: dir, skipped_as_already_installed: false })
+    let installation_directory = d.staged.as_ref().map(|_| d.current_directory.clone());
+    Ok(DeployOutcome { installation_directory, skipped_as_already_installed: false })
 }
 
 fn extract_to_staging(d: &mut Deployment<'_>) -> Result<()> {
@@ -165,7 +202,8 @@ fn extract_to_staging(d: &mut Deployment<'_>) -> Result<()> {
     if d.variables.get_raw(names::PACKAGE_VERSION).is_none_or(str::is_empty) {
         d.variables.set(names::PACKAGE_VERSION, Some(staged.identity.version.to_string()));
     }
-    d.current_directory = staged.directory;
+    d.current_directory = staged.directory.clone();
+    d.staged = Some(staged);
     Ok(())
 }
 
@@ -202,9 +240,9 @@ fn structured_variables(d: &mut Deployment<'_>) -> Result<()> {
 }
 
 /// The rollback conventions: record the error, run the packaged `DeployFailed` script.
-fn rollback(d: &mut Deployment<'_>, error: &Error) {
+fn rollback(d: &mut Deployment<'_>, error: &crate::Error) {
     let message = error.to_string();
-    d.variables.set(names::LAST_ERROR, Some(format!("{error:?}")));
+    d.variables.set(names::LAST_ERROR, Some(error.chain()));
     d.variables.set(names::LAST_ERROR_MESSAGE, Some(message.clone()));
     d.log.error("Running rollback conventions...");
     if !d.package_extracted() {
@@ -227,7 +265,11 @@ fn write_journal(
         d.log.verbose("No deployment journal: neither TentacleJournal nor TentacleHome is set.");
         return Ok(());
     };
-    if let Some(entry) = JournalEntry::for_deployment(d.variables, succeeded, Some(package))? {
+    if d.journal != JournalDecision::Record {
+        return Ok(());
+    }
+    let extracted_to = d.staged.as_ref().map(|s| s.directory.as_path());
+    if let Some(entry) = JournalEntry::for_deployment(d.variables, succeeded, Some(package), extracted_to)? {
         journal.add(&entry)?;
     }
     Ok(())

@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Deployment, features};
+use super::{Deployment, Error, features};
+use crate::Result;
 use crate::script::{self, ScriptSyntax};
 use crate::variables::names;
-use crate::{Error, Result};
 
 /// A deployment stage that has scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,12 @@ pub enum Stage {
     PostDeploy,
     /// On failure (rollback).
     DeployFailed,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Stage {
@@ -65,10 +71,7 @@ pub(super) fn run_configured(d: &mut Deployment<'_>, stage: Stage) -> Result<()>
             continue;
         }
         let Some(syntax) = syntax else {
-            return Err(Error::command(format!(
-                "CSharp scripts are not supported on this platform ({})",
-                stage.name()
-            )));
+            return Err(Error::CSharpUnsupported { stage }.into());
         };
         let path = d.current_directory.join(&name);
         crate::fs::write(&path, body.replace("\r\n", "\n"))?;
@@ -76,20 +79,7 @@ pub(super) fn run_configured(d: &mut Deployment<'_>, stage: Stage) -> Result<()>
         if delete_scripts_on_cleanup(d)? {
             crate::fs::remove_file(&path)?;
         }
-        let outcome = outcome?;
-        if outcome.exit_code != 0 {
-            return Err(Error::command(format!(
-                "{} script returned non-zero exit code: {}",
-                stage.name(),
-                outcome.exit_code
-            )));
-        }
-        if outcome.had_error_output && d.variables.get_flag(names::FAIL_SCRIPT_ON_ERROR_OUTPUT, false)? {
-            return Err(Error::command(format!(
-                "{} script returned zero exit code but had error output.",
-                stage.name()
-            )));
-        }
+        check_outcome(d, stage, &path, true, &outcome?)?;
     }
     Ok(())
 }
@@ -122,19 +112,24 @@ pub(super) fn run_packaged(d: &mut Deployment<'_>, stage: Stage) -> Result<()> {
     if stage != Stage::DeployFailed {
         delete_packaged_scripts(d, stage)?;
     }
-    let outcome = outcome?;
+    check_outcome(d, stage, &path, false, &outcome?)
+}
+
+/// A non-zero exit code fails the stage; so does error output with
+/// `OctopusFailScriptOnErrorOutput`.
+fn check_outcome(
+    d: &Deployment<'_>,
+    stage: Stage,
+    script: &Path,
+    configured: bool,
+    outcome: &script::ScriptOutcome,
+) -> Result<()> {
+    let script = script.to_path_buf();
     if outcome.exit_code != 0 {
-        return Err(Error::command(format!(
-            "Script '{}' returned non-zero exit code: {}. Deployment terminated.",
-            path.display(),
-            outcome.exit_code
-        )));
+        return Err(Error::ScriptFailed { stage, script, configured, exit_code: outcome.exit_code }.into());
     }
     if outcome.had_error_output && d.variables.get_flag(names::FAIL_SCRIPT_ON_ERROR_OUTPUT, false)? {
-        return Err(Error::command(format!(
-            "Script '{}' returned zero exit code but had error output.",
-            path.display()
-        )));
+        return Err(Error::ScriptErrorOutput { stage, script, configured }.into());
     }
     Ok(())
 }

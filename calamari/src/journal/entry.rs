@@ -68,14 +68,15 @@ pub fn new_guid() -> String {
 
 impl JournalEntry {
     /// The journal entry a deployment writes, following `DeploymentJournalWriter.AddJournalEntry`:
-    /// `None` when `Octopus.Action.SkipJournal` is true, or when the deployment has no package
-    /// (neither `package_path` nor any indexed `Octopus.Action.Package[<ref>].*` variable).
+    /// `None` when the deployment has no package (neither `package_path` nor any indexed
+    /// `Octopus.Action.Package[<ref>].*` variable). Whether to write it at all (the agent's
+    /// `Octopus.Action.SkipJournal`, the already-installed check) is the caller's decision.
     ///
     /// Packages come from every indexed reference (`[]` is the primary package). When there
     /// are none but a package file was given, the primary package is taken from
     /// `Octopus.Action.Package.PackageId`/`PackageVersion`. The primary package's
-    /// `DeployedFrom` falls back to `package_path`. `ExtractedTo` is
-    /// `OctopusOriginalPackageDirectoryPath` (`None` when empty); the time is now (UTC).
+    /// `DeployedFrom` falls back to `package_path`. `ExtractedTo` is `extracted_to`, the
+    /// directory the package was extracted to; the time is now (UTC).
     ///
     /// # Errors
     /// A variable that cannot be evaluated (recursive definition).
@@ -83,10 +84,8 @@ impl JournalEntry {
         variables: &VariableDictionary,
         success: bool,
         package_path: Option<&Path>,
+        extracted_to: Option<&Path>,
     ) -> Result<Option<JournalEntry>, Error> {
-        if variables.get_flag(names::SKIP_JOURNAL, false)? {
-            return Ok(None);
-        }
         let package_path = package_path.filter(|p| !p.as_os_str().is_empty());
         let references = package_references(variables);
         if references.is_empty() && package_path.is_none() {
@@ -122,7 +121,7 @@ impl JournalEntry {
             project_id: variables.get_or_empty(PROJECT_ID)?,
             retention_policy_set: variables.get_or_empty(names::RETENTION_POLICY_SET)?,
             installed_on: Some(now_in_whole_seconds()),
-            extracted_to: non_empty(variables.get(names::ORIGINAL_PACKAGE_DIRECTORY_PATH)?),
+            extracted_to: extracted_to.map(|p| p.to_string_lossy().into_owned()).filter(|s| !s.trim().is_empty()),
             custom_installation_directory: non_empty(variables.get(CUSTOM_INSTALLATION_DIRECTORY)?),
             was_successful: success,
             packages,
@@ -201,10 +200,10 @@ mod tests {
             ("Octopus.Deployment.Tenant.Id", ""),
             ("Octopus.Project.Id", "Projects-1"),
             ("OctopusRetentionPolicySet", "Set-1"),
-            ("OctopusOriginalPackageDirectoryPath", "/apps/Acme.Web/1.0.0"),
             ("Octopus.Action.Package.CustomInstallationDirectory", "/var/www"),
         ]);
-        let e = JournalEntry::for_deployment(&d, true, Some(Path::new("/pkg.zip"))).unwrap().unwrap();
+        let extracted = Path::new("/apps/Acme.Web/1.0.0");
+        let e = JournalEntry::for_deployment(&d, true, Some(Path::new("/pkg.zip")), Some(extracted)).unwrap().unwrap();
         assert_eq!(
             e.packages,
             vec![
@@ -235,22 +234,17 @@ mod tests {
     fn when_no_entry_is_written() {
         // No package at all.
         assert_eq!(
-            JournalEntry::for_deployment(&vars(&[("OctopusRetentionPolicySet", "S")]), true, None).unwrap(),
+            JournalEntry::for_deployment(&vars(&[("OctopusRetentionPolicySet", "S")]), true, None, None).unwrap(),
             None
         );
-        // Skipped.
-        let d = vars(&[("Octopus.Action.SkipJournal", "True"), ("Octopus.Action.Package[].PackageId", "A")]);
-        assert_eq!(JournalEntry::for_deployment(&d, true, Some(Path::new("/p.zip"))).unwrap(), None);
     }
 
     #[test]
     fn a_package_path_alone_uses_the_primary_package_variables() {
-        let d = vars(&[
-            ("Octopus.Action.Package.PackageId", "Acme"),
-            ("Octopus.Action.Package.PackageVersion", "3.1.4"),
-            ("OctopusOriginalPackageDirectoryPath", ""),
-        ]);
-        let e = JournalEntry::for_deployment(&d, false, Some(Path::new("/cache/Acme.3.1.4.zip"))).unwrap().unwrap();
+        let d =
+            vars(&[("Octopus.Action.Package.PackageId", "Acme"), ("Octopus.Action.Package.PackageVersion", "3.1.4")]);
+        let e =
+            JournalEntry::for_deployment(&d, false, Some(Path::new("/cache/Acme.3.1.4.zip")), None).unwrap().unwrap();
         assert!(!e.was_successful);
         assert_eq!(e.extracted_to, None);
         assert_eq!(
@@ -262,8 +256,9 @@ mod tests {
             }]
         );
         // Without any package id the entry is still written (the reference writes it with no packages).
-        let e =
-            JournalEntry::for_deployment(&VariableDictionary::new(), true, Some(Path::new("/x.zip"))).unwrap().unwrap();
+        let e = JournalEntry::for_deployment(&VariableDictionary::new(), true, Some(Path::new("/x.zip")), None)
+            .unwrap()
+            .unwrap();
         assert!(e.packages.is_empty());
     }
 }

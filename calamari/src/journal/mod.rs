@@ -12,7 +12,6 @@
 //!   builds it from a deployment's variables.
 //! * [`xml`]: the reference's exact file format, including legacy entries.
 //! * [`retention`]: `calamari clean`.
-//! * [`transfer`]: `calamari transfer-package`, which journals like a deployment.
 //!
 //! Safety (hardening E-7, E-8, E-9): every update takes a `flock` on `<journal>.lock`
 //! (released by the kernel if the holder dies), re-reads the file under the lock, and
@@ -46,14 +45,13 @@
 
 pub mod entry;
 pub mod retention;
-pub mod transfer;
 pub mod xml;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use entry::{JournalEntry, JournalPackage};
-pub use retention::{CleanSummary, RetentionPolicy};
+pub use retention::{CleanRequest, CleanSummary, RetentionPolicy, clean_deployments};
 
 use crate::lock::NamedLock;
 use crate::variables::names;
@@ -61,8 +59,6 @@ use crate::{Log, VariableDictionary};
 
 /// The file name of the journal under `$TentacleHome`.
 pub const JOURNAL_FILE_NAME: &str = "DeploymentJournal.xml";
-/// `Octopus.Action.Package.SkipIfAlreadyInstalled`.
-pub const SKIP_IF_ALREADY_INSTALLED: &str = "Octopus.Action.Package.SkipIfAlreadyInstalled";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -73,18 +69,24 @@ pub enum Error {
     /// A variable could not be evaluated.
     #[error(transparent)]
     Variables(#[from] crate::variables::Error),
-    /// A user error with its message.
-    #[error("{0}")]
-    Invalid(String),
+    /// Another process held the journal lock for too long.
+    #[error(transparent)]
+    LockTimeout(#[from] crate::lock::LockTimeout),
+    /// `clean` was given neither a number of days nor a number of releases to keep.
+    #[error("A value for days to keep or releases to keep must be specified")]
+    NoRetentionPolicy,
+    /// `clean` was given no retention policy set.
+    #[error(
+        "No retention policy set was specified. Please pass --retentionPolicySet \"Environments-2/projects-161/Step-Package B/Machines-29/<default>\""
+    )]
+    NoRetentionPolicySet,
 }
 
-impl Error {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io(_) => crate::error::EXIT_UNEXPECTED,
-            Error::Variables(e) => e.exit_code(),
-            Error::Invalid(_) => crate::error::EXIT_USER_ERROR,
+impl From<crate::lock::LockError> for Error {
+    fn from(e: crate::lock::LockError) -> Self {
+        match e {
+            crate::lock::LockError::Io(e) => Error::Io(e),
+            crate::lock::LockError::Timeout(t) => Error::LockTimeout(t),
         }
     }
 }
@@ -154,31 +156,14 @@ impl DeploymentJournal {
     /// rather than blocking so the wait is bounded; a holder that dies releases the lock at
     /// once (flock), so there is never a stale lock to wait out.
     fn lock(&self) -> Result<NamedLock, Error> {
-        let lock_path = self.lock_path();
-        if let Some(lock) = NamedLock::try_acquire(&lock_path)? {
-            return Ok(lock);
-        }
-        let text = format!("Waiting for the deployment journal lock '{}' held by another process", lock_path.display());
-        match &self.log {
-            Some(log) => log.verbose(text),
-            None => log::info!("{text}"),
-        }
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            std::thread::sleep(pause);
-            if let Some(lock) = NamedLock::try_acquire(&lock_path)? {
-                return Ok(lock);
+        let lock = NamedLock::acquire_within("deployment journal lock", self.lock_path(), self.lock_timeout, |path| {
+            let text = format!("Waiting for the deployment journal lock '{}' held by another process", path.display());
+            match &self.log {
+                Some(log) => log.verbose(text),
+                None => log::info!("{text}"),
             }
-            if start.elapsed() >= self.lock_timeout {
-                return Err(Error::Invalid(format!(
-                    "Timed out after {} seconds waiting for the deployment journal lock '{}'; another process holds it",
-                    self.lock_timeout.as_secs(),
-                    lock_path.display()
-                )));
-            }
-            pause = (pause * 2).min(Duration::from_millis(50));
-        }
+        })?;
+        Ok(lock)
     }
 
     /// Every entry, in file order. A missing journal has none. A corrupt one is moved aside
@@ -402,59 +387,6 @@ pub fn set_previous_installation_variables(
         }
     }
     Ok(())
-}
-
-/// What the already-installed check found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlreadyInstalled {
-    /// The check is off (`SkipIfAlreadyInstalled` not true), or no entry matched.
-    No,
-    /// The latest matching entry failed: deploy again.
-    PreviousAttemptFailed,
-    /// The latest matching entry succeeded: the rest is skipped. Holds its `ExtractedTo`.
-    Yes(String),
-}
-
-/// The reference's `AlreadyInstalledConvention`: when
-/// `Octopus.Action.Package.SkipIfAlreadyInstalled` is true, look up the latest entry with the
-/// same `OctopusRetentionPolicySet`, `Octopus.Action.Package.PackageId` and `PackageVersion`.
-/// A successful one logs "The package has already been installed on this machine, so
-/// installation will be skipped.", emits the output variables
-/// `Octopus.Action.Package.InstallationDirectoryPath` and `Package.InstallationDirectoryPath`
-/// (its `ExtractedTo`), and sets `Octopus.Action.SkipRemainingConventions` and
-/// `Octopus.Action.SkipJournal` to true. A failed one logs "The previous attempt to deploy
-/// this package was not successful; re-deploying.".
-///
-/// # Errors
-/// The journal could not be read, or a variable could not be evaluated.
-pub fn check_already_installed(
-    journal: Option<&DeploymentJournal>,
-    variables: &mut VariableDictionary,
-    log: &Log,
-) -> Result<AlreadyInstalled, Error> {
-    if !variables.get_flag(SKIP_IF_ALREADY_INSTALLED, false)? {
-        return Ok(AlreadyInstalled::No);
-    }
-    let Some(journal) = journal else { return Ok(AlreadyInstalled::No) };
-    let id = variables.get_or_empty(names::PACKAGE_ID)?;
-    let version = variables.get_or_empty(names::PACKAGE_VERSION)?;
-    let set = variables.get_or_empty(names::RETENTION_POLICY_SET)?;
-    match journal.latest_for_package(&set, &id, &version)? {
-        None => Ok(AlreadyInstalled::No),
-        Some(previous) if !previous.was_successful => {
-            log.info("The previous attempt to deploy this package was not successful; re-deploying.");
-            Ok(AlreadyInstalled::PreviousAttemptFailed)
-        }
-        Some(previous) => {
-            log.info("The package has already been installed on this machine, so installation will be skipped.");
-            let extracted_to = previous.extracted_to.unwrap_or_default();
-            log.output_variable(names::INSTALLATION_DIRECTORY_PATH, &extracted_to, false);
-            log.output_variable(names::PACKAGE_INSTALLATION_DIRECTORY_PATH, &extracted_to, false);
-            variables.set(names::SKIP_REMAINING_CONVENTIONS, Some("true".to_string()));
-            variables.set(names::SKIP_JOURNAL, Some("true".to_string()));
-            Ok(AlreadyInstalled::Yes(extracted_to))
-        }
-    }
 }
 
 #[cfg(test)]

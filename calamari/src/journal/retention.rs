@@ -35,6 +35,72 @@ pub enum RetentionPolicy {
     Releases(u32),
 }
 
+/// What `calamari clean` was asked to do, as given on its command line.
+#[derive(Debug, Clone, Default)]
+pub struct CleanRequest {
+    /// `--retentionPolicySet`: whose deployments are considered (exact match).
+    pub retention_policy_set: String,
+    /// `--days`: keep deployments from the last N days (takes precedence over releases).
+    pub days: Option<i64>,
+    /// `--releases`: keep this deployment and the previous N successful ones.
+    pub releases: Option<i64>,
+    /// `--dryRun`: list what would be deleted, delete nothing.
+    pub dry_run: bool,
+}
+
+impl CleanRequest {
+    /// The policy asked for: days when positive, else releases.
+    ///
+    /// # Errors
+    /// [`Error::NoRetentionPolicy`] when neither is positive; [`Error::NoRetentionPolicySet`]
+    /// when the set is blank.
+    pub fn policy(&self) -> Result<RetentionPolicy, Error> {
+        let clamp = |n: Option<i64>| u32::try_from(n.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+        let (days, releases) = (clamp(self.days), clamp(self.releases));
+        if days == 0 && releases == 0 {
+            return Err(Error::NoRetentionPolicy);
+        }
+        if self.retention_policy_set.trim().is_empty() {
+            return Err(Error::NoRetentionPolicySet);
+        }
+        Ok(if days > 0 { RetentionPolicy::Days(days) } else { RetentionPolicy::Releases(releases) })
+    }
+}
+
+/// `calamari clean`: applies the request's policy to the journal the variables name (see
+/// [`clean`]). `None` (with a warning) when no journal location is known.
+///
+/// # Errors
+/// A bad request, or as [`clean`].
+pub fn clean_deployments(
+    request: &CleanRequest,
+    variables: &crate::VariableDictionary,
+    log: &Log,
+) -> Result<Option<CleanSummary>, Error> {
+    let policy = request.policy()?;
+    let Some(journal) = DeploymentJournal::from_variables(variables)? else {
+        log.warn(
+            "The deployment journal location is unknown: neither TentacleJournal nor TentacleHome is set. Did not find any deployments to clean up",
+        );
+        return Ok(None);
+    };
+    let journal = journal.with_log(log.clone());
+    let tentacle_home = variables
+        .get_raw(&format!("env:{}", crate::env_vars::TENTACLE_HOME))
+        .filter(|h| !h.trim().is_empty())
+        .map(std::path::PathBuf::from);
+    let summary =
+        clean(&journal, &request.retention_policy_set, policy, request.dry_run, now(), tentacle_home.as_deref(), log)?;
+    if request.dry_run {
+        log.info(format!(
+            "Dry run: {} deployments and {} directories would be removed; nothing was changed.",
+            summary.removed_entries.len(),
+            summary.removed_directories.len()
+        ));
+    }
+    Ok(Some(summary))
+}
+
 /// The wall clock, for callers of [`clean`] that do not inject one.
 pub fn now() -> DateTime<Utc> {
     Utc::now()

@@ -313,53 +313,6 @@ fn previous_installation_variables() {
 }
 
 #[test]
-fn already_installed_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = DeploymentJournal::at(dir.path().join("DeploymentJournal.xml"));
-    journal.add(&entry("ok", "Set-A", utc(2026, 1, 1, 0, 0, 0), true, ("Acme", "1.0.0"))).unwrap();
-    journal.add(&entry("failed", "Set-A", utc(2026, 1, 1, 0, 0, 0), false, ("Acme", "2.0.0"))).unwrap();
-    let vars = |version: &str, skip: &str| {
-        let mut v = VariableDictionary::new();
-        for (k, val) in [
-            ("OctopusRetentionPolicySet", "Set-A"),
-            ("Octopus.Action.Package.PackageId", "acme"),
-            ("Octopus.Action.Package.PackageVersion", version),
-            ("Octopus.Action.Package.SkipIfAlreadyInstalled", skip),
-        ] {
-            v.set(k, Some(val.to_string()));
-        }
-        v
-    };
-
-    let (log, out, _) = Log::capture();
-    let mut v = vars("1.0.0", "True");
-    assert_eq!(
-        check_already_installed(Some(&journal), &mut v, &log).unwrap(),
-        AlreadyInstalled::Yes("/apps/Acme/1.0.0".into())
-    );
-    assert!(v.get_flag("Octopus.Action.SkipRemainingConventions", false).unwrap());
-    assert!(v.get_flag("Octopus.Action.SkipJournal", false).unwrap());
-    let text = out.contents();
-    assert!(text.contains("The package has already been installed on this machine, so installation will be skipped."));
-    assert!(text.contains("##octopus[setVariable name=\"T2N0b3B1cy5BY3Rpb24uUGFja2FnZS5JbnN0YWxsYXRpb25EaXJlY3RvcnlQYXRo\" value=\"L2FwcHMvQWNtZS8xLjAuMA==\"]"), "{text}");
-
-    let (log, out, _) = Log::capture();
-    let mut v = vars("2.0.0", "True");
-    assert_eq!(check_already_installed(Some(&journal), &mut v, &log).unwrap(), AlreadyInstalled::PreviousAttemptFailed);
-    assert!(out.contents().contains("The previous attempt to deploy this package was not successful; re-deploying."));
-    assert!(!v.contains("Octopus.Action.SkipRemainingConventions"));
-
-    let (log, out, _) = Log::capture();
-    for (version, skip) in [("1.0.0", "False"), ("3.0.0", "True")] {
-        let mut v = vars(version, skip);
-        assert_eq!(check_already_installed(Some(&journal), &mut v, &log).unwrap(), AlreadyInstalled::No);
-    }
-    let mut v = vars("1.0.0", "True");
-    assert_eq!(check_already_installed(None, &mut v, &log).unwrap(), AlreadyInstalled::No);
-    assert_eq!(out.contents(), "");
-}
-
-#[test]
 fn a_held_lock_is_waited_for_and_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let journal = DeploymentJournal::at(dir.path().join("DeploymentJournal.xml"))

@@ -19,7 +19,7 @@ use flate2::read::GzDecoder;
 use sha2::{Digest, Sha256};
 
 use super::Error;
-use super::install::{Stager, open_running_exe};
+use super::install::{CalamariExecutable, Stager};
 use super::layout::{self, BINARY_NAME, MANIFEST_FILE, MAX_FILES, MAX_MANIFEST_BYTES, MAX_TOTAL_BYTES};
 use super::manifest::{Manifest, ManifestFile};
 use super::ops::hash_reader;
@@ -30,16 +30,16 @@ pub fn bundle_file_name(version: &str) -> String {
     format!("Calamari.{version}.tar.gz")
 }
 
-/// Writes `output_dir/Calamari.<VERSION>.tar.gz` holding the running build, and
-/// `Calamari.<VERSION>.tar.gz.sha256` beside it; returns the bundle's path. Both files
-/// appear atomically.
+/// Writes `output_dir/Calamari.<VERSION>.tar.gz` holding `executable` as this build's
+/// version, and `Calamari.<VERSION>.tar.gz.sha256` beside it; returns the bundle's path.
+/// Both files appear atomically.
 ///
 /// # Errors
 /// I/O errors naming the path.
-pub fn write_bundle(output_dir: &Path) -> Result<PathBuf, Error> {
+pub fn write_bundle(output_dir: &Path, executable: &CalamariExecutable) -> Result<PathBuf, Error> {
     let version = crate::VERSION;
     fs::create_dir_all(output_dir)?;
-    let (mut exe, label) = open_running_exe()?;
+    let (mut exe, label) = executable.open()?;
     let (size, sha256) = hash_reader(&mut exe, &label)?;
     let manifest =
         Manifest::new(version, vec![ManifestFile { path: BINARY_NAME.to_string(), size, sha256, executable: true }]);
@@ -62,7 +62,7 @@ pub fn write_bundle(output_dir: &Path) -> Result<PathBuf, Error> {
         let mut check = HashingReader { inner: (&mut exe).take(size), hasher: Sha256::new(), label: label.clone() };
         append(&mut tar, BINARY_NAME, 0o755, &mut check, size, &tmp_path)?;
         if hex::encode(check.hasher.finalize()) != manifest.files[0].sha256 {
-            return Err(Error::Invalid(format!("{} changed while it was being bundled", label.display())));
+            return Err(Error::ChangedWhileBundling { path: label.clone() });
         }
         let gz = tar.into_inner().at("write", &tmp_path)?;
         let mut hashing = gz.finish().at("write", &tmp_path)?;
@@ -403,14 +403,16 @@ mod tests {
     #[test]
     fn write_bundle_is_reproducible_and_verifies() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_bundle(dir.path()).unwrap();
+        let exe = super::super::install::tests::fake_calamari(dir.path());
+        let out = dir.path().join("out");
+        let path = write_bundle(&out, &exe).unwrap();
         assert_eq!(path.file_name().unwrap().to_str().unwrap(), bundle_file_name(crate::VERSION));
         let bytes = std::fs::read(&path).unwrap();
         let sidecar = std::fs::read_to_string(sha256_path(&path)).unwrap();
         assert_eq!(sidecar, format!("{}  {}\n", sha(&bytes), bundle_file_name(crate::VERSION)));
         let manifest = verify_bundle(&path, Some(&sha(&bytes))).unwrap();
         assert_eq!(manifest.version, crate::VERSION);
-        let again = write_bundle(dir.path()).unwrap();
+        let again = write_bundle(&out, &exe).unwrap();
         assert_eq!(std::fs::read(again).unwrap(), bytes, "same build, same bytes");
     }
 }

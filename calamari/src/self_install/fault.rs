@@ -1,7 +1,10 @@
 //! Test-only fault injection at named checkpoints of an install.
 //!
-//! Two environment variables, read once per process, both unset in production (then every
-//! checkpoint is a no-op apart from one cached lookup):
+//! Compiled only with the `fault-injection` cargo feature, which only the test builds
+//! enable (the CLI's dev-dependency on the library turns it on); a release build has no
+//! way to kill itself from the environment, and every checkpoint compiles to nothing.
+//!
+//! With the feature, two environment variables, read once per process:
 //!
 //! * `CALAMARI_FAULT_AT=<checkpoint>`: at the first checkpoint of that name the process
 //!   sends itself `SIGKILL`, exactly as a `kill -9` would end it (no destructors, no
@@ -14,7 +17,9 @@
 //! `old-marker-removed` and `old-moved`, `renamed`, `marker-written`, `marker-renamed`,
 //! `installed`. [`CHECKPOINTS`] lists them.
 
+#[cfg(feature = "fault-injection")]
 use std::sync::OnceLock;
+#[cfg(feature = "fault-injection")]
 use std::time::Duration;
 
 /// Names the checkpoint at which the process kills itself.
@@ -37,11 +42,13 @@ pub const CHECKPOINTS: &[&str] = &[
     "installed",
 ];
 
+#[cfg(feature = "fault-injection")]
 struct Config {
     at: Option<String>,
     delay: Option<Duration>,
 }
 
+#[cfg(feature = "fault-injection")]
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| Config {
@@ -50,7 +57,13 @@ fn config() -> &'static Config {
     })
 }
 
+/// Passes the named checkpoint: nothing happens without the `fault-injection` feature.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(crate) fn checkpoint(_name: &str) {}
+
 /// Passes the named checkpoint: sleeps and/or dies as the environment asks.
+#[cfg(feature = "fault-injection")]
 pub(crate) fn checkpoint(name: &str) {
     let config = config();
     if let Some(delay) = config.delay {

@@ -56,24 +56,34 @@ pub struct InstallOutcome {
     pub status: InstallStatus,
 }
 
-/// Installs the running build (its executable and a manifest) into
-/// `home/Calamari/<VERSION>/`, `Success.txt` last.
+/// Installs the Calamari executable `executable` as this build's version,
+/// `home/Calamari/<VERSION>/calamari`, with `Success.txt` last.
+///
+/// The executable is taken explicitly: a program that embeds this library must not install
+/// *itself* as Calamari by accident. The `calamari` binary passes
+/// [`CalamariExecutable::running`].
 ///
 /// # Errors
 /// I/O errors name the path (read-only home, "No space left on device"); a version
 /// directory is never left with `Success.txt` unless complete.
-pub fn install_current(home: &Path, options: &InstallOptions, log: &Log) -> Result<InstallOutcome, Error> {
-    install_current_with(&mut RealOps, home, options, log)
+pub fn install_executable(
+    home: &Path,
+    executable: &CalamariExecutable,
+    options: &InstallOptions,
+    log: &Log,
+) -> Result<InstallOutcome, Error> {
+    install_executable_with(&mut RealOps, home, executable, options, log)
 }
 
-pub(crate) fn install_current_with(
+pub(crate) fn install_executable_with(
     ops: &mut dyn Ops,
     home: &Path,
+    executable: &CalamariExecutable,
     options: &InstallOptions,
     log: &Log,
 ) -> Result<InstallOutcome, Error> {
     install_with(ops, home, crate::VERSION, options, log, &mut |stager| {
-        let (mut exe, label) = open_running_exe()?;
+        let (mut exe, label) = executable.open()?;
         stager.add_file(BINARY_NAME, true, &mut exe, &label)?;
         Ok(())
     })
@@ -119,16 +129,56 @@ pub fn install_bundle_with(
     install_with(&mut RealOps, home, &version, options, log, &mut |stager| verified.extract_into(stager))
 }
 
-/// The executable actually running: `/proc/self/exe` names its inode even when its path has
-/// since been replaced (a rebuild, an upgrade); elsewhere `current_exe()`.
-pub(crate) fn open_running_exe() -> Result<(File, PathBuf), Error> {
-    let exe = std::env::current_exe().at("locate the running executable", "/proc/self/exe")?;
-    if cfg!(target_os = "linux")
-        && let Ok(file) = File::open("/proc/self/exe")
-    {
-        return Ok((file, exe));
+/// A Calamari executable to install or bundle: its file name must be `calamari`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalamariExecutable {
+    path: PathBuf,
+    running: bool,
+}
+
+impl CalamariExecutable {
+    /// The executable at `path`.
+    ///
+    /// # Errors
+    /// [`Error::NotCalamari`] when its file name is not `calamari`; an I/O error when it is
+    /// not a readable file.
+    pub fn at(path: impl Into<PathBuf>) -> Result<Self, Error> {
+        let path = path.into();
+        if path.file_name().is_none_or(|n| n != BINARY_NAME) {
+            return Err(Error::NotCalamari { path });
+        }
+        fs::metadata(&path)?;
+        Ok(CalamariExecutable { path, running: false })
     }
-    Ok((fs::open(&exe)?, exe))
+
+    /// The executable of the running process, which must be Calamari (the `calamari`
+    /// binary, not a program that embeds the library). On Linux it is read through
+    /// `/proc/self/exe`, so a binary replaced on disk while we run is still read whole.
+    ///
+    /// # Errors
+    /// [`Error::NotCalamari`] when the running executable is not named `calamari`.
+    pub fn running() -> Result<Self, Error> {
+        let exe = std::env::current_exe().at("locate the running executable", "/proc/self/exe")?;
+        let mut executable = CalamariExecutable::at(exe)?;
+        executable.running = true;
+        Ok(executable)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens it for reading; returns the file and the path to name in errors.
+    pub(crate) fn open(&self) -> Result<(File, PathBuf), Error> {
+        if self.running
+            && cfg!(target_os = "linux")
+            && let Ok(file) = File::open("/proc/self/exe")
+        {
+            return Ok((file, self.path.clone()));
+        }
+        Ok((fs::open(&self.path)?, self.path.clone()))
+    }
 }
 
 /// Writes the files of one install into its staging directory.
@@ -148,9 +198,13 @@ impl Stager<'_> {
         src: &mut dyn Read,
         src_label: &Path,
     ) -> Result<ManifestFile, Error> {
-        layout::validate_rel_path(rel).map_err(Error::Invalid)?;
+        layout::validate_rel_path(rel)
+            .map_err(|e| Error::BadFileName { path: rel.to_string(), problem: e.to_string() })?;
         if rel == MANIFEST_FILE || rel == SUCCESS_FILE || self.files.iter().any(|f| f.path == rel) {
-            return Err(Error::Invalid(format!("file '{rel}' is reserved or given twice")));
+            return Err(Error::BadFileName {
+                path: rel.to_string(),
+                problem: format!("file '{rel}' is reserved or given twice"),
+            });
         }
         let mut dir = self.root.clone();
         let components: Vec<&str> = rel.split('/').collect();
@@ -188,7 +242,7 @@ impl Stager<'_> {
 
 type Payload<'p> = dyn FnMut(&mut Stager<'_>) -> Result<(), Error> + 'p;
 
-/// The transaction shared by [`install_current`] and [`install_bundle`].
+/// The transaction shared by [`install_executable`] and [`install_bundle`].
 pub(crate) fn install_with(
     ops: &mut dyn Ops,
     home: &Path,
@@ -359,25 +413,20 @@ pub(crate) fn remove_leftovers(ops: &mut dyn Ops, root: &Path, log: &Log) -> Res
 
 /// Takes the home's install lock, logging when it has to wait, up to `timeout`.
 pub(crate) fn acquire_lock(path: &Path, timeout: Duration, log: &Log) -> Result<NamedLock, Error> {
-    if let Some(lock) = NamedLock::try_acquire(path)? {
-        return Ok(lock);
-    }
-    log.info(format!("Waiting for another Calamari install to finish (lock {})", path.display()));
     let start = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(25));
-        if let Some(lock) = NamedLock::try_acquire(path)? {
-            log.verbose(format!("Acquired {} after {} ms", path.display(), start.elapsed().as_millis()));
-            return Ok(lock);
-        }
-        if start.elapsed() >= timeout {
-            return Err(Error::LockTimeout { path: path.to_path_buf(), seconds: timeout.as_secs() });
-        }
+    let mut waited = false;
+    let lock = NamedLock::acquire_within("install lock", path, timeout, |path| {
+        waited = true;
+        log.info(format!("Waiting for another Calamari install to finish (lock {})", path.display()));
+    })?;
+    if waited {
+        log.verbose(format!("Acquired {} after {} ms", path.display(), start.elapsed().as_millis()));
     }
+    Ok(lock)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::ops::Recorder;
     use super::*;
 
@@ -491,11 +540,11 @@ mod tests {
         let (log, _, _) = Log::capture();
         let mut failing = |stager: &mut Stager<'_>| -> Result<(), Error> {
             stager.add_file("calamari", true, &mut &b"binary"[..], Path::new("src"))?;
-            Err(Error::Invalid("source went away".into()))
+            Err(Error::SourceVanished { path: "source".into() })
         };
         let err = install_with(&mut RealOps, home.path(), "1.0.0", &InstallOptions::default(), &log, &mut failing)
             .unwrap_err();
-        assert!(err.to_string().contains("source went away"));
+        assert!(err.to_string().contains("source went away"), "{err}");
         let root = calamari_dir(home.path());
         let names: Vec<String> =
             std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -518,11 +567,32 @@ mod tests {
         assert_eq!(outcome.status, InstallStatus::Installed);
     }
 
+    /// A stand-in Calamari executable named `calamari`.
+    pub(crate) fn fake_calamari(dir: &Path) -> CalamariExecutable {
+        let path = dir.join("calamari");
+        std::fs::write(&path, b"#!/bin/sh\necho calamari\n").unwrap();
+        CalamariExecutable::at(path).unwrap()
+    }
+
     #[test]
-    fn the_running_build_installs_and_matches_its_manifest() {
+    fn only_an_executable_named_calamari_is_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("my-agent");
+        std::fs::write(&other, b"x").unwrap();
+        let err = CalamariExecutable::at(&other).unwrap_err();
+        assert!(matches!(err, Error::NotCalamari { .. }), "{err}");
+        assert!(err.to_string().contains("my-agent"), "{err}");
+        // The test binary itself is not Calamari either.
+        assert!(matches!(CalamariExecutable::running().unwrap_err(), Error::NotCalamari { .. }));
+    }
+
+    #[test]
+    fn an_executable_installs_and_matches_its_manifest() {
         let home = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
         let (log, out, _) = Log::capture();
-        let outcome = install_current(home.path(), &InstallOptions::default(), &log).unwrap();
+        let outcome =
+            install_executable(home.path(), &fake_calamari(bin.path()), &InstallOptions::default(), &log).unwrap();
         assert_eq!(outcome.status, InstallStatus::Installed);
         assert!(out.contents().contains("is installed at"));
         let manifest = super::super::verify_install(home.path(), crate::VERSION).unwrap();

@@ -37,17 +37,14 @@ pub fn version_dir(home: &Path, version: &str) -> PathBuf {
 /// The home to use: the one given, else `$TentacleHome`.
 ///
 /// # Errors
-/// [`Error::Invalid`] when neither is set.
+/// [`Error::NoHome`] when neither is set.
 pub fn resolve_home(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
     if let Some(home) = explicit {
         return Ok(home);
     }
     match std::env::var_os(crate::env_vars::TENTACLE_HOME) {
         Some(home) if !home.is_empty() => Ok(PathBuf::from(home)),
-        _ => Err(Error::Invalid(format!(
-            "No home given: pass --home or set the {} environment variable",
-            crate::env_vars::TENTACLE_HOME
-        ))),
+        _ => Err(Error::NoHome),
     }
 }
 
@@ -81,8 +78,8 @@ pub fn validate_version(version: &str) -> Result<(), Error> {
 
 /// Checks a file path inside an install or bundle: relative, `/`-separated, every
 /// component a plain name (no empty, `.`, `..`, backslash, NUL or control character).
-pub(crate) fn validate_rel_path(path: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("unsafe path '{}': {why}", path.escape_debug()));
+pub(crate) fn validate_rel_path(path: &str) -> Result<(), UnsafePath> {
+    let bad = |reason: &'static str| Err(UnsafePath { path: path.to_string(), reason });
     if path.is_empty() {
         return bad("empty");
     }
@@ -102,6 +99,16 @@ pub(crate) fn validate_rel_path(path: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A file path that cannot be part of an install.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsafe path '{}': {reason}", path.escape_debug())]
+pub(crate) struct UnsafePath {
+    /// The path as given.
+    pub path: String,
+    /// The rule it breaks.
+    pub reason: &'static str,
 }
 
 /// A fresh `<prefix><version>-<random>` name for a sibling of the version directories.

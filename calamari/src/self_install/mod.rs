@@ -45,7 +45,8 @@ use std::path::PathBuf;
 
 pub use bundle::{bundle_file_name, verify_bundle, write_bundle};
 pub use install::{
-    InstallOptions, InstallOutcome, InstallStatus, install_bundle, install_bundle_with, install_current,
+    CalamariExecutable, InstallOptions, InstallOutcome, InstallStatus, install_bundle, install_bundle_with,
+    install_executable,
 };
 pub use layout::{
     BINARY_NAME, CALAMARI_DIR, LOCK_FILE, MANIFEST_FILE, SUCCESS_FILE, calamari_dir, platform, resolve_home,
@@ -93,13 +94,8 @@ pub enum Error {
         actual: String,
     },
     /// Another install held the lock for too long.
-    #[error("timed out after {seconds}s waiting for the install lock '{}' held by another Calamari", path.display())]
-    LockTimeout {
-        /// The lock file.
-        path: PathBuf,
-        /// How long we waited.
-        seconds: u64,
-    },
+    #[error(transparent)]
+    LockTimeout(#[from] crate::lock::LockTimeout),
     /// An installed version does not match its manifest.
     #[error("Calamari install '{}' is damaged: {problem}", dir.display())]
     Damaged {
@@ -108,22 +104,53 @@ pub enum Error {
         /// What does not match.
         problem: String,
     },
-    /// A user error with its message.
-    #[error("{0}")]
-    Invalid(String),
+    /// Neither `--home` nor `$TentacleHome` names the agent's home.
+    #[error("No home given: pass --home or set the TentacleHome environment variable")]
+    NoHome,
+    /// The version asked for is not installed completely.
+    #[error("Calamari {version} is not installed at {}", dir.display())]
+    NotInstalled {
+        /// The version.
+        version: String,
+        /// Its directory.
+        dir: PathBuf,
+    },
+    /// A file of the install has an unsafe or reserved name.
+    #[error("{problem}")]
+    BadFileName {
+        /// The relative path.
+        path: String,
+        /// Why it is refused.
+        problem: String,
+    },
+    /// The executable changed while it was being bundled.
+    #[error("{} changed while it was being bundled", path.display())]
+    ChangedWhileBundling {
+        /// The executable.
+        path: PathBuf,
+    },
+    /// A file to install disappeared while it was being copied.
+    #[error("{} went away while it was being installed", path.display())]
+    SourceVanished {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The executable given to install is not a Calamari executable.
+    #[error(
+        "'{}' is not a Calamari executable (its file name is not '{}'); refusing to install it as Calamari",
+        path.display(), BINARY_NAME
+    )]
+    NotCalamari {
+        /// The executable.
+        path: PathBuf,
+    },
 }
 
-impl Error {
-    /// The process exit code for this error: 1 for bad input (version, bundle, hash), 100
-    /// for an environment failure (I/O, lock timeout, damaged install).
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io(_) | Error::LockTimeout { .. } | Error::Damaged { .. } => crate::error::EXIT_UNEXPECTED,
-            Error::InvalidVersion { .. }
-            | Error::InvalidSha256(_)
-            | Error::Bundle { .. }
-            | Error::BundleHash { .. }
-            | Error::Invalid(_) => crate::error::EXIT_USER_ERROR,
+impl From<crate::lock::LockError> for Error {
+    fn from(e: crate::lock::LockError) -> Self {
+        match e {
+            crate::lock::LockError::Io(e) => Error::Io(e),
+            crate::lock::LockError::Timeout(t) => Error::LockTimeout(t),
         }
     }
 }

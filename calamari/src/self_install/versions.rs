@@ -50,12 +50,12 @@ pub fn needs_update(home: &Path, version: &str) -> bool {
 /// Re-hashes every file of a complete install against its manifest.
 ///
 /// # Errors
-/// [`Error::Damaged`] naming the file, or [`Error::Invalid`] when the version is not complete.
+/// [`Error::Damaged`] naming the file, or [`Error::NotInstalled`] when the version is not complete.
 pub fn verify_install(home: &Path, version: &str) -> Result<Manifest, Error> {
     layout::validate_version(version)?;
     let dir = layout::version_dir(home, version);
     if state_of(&dir) != InstallState::Complete {
-        return Err(Error::Invalid(format!("Calamari {version} is not installed at {}", dir.display())));
+        return Err(Error::NotInstalled { version: version.to_string(), dir });
     }
     let damaged = |problem: String| Error::Damaged { dir: dir.clone(), problem };
     let manifest = Manifest::parse(&fs::read(dir.join(MANIFEST_FILE))?).map_err(damaged)?;
@@ -280,7 +280,9 @@ mod tests {
     fn verify_install_finds_a_damaged_file() {
         let home = tempfile::tempdir().unwrap();
         let (log, _, _) = Log::capture();
-        super::super::install_current(home.path(), &InstallOptions::default(), &log).unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let exe = super::super::install::tests::fake_calamari(bin.path());
+        super::super::install_executable(home.path(), &exe, &InstallOptions::default(), &log).unwrap();
         let dir = layout::version_dir(home.path(), crate::VERSION);
         std::fs::write(dir.join("calamari"), b"tampered").unwrap();
         let err = verify_install(home.path(), crate::VERSION).unwrap_err().to_string();

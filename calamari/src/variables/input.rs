@@ -39,6 +39,76 @@ impl VariableSources {
             ..Self::default()
         }
     }
+
+    /// Sources with the environment an agent started Calamari in.
+    pub fn with_environment(environment: &crate::env_vars::AgentEnvironment) -> Self {
+        VariableSources { environment: environment.variables.clone(), ..Self::default() }
+    }
+}
+
+/// Loads the variables a command runs with ([`load`]), registers every sensitive value with
+/// `log` so that nothing printed afterwards shows it, and lists the variables when
+/// `OctopusPrintVariables` or `OctopusPrintEvaluatedVariables` asks for it.
+///
+/// # Errors
+/// As [`load`], or a variable of the listing that cannot be evaluated.
+pub fn load_for_command(sources: &VariableSources, log: &crate::Log) -> Result<VariableDictionary, Error> {
+    let dict = load(sources)?;
+    for value in dict.sensitive_values() {
+        log.add_sensitive(value);
+    }
+    print_variables(log, &dict)?;
+    if !sources.sensitive_files.is_empty() {
+        log.warn("--sensitiveVariables is deprecated: pass every variable in --variables files.");
+    }
+    Ok(dict)
+}
+
+/// The reference's `VariableLogger`: with `OctopusPrintVariables` (raw values) or
+/// `OctopusPrintEvaluatedVariables` (evaluated) set to true, list every variable except
+/// configured scripts. Values go through the log, so sensitive ones are masked.
+fn print_variables(log: &crate::Log, dict: &VariableDictionary) -> Result<(), Error> {
+    for (flag, evaluated) in [("OctopusPrintVariables", false), ("OctopusPrintEvaluatedVariables", true)] {
+        if !dict.get_flag(flag, false)? {
+            continue;
+        }
+        log.warn(format!(
+            "{flag} is enabled. This should only be used for debugging problems with variables, and then disabled again for normal deployments."
+        ));
+        log.verbose(if evaluated {
+            "The following evaluated variables are available:"
+        } else {
+            "The following variables are available:"
+        });
+        for variable in dict.iter().filter(|v| !v.name.contains("CustomScripts.")) {
+            let value = if evaluated { dict.get(&variable.name)? } else { variable.value.clone() };
+            log.verbose(format!("[{}] = '{}'", variable.name, value.unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
+/// The password for variables files: given inline, or read from a file (`-` for standard
+/// input), without the one trailing newline `echo pw > file` writes.
+///
+/// # Errors
+/// Both forms given, or the file (or standard input) cannot be read.
+pub fn resolve_password(inline: Option<&str>, file: Option<&Path>) -> Result<Option<String>, Error> {
+    use std::io::Read as _;
+    let Some(file) = file else { return Ok(inline.map(str::to_string)) };
+    if inline.is_some() {
+        return Err(Error::Password("Give the password either inline or from a file, not both.".to_string()));
+    }
+    let mut text = String::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::Password(format!("Could not read the variables password from standard input: {e}")))?;
+    } else {
+        text = crate::fs::read_to_string(file)?;
+    }
+    let trimmed = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    Ok(Some(trimmed.to_string()))
 }
 
 #[derive(Deserialize)]

@@ -12,8 +12,6 @@ use std::path::PathBuf;
 pub use dictionary::{Evaluation, Variable, VariableDictionary};
 pub use input::VariableSources;
 
-use crate::error::{EXIT_RECURSIVE_DEFINITION, EXIT_USER_ERROR};
-
 /// Errors loading or evaluating variables.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -57,14 +55,4 @@ pub enum Error {
         /// The reference's full message, naming the chain.
         message: String,
     },
-}
-
-impl Error {
-    /// The process exit code for this error: 101 for recursion, else 1.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::RecursiveDefinition { .. } => EXIT_RECURSIVE_DEFINITION,
-            _ => EXIT_USER_ERROR,
-        }
-    }
 }

@@ -14,10 +14,12 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{AlreadyInstalled, DeploymentJournal, Error, JournalEntry, check_already_installed};
+use super::Error;
+use super::already_installed::{AlreadyInstalled, check_already_installed};
 use crate::fs::IoContext as _;
+use crate::journal::{DeploymentJournal, JournalEntry};
 use crate::variables::names;
-use crate::{Log, VariableDictionary};
+use crate::{Log, Result, VariableDictionary};
 
 /// The package file to transfer.
 pub const CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH: &str = "Octopus.Tentacle.CurrentDeployment.PackageFilePath";
@@ -35,7 +37,10 @@ pub const OUTPUT_FILE_PATH: &str = "Package.FilePath";
 /// What `transfer-package` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transfer {
-    /// The package was already installed: nothing was copied.
+    /// The journal says the package is already installed: nothing was copied, and no
+    /// journal entry is written.
+    AlreadyInstalled,
+    /// `Octopus.Action.SkipRemainingConventions` was set: nothing was copied.
     Skipped,
     /// The package was copied to this path.
     Copied(PathBuf),
@@ -46,24 +51,30 @@ pub enum Transfer {
 /// # Errors
 /// A user error (exit 1) when the package file is not given or missing, the transfer path is
 /// blank or the file name is not a plain name; an I/O error naming the path when the copy fails.
-pub fn transfer_package(variables: &mut VariableDictionary, log: &Log) -> Result<Transfer, Error> {
+pub fn transfer_package(variables: &mut VariableDictionary, log: &Log) -> Result<Transfer> {
     let package = expand_path_environment_variables(&variables.get_or_empty(CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH)?);
     if package.trim().is_empty() {
-        return Err(Error::Invalid(format!(
-            "No package file was specified. Please provide `{CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH}` variable"
-        )));
+        return Err(
+            Error::MissingVariable { what: "package file", variable: CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH }.into()
+        );
     }
     let package = PathBuf::from(package);
     if !package.is_file() {
-        return Err(Error::Invalid(format!("Could not find package file: {}", package.display())));
+        return Err(Error::PackageNotFound(package).into());
     }
     let journal = DeploymentJournal::from_variables(variables)?.map(|j| j.with_log(log.clone()));
+    // The agent's own request; the already-installed check decides through `Transfer`.
+    let skip_journal = variables.get_flag(names::SKIP_JOURNAL, false)?;
     let result = run(journal.as_ref(), variables, log, &package);
-    if let Some(journal) = &journal {
-        let written = JournalEntry::for_deployment(variables, result.is_ok(), Some(&package))
+    if let Some(journal) =
+        journal.as_ref().filter(|_| !skip_journal && !matches!(result, Ok(Transfer::AlreadyInstalled)))
+    {
+        // The reference's ExtractedTo for a transfer: whatever the agent said was extracted.
+        let extracted_to = variables.get(names::ORIGINAL_PACKAGE_DIRECTORY_PATH)?.map(PathBuf::from);
+        let written = JournalEntry::for_deployment(variables, result.is_ok(), Some(&package), extracted_to.as_deref())
             .and_then(|entry| entry.map_or(Ok(()), |e| journal.add(&e)));
         match (written, &result) {
-            (Err(e), Ok(_)) => return Err(e),
+            (Err(e), Ok(_)) => return Err(e.into()),
             // The transfer's own error is the one to report.
             (Err(e), Err(_)) => log.warn(format!("Could not record the failed transfer in the journal: {e}")),
             (Ok(()), _) => {}
@@ -77,18 +88,16 @@ fn run(
     variables: &mut VariableDictionary,
     log: &Log,
     package: &Path,
-) -> Result<Transfer, Error> {
+) -> Result<Transfer> {
     if let AlreadyInstalled::Yes(_) = check_already_installed(journal, variables, log)? {
-        return Ok(Transfer::Skipped);
+        return Ok(Transfer::AlreadyInstalled);
     }
     if variables.get_flag(names::SKIP_REMAINING_CONVENTIONS, false)? {
         return Ok(Transfer::Skipped);
     }
     let transfer_path = expand_path_environment_variables(&variables.get_or_empty(TRANSFER_PATH)?);
     if transfer_path.trim().is_empty() {
-        return Err(Error::Invalid(format!(
-            "No transfer path was specified. Please provide `{TRANSFER_PATH}` variable"
-        )));
+        return Err(Error::MissingVariable { what: "transfer path", variable: TRANSFER_PATH }.into());
     }
     let transfer_path = PathBuf::from(transfer_path);
     crate::fs::create_dir_all(&transfer_path)?;
@@ -97,9 +106,7 @@ fn run(
         None => package.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
     };
     if file_name.is_empty() || file_name == "." || file_name == ".." || file_name.contains(['/', '\0']) {
-        return Err(Error::Invalid(format!(
-            "The package file name '{file_name}' (from `{ORIGINAL_FILE_NAME}`) is not a plain file name"
-        )));
+        return Err(Error::NotAPlainFileName { file_name, variable: ORIGINAL_FILE_NAME }.into());
     }
     let file_path = transfer_path.join(&file_name);
     if file_path.exists() {
