@@ -1,5 +1,6 @@
 //! Integration tests: DeploymentJournal.xml, retention (`clean`), transfer-package.
 
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -299,7 +300,8 @@ fn kill_9_during_clean_is_safe_to_repeat() {
         // The kill lands at a pseudo-random moment of the run: the sleep is the test.
         std::thread::sleep(Duration::from_millis(2 + (round * 7919) % 120));
         let _ = child.kill();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        assert!(status.signal() == Some(libc::SIGKILL) || status.success(), "round {round}: {status:?}");
         let entries = read_journal(&env);
         assert!(ids(&entries).contains(&"current"));
         for e in &entries {
@@ -532,7 +534,8 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
         // The kill lands at a pseudo-random moment of the write: the sleep is the test.
         std::thread::sleep(Duration::from_micros(500 + (round * 7919 * 13) % 80_000));
         let _ = child.kill();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        assert!(status.signal() == Some(libc::SIGKILL) || status.success(), "round {round}: {status:?}");
         let count = read_journal(&env).len();
         assert!(count == last || count == last + 1, "round {round}: {last} -> {count}");
         last = count;

@@ -483,7 +483,10 @@ fn run_and_kill_after(mut cmd: Command, delay: Duration) -> bool {
         if start.elapsed() >= delay {
             child.kill().unwrap();
             let status = child.wait().unwrap();
-            return status.signal() == Some(libc::SIGKILL);
+            // It may have finished between the last poll and the kill.
+            let killed = status.signal() == Some(libc::SIGKILL);
+            assert!(killed || status.success(), "an unkilled install succeeds: {status:?}");
+            return killed;
         }
         std::thread::sleep(Duration::from_micros(200).min(delay.saturating_sub(start.elapsed())));
     }

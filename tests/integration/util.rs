@@ -38,10 +38,11 @@ pub fn shared_dir(what: &str) -> Option<PathBuf> {
 /// The environment variable naming the file that [`skip`] appends to.
 pub const SKIP_LOG_VAR: &str = "CALAMARI_TEST_SKIP_LOG";
 
-/// Records that the running test skips its checks (the caller returns right after), so a
-/// skip shows in CI's summary instead of passing silently: prints `SKIP <test>: <reason>`
-/// and appends the same line to the file named by `CALAMARI_TEST_SKIP_LOG` (by default
-/// `skipped-tests.log` in Cargo's temp directory under the target directory).
+/// Records that the running test skips its checks, or the part of them that needs what
+/// is missing, so a skip shows in CI's summary instead of passing silently: prints
+/// `SKIP <test>: <reason>` and appends the same line to the file named by
+/// `CALAMARI_TEST_SKIP_LOG` (by default `skipped-tests.log` in Cargo's temp directory under
+/// the target directory).
 pub fn skip(reason: &str) {
     // libtest runs each test on a thread named after it (`module::test_name`).
     let thread = std::thread::current();
