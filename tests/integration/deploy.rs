@@ -140,8 +140,7 @@ fn failure_runs_deploy_failed_sets_last_error_and_journals_the_failure() {
         ],
     );
     let run = deploy(&env, &pkg, &[]);
-    assert_ne!(run.code, 0, "{run:?}");
-    run.stdout_has("rollback saw: Script").stdout_has("returned non-zero exit code: 3");
+    run.code(1).stdout_has("rollback saw: Script").stdout_has("returned non-zero exit code: 3");
     run.stderr_has("returned non-zero exit code: 3. Deployment terminated.");
     assert!(!run.stdout.contains("should-not-run"));
     assert!(!staging(&env, "").join("DeployFailed.sh").exists(), "DeployFailed scripts are deleted at cleanup");

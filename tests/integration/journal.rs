@@ -1,8 +1,6 @@
 //! Integration tests: DeploymentJournal.xml, retention (`clean`), transfer-package.
 
-// SKIP lines are printed on purpose (the briefing's convention for missing tools).
-#![allow(clippy::print_stdout)]
-
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -128,7 +126,7 @@ fn clean_by_days_deletes_old_directories_and_entries_only() {
     clean(&env, &["--days=3"]).success().stdout_has("Did not find any deployments to clean up");
 }
 
-/// E-10: a clock far ahead of the deployments (or a long pause) never removes the current
+/// A clock far ahead of the deployments (or a long pause) never removes the current
 /// release or the one before it.
 #[test]
 fn clean_by_days_never_deletes_the_current_or_previous_release() {
@@ -278,7 +276,7 @@ fn clean_finishes_an_interrupted_run() {
     assert_eq!(ids(&read_journal(&env)), ["previous", "current"]);
 }
 
-/// E-11: `kill -9` at random moments during `clean` never loses track of a directory: every
+/// `kill -9` at random moments during `clean` never loses track of a directory: every
 /// entry still in the journal has its directory complete or absent, and a final run finishes.
 #[test]
 fn kill_9_during_clean_is_safe_to_repeat() {
@@ -299,9 +297,11 @@ fn kill_9_during_clean_is_safe_to_repeat() {
     for round in 0..12u64 {
         let mut cmd = env.cmd(&["clean", set.as_str(), "--days=5"]).env("TentacleHome", tentacle_home(&env)).cmd;
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        // The kill lands at a pseudo-random moment of the run: the sleep is the test.
         std::thread::sleep(Duration::from_millis(2 + (round * 7919) % 120));
         let _ = child.kill();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        assert!(status.signal() == Some(libc::SIGKILL) || status.success(), "round {round}: {status:?}");
         let entries = read_journal(&env);
         assert!(ids(&entries).contains(&"current"));
         for e in &entries {
@@ -474,7 +474,7 @@ fn transfer_package_recovers_from_a_corrupt_journal() {
     assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), "<Deployments><Deployment Id=\"torn");
 }
 
-/// E-7: eight transfer-package processes at once each add an entry; none is lost.
+/// Eight transfer-package processes at once each add an entry; none is lost.
 #[test]
 fn eight_concurrent_writers_lose_no_entry() {
     let env = TestEnv::new();
@@ -511,7 +511,7 @@ fn eight_concurrent_writers_lose_no_entry() {
     }
 }
 
-/// E-9: `kill -9` at random moments while writers update a large journal never leaves an
+/// `kill -9` at random moments while writers update a large journal never leaves an
 /// unparseable (torn or empty) journal, and never loses an entry that was there before.
 #[test]
 fn kill_9_during_journal_writes_never_tears_the_journal() {
@@ -531,9 +531,11 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
             .env("TentacleHome", tentacle_home(&env))
             .cmd;
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        // The kill lands at a pseudo-random moment of the write: the sleep is the test.
         std::thread::sleep(Duration::from_micros(500 + (round * 7919 * 13) % 80_000));
         let _ = child.kill();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        assert!(status.signal() == Some(libc::SIGKILL) || status.success(), "round {round}: {status:?}");
         let count = read_journal(&env).len();
         assert!(count == last || count == last + 1, "round {round}: {last} -> {count}");
         last = count;
@@ -548,7 +550,7 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
     assert!(stray.is_empty(), "{stray:?}");
 }
 
-/// E-9 (cheap proxy for power loss): under strace, the journal is written to a temp file,
+/// A cheap proxy for power loss: under strace, the journal is written to a temp file,
 /// which is fsync'd, renamed over the journal, and then the directory is fsync'd, in that order.
 #[test]
 fn journal_write_order_is_write_fsync_rename_fsync_dir() {
@@ -580,12 +582,12 @@ fn journal_write_order_is_write_fsync_rename_fsync_dir() {
     let out = match strace.output() {
         Ok(out) => out,
         Err(e) => {
-            println!("SKIP strace is not available: {e}");
+            crate::util::skip(&format!("strace is not available: {e}"));
             return;
         }
     };
     if !out.status.success() || !trace.exists() {
-        println!("SKIP strace could not trace here: {}", String::from_utf8_lossy(&out.stderr));
+        crate::util::skip(&format!("strace could not trace here: {}", String::from_utf8_lossy(&out.stderr).trim()));
         return;
     }
     let text = std::fs::read_to_string(&trace).unwrap();
@@ -621,7 +623,7 @@ fn journal_write_order_is_write_fsync_rename_fsync_dir() {
     after(open_dir, &|l| l.contains(&format!("fsync({dir_fd})")), "fsync of the directory");
 }
 
-/// E-8: a lock holder killed with -9 leaves no stale lock; a live holder is waited for.
+/// A lock holder killed with -9 leaves no stale lock; a live holder is waited for.
 #[test]
 fn journal_lock_is_waited_for_and_dies_with_its_holder() {
     let env = TestEnv::new();
@@ -636,17 +638,15 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
             std::process::Command::new("flock").args(["-x", "--no-fork"]).arg(&lock).args(["sleep", seconds]).spawn();
         // Return once flock really holds the lock.
         if child.is_ok() {
-            let start = std::time::Instant::now();
-            while calamari::lock::NamedLock::try_acquire(&lock).unwrap().is_some() {
-                assert!(start.elapsed() < Duration::from_secs(20), "flock never took the lock");
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            crate::util::wait_until(crate::util::PROMPTLY, "flock(1) to hold the journal lock", || {
+                calamari::lock::NamedLock::try_acquire(&lock).unwrap().is_none()
+            });
         }
         child
     };
     // Killed holder: the next run does not wait.
     let Ok(mut holder) = hold("60") else {
-        println!("SKIP flock(1) is not available");
+        crate::util::skip("flock(1) is not available");
         return;
     };
     holder.kill().unwrap();
@@ -662,7 +662,7 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
     assert_eq!(read_journal(&env).len(), 2);
 }
 
-/// E-1 (proxy for a full disk): when the journal cannot be written (here RLIMIT_FSIZE makes
+/// A proxy for a full disk: when the journal cannot be written (here RLIMIT_FSIZE makes
 /// the temp file's write fail), the run fails naming the file, the old journal is untouched
 /// byte for byte, and no temp file is left behind.
 #[test]

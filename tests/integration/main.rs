@@ -2,25 +2,26 @@
 //! its exit code, stdout, stderr and the files it leaves behind.
 
 #![allow(unreachable_pub)] // test helpers are `pub` for the test modules, not an API
-#![allow(clippy::print_stdout)] // tests print `SKIP <reason>` when the machine lacks something
+#![allow(clippy::print_stdout)] // `util::skip` prints `SKIP <test>: <reason>`; some tests print measurements
 
+// The harness: sandbox, command builder, run assertions, polling to a deadline, skips.
 mod util;
 
-// CLI contract: commands, options, exit codes, help.
+// CLI contract: commands, both option forms, unknown commands and options, help, version.
 mod cli;
-// Variables input: files, encryption, legacy formats, passwords.
+// Variables input: plain and encrypted files, passwords from file or stdin, legacy formats, bad input.
 mod variables;
-// The versioned install with Success.txt, bundles, faults.
+// The versioned install with Success.txt: install, bundles, check-install, prune, faults.
 mod self_install;
-// Package extraction, names, staging, hashes, find-package.
+// Package extraction (every format), staging, hashes, kill and concurrency, find-package.
 mod package;
-// Octostache templating through `evaluate` and substitute-in-files.
+// Octostache templating through `evaluate` and `substitute-in-files`.
 mod templating;
-// run-script, bootstraps, service messages, masking, processes.
+// run-script: bootstraps, service messages, masking, secrets, processes and signals.
 mod scripts;
-// deploy-package conventions and the sample deployment.
+// deploy-package: conventions in order, DeployFailed, skip-if-installed, the bundled sample.
 mod deploy;
-// DeploymentJournal.xml, retention (`clean`), transfer-package.
+// DeploymentJournal.xml under kill and concurrency, retention (`clean`), transfer-package.
 mod journal;
-// Structured configuration variables (JSON, YAML, XML, properties).
+// Structured configuration variables (JSON, YAML, XML, properties) through deploy-package.
 mod structured;

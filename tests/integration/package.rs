@@ -250,7 +250,6 @@ fn many_files_package(env: &TestEnv, name: &str, files: usize) -> PathBuf {
 }
 
 #[test]
-#[allow(clippy::print_stdout)]
 fn killed_extraction_leaves_no_destination_and_the_next_run_cleans_up() {
     let env = TestEnv::new();
     let package = many_files_package(&env, "Big.1.0.0.tar.gz", 6000);
@@ -274,7 +273,7 @@ fn killed_extraction_leaves_no_destination_and_the_next_run_cleans_up() {
     }
     let Some(partial) = partial else {
         child.wait().unwrap();
-        println!("SKIP kill test: extraction finished before it could be interrupted");
+        util::skip("extraction finished before it could be interrupted");
         return;
     };
     child.kill().unwrap();

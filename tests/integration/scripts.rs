@@ -2,7 +2,7 @@
 //! PowerShell text in unit tests), service messages, output variables, masking, secrets
 //! kept out of argv/env/files, and process handling (orphans, timeout, signals, big output).
 
-#![allow(clippy::print_stdout)] // SKIP lines and measurements are printed on purpose
+#![allow(clippy::print_stdout)] // the peak memory measurement is printed on purpose
 
 use std::io::Read;
 use std::path::Path;
@@ -25,7 +25,7 @@ fn copy_fixture(env: &TestEnv, name: &str) -> std::path::PathBuf {
 fn has_python() -> bool {
     let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
     if !ok {
-        println!("SKIP python3 is not installed");
+        util::skip("python3 is not installed");
     }
     ok
 }
@@ -346,6 +346,7 @@ fn secrets_stay_out_of_argv_env_and_readable_files() {
     let vars = env.variables("v.json", &[("Password", secret, true)]);
     let home = env.path("tentacle");
     std::fs::create_dir_all(&home).unwrap();
+    // The script must still be running while the test scans processes and files.
     env.write("s.sh", "echo ready\nsleep 2\necho finished\n");
     let mut child = env
         .cmd(&["run-script", "--script=s.sh", "--variables", vars.to_str().unwrap()])
@@ -425,9 +426,12 @@ fn after_calamari_is_killed_the_next_run_cleans_up() {
     env.write("next.sh", "echo next\n");
     env.cmd(&["run-script", "--script=next.sh"]).env("TentacleHome", &home).run().success();
     assert_eq!(leftovers(), 0, "the next run removed the dead step's directory");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(processes_with("sleep 98770").is_empty(), "the dead step's background process was killed");
-    assert!(processes_with("sleep 98771").is_empty(), "the dead step's foreground process was killed");
+    util::wait_until(util::PROMPTLY, "the dead step's background process to be killed", || {
+        processes_with("sleep 98770").is_empty()
+    });
+    util::wait_until(util::PROMPTLY, "the dead step's foreground process to be killed", || {
+        processes_with("sleep 98771").is_empty()
+    });
 }
 
 #[test]
@@ -438,9 +442,8 @@ fn orphaned_children_do_not_hang_the_step() {
     let run = env.cmd(&["run-script", "--script=o.sh"]).run();
     run.success().stdout_has("main-done");
     assert!(started.elapsed() < Duration::from_secs(60), "the step ended");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(processes_with("sleep 98761").is_empty(), "background child killed");
-    assert!(processes_with("sleep 98762").is_empty(), "setsid child killed");
+    util::wait_until(util::PROMPTLY, "the background child to be killed", || processes_with("sleep 98761").is_empty());
+    util::wait_until(util::PROMPTLY, "the setsid child to be killed", || processes_with("sleep 98762").is_empty());
 }
 
 #[test]
@@ -450,13 +453,10 @@ fn a_background_process_that_let_go_of_the_output_is_left_alone() {
     let duration = format!("sleep {}", 200_000 + std::process::id() % 100_000);
     env.write("d.sh", format!("({duration} >/dev/null 2>&1 &)\necho main-done\n"));
     env.cmd(&["run-script", "--script=d.sh"]).run().success().stdout_has("main-done");
-    // The detached child may still be between fork and exec: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut detached = processes_with(&duration);
-    while detached.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        detached = processes_with(&duration);
-    }
+    // The detached child may still be between fork and exec: wait for it to show.
+    let detached = util::wait_for(util::PROMPTLY, "the detached child to be running", || {
+        Some(processes_with(&duration)).filter(|pids| !pids.is_empty())
+    });
     for pid in &detached {
         // SAFETY: kill(2) on the pid this test started through the script.
         unsafe {
@@ -473,8 +473,9 @@ fn timeout_stops_the_whole_group() {
     env.write("t.sh", "trap '' TERM\nsleep 98764 &\necho started\nwhile true; do sleep 0.1; done\n");
     let run = env.cmd(&["run-script", "--script=t.sh", "--variables", vars.to_str().unwrap()]).run();
     run.code(1).stdout_has("started").stderr_has("timed out after 1 seconds");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(processes_with("sleep 98764").is_empty());
+    util::wait_until(util::PROMPTLY, "the timed-out step's background process to be killed", || {
+        processes_with("sleep 98764").is_empty()
+    });
 }
 
 #[test]
@@ -494,7 +495,9 @@ fn sigterm_to_calamari_stops_the_script_group() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{err}");
     assert!(err.contains("cancelled") && err.contains("SIGTERM"), "{err}");
-    assert!(processes_with("sleep 98765").is_empty());
+    util::wait_until(util::PROMPTLY, "the cancelled step's background process to be killed", || {
+        processes_with("sleep 98765").is_empty()
+    });
 }
 
 /// 100 MB of output streams through with bounded memory: calamari's peak RSS (VmHWM)
@@ -570,7 +573,7 @@ fn set_u_and_unknown_syntax() {
     env.cmd(&["run-script", "--script", missing.to_str().unwrap()]).run().code(1).stderr_has("missing.sh");
 }
 
-/// S-9: a script that deletes its own directory still gets reported and cleaned up after.
+/// A script that deletes its own directory still gets reported and cleaned up after.
 #[test]
 fn a_script_deleting_its_own_directory() {
     let env = TestEnv::new();

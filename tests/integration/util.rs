@@ -1,11 +1,13 @@
 //! The test harness: a temp directory per test, a builder for running the real binary
-//! with a clean environment, and assertions on what it did.
+//! with a clean environment, assertions on what it did, polling to a deadline, and the
+//! one way a test reports that it skipped.
 
 #![allow(dead_code)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -22,15 +24,65 @@ pub fn fixtures() -> PathBuf {
     repo_root().join("fixtures")
 }
 
-/// `../shared` beside the checkout (CI has it); `None`, with the reason printed, when absent.
+/// `../shared` beside the checkout (CI has it); `None`, after [`skip`], when absent.
 pub fn shared_dir(what: &str) -> Option<PathBuf> {
     let dir = repo_root().join("../shared");
     if dir.is_dir() {
         Some(dir.canonicalize().expect("existing directory canonicalises"))
     } else {
-        println!("SKIP {what}: ../shared is not beside the checkout");
+        skip(&format!("{what}: ../shared is not beside the checkout"));
         None
     }
+}
+
+/// The environment variable naming the file that [`skip`] appends to.
+pub const SKIP_LOG_VAR: &str = "CALAMARI_TEST_SKIP_LOG";
+
+/// Records that the running test skips its checks, or the part of them that needs what
+/// is missing, so a skip shows in CI's summary instead of passing silently: prints
+/// `SKIP <test>: <reason>` and appends the same line to the file named by
+/// `CALAMARI_TEST_SKIP_LOG` (by default `skipped-tests.log` in Cargo's temp directory under
+/// the target directory).
+pub fn skip(reason: &str) {
+    // libtest runs each test on a thread named after it (`module::test_name`).
+    let thread = std::thread::current();
+    let reason = reason.trim().replace('\n', " | ");
+    let line = format!("SKIP {}: {reason}\n", thread.name().unwrap_or("<unnamed test>"));
+    print!("{line}");
+    let log = std::env::var_os(SKIP_LOG_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.log"));
+    // One write of one short line to an O_APPEND file: lines of concurrent tests do not interleave.
+    let written =
+        std::fs::OpenOptions::new().create(true).append(true).open(&log).and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        panic!("cannot record the skip in {}: {e}", log.display());
+    }
+}
+
+/// How long to wait for something that should happen promptly (a killed process to be
+/// gone, a child to reach a state) before failing: generous, for a loaded CI machine.
+pub const PROMPTLY: Duration = Duration::from_secs(20);
+
+/// Polls `probe` every 10 ms until it returns `Some`, and returns that value; panics
+/// naming `what` was awaited when `timeout` passes first.
+#[track_caller]
+pub fn wait_for<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds; panics naming `what` was awaited when
+/// `timeout` passes first.
+#[track_caller]
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    wait_for(timeout, what, || condition().then_some(()));
 }
 
 /// One test's sandbox: a temp directory used as working directory, HOME and TentacleHome.

@@ -15,7 +15,7 @@ use crate::util::{TestEnv, variables_json};
 /// `openssl enc -aes-256-cbc` (PKCS7 padding) with a fixed IV, and the `IV__` prefix.
 fn encrypt_with_openssl(env: &TestEnv, plain: &str, password: &str, out: &str) -> Option<PathBuf> {
     if Command::new("openssl").arg("version").output().is_err() {
-        println!("SKIP: openssl is not installed");
+        crate::util::skip("openssl is not installed");
         return None;
     }
     let key = Command::new("python3")
@@ -177,15 +177,12 @@ fn a_password_on_the_command_line_is_scrubbed_from_proc_cmdline() {
     let mut child = cmd.spawn().unwrap();
     let cmdline_path = format!("/proc/{}/cmdline", child.id());
     // Calamari scrubs right after parsing and then blocks reading the password from stdin;
-    // poll (generously) until the scrub shows, then let it finish.
-    let mut last = String::new();
-    for _ in 0..500 {
-        last = String::from_utf8_lossy(&std::fs::read(&cmdline_path).unwrap_or_default()).into_owned();
-        if last.contains("--sensitiveVariablesPassword=****************") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    // poll until the scrub shows, then let it finish.
+    let cmdline = || String::from_utf8_lossy(&std::fs::read(&cmdline_path).unwrap_or_default()).into_owned();
+    crate::util::wait_until(crate::util::PROMPTLY, "the password to be scrubbed from /proc/<pid>/cmdline", || {
+        cmdline().contains("--sensitiveVariablesPassword=****************")
+    });
+    let last = cmdline();
     child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
     child.wait().unwrap();
     assert!(!last.contains("TopSecretValue42"), "password visible in /proc: {last:?}");
