@@ -7,6 +7,8 @@
 // The harness: sandbox, command builder, run assertions, polling to a deadline, skips.
 mod util;
 
+// The exit-code policy and error shapes: lock timeouts, OctopusLastError.
+mod errors;
 // CLI contract: commands, both option forms, unknown commands and options, help, version.
 mod cli;
 // Variables input: plain and encrypted files, passwords from file or stdin, legacy formats, bad input.
