@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use calamari::script::{self, RunScriptRequest};
+use calamari::conventions::run_script::{self, RunScriptRequest};
 
 use crate::cli::Context;
 
@@ -33,5 +33,5 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<i32> {
         working_directory,
         package: args.package,
     };
-    Ok(script::run_script_command(&request, &mut variables, &ctx.log)?)
+    run_script::run(&request, &mut variables, &ctx.log)
 }

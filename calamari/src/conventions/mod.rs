@@ -16,6 +16,7 @@
 //! are deleted afterwards either way. A journal entry is written on success and on failure.
 
 mod custom_installation;
+pub mod run_script;
 mod scripts;
 
 use std::path::{Path, PathBuf};

@@ -32,7 +32,7 @@ fn parameters_split_like_a_shell() {
         ("-Name 'O''Brien'", &["-Name", "OBrien"]),
     ];
     for (input, expected) in cases {
-        assert_eq!(split_parameters(input), expected, "{input}");
+        assert_eq!(python::split_parameters(input), expected, "{input}");
     }
 }
 
