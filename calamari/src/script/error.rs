@@ -136,7 +136,9 @@ impl Error {
 fn failed_message(stage: Option<&str>, script: &Path, exit_code: i32) -> String {
     match stage {
         Some(stage) => format!("{stage} script returned non-zero exit code: {exit_code}"),
-        None => format!("Script '{}' returned non-zero exit code: {exit_code}. Deployment terminated.", script.display()),
+        None => {
+            format!("Script '{}' returned non-zero exit code: {exit_code}. Deployment terminated.", script.display())
+        }
     }
 }
 

@@ -107,7 +107,8 @@ pub fn run_script(
     variables: &mut VariableDictionary,
     log: &Log,
 ) -> Result<ScriptOutcome, Error> {
-    let syntax = ScriptSyntax::from_path(script).ok_or_else(|| Error::UnknownSyntax { script: script.to_path_buf() })?;
+    let syntax =
+        ScriptSyntax::from_path(script).ok_or_else(|| Error::UnknownSyntax { script: script.to_path_buf() })?;
     let script = absolute(script)?;
     if !script.is_file() {
         return Err(Error::ScriptNotFound { path: script });
