@@ -5,7 +5,7 @@
 use calamari::error::Outcome;
 use std::path::PathBuf;
 
-use calamari::script::{self, RunScriptRequest};
+use calamari::conventions::{RunScriptRequest, run_script};
 
 use crate::cli::Context;
 
@@ -33,5 +33,5 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
         working_directory,
         package: args.package,
     };
-    Ok(Outcome::ScriptExited(script::run_script_command(&request, &mut variables, &ctx.log)?))
+    run_script(&request, &mut variables, &ctx.log)
 }

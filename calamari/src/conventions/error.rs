@@ -113,3 +113,35 @@ fn error_output_message(stage: Stage, script: &std::path::Path, configured: bool
         format!("Script '{}' returned zero exit code but had error output.", script.display())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_failures_keep_stage_script_and_exit_code_and_read_as_the_reference() {
+        let script = PathBuf::from("/w/s.sh");
+        let cases = [
+            (
+                Error::ScriptFailed { stage: Stage::PreDeploy, script: script.clone(), configured: true, exit_code: 3 },
+                "PreDeploy script returned non-zero exit code: 3",
+            ),
+            (
+                Error::ScriptFailed { stage: Stage::Deploy, script: script.clone(), configured: false, exit_code: 3 },
+                "Script '/w/s.sh' returned non-zero exit code: 3. Deployment terminated.",
+            ),
+            (
+                Error::ScriptErrorOutput { stage: Stage::Deploy, script: script.clone(), configured: true },
+                "Deploy script returned zero exit code but had error output.",
+            ),
+            (
+                Error::ScriptErrorOutput { stage: Stage::PostDeploy, script, configured: false },
+                "Script '/w/s.sh' returned zero exit code but had error output.",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+            assert_eq!(crate::Error::from(error).kind(), crate::error::ErrorKind::User, "{message}");
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod already_installed;
 mod custom_installation;
 mod error;
 mod extract_package;
+mod run_script;
 mod scripts;
 pub mod transfer_package;
 
@@ -33,6 +34,7 @@ use crate::{Result, package, structured, substitution};
 pub use already_installed::{AlreadyInstalled, SKIP_IF_ALREADY_INSTALLED, check_already_installed};
 pub use error::Error;
 pub use extract_package::{ExtractPackageRequest, ExtractedPackage, extract_package};
+pub use run_script::{RunScriptRequest, run_script};
 pub use scripts::Stage;
 pub use transfer_package::{Transfer, transfer_package};
 

@@ -1,9 +1,31 @@
-//! The bash bootstrap: `Configure.sh` (helpers, embedded from `bootstrap/Configure.sh`) and a
-//! per-step `Bootstrap.sh` that sources it and then the user's script with its parameters.
+//! Running bash scripts: `Configure.sh` (helpers, embedded from `bootstrap/Configure.sh`)
+//! and a per-step `Bootstrap.sh` that holds the variables as literals, then sources the
+//! user's script with its parameters; `bash --noprofile --norc` runs it.
 
 use std::path::Path;
+use std::process::Command;
 
+use super::interpreter::Launch;
 use super::workspace::StepDir;
+use super::{Error, ScriptSyntax, evaluated_variables};
+
+/// The interpreter.
+pub const PROGRAM: &str = "bash";
+
+/// The command running `launch.script`: its line endings made LF, its bootstrap written.
+///
+/// # Errors
+/// When the script or bootstrap cannot be read or written, a variable cannot be evaluated,
+/// or bash is not on the PATH.
+pub fn command(launch: &Launch<'_>) -> Result<Command, Error> {
+    normalise_line_endings(launch.script)?;
+    let bootstrap = write(launch.step, &evaluated_variables(launch.variables)?, launch.script, launch.parameters)?;
+    let mut cmd = Command::new(launch.require(PROGRAM, "bash", ScriptSyntax::Bash)?);
+    // `$0` is the user's script (so `$(dirname "$0")` finds its siblings), not the
+    // bootstrap in the private step directory.
+    cmd.args(["--noprofile", "--norc", "-c", "source \"$1\""]).arg(launch.script).arg(bootstrap);
+    Ok(cmd)
+}
 
 /// The helper functions and variable loader (bash builtins only).
 pub const CONFIGURE: &str = include_str!("bootstrap/Configure.sh");
@@ -79,7 +101,7 @@ fn push_literal(out: &mut String, text: &str) {
     out.push('\'');
 }
 
-/// Rewrites CRLF line endings of a bash script to LF in place (reference behaviour, S-12).
+/// Rewrites CRLF line endings of a bash script to LF in place (reference behaviour).
 pub fn normalise_line_endings(script: &Path) -> crate::fs::Result<()> {
     let bytes = crate::fs::read(script)?;
     if memchr::memmem::find(&bytes, b"\r\n").is_some() {

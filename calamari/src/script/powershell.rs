@@ -1,7 +1,32 @@
-//! The PowerShell bootstrap (`bootstrap/Bootstrap.ps1`, placeholders filled per step), run
-//! with `pwsh`. `pwsh` must be on the PATH; there is no silent fallback.
+//! Running PowerShell scripts: the bootstrap (`bootstrap/Bootstrap.ps1`, placeholders filled
+//! per step) reads the variables file, imports the script modules and dot-sources the
+//! script, under `pwsh`. `pwsh` must be on the PATH; there is no silent fallback.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::interpreter::Launch;
+use super::{Error, ScriptSyntax, variable_names, variables_payload};
+
+/// The interpreter.
+pub const PROGRAM: &str = "pwsh";
+
+/// The command running `launch.script`, with the variables file and bootstrap written.
+///
+/// # Errors
+/// When a file cannot be written, a variable cannot be evaluated, or pwsh is not on the
+/// PATH.
+pub fn command(launch: &Launch<'_>) -> Result<Command, Error> {
+    let variables_file = launch.step.write("Variables.bin", &variables_payload(launch.variables)?)?;
+    let text = bootstrap_text(&variables_file, launch.script, launch.parameters, launch.modules);
+    // UTF-8 with BOM, as the reference writes PowerShell files.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(text.as_bytes());
+    let bootstrap = launch.step.write("Bootstrap.ps1", &bytes)?;
+    let mut cmd = Command::new(launch.require(PROGRAM, "PowerShell Core (pwsh)", ScriptSyntax::PowerShell)?);
+    cmd.args(arguments(&bootstrap, launch.variables.get_flag(variable_names::POWERSHELL_WITHOUT_PROFILE, false)?));
+    Ok(cmd)
+}
 
 /// The bootstrap template.
 pub const TEMPLATE: &str = include_str!("bootstrap/Bootstrap.ps1");

@@ -15,14 +15,21 @@
 //! * A timeout, or SIGINT/SIGTERM to Calamari, sends SIGTERM to the group, waits [`GRACE`],
 //!   then SIGKILLs the group and the marked processes. If Calamari is SIGKILLed, the
 //!   interpreter gets SIGTERM (`PR_SET_PDEATHSIG`), and the next step sweeps the files.
+//!
+//! System calls go through `rustix`'s safe wrappers; only the `pre_exec` hook and the
+//! `sigaction` handlers, which have no safe equivalent, are `unsafe`.
 
 use std::io::Read;
-use std::os::fd::AsRawFd as _;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
 
 /// The longest line passed on in one piece.
 pub const LINE_CAP: usize = 64 * 1024;
@@ -71,22 +78,25 @@ pub fn run(
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).env(STEP_MARKER, marker);
     // If Calamari itself is killed (SIGKILL cannot be caught), the script gets SIGTERM
     // instead of running on unattended.
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe system calls (prctl, getppid, _exit).
+    let parent = Pid::from_raw(std::process::id() as i32);
+    // SAFETY: the closure runs in the forked child before exec. It only makes two raw
+    // system calls (prctl, getppid: rustix issues them directly, async-signal-safe) and
+    // builds an `io::Error` from an errno (no allocation); it touches no lock or heap.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) == 0
-                && libc::getppid() != parent
+            if rustix::process::set_parent_process_death_signal(Some(Signal::TERM)).is_ok()
+                && rustix::process::getppid() != parent
             {
-                libc::_exit(1); // the parent died before the prctl took effect
+                // The parent died before the prctl took effect: the spawn fails (the child
+                // exits without running the script).
+                return Err(Errno::SRCH.into());
             }
             Ok(())
         });
     }
     let _signals = SignalGuard::install();
     let mut child = cmd.spawn()?;
-    let pgid = child.id() as i32;
+    let pgid = Pid::from_child(&child);
     // Should anything below fail (poll, read), the script must not run on unattended.
     let mut guard = KillOnDrop { pgid, armed: true };
     let mut pump = Pump::new(
@@ -123,7 +133,7 @@ pub fn run(
             }
             if exited_at.is_some_and(|t| t.elapsed() >= DRAIN) {
                 // Orphans still hold the output pipes: stop them and finish.
-                kill_group(pgid, libc::SIGKILL);
+                kill_group(pgid, Signal::KILL);
                 kill_marked(marker);
                 guard.armed = false;
                 pump.drain(Duration::from_millis(500), &mut on_line)?;
@@ -148,14 +158,14 @@ pub fn run(
 
 /// SIGKILLs the process group when dropped while armed (an error path).
 struct KillOnDrop {
-    pgid: i32,
+    pgid: Pid,
     armed: bool,
 }
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if self.armed {
-            kill_group(self.pgid, libc::SIGKILL);
+            kill_group(self.pgid, Signal::KILL);
         }
     }
 }
@@ -171,12 +181,12 @@ fn exit_of(status: ExitStatus) -> Exit {
 /// SIGTERM to the group, [`GRACE`], then SIGKILL to the group and every marked process.
 fn terminate(
     child: &mut Child,
-    pgid: i32,
+    pgid: Pid,
     marker: &str,
     pump: &mut Pump,
     on_line: &mut impl FnMut(Stream, String),
 ) -> std::io::Result<()> {
-    kill_group(pgid, libc::SIGTERM);
+    kill_group(pgid, Signal::TERM);
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -189,7 +199,7 @@ fn terminate(
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    kill_group(pgid, libc::SIGKILL);
+    kill_group(pgid, Signal::KILL);
     let _ = child.wait();
     kill_marked(marker);
     pump.drain(Duration::from_millis(500), on_line)
@@ -206,9 +216,10 @@ struct Pump {
 const STREAMS: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
 
 impl Pump {
-    fn new(out: std::os::fd::OwnedFd, err: std::os::fd::OwnedFd) -> std::io::Result<Pump> {
+    fn new(out: OwnedFd, err: OwnedFd) -> std::io::Result<Pump> {
         for fd in [&out, &err] {
-            set_nonblocking(fd.as_raw_fd())?;
+            let flags = rustix::fs::fcntl_getfl(fd)?;
+            rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
         }
         Ok(Pump {
             pipes: [Some(out.into()), Some(err.into())],
@@ -224,23 +235,30 @@ impl Pump {
     /// Waits up to `wait` for output, then reads what is there (a bounded amount, so the
     /// caller's checks run regularly even under a flood).
     fn pump(&mut self, wait: Duration, on_line: &mut impl FnMut(Stream, String)) -> std::io::Result<()> {
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(2);
-        let mut which = Vec::with_capacity(2);
-        for (i, pipe) in self.pipes.iter().enumerate() {
-            if let Some(pipe) = pipe {
-                fds.push(libc::pollfd { fd: pipe.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-                which.push(i);
+        let mut ready = [false; 2];
+        {
+            let mut fds = Vec::with_capacity(2);
+            let mut which = Vec::with_capacity(2);
+            for (i, pipe) in self.pipes.iter().enumerate() {
+                if let Some(pipe) = pipe {
+                    fds.push(PollFd::new(pipe, PollFlags::IN));
+                    which.push(i);
+                }
+            }
+            // Whole milliseconds, as poll(2) takes them.
+            let wait = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+            let timeout = Timespec::try_from(wait).unwrap_or(Timespec { tv_sec: i64::MAX, tv_nsec: 0 });
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(_) => {}
+                Err(Errno::INTR) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            for (fd, i) in fds.iter().zip(which) {
+                ready[i] = !fd.revents().is_empty();
             }
         }
-        let millis = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return if e.kind() == std::io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
-        }
-        for (fd, i) in fds.iter().zip(which) {
-            if fd.revents != 0 {
+        for (i, ready) in ready.into_iter().enumerate() {
+            if ready {
                 self.read_some(i, on_line)?;
             }
         }
@@ -317,22 +335,9 @@ fn split_lines(mut data: &[u8], line: &mut Vec<u8>, stream: Stream, on_line: &mu
     }
 }
 
-fn set_nonblocking(fd: i32) -> std::io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own; no memory is involved.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-fn kill_group(pgid: i32, signal: i32) {
-    // SAFETY: kill(2) with a negative pid signals the process group; no memory is involved.
-    unsafe {
-        libc::kill(-pgid, signal);
-    }
+/// Signals the process group; it may be gone already, which is fine.
+fn kill_group(pgid: Pid, signal: Signal) {
+    let _ = rustix::process::kill_process_group(pgid, signal);
 }
 
 /// SIGKILLs every process (but us) whose environment carries `STEP_MARKER=marker`.
@@ -347,11 +352,9 @@ pub fn kill_marked(marker: &str) -> usize {
         if found.is_empty() {
             break;
         }
-        for pid in &found {
-            // SAFETY: kill(2) on a pid; no memory is involved.
-            unsafe {
-                libc::kill(*pid as i32, libc::SIGKILL);
-            }
+        for pid in found.iter().filter_map(|pid| Pid::from_raw(*pid as i32)) {
+            // It may have exited meanwhile.
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
         }
         total += found.len();
     }
@@ -377,30 +380,33 @@ fn marked_pids(needle: &[u8], me: u32) -> Vec<u32> {
 
 /// The name of a signal, for messages ("SIGKILL").
 pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGXFSZ => "SIGXFSZ",
+    let name = match Signal::from_named_raw(signal) {
+        Some(Signal::HUP) => "SIGHUP",
+        Some(Signal::INT) => "SIGINT",
+        Some(Signal::QUIT) => "SIGQUIT",
+        Some(Signal::ILL) => "SIGILL",
+        Some(Signal::TRAP) => "SIGTRAP",
+        Some(Signal::ABORT) => "SIGABRT",
+        Some(Signal::BUS) => "SIGBUS",
+        Some(Signal::FPE) => "SIGFPE",
+        Some(Signal::KILL) => "SIGKILL",
+        Some(Signal::USR1) => "SIGUSR1",
+        Some(Signal::SEGV) => "SIGSEGV",
+        Some(Signal::USR2) => "SIGUSR2",
+        Some(Signal::PIPE) => "SIGPIPE",
+        Some(Signal::ALARM) => "SIGALRM",
+        Some(Signal::TERM) => "SIGTERM",
+        Some(Signal::XCPU) => "SIGXCPU",
+        Some(Signal::XFSZ) => "SIGXFSZ",
         _ => return format!("signal {signal}"),
     };
     name.to_string()
 }
 
 // --- SIGINT/SIGTERM while a script runs -------------------------------------------------
+//
+// rustix offers no safe `sigaction` (only an `unsafe` one for runtimes), so these few
+// calls stay on `libc`, each with its SAFETY comment.
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 

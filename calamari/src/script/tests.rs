@@ -32,7 +32,7 @@ fn parameters_split_like_a_shell() {
         ("-Name 'O''Brien'", &["-Name", "OBrien"]),
     ];
     for (input, expected) in cases {
-        assert_eq!(split_parameters(input), expected, "{input}");
+        assert_eq!(python::split_parameters(input), expected, "{input}");
     }
 }
 
@@ -240,4 +240,44 @@ fn bash_helpers_work_with_no_variables_under_set_u() {
     );
     assert_eq!(outcome.exit_code, 0, "{out}\n{err}");
     assert!(out.contains("[] 0\n"), "{out}");
+}
+
+/// Each message is built from the variant's data, in the words callers and tests expect.
+#[test]
+fn error_messages_name_their_data() {
+    let script = PathBuf::from("/w/s.sh");
+    let cases = [
+        (Error::ScriptNotFound { path: script.clone() }, "Could not find the script file '/w/s.sh'"),
+        (
+            Error::UnknownSyntaxName { name: "Cobol".to_string(), variable: variable_names::SYNTAX },
+            "Unknown script syntax 'Cobol' in Octopus.Action.Script.Syntax",
+        ),
+        (
+            Error::InterpreterMissing {
+                program: "python3",
+                description: "Python 3 (python3)",
+                syntax: ScriptSyntax::Python,
+                script: PathBuf::from("/w/s.py"),
+            },
+            "Python 3 (python3) was not found on the PATH; it is needed to run '/w/s.py'",
+        ),
+    ];
+    for (error, message) in cases {
+        assert_eq!(error.to_string(), message);
+        assert_eq!(error.exit_code(), crate::error::EXIT_USER_ERROR, "{message}");
+    }
+}
+
+#[test]
+fn a_missing_script_and_an_unknown_syntax_name_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _, _) = Log::capture();
+    let missing = dir.path().join("missing.sh");
+    let err = run_script(&missing, None, &mut VariableDictionary::new(), &log).unwrap_err();
+    assert!(matches!(&err, Error::ScriptNotFound { path } if *path == missing), "{err}");
+    let mut vars = VariableDictionary::new();
+    vars.set(variable_names::SCRIPT_BODY, "echo hi".to_string());
+    vars.set(variable_names::SYNTAX, "Cobol".to_string());
+    let err = inline_script(&vars).unwrap_err();
+    assert!(matches!(&err, Error::UnknownSyntaxName { name, .. } if name == "Cobol"), "{err}");
 }

@@ -1,0 +1,52 @@
+//! What every syntax's module gets to build its interpreter command ([`Launch`]), and
+//! finding the interpreter on the PATH.
+
+use std::path::{Path, PathBuf};
+
+use super::workspace::StepDir;
+use super::{Error, ScriptSyntax};
+use crate::VariableDictionary;
+
+/// One script run, as the syntax modules see it.
+#[derive(Debug)]
+pub struct Launch<'a> {
+    /// The user's script (absolute).
+    pub script: &'a Path,
+    /// The parameters, trimmed; `None` when there are none.
+    pub parameters: Option<&'a str>,
+    /// The variables the bootstrap exposes to the script.
+    pub variables: &'a VariableDictionary,
+    /// The private directory for the bootstrap and variables file.
+    pub step: &'a StepDir,
+    /// The script modules written beside the script.
+    pub modules: &'a [PathBuf],
+}
+
+impl Launch<'_> {
+    /// `program` from the PATH, or [`Error::InterpreterMissing`] naming it as `description`.
+    ///
+    /// # Errors
+    /// When no executable `program` is on the PATH.
+    pub fn require(
+        &self,
+        program: &'static str,
+        description: &'static str,
+        syntax: ScriptSyntax,
+    ) -> Result<PathBuf, Error> {
+        find_program(program).ok_or_else(|| Error::InterpreterMissing {
+            program,
+            description,
+            syntax,
+            script: self.script.to_path_buf(),
+        })
+    }
+}
+
+/// The first `name` on the PATH that is an executable file.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
