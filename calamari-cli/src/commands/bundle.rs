@@ -1,8 +1,8 @@
 //! `calamari bundle`: write the pushable `Calamari.<version>.tar.gz` and its `.sha256`.
 
-use calamari::error::Outcome;
 use std::path::PathBuf;
 
+use calamari::error::Outcome;
 use calamari::self_install;
 
 use crate::cli::Context;
@@ -16,12 +16,6 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    let path = self_install::write_bundle(&args.output, &self_install::CalamariExecutable::running()?)?;
-    let mut sidecar = path.as_os_str().to_owned();
-    sidecar.push(".sha256");
-    let sidecar = PathBuf::from(sidecar);
-    let line = calamari::fs::read_to_string(&sidecar)?;
-    ctx.log.info(format!("Wrote {}", path.display()));
-    ctx.log.info(format!("SHA-256 {} (in {})", line.split_whitespace().next().unwrap_or_default(), sidecar.display()));
-    Ok(Outcome::Success)
+    let executable = self_install::CalamariExecutable::running()?;
+    Ok(self_install::commands::bundle(&args.output, &executable, &ctx.log)?)
 }

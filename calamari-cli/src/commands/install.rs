@@ -1,10 +1,10 @@
 //! `calamari install`: put this build (or a bundle) into `TentacleHome/Calamari/<version>/`,
 //! `Success.txt` last.
 
-use calamari::error::Outcome;
 use std::path::PathBuf;
 
-use calamari::self_install::{self, InstallOptions};
+use calamari::error::Outcome;
+use calamari::self_install;
 
 use crate::cli::Context;
 
@@ -29,34 +29,17 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    let home = self_install::resolve_home(args.home)?;
-    let options = InstallOptions { force: args.force, lock_timeout: std::time::Duration::from_secs(args.lock_timeout) };
-    match args.bundle {
-        None => {
-            let executable = self_install::CalamariExecutable::running()?;
-            self_install::install_executable(&home, &executable, &options, &ctx.log)?;
-        }
-        Some(bundle) => {
-            let sha256 = match args.sha256 {
-                Some(hex) => Some(hex),
-                None => sidecar_sha256(&bundle, ctx)?,
-            };
-            self_install::install_bundle_with(&home, &bundle, sha256.as_deref(), &options, &ctx.log)?;
-        }
-    }
-    Ok(Outcome::Success)
-}
-
-/// The hash in `<bundle>.sha256` (`sha256sum` format), when that file exists.
-fn sidecar_sha256(bundle: &std::path::Path, ctx: &Context) -> calamari::Result<Option<String>> {
-    let mut sidecar = bundle.as_os_str().to_owned();
-    sidecar.push(".sha256");
-    let sidecar = PathBuf::from(sidecar);
-    if !sidecar.is_file() {
-        return Ok(None);
-    }
-    let text = calamari::fs::read_to_string(&sidecar)?;
-    let hex = text.split_whitespace().next().unwrap_or_default().to_string();
-    ctx.log.verbose(format!("Checking the bundle against {}", sidecar.display()));
-    Ok(Some(hex))
+    let request = self_install::InstallRequest {
+        home: self_install::resolve_home(args.home, &ctx.environment)?,
+        bundle: args.bundle,
+        sha256: args.sha256,
+        force: args.force,
+        lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
+    };
+    // This build installs itself only when no bundle is given.
+    let executable = match request.bundle {
+        None => Some(self_install::CalamariExecutable::running()?),
+        Some(_) => None,
+    };
+    Ok(self_install::commands::install(&request, executable.as_ref(), &ctx.log)?)
 }

@@ -1,8 +1,8 @@
 //! `calamari installed-versions`: the complete installs of a home, newest first, one per line.
 
-use calamari::error::Outcome;
 use std::path::PathBuf;
 
+use calamari::error::Outcome;
 use calamari::self_install;
 
 use crate::cli::Context;
@@ -16,13 +16,6 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    let home = self_install::resolve_home(args.home)?;
-    let versions = self_install::installed_versions(&home)?;
-    if versions.is_empty() {
-        ctx.log.verbose(format!("No complete Calamari install in {}", self_install::calamari_dir(&home).display()));
-    }
-    for installed in versions {
-        ctx.log.info(installed.version);
-    }
-    Ok(Outcome::Success)
+    let home = self_install::resolve_home(args.home, &ctx.environment)?;
+    Ok(self_install::commands::list(&home, &ctx.log)?)
 }

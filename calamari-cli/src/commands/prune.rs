@@ -1,9 +1,9 @@
 //! `calamari prune`: delete all but the newest N complete installs, incomplete installs and
 //! leftovers of interrupted runs; never the running one.
 
-use calamari::error::Outcome;
 use std::path::PathBuf;
 
+use calamari::error::Outcome;
 use calamari::self_install;
 
 use crate::cli::Context;
@@ -20,13 +20,6 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    let home = self_install::resolve_home(args.home)?;
-    let report = self_install::prune(&home, args.keep, &ctx.log)?;
-    ctx.log.info(format!(
-        "Kept {}; removed {} director{}",
-        if report.kept.is_empty() { "none".to_string() } else { report.kept.join(", ") },
-        report.removed.len(),
-        if report.removed.len() == 1 { "y" } else { "ies" }
-    ));
-    Ok(Outcome::Success)
+    let home = self_install::resolve_home(args.home, &ctx.environment)?;
+    Ok(self_install::commands::prune_installs(&home, args.keep, &ctx.log)?)
 }

@@ -52,7 +52,7 @@ pub enum Transfer {
 /// A user error (exit 1) when the package file is not given or missing, the transfer path is
 /// blank or the file name is not a plain name; an I/O error naming the path when the copy fails.
 pub fn transfer_package(variables: &mut VariableDictionary, log: &Log) -> Result<Transfer> {
-    let package = expand_path_environment_variables(&variables.get_or_empty(CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH)?);
+    let package = expand_path(variables, &variables.get_or_empty(CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH)?);
     if package.trim().is_empty() {
         return Err(
             Error::MissingVariable { what: "package file", variable: CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH }.into()
@@ -95,7 +95,7 @@ fn run(
     if variables.get_flag(names::SKIP_REMAINING_CONVENTIONS, false)? {
         return Ok(Transfer::Skipped);
     }
-    let transfer_path = expand_path_environment_variables(&variables.get_or_empty(TRANSFER_PATH)?);
+    let transfer_path = expand_path(variables, &variables.get_or_empty(TRANSFER_PATH)?);
     if transfer_path.trim().is_empty() {
         return Err(Error::MissingVariable { what: "transfer path", variable: TRANSFER_PATH }.into());
     }
@@ -146,15 +146,16 @@ pub fn copy_atomic(from: &Path, to: &Path) -> Result<(), crate::fs::IoError> {
     crate::fs::sync_path(dir)
 }
 
+/// Expands the agent's environment variables (the `env:NAME` variables) in a path, see
+/// [`expand_with`].
+fn expand_path(variables: &VariableDictionary, path: &str) -> String {
+    expand_with(path, |name| variables.get_raw(&format!("env:{name}")).map(str::to_string))
+}
+
 /// Expands environment variables in a path as the reference's
 /// `CrossPlatform.ExpandPathEnvironmentVariables` does on Unix: a leading `~` is `$HOME`,
 /// `$NAME`, `${NAME}` and `%NAME%` are replaced by the variable's value when it is set (and
-/// left as written when not), and `\$` is a literal `$`.
-pub fn expand_path_environment_variables(path: &str) -> String {
-    expand_with(path, |name| std::env::var(name).ok())
-}
-
-/// [`expand_path_environment_variables`] with an explicit lookup.
+/// left as written when not), and `\$` is a literal `$`. `lookup` gives a variable's value.
 pub fn expand_with(path: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let path = match path.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => match lookup("HOME") {

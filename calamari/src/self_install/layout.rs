@@ -34,20 +34,6 @@ pub fn version_dir(home: &Path, version: &str) -> PathBuf {
     calamari_dir(home).join(version)
 }
 
-/// The home to use: the one given, else `$TentacleHome`.
-///
-/// # Errors
-/// [`Error::NoHome`] when neither is set.
-pub fn resolve_home(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
-    if let Some(home) = explicit {
-        return Ok(home);
-    }
-    match std::env::var_os(crate::env_vars::TENTACLE_HOME) {
-        Some(home) if !home.is_empty() => Ok(PathBuf::from(home)),
-        _ => Err(Error::NoHome),
-    }
-}
-
 /// The platform an install or bundle is for, e.g. `linux-x86_64`.
 pub fn platform() -> String {
     format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)

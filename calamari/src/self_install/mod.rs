@@ -34,6 +34,7 @@
 //! Tests can kill an install at a named checkpoint: see [`fault`].
 
 mod bundle;
+pub mod commands;
 pub mod fault;
 mod install;
 mod layout;
@@ -44,13 +45,14 @@ mod versions;
 use std::path::PathBuf;
 
 pub use bundle::{bundle_file_name, verify_bundle, write_bundle};
+pub use commands::{InstallRequest, resolve_home};
 pub use install::{
     CalamariExecutable, InstallOptions, InstallOutcome, InstallStatus, install_bundle, install_bundle_with,
     install_executable,
 };
 pub use layout::{
-    BINARY_NAME, CALAMARI_DIR, LOCK_FILE, MANIFEST_FILE, SUCCESS_FILE, calamari_dir, platform, resolve_home,
-    validate_version, version_dir,
+    BINARY_NAME, CALAMARI_DIR, LOCK_FILE, MANIFEST_FILE, SUCCESS_FILE, calamari_dir, platform, validate_version,
+    version_dir,
 };
 pub use manifest::{MANIFEST_FORMAT, Manifest, ManifestFile};
 pub use versions::{

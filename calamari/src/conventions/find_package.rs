@@ -1,0 +1,76 @@
+//! `calamari find-package`: look for a package (or its nearest earlier versions) in the
+//! agent's package cache, `$TentacleHome/Files`, and report it with `foundPackage` service
+//! messages. The options are checked here, with the reference's messages.
+
+use crate::env_vars::{AgentEnvironment, TENTACLE_HOME};
+use crate::error::{Outcome, UsageError};
+use crate::package::Version;
+use crate::package::find::find_and_report;
+use crate::{Log, Result};
+
+/// What `find-package` was asked, as given on its command line.
+#[derive(Debug, Clone, Default)]
+pub struct FindPackageRequest {
+    /// `--packageId`.
+    pub package_id: Option<String>,
+    /// `--packageVersion`.
+    pub package_version: Option<String>,
+    /// `--packageHash`: the SHA-1 of the package wanted.
+    pub package_hash: Option<String>,
+    /// `--packageVersionFormat` (named in the message for an unparseable version).
+    pub package_version_format: String,
+    /// `--exactMatch`: `true`/`false`; only an exact match is reported when true.
+    pub exact_match: Option<String>,
+}
+
+fn required(value: Option<&String>, option: &'static str, message: &str) -> Result<String> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .cloned()
+        .ok_or_else(|| UsageError::BadOption { option, message: message.to_string() }.into())
+}
+
+/// Runs `find-package` against the cache of `environment`'s `TentacleHome`.
+///
+/// # Errors
+/// A missing or invalid option, `TentacleHome` not set, or the cache cannot be read.
+pub fn find_package(request: &FindPackageRequest, environment: &AgentEnvironment, log: &Log) -> Result<Outcome> {
+    let id = required(
+        request.package_id.as_ref(),
+        "--packageId",
+        "No package ID was specified. Please pass --packageId YourPackage",
+    )?;
+    let raw_version = required(
+        request.package_version.as_ref(),
+        "--packageVersion",
+        "No package version was specified. Please pass --packageVersion 1.0.0.0",
+    )?;
+    let hash = required(
+        request.package_hash.as_ref(),
+        "--packageHash",
+        "No package hash was specified. Please pass --packageHash YourPackageHash",
+    )?;
+    let exact = match request.exact_match.as_deref().map(str::trim) {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(UsageError::InvalidOption {
+                option: "--exactMatch",
+                value: v.to_string(),
+                expected: "true or false",
+            }
+            .into());
+        }
+    };
+    let format = &request.package_version_format;
+    let version = Version::parse(&raw_version).ok_or_else(|| UsageError::BadOption {
+        option: "--packageVersion",
+        message: format!(
+            "Package version '{raw_version}' is not a valid {format} version string. Please pass --packageVersionFormat with a different version type."
+        ),
+    })?;
+    let home = environment.tentacle_home().ok_or(UsageError::EnvironmentVariableNotSet(TENTACLE_HOME))?;
+    find_and_report(&home.join("Files"), &id, &version, &hash, exact, log)?;
+    Ok(Outcome::Success)
+}
