@@ -87,7 +87,7 @@ pub struct Document {
     default_ns: Option<String>,
 }
 
-fn offset(text: &str, slice: &[u8]) -> usize {
+fn offset(text: &str, slice: &str) -> usize {
     slice.as_ptr() as usize - text.as_ptr() as usize
 }
 
@@ -114,11 +114,29 @@ pub fn parse(text: &str) -> Result<Document, String> {
     // every open element of a deeply nested document.
     let mut scopes: Vec<(usize, String, String)> = Vec::new();
     let mut roots = 0usize;
+    // quick-xml reports `a &amp; b` as text, an entity reference and text: one pending span
+    // gathers them into the single text node the document holds there.
+    let mut pending_text: Option<Range<usize>> = None;
     loop {
         let before = reader.buffer_position() as usize;
         let event = reader.read_event().map_err(|e| format!("{e} at position {}", reader.error_position()))?;
         let after = reader.buffer_position() as usize;
         let parent = stack.last().copied();
+        let span = match &event {
+            Event::Text(t) => Some(offset(text, t)..offset(text, t) + t.len()),
+            Event::GeneralRef(_) => Some(before..after),
+            _ => None,
+        };
+        if let Some(span) = span {
+            match &mut pending_text {
+                Some(pending) if pending.end == span.start => pending.end = span.end,
+                _ => pending_text = Some(span),
+            }
+            continue;
+        }
+        if let Some(span) = pending_text.take() {
+            push_text(&mut doc, parent, text, span)?;
+        }
         let kind = match event {
             Event::Eof => break,
             Event::Start(ref e) | Event::Empty(ref e) => {
@@ -128,14 +146,13 @@ pub fn parse(text: &str) -> Result<Document, String> {
                         return Err(format!("There are multiple root elements at position {before}"));
                     }
                 }
-                let qname = std::str::from_utf8(e.name().as_ref()).map_err(|e| e.to_string())?.to_string();
+                let qname = e.name().as_ref().to_string();
                 let mut decls = Vec::new();
                 let mut raw_attrs = Vec::new();
                 for attr in e.attributes() {
                     let attr = attr.map_err(|err| format!("{err} in the tag at position {before}"))?;
-                    let key = std::str::from_utf8(attr.key.as_ref()).map_err(|e| e.to_string())?.to_string();
-                    let value = attr
-                        .unescape_value()
+                    let key = attr.key.as_ref().to_string();
+                    let value = quick_xml::escape::unescape(&attr.value)
                         .map_err(|err| format!("{err} in the tag at position {before}"))?
                         .into_owned();
                     let start = offset(text, &attr.value);
@@ -208,29 +225,18 @@ pub fn parse(text: &str) -> Result<Document, String> {
                 }
                 continue;
             }
-            Event::Text(ref t) => {
-                let raw = std::str::from_utf8(t.as_ref()).map_err(|e| e.to_string())?;
-                if stack.is_empty() {
-                    if raw.trim().is_empty() {
-                        continue;
-                    }
-                    return Err(format!("Data at the root level is invalid at position {before}"));
-                }
-                let value = t.unescape().map_err(|e| format!("{e} at position {before}"))?.into_owned();
-                let start = offset(text, t.as_ref());
-                Kind::Text { value, span: start..start + raw.len() }
-            }
+            Event::Text(_) | Event::GeneralRef(_) => unreachable!("text is gathered above"),
             Event::CData(ref c) => {
                 if stack.is_empty() {
                     return Err(format!("Data at the root level is invalid at position {before}"));
                 }
-                let value = String::from_utf8_lossy(c.as_ref()).into_owned();
-                let start = offset(text, c.as_ref());
+                let value = c.to_string();
+                let start = offset(text, c);
                 Kind::CData { value, span: start..start + c.len() }
             }
             Event::Comment(ref c) => {
-                let value = String::from_utf8_lossy(c.as_ref()).into_owned();
-                let start = offset(text, c.as_ref());
+                let value = c.to_string();
+                let start = offset(text, c);
                 Kind::Comment { value, span: start..start + c.len() }
             }
             Event::Decl(_) | Event::PI(_) | Event::DocType(_) => Kind::Other,
@@ -246,6 +252,9 @@ pub fn parse(text: &str) -> Result<Document, String> {
             stack.push(index);
         }
     }
+    if let Some(span) = pending_text.take() {
+        push_text(&mut doc, stack.last().copied(), text, span)?;
+    }
     if !stack.is_empty() {
         return Err("Unexpected end of file: there are unclosed elements".to_string());
     }
@@ -253,6 +262,23 @@ pub fn parse(text: &str) -> Result<Document, String> {
         return Err("Root element is missing".to_string());
     }
     Ok(doc)
+}
+
+/// Adds the text node at `span` (entity references still escaped) under `parent`; text
+/// outside the root element may only be whitespace.
+fn push_text(doc: &mut Document, parent: Option<usize>, text: &str, span: Range<usize>) -> Result<(), String> {
+    let raw = &text[span.clone()];
+    let Some(parent) = parent else {
+        if raw.trim().is_empty() {
+            return Ok(());
+        }
+        return Err(format!("Data at the root level is invalid at position {}", span.start));
+    };
+    let value = quick_xml::escape::unescape(raw).map_err(|e| format!("{e} at position {}", span.start))?.into_owned();
+    let index = doc.nodes.len();
+    doc.nodes.push(XNode { kind: Kind::Text { value, span }, parent: Some(parent), children: Vec::new() });
+    doc.nodes[parent].children.push(index);
+    Ok(())
 }
 
 /// A node an expression can select.
@@ -999,8 +1025,13 @@ fn is_fragment(value: &str) -> bool {
                     return false;
                 }
             }
-            Ok(Event::Text(t)) => {
-                if t.unescape().is_err() {
+            Ok(Event::GeneralRef(r)) => {
+                let known = match r.resolve_char_ref() {
+                    Ok(Some(_)) => true,
+                    Ok(None) => quick_xml::escape::resolve_predefined_entity(&r).is_some(),
+                    Err(_) => false,
+                };
+                if !known {
                     return false;
                 }
             }
