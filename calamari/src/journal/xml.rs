@@ -249,26 +249,11 @@ fn read_package(start: &BytesStart<'_>) -> Result<JournalPackage, Corrupt> {
 }
 
 /// Escapes an attribute value as .NET's `XmlWriter` does.
-fn escape_attribute(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            '\t' => out.push_str("&#x9;"),
-            c => out.push(c),
-        }
-    }
-}
-
 fn attribute(out: &mut String, name: &str, value: &str) {
     out.push(' ');
     out.push_str(name);
     out.push_str("=\"");
-    escape_attribute(out, value);
+    crate::xml_escape::escape_attribute_into(out, value, b'"');
     out.push('"');
 }
 

@@ -96,20 +96,39 @@ pub enum Error {
         path: PathBuf,
         /// The last format tried.
         format: Format,
-        /// What the parser said, with line and column.
-        message: String,
+        /// What the parser said, with where.
+        #[source]
+        message: SyntaxError,
     },
     /// Content given to [`replace`] is not valid in the requested format.
     #[error("The content could not be parsed as {format}: {message}")]
     Syntax {
         /// The format requested.
         format: Format,
-        /// What the parser said, with line and column.
-        message: String,
+        /// What the parser said, with where.
+        #[source]
+        message: SyntaxError,
     },
-    /// A user error with its message (e.g. an invalid target pattern).
-    #[error("{0}")]
-    Invalid(String),
+    /// A target pattern is malformed.
+    #[error(transparent)]
+    Pattern(#[from] crate::glob::GlobError),
+}
+
+/// Why a text is not in a format, as that format's parser says it.
+#[derive(Debug, thiserror::Error)]
+pub enum SyntaxError {
+    /// Not JSON.
+    #[error(transparent)]
+    Json(#[from] json::JsonSyntaxError),
+    /// Not YAML.
+    #[error(transparent)]
+    Yaml(#[from] yaml::YamlSyntaxError),
+    /// Not XML.
+    #[error(transparent)]
+    Xml(#[from] xml::XmlSyntaxError),
+    /// Not a `.properties` file.
+    #[error(transparent)]
+    Properties(#[from] properties::PropertiesSyntaxError),
 }
 
 impl Error {
@@ -119,7 +138,7 @@ impl Error {
         match self {
             Error::Io(_) | Error::Unparseable { .. } | Error::Syntax { .. } => crate::error::EXIT_UNEXPECTED,
             Error::Variables(e) => e.exit_code(),
-            Error::Invalid(_) => crate::error::EXIT_USER_ERROR,
+            Error::Pattern(_) => crate::error::EXIT_USER_ERROR,
         }
     }
 }
@@ -128,8 +147,8 @@ impl Error {
 /// something else went wrong (stop).
 #[derive(Debug)]
 pub(crate) enum Attempt {
-    /// The text is not in this format; the parser's message.
-    Unparseable(String),
+    /// The text is not in this format; what the parser said.
+    Unparseable(SyntaxError),
     /// Any other failure.
     Failed(Error),
 }
@@ -193,7 +212,7 @@ pub fn formats_for(path: &Path, json_only: bool) -> &'static [Format] {
 /// permissions; a file where nothing changed is not touched.
 ///
 /// # Errors
-/// [`Error::Unparseable`] naming the file and the last format tried; [`Error::Invalid`]
+/// [`Error::Unparseable`] naming the file and the last format tried; [`Error::Pattern`]
 /// for a malformed pattern; [`Error::Io`]; [`Error::Variables`] for a value that cannot be
 /// evaluated (recursive definition).
 pub fn replace_in_files(
@@ -215,7 +234,7 @@ pub fn replace_in_files(
             ));
             continue;
         }
-        let glob = crate::glob::Glob::new(target).map_err(|e| Error::Invalid(e.to_string()))?;
+        let glob = crate::glob::Glob::new(target)?;
         let files: Vec<_> = roots.iter().flat_map(|root| glob.find_files(root)).collect();
         if files.is_empty() {
             log.warn(format!("No files were found that match the replacement target pattern '{target}'"));
