@@ -272,7 +272,11 @@ fn replace_in_file(
                 }
                 let changed = match edit.output {
                     Some(output) => {
-                        let new_bytes = encoding::encode(&output, encoding);
+                        let encoded = encoding.encode_or_utf8(&output);
+                        if encoded.fell_back_to_utf8 {
+                            log.warn(crate::text_encoding::unrepresentable_warning(path));
+                        }
+                        let new_bytes = encoded.bytes;
                         if new_bytes != bytes {
                             crate::fs::replace_keeping_mode(path, &new_bytes)?;
                             true
@@ -310,7 +314,7 @@ pub fn replace(content: &[u8], format: Format, variables: &VariableDictionary) -
     let (text, encoding) = encoding::decode(content);
     let candidates = Candidates::new(variables);
     match replace_text(&text, format, &candidates, None) {
-        Ok(edit) => Ok(edit.output.map(|o| encoding::encode(&o, encoding)).filter(|b| b != content)),
+        Ok(edit) => Ok(edit.output.map(|o| encoding.encode_or_utf8(&o).bytes).filter(|b| b != content)),
         Err(Attempt::Unparseable(message)) => Err(Error::Syntax { format, message }),
         Err(Attempt::Failed(e)) => Err(e),
     }
