@@ -1,5 +1,5 @@
 //! Text encodings of the files Calamari rewrites (substitution, structured configuration),
-//! detected as the reference's `EncodingDetectingFileReader` does (§2.3): a BOM names the
+//! detected as the reference's `EncodingDetectingFileReader` does: a BOM names the
 //! encoding (UTF-8, UTF-16 LE/BE); without one the bytes are strict UTF-8, or else
 //! windows-1252. Files are written back in the encoding and with the BOM they came in, so
 //! only the replaced text changes on disk.

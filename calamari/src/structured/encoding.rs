@@ -1,8 +1,9 @@
-//! Text encodings of structured configuration files ([`crate::text_encoding`] detects them as the reference's
-//! `EncodingDetectingFileReader` does (§2.3): a BOM names the encoding; without one the
-//! bytes are strict UTF-8 or else windows-1252. The file is written back in the encoding it
-//! came in, with the BOM it had, so only the replaced values change on disk; text the
-//! encoding cannot represent makes the file UTF-8, by the rule in [`crate::text_encoding`].
+//! Text encodings of structured configuration files. [`crate::text_encoding`] detects
+//! them as the reference's `EncodingDetectingFileReader` does (a BOM names the encoding;
+//! without one the bytes are strict UTF-8 or else windows-1252), and the file is written
+//! back in the encoding it came in, with the BOM it had, so only the replaced values
+//! change on disk; text the encoding cannot represent makes the file UTF-8 by the rule in
+//! [`crate::text_encoding`]. This module adds the line-ending helpers the formats share.
 
 pub use crate::text_encoding::{TextEncoding, decode};
 

@@ -1,4 +1,4 @@
-//! Structured configuration variables (reference §2.4): variables whose names are paths
+//! Structured configuration variables: variables whose names are paths
 //! into JSON, YAML, XML or Java `.properties` files replace the values found there.
 //!
 //! The deploy pipeline calls [`replace_in_files`] with the target globs of

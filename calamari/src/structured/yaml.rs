@@ -343,8 +343,8 @@ fn scalar_span(
                 let indicator = gap.find([':', '-', '?']).map(|i| from + i + 1).unwrap_or(from);
                 return Ok((Kind::Empty, indicator..indicator));
             }
-            let end =
-                plain_end(text, at, value).ok_or_else(|| YamlSyntaxError::PlainScalarNotFound { value: value.to_string() })?;
+            let end = plain_end(text, at, value)
+                .ok_or_else(|| YamlSyntaxError::PlainScalarNotFound { value: value.to_string() })?;
             Ok((Kind::Scalar(style), at..end))
         }
     }

@@ -442,6 +442,8 @@ mod tests {
             "<a></b>",
             "<a/><b/>",
             "<a>&undefined;</a>",
+            "<a>a & b</a>",
+            "<a x='&undefined;'/>",
             "{\"a\": 1}",
             "<a x='1' x='2'/>",
             "text <a/>",

@@ -56,7 +56,7 @@ pub enum XPathError {
         /// The prefix.
         prefix: String,
     },
-    /// More than [`MAX_BRACKETS`] brackets.
+    /// More than 64 brackets (they nest the recursive parser).
     #[error("the expression is nested too deeply")]
     TooDeep,
     /// Nothing but blanks.
@@ -477,8 +477,8 @@ pub(super) fn compile(doc: &Document, expr: &str) -> Result<Expr, XPathError> {
 
 #[cfg(test)]
 mod tests {
-    use super::XPathError;
     use super::super::dom::parse;
+    use super::XPathError;
 
     const DOC: &str = "<configuration xmlns:x=\"urn:x\"><x:feature/></configuration>";
 
