@@ -90,7 +90,7 @@ pub enum Error {
     #[error(transparent)]
     Variables(#[from] crate::variables::Error),
     /// A file could not be parsed by the last format it was tried as (reference wording).
-    #[error("Structured variable replacement failed on file {}. The file could not be parsed as {format}: {message}", path.display())]
+    #[error("Structured variable replacement failed on file {}. The file could not be parsed as {format}: {syntax}", path.display())]
     Unparseable {
         /// The file at fault.
         path: PathBuf,
@@ -98,16 +98,16 @@ pub enum Error {
         format: Format,
         /// What the parser said, with where.
         #[source]
-        message: SyntaxError,
+        syntax: SyntaxError,
     },
     /// Content given to [`replace`] is not valid in the requested format.
-    #[error("The content could not be parsed as {format}: {message}")]
+    #[error("The content could not be parsed as {format}: {syntax}")]
     Syntax {
         /// The format requested.
         format: Format,
         /// What the parser said, with where.
         #[source]
-        message: SyntaxError,
+        syntax: SyntaxError,
     },
     /// A target pattern is malformed.
     #[error(transparent)]
@@ -292,11 +292,11 @@ fn replace_in_file(
                 ));
                 return Ok(FileOutcome { path: path.to_path_buf(), format, replaced: edit.replaced, changed });
             }
-            Err(Attempt::Unparseable(message)) if i + 1 < formats.len() => {
-                log.verbose(format!("The file at {} couldn't be parsed as {format}: {message}", path.display()));
+            Err(Attempt::Unparseable(syntax)) if i + 1 < formats.len() => {
+                log.verbose(format!("The file at {} couldn't be parsed as {format}: {syntax}", path.display()));
             }
-            Err(Attempt::Unparseable(message)) => {
-                return Err(Error::Unparseable { path: path.to_path_buf(), format, message });
+            Err(Attempt::Unparseable(syntax)) => {
+                return Err(Error::Unparseable { path: path.to_path_buf(), format, syntax });
             }
             Err(Attempt::Failed(e)) => return Err(e),
         }
@@ -315,7 +315,7 @@ pub fn replace(content: &[u8], format: Format, variables: &VariableDictionary) -
     let candidates = Candidates::new(variables);
     match replace_text(&text, format, &candidates, None) {
         Ok(edit) => Ok(edit.output.map(|o| encoding.encode_or_utf8(&o).bytes).filter(|b| b != content)),
-        Err(Attempt::Unparseable(message)) => Err(Error::Syntax { format, message }),
+        Err(Attempt::Unparseable(syntax)) => Err(Error::Syntax { format, syntax }),
         Err(Attempt::Failed(e)) => Err(e),
     }
 }

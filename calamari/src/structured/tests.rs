@@ -284,6 +284,18 @@ fn replace_reports_syntax_errors_and_unchanged_content() {
     let err = replace(b"a: [", Format::Yaml, &vars).unwrap_err();
     assert!(err.to_string().contains("could not be parsed as Yaml"), "{err}");
     assert_eq!(err.exit_code(), crate::error::EXIT_UNEXPECTED);
+    assert!(matches!(err, Error::Syntax { format: Format::Yaml, syntax: SyntaxError::Yaml(_) }), "{err:?}");
+    let err = replace(b"<a><b></a>", Format::Xml, &vars).unwrap_err();
+    assert!(
+        matches!(err, Error::Syntax { syntax: SyntaxError::Xml(xml::XmlSyntaxError::Reader { .. }), .. }),
+        "{err:?}"
+    );
+    let err = replace(b"{\n  \"a\": x\n}", Format::Json, &vars).unwrap_err();
+    let Error::Syntax { syntax: SyntaxError::Json(json), .. } = &err else { panic!("{err:?}") };
+    assert_eq!((json.line, json.position), (2, 8));
+    let err = replace_in_files(Path::new("."), &["a[".to_string()], &vars, &Log::capture().0).unwrap_err();
+    assert!(matches!(err, Error::Pattern(_)), "{err:?}");
+    assert_eq!(err.exit_code(), crate::error::EXIT_USER_ERROR);
 }
 
 #[test]
