@@ -41,6 +41,7 @@ pub mod structured;
 pub mod substitution;
 pub mod text_encoding;
 pub mod variables;
+pub(crate) mod xml_escape;
 
 pub use error::{Error, Result};
 pub use log::Log;

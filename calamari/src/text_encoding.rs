@@ -1,8 +1,16 @@
 //! Text encodings of the files Calamari rewrites (substitution, structured configuration),
-//! detected as the reference's `EncodingDetectingFileReader` does (§2.3): a BOM names the
+//! detected as the reference's `EncodingDetectingFileReader` does: a BOM names the
 //! encoding (UTF-8, UTF-16 LE/BE); without one the bytes are strict UTF-8, or else
 //! windows-1252. Files are written back in the encoding and with the BOM they came in, so
 //! only the replaced text changes on disk.
+//!
+//! Text the encoding cannot represent (a `我` in a windows-1252 file, or in a file whose
+//! `OutputEncoding` names one) follows one rule for every rewriter, the reference's file
+//! writer: try the file's encoding, and when a character does not fit, warn and write the
+//! whole file as UTF-8 without a BOM ([`TextEncoding::encode_or_utf8`],
+//! [`unrepresentable_warning`]). Question marks are never written.
+
+use std::path::Path;
 
 use encoding_rs::Encoding;
 
@@ -95,6 +103,37 @@ impl TextEncoding {
     }
 }
 
+/// A text encoded for writing back ([`TextEncoding::encode_or_utf8`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The bytes to write.
+    pub bytes: Vec<u8>,
+    /// Whether the requested encoding could not represent the text, so `bytes` are UTF-8
+    /// without a BOM; the caller warns with [`unrepresentable_warning`].
+    pub fell_back_to_utf8: bool,
+}
+
+impl TextEncoding {
+    /// `text` in this encoding, or, when a character cannot be represented, in UTF-8
+    /// without a BOM: the reference's writer tries the file's encoding and then a BOM-less
+    /// UTF-8 encoder, whatever BOM the file had.
+    pub fn encode_or_utf8(&self, text: &str) -> Encoded {
+        match self.encode(text) {
+            Some(bytes) => Encoded { bytes, fell_back_to_utf8: false },
+            None => Encoded { bytes: text.as_bytes().to_vec(), fell_back_to_utf8: true },
+        }
+    }
+}
+
+/// The warning logged when a file's new text is written as UTF-8 because its encoding
+/// cannot represent it.
+pub fn unrepresentable_warning(path: &Path) -> String {
+    format!(
+        "The substituted text of '{}' cannot be represented in the output encoding; writing UTF-8 instead",
+        path.display()
+    )
+}
+
 /// Whether `bytes` start with a UTF-16 byte order mark (such text can hold `#{` without
 /// the bytes `#{` appearing).
 pub fn is_utf16(bytes: &[u8]) -> bool {
@@ -143,6 +182,18 @@ mod tests {
             let (decoded, encoding) = decode(bytes);
             assert_eq!((decoded.as_str(), encoding), (text, TextEncoding { charset, bom }), "{bytes:?}");
             assert_eq!(encoding.encode(&decoded).as_deref(), Some(bytes), "round trip of {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn unrepresentable_text_falls_back_to_utf8_without_bom() {
+        let w1252 = TextEncoding { charset: Charset::Other(encoding_rs::WINDOWS_1252), bom: true };
+        let fits = w1252.encode_or_utf8("caf\u{e9}");
+        assert_eq!(fits, Encoded { bytes: b"caf\xE9".to_vec(), fell_back_to_utf8: false });
+        let ascii = TextEncoding::by_name("us-ascii", true).unwrap();
+        for encoding in [w1252, ascii] {
+            let out = encoding.encode_or_utf8("\u{6211} caf\u{e9}");
+            assert_eq!(out, Encoded { bytes: "\u{6211} caf\u{e9}".as_bytes().to_vec(), fell_back_to_utf8: true });
         }
     }
 

@@ -92,7 +92,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<JournalEntry>, Corrupt> {
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
             Event::Start(ref start) | Event::Empty(ref start) => {
                 let empty = matches!(event, Event::Empty(_));
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+                let name = start.local_name().as_ref().to_string();
                 match stack.len() {
                     0 => {
                         if seen_root {
@@ -135,7 +135,12 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<JournalEntry>, Corrupt> {
             }
             Event::Text(t) => {
                 if stack.is_empty() {
-                    let raw = String::from_utf8_lossy(&t).into_owned();
+                    return Err(Corrupt(format!("text outside the root element: {:?}", truncate(&t, 40))));
+                }
+            }
+            Event::GeneralRef(r) => {
+                if stack.is_empty() {
+                    let raw = format!("&{};", &*r);
                     return Err(Corrupt(format!("text outside the root element: {:?}", truncate(&raw, 40))));
                 }
             }
@@ -172,8 +177,8 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, Corrupt> 
     let mut out = Vec::new();
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| Corrupt(format!("a malformed attribute: {e}")))?;
-        let key = String::from_utf8_lossy(attr.key.local_name().as_ref()).into_owned();
-        let raw = std::str::from_utf8(&attr.value).map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
+        let key = attr.key.local_name().as_ref().to_string();
+        let raw: &str = &attr.value;
         // Attribute-value normalisation (XML 1.0 §3.3.3), as .NET's reader does: literal line
         // breaks and tabs read as spaces; escaped ones (`&#xA;`) stay what they are.
         let value = if raw.contains(['\r', '\n', '\t']) {
@@ -244,26 +249,11 @@ fn read_package(start: &BytesStart<'_>) -> Result<JournalPackage, Corrupt> {
 }
 
 /// Escapes an attribute value as .NET's `XmlWriter` does.
-fn escape_attribute(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            '\t' => out.push_str("&#x9;"),
-            c => out.push(c),
-        }
-    }
-}
-
 fn attribute(out: &mut String, name: &str, value: &str) {
     out.push(' ');
     out.push_str(name);
     out.push_str("=\"");
-    escape_attribute(out, value);
+    crate::xml_escape::escape_attribute_into(out, value, b'"');
     out.push('"');
 }
 

@@ -246,22 +246,30 @@ fn parse_nuspec(xml: &[u8]) -> (Option<String>, Option<String>) {
     let mut stack: Vec<String> = Vec::new();
     let (mut id, mut version) = (None, None);
     let mut buf = Vec::new();
+    // The escaped text of the metadata element being read: quick-xml reports `a&amp;b` as
+    // text, an entity reference and text, so the pieces are joined before unescaping.
+    let mut raw: Option<String> = None;
+    let in_metadata = |stack: &[String]| stack.len() == 3 && stack[0] == "package" && stack[1] == "metadata";
     loop {
         match reader.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) => stack.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned()),
+            Ok(Event::Start(e)) => stack.push(e.local_name().as_ref().to_string()),
             Ok(Event::End(_)) => {
-                stack.pop();
-            }
-            Ok(Event::Text(t)) => {
-                let in_metadata = stack.len() == 3 && stack[0] == "package" && stack[1] == "metadata";
-                if in_metadata {
-                    let text = t.unescape().map(|c| c.trim().to_string()).unwrap_or_default();
+                if let Some(raw) = raw.take().filter(|_| in_metadata(&stack)) {
+                    let text = quick_xml::escape::unescape(&raw).map(|c| c.trim().to_string()).unwrap_or_default();
                     match stack[2].as_str() {
                         "id" if id.is_none() => id = Some(text),
                         "version" if version.is_none() => version = Some(text),
                         _ => {}
                     }
                 }
+                stack.pop();
+            }
+            Ok(Event::Text(t)) if in_metadata(&stack) => raw.get_or_insert_default().push_str(&t),
+            Ok(Event::GeneralRef(r)) if in_metadata(&stack) => {
+                let raw = raw.get_or_insert_default();
+                raw.push('&');
+                raw.push_str(&r);
+                raw.push(';');
             }
             Ok(Event::Eof) | Err(_) => break,
             _ => {}

@@ -1,16 +1,11 @@
-//! Text encodings of structured configuration files ([`crate::text_encoding`] detects them as the reference's
-//! `EncodingDetectingFileReader` does (§2.3): a BOM names the encoding; without one the
-//! bytes are strict UTF-8 or else windows-1252. The file is written back in the encoding it
-//! came in, with the BOM it had, so only the replaced values change on disk.
+//! Text encodings of structured configuration files. [`crate::text_encoding`] detects
+//! them as the reference's `EncodingDetectingFileReader` does (a BOM names the encoding;
+//! without one the bytes are strict UTF-8 or else windows-1252), and the file is written
+//! back in the encoding it came in, with the BOM it had, so only the replaced values
+//! change on disk; text the encoding cannot represent makes the file UTF-8 by the rule in
+//! [`crate::text_encoding`]. This module adds the line-ending helpers the formats share.
 
 pub use crate::text_encoding::{TextEncoding, decode};
-
-/// Encodes `text` back into `encoding`. A value that the file's encoding cannot represent
-/// makes the whole file UTF-8 (no BOM), as the reference falls back to UTF-8 rather than
-/// write question marks.
-pub fn encode(text: &str, encoding: TextEncoding) -> Vec<u8> {
-    encoding.encode(text).unwrap_or_else(|| text.as_bytes().to_vec())
-}
 
 /// The dominant line ending of `text`: `\r\n` when CRLF lines outnumber bare LF lines.
 pub fn line_ending(text: &str) -> &'static str {
@@ -30,12 +25,6 @@ pub fn with_line_ending(value: &str, eol: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windows_1252_falls_back_to_utf8() {
-        let (_, w1252) = decode(b"caf\xE9");
-        assert_eq!(encode("\u{4e2d}", w1252), "\u{4e2d}".as_bytes());
-    }
 
     #[test]
     fn dominant_line_ending() {

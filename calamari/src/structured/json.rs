@@ -15,6 +15,19 @@ use std::ops::Range;
 
 use super::{Attempt, Candidates, Edits, encoding};
 
+/// Why a text is not JSON, in Json.NET's words: the reason, then where (1-based line and
+/// character position in that line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}. Path '', line {line}, position {position}.")]
+pub struct JsonSyntaxError {
+    /// What was wrong (`Unexpected end when reading JSON`, ...).
+    pub reason: String,
+    /// The line, from 1.
+    pub line: usize,
+    /// The character in the line, from 1.
+    pub position: usize,
+}
+
 /// The maximum nesting depth accepted: deeper documents are refused rather than allowed
 /// to overflow the stack (Json.NET's own default limit is 64).
 const MAX_DEPTH: usize = 128;
@@ -50,14 +63,14 @@ pub struct Node {
 /// Parses `text`, returning every value (containers before their children).
 ///
 /// # Errors
-/// A message with the line and column of the first syntax error.
-pub fn parse(text: &str) -> Result<Vec<Node>, String> {
+/// A [`JsonSyntaxError`] with the line and column of the first syntax error.
+pub fn parse(text: &str) -> Result<Vec<Node>, JsonSyntaxError> {
     parse_with(text, false, &|_| true)
 }
 
 /// Parses `text`, keeping only the nodes whose path `keep` accepts; with `fold`, paths
 /// are built lower-cased (as variable names are looked up).
-fn parse_with(text: &str, fold: bool, keep: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, String> {
+fn parse_with(text: &str, fold: bool, keep: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, JsonSyntaxError> {
     let mut p = Parser { text, bytes: text.as_bytes(), pos: 0, nodes: Vec::new(), path: String::new(), fold, keep };
     p.skip_ws()?;
     if p.pos >= p.bytes.len() {
@@ -79,7 +92,7 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
     }
     // Paths are built folded and only matching nodes are kept: no allocation per value.
     let keep = |path: &str| !path.is_empty() && candidates.lookup_folded(path).is_some();
-    let nodes = parse_with(text, true, &keep).map_err(Attempt::Unparseable)?;
+    let nodes = parse_with(text, true, &keep).map_err(|e| Attempt::Unparseable(e.into()))?;
     let eol = encoding::line_ending(text);
     for node in &nodes {
         let Some(name) = candidates.lookup_folded(&node.path) else { continue };
@@ -178,18 +191,18 @@ struct Parser<'t> {
 }
 
 impl Parser<'_> {
-    fn error(&self, what: &str) -> String {
+    fn error(&self, what: &str) -> JsonSyntaxError {
         let before = &self.text[..self.pos.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
-        format!("{what}. Path '', line {line}, position {col}.")
+        let position = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+        JsonSyntaxError { reason: what.to_string(), line, position }
     }
 
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
-    fn skip_ws(&mut self) -> Result<(), String> {
+    fn skip_ws(&mut self) -> Result<(), JsonSyntaxError> {
         loop {
             match self.peek() {
                 Some(b' ' | b'\t' | b'\n' | b'\r') => self.pos += 1,
@@ -211,7 +224,7 @@ impl Parser<'_> {
         }
     }
 
-    fn expect(&mut self, b: u8) -> Result<(), String> {
+    fn expect(&mut self, b: u8) -> Result<(), JsonSyntaxError> {
         if self.peek() == Some(b) {
             self.pos += 1;
             Ok(())
@@ -220,7 +233,7 @@ impl Parser<'_> {
         }
     }
 
-    fn unexpected(&self, context: &str) -> String {
+    fn unexpected(&self, context: &str) -> JsonSyntaxError {
         match self.text[self.pos..].chars().next() {
             Some(c) => self.error(&format!("Unexpected character encountered while parsing value: {c} ({context})")),
             None => self.error(&format!("Unexpected end when reading JSON ({context})")),
@@ -245,7 +258,7 @@ impl Parser<'_> {
         len
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), String> {
+    fn value(&mut self, depth: usize) -> Result<(), JsonSyntaxError> {
         if depth > MAX_DEPTH {
             return Err(self.error("The JSON is nested too deeply"));
         }
@@ -347,7 +360,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn number(&mut self) -> Result<(), String> {
+    fn number(&mut self) -> Result<(), JsonSyntaxError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -385,7 +398,7 @@ impl Parser<'_> {
     }
 
     /// Reads a string literal at `pos` and returns its decoded value.
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, JsonSyntaxError> {
         self.pos += 1;
         let mut out = String::new();
         loop {
@@ -432,7 +445,7 @@ impl Parser<'_> {
         }
     }
 
-    fn hex4(&mut self) -> Result<u32, String> {
+    fn hex4(&mut self) -> Result<u32, JsonSyntaxError> {
         let digits = self.text.get(self.pos..self.pos + 4).ok_or_else(|| self.error("Bad JSON escape sequence"))?;
         let v = u32::from_str_radix(digits, 16).map_err(|_| self.error("Bad JSON escape sequence"))?;
         self.pos += 4;
@@ -477,7 +490,8 @@ mod tests {
     #[test]
     fn error_names_line_and_position() {
         let err = parse("{\n  \"a\": x\n}").unwrap_err();
-        assert!(err.contains("line 2, position 8"), "{err}");
+        assert_eq!((err.line, err.position), (2, 8), "{err}");
+        assert!(err.to_string().contains("line 2, position 8"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Structured configuration variables (reference §2.4): variables whose names are paths
+//! Structured configuration variables: variables whose names are paths
 //! into JSON, YAML, XML or Java `.properties` files replace the values found there.
 //!
 //! The deploy pipeline calls [`replace_in_files`] with the target globs of
@@ -90,26 +90,45 @@ pub enum Error {
     #[error(transparent)]
     Variables(#[from] crate::variables::Error),
     /// A file could not be parsed by the last format it was tried as (reference wording).
-    #[error("Structured variable replacement failed on file {}. The file could not be parsed as {format}: {message}", path.display())]
+    #[error("Structured variable replacement failed on file {}. The file could not be parsed as {format}: {syntax}", path.display())]
     Unparseable {
         /// The file at fault.
         path: PathBuf,
         /// The last format tried.
         format: Format,
-        /// What the parser said, with line and column.
-        message: String,
+        /// What the parser said, with where.
+        #[source]
+        syntax: SyntaxError,
     },
     /// Content given to [`replace`] is not valid in the requested format.
-    #[error("The content could not be parsed as {format}: {message}")]
+    #[error("The content could not be parsed as {format}: {syntax}")]
     Syntax {
         /// The format requested.
         format: Format,
-        /// What the parser said, with line and column.
-        message: String,
+        /// What the parser said, with where.
+        #[source]
+        syntax: SyntaxError,
     },
-    /// A user error with its message (e.g. an invalid target pattern).
-    #[error("{0}")]
-    Invalid(String),
+    /// A target pattern is malformed.
+    #[error(transparent)]
+    Pattern(#[from] crate::glob::GlobError),
+}
+
+/// Why a text is not in a format, as that format's parser says it.
+#[derive(Debug, thiserror::Error)]
+pub enum SyntaxError {
+    /// Not JSON.
+    #[error(transparent)]
+    Json(#[from] json::JsonSyntaxError),
+    /// Not YAML.
+    #[error(transparent)]
+    Yaml(#[from] yaml::YamlSyntaxError),
+    /// Not XML.
+    #[error(transparent)]
+    Xml(#[from] xml::XmlSyntaxError),
+    /// Not a `.properties` file.
+    #[error(transparent)]
+    Properties(#[from] properties::PropertiesSyntaxError),
 }
 
 impl Error {
@@ -119,7 +138,7 @@ impl Error {
         match self {
             Error::Io(_) | Error::Unparseable { .. } | Error::Syntax { .. } => crate::error::EXIT_UNEXPECTED,
             Error::Variables(e) => e.exit_code(),
-            Error::Invalid(_) => crate::error::EXIT_USER_ERROR,
+            Error::Pattern(_) => crate::error::EXIT_USER_ERROR,
         }
     }
 }
@@ -128,8 +147,8 @@ impl Error {
 /// something else went wrong (stop).
 #[derive(Debug)]
 pub(crate) enum Attempt {
-    /// The text is not in this format; the parser's message.
-    Unparseable(String),
+    /// The text is not in this format; what the parser said.
+    Unparseable(SyntaxError),
     /// Any other failure.
     Failed(Error),
 }
@@ -193,7 +212,7 @@ pub fn formats_for(path: &Path, json_only: bool) -> &'static [Format] {
 /// permissions; a file where nothing changed is not touched.
 ///
 /// # Errors
-/// [`Error::Unparseable`] naming the file and the last format tried; [`Error::Invalid`]
+/// [`Error::Unparseable`] naming the file and the last format tried; [`Error::Pattern`]
 /// for a malformed pattern; [`Error::Io`]; [`Error::Variables`] for a value that cannot be
 /// evaluated (recursive definition).
 pub fn replace_in_files(
@@ -215,7 +234,7 @@ pub fn replace_in_files(
             ));
             continue;
         }
-        let glob = crate::glob::Glob::new(target).map_err(|e| Error::Invalid(e.to_string()))?;
+        let glob = crate::glob::Glob::new(target)?;
         let files: Vec<_> = roots.iter().flat_map(|root| glob.find_files(root)).collect();
         if files.is_empty() {
             log.warn(format!("No files were found that match the replacement target pattern '{target}'"));
@@ -253,7 +272,11 @@ fn replace_in_file(
                 }
                 let changed = match edit.output {
                     Some(output) => {
-                        let new_bytes = encoding::encode(&output, encoding);
+                        let encoded = encoding.encode_or_utf8(&output);
+                        if encoded.fell_back_to_utf8 {
+                            log.warn(crate::text_encoding::unrepresentable_warning(path));
+                        }
+                        let new_bytes = encoded.bytes;
                         if new_bytes != bytes {
                             crate::fs::replace_keeping_mode(path, &new_bytes)?;
                             true
@@ -269,11 +292,11 @@ fn replace_in_file(
                 ));
                 return Ok(FileOutcome { path: path.to_path_buf(), format, replaced: edit.replaced, changed });
             }
-            Err(Attempt::Unparseable(message)) if i + 1 < formats.len() => {
-                log.verbose(format!("The file at {} couldn't be parsed as {format}: {message}", path.display()));
+            Err(Attempt::Unparseable(syntax)) if i + 1 < formats.len() => {
+                log.verbose(format!("The file at {} couldn't be parsed as {format}: {syntax}", path.display()));
             }
-            Err(Attempt::Unparseable(message)) => {
-                return Err(Error::Unparseable { path: path.to_path_buf(), format, message });
+            Err(Attempt::Unparseable(syntax)) => {
+                return Err(Error::Unparseable { path: path.to_path_buf(), format, syntax });
             }
             Err(Attempt::Failed(e)) => return Err(e),
         }
@@ -291,8 +314,8 @@ pub fn replace(content: &[u8], format: Format, variables: &VariableDictionary) -
     let (text, encoding) = encoding::decode(content);
     let candidates = Candidates::new(variables);
     match replace_text(&text, format, &candidates, None) {
-        Ok(edit) => Ok(edit.output.map(|o| encoding::encode(&o, encoding)).filter(|b| b != content)),
-        Err(Attempt::Unparseable(message)) => Err(Error::Syntax { format, message }),
+        Ok(edit) => Ok(edit.output.map(|o| encoding.encode_or_utf8(&o).bytes).filter(|b| b != content)),
+        Err(Attempt::Unparseable(syntax)) => Err(Error::Syntax { format, syntax }),
         Err(Attempt::Failed(e)) => Err(e),
     }
 }

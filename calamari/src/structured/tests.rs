@@ -284,6 +284,18 @@ fn replace_reports_syntax_errors_and_unchanged_content() {
     let err = replace(b"a: [", Format::Yaml, &vars).unwrap_err();
     assert!(err.to_string().contains("could not be parsed as Yaml"), "{err}");
     assert_eq!(err.exit_code(), crate::error::EXIT_UNEXPECTED);
+    assert!(matches!(err, Error::Syntax { format: Format::Yaml, syntax: SyntaxError::Yaml(_) }), "{err:?}");
+    let err = replace(b"<a><b></a>", Format::Xml, &vars).unwrap_err();
+    assert!(
+        matches!(err, Error::Syntax { syntax: SyntaxError::Xml(xml::XmlSyntaxError::Reader { .. }), .. }),
+        "{err:?}"
+    );
+    let err = replace(b"{\n  \"a\": x\n}", Format::Json, &vars).unwrap_err();
+    let Error::Syntax { syntax: SyntaxError::Json(json), .. } = &err else { panic!("{err:?}") };
+    assert_eq!((json.line, json.position), (2, 8));
+    let err = replace_in_files(Path::new("."), &["a[".to_string()], &vars, &Log::capture().0).unwrap_err();
+    assert!(matches!(err, Error::Pattern(_)), "{err:?}");
+    assert_eq!(err.exit_code(), crate::error::EXIT_USER_ERROR);
 }
 
 #[test]
@@ -322,4 +334,23 @@ fn files_targets_warnings_and_permissions() {
     // No temporary files are left behind.
     let names: Vec<_> = std::fs::read_dir(dir.path().join("conf")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
+fn unrepresentable_value_makes_the_file_utf8_with_a_warning() {
+    // A windows-1252 file cannot hold `我`: the whole file is written as UTF-8 without a
+    // BOM and a warning says so, as substitution does (one rule, in `text_encoding`).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.json");
+    std::fs::write(&path, b"{\"name\": \"caf\xE9\", \"city\": \"x\"}").unwrap();
+    let mut vars = VariableDictionary::new();
+    vars.set("city", Some("我".to_string()));
+    let (log, out, _) = Log::capture();
+    replace_in_files(dir.path(), &["app.json".to_string()], &vars, &log).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), "{\"name\": \"café\", \"city\": \"我\"}".as_bytes());
+    let out = out.contents();
+    assert!(out.contains(&crate::text_encoding::unrepresentable_warning(&path)), "{out}");
+
+    let in_memory = replace(b"{\"name\": \"caf\xE9\", \"city\": \"x\"}", Format::Json, &vars).unwrap();
+    assert_eq!(in_memory.as_deref(), Some("{\"name\": \"café\", \"city\": \"我\"}".as_bytes()));
 }

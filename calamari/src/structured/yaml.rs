@@ -21,6 +21,29 @@ use yaml_rust2::scanner::TScalarStyle;
 
 use super::{Attempt, Candidates, Edits, encoding};
 
+/// Why a text is not a YAML stream this module can edit.
+#[derive(Debug, thiserror::Error)]
+pub enum YamlSyntaxError {
+    /// yaml-rust2's scanner rejected the text (its message names line and column).
+    #[error(transparent)]
+    Scan(#[from] yaml_rust2::ScanError),
+    /// A collection ended that was never started.
+    #[error("unbalanced collection end")]
+    UnbalancedCollectionEnd,
+    /// The parser reported a plain scalar whose text could not be found where it said.
+    #[error("could not locate the plain scalar '{value}'")]
+    PlainScalarNotFound {
+        /// The scalar's value.
+        value: String,
+    },
+    /// A quoted scalar runs to the end of the text.
+    #[error("unterminated {quote}-quoted scalar")]
+    UnterminatedScalar {
+        /// `single` or `double`.
+        quote: &'static str,
+    },
+}
+
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -89,12 +112,12 @@ impl Offsets {
 ///
 /// # Errors
 /// The parser's message, with line and column.
-pub fn parse(text: &str) -> Result<Vec<Node>, String> {
+pub fn parse(text: &str) -> Result<Vec<Node>, YamlSyntaxError> {
     parse_with(text, false)
 }
 
 /// As [`parse`]; with `fold`, paths are built lower-cased, as variable names are looked up.
-fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, String> {
+fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, YamlSyntaxError> {
     let offsets = Offsets::new(text);
     let mut parser = Parser::new_from_str(text);
     let mut nodes: Vec<Node> = Vec::new();
@@ -103,7 +126,7 @@ fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, String> {
     // Anchor id -> whether the anchored node is a string scalar (an alias reads as it).
     let mut anchored_strings: std::collections::HashMap<usize, bool> = std::collections::HashMap::new();
     loop {
-        let (event, mark) = parser.next_token().map_err(|e| e.to_string())?;
+        let (event, mark) = parser.next_token()?;
         let at = offsets.byte(mark.index());
         match event {
             Event::StreamEnd => break,
@@ -116,7 +139,7 @@ fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, String> {
             Event::MappingEnd | Event::SequenceEnd => {
                 let (node, flow) = match stack.pop() {
                     Some(Frame::Mapping { node, flow, .. } | Frame::Sequence { node, flow, .. }) => (node, flow),
-                    None => return Err("unbalanced collection end".to_string()),
+                    None => return Err(YamlSyntaxError::UnbalancedCollectionEnd),
                 };
                 let end = if flow { next_char(text, at) } else { last_end };
                 if flow {
@@ -257,7 +280,7 @@ fn scalar_span(
     last_end: usize,
     value: &str,
     style: TScalarStyle,
-) -> Result<(Kind, Range<usize>), String> {
+) -> Result<(Kind, Range<usize>), YamlSyntaxError> {
     let bytes = text.as_bytes();
     match style {
         TScalarStyle::SingleQuoted => {
@@ -272,7 +295,7 @@ fn scalar_span(
                 }
                 i += 1;
             }
-            Err("unterminated single-quoted scalar".to_string())
+            Err(YamlSyntaxError::UnterminatedScalar { quote: "single" })
         }
         TScalarStyle::DoubleQuoted => {
             let mut i = at + 1;
@@ -283,7 +306,7 @@ fn scalar_span(
                     _ => i += 1,
                 }
             }
-            Err("unterminated double-quoted scalar".to_string())
+            Err(YamlSyntaxError::UnterminatedScalar { quote: "double" })
         }
         TScalarStyle::Literal | TScalarStyle::Folded => {
             let from = last_end.min(at);
@@ -320,8 +343,8 @@ fn scalar_span(
                 let indicator = gap.find([':', '-', '?']).map(|i| from + i + 1).unwrap_or(from);
                 return Ok((Kind::Empty, indicator..indicator));
             }
-            let end =
-                plain_end(text, at, value).ok_or_else(|| format!("could not locate the plain scalar '{value}'"))?;
+            let end = plain_end(text, at, value)
+                .ok_or_else(|| YamlSyntaxError::PlainScalarNotFound { value: value.to_string() })?;
             Ok((Kind::Scalar(style), at..end))
         }
     }
@@ -360,7 +383,7 @@ fn plain_end(text: &str, start: usize, value: &str) -> Option<usize> {
 }
 
 pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits) -> Result<(), Attempt> {
-    let nodes = parse_with(text, true).map_err(Attempt::Unparseable)?;
+    let nodes = parse_with(text, true).map_err(|e| Attempt::Unparseable(e.into()))?;
     let eol = encoding::line_ending(text);
     for node in &nodes {
         let Some(path) = node.path.as_deref().filter(|p| !p.is_empty()) else { continue };

@@ -1,17 +1,19 @@
-//! Substituting `#{...}` variables inside files, keeping encodings (issue 4; reference:
-//! `calamari-behaviour.md` §2.3).
+//! Substituting `#{...}` variables inside files, keeping encodings, as the reference's
+//! `FileSubstituter` does.
 //!
 //! Each file is read with the reference's encoding detection (a BOM decides UTF-8 or
 //! UTF-16 LE/BE, else strict UTF-8, else windows-1252), evaluated as one Octostache
 //! template, and replaced atomically in its original encoding, BOM and permissions. Line
-//! endings are never touched and a file without `#{` is not rewritten at all.
+//! endings are never touched and a file without `#{` is not rewritten at all. Output the
+//! encoding cannot represent is written as UTF-8 without a BOM, with a warning, by the
+//! rule structured configuration shares ([`crate::text_encoding`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::glob::Glob;
 use crate::log::Log;
-use crate::text_encoding::{self, Charset, TextEncoding};
+use crate::text_encoding::{self, TextEncoding};
 use crate::variables::VariableDictionary;
 use crate::variables::template::{self, ParseMode};
 
@@ -30,9 +32,36 @@ pub enum Error {
     /// A filesystem call failed.
     #[error(transparent)]
     Io(#[from] crate::fs::IoError),
-    /// A user error with its message.
-    #[error("{0}")]
-    Invalid(String),
+    /// A target pattern is malformed.
+    #[error("Invalid substitution target pattern '{target}': {source}")]
+    Pattern {
+        /// The target as given.
+        target: String,
+        /// Why the pattern is malformed.
+        #[source]
+        source: crate::glob::GlobError,
+    },
+    /// A file is not a valid template (halting parse), with where it failed.
+    #[error("Parsing file '{}' with Octostache returned the following error: `{message}` (line {line}, column {column})", path.display())]
+    TemplateSyntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+        /// 1-based line of the failure.
+        line: usize,
+        /// 1-based column (in characters) of the failure.
+        column: usize,
+    },
+    /// Evaluating a file left an error (tokens that could not be evaluated, or a parse
+    /// failure the resilient parser reported).
+    #[error("Parsing file '{}' with Octostache returned the following error: `{message}`", path.display())]
+    Template {
+        /// The file.
+        path: PathBuf,
+        /// The evaluator's message.
+        message: String,
+    },
     /// A variable could not be evaluated (recursion → exit 101).
     #[error(transparent)]
     Variables(#[from] crate::variables::Error),
@@ -43,7 +72,9 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Io(_) => crate::error::EXIT_UNEXPECTED,
-            Error::Invalid(_) => crate::error::EXIT_USER_ERROR,
+            Error::Pattern { .. } | Error::TemplateSyntax { .. } | Error::Template { .. } => {
+                crate::error::EXIT_USER_ERROR
+            }
             Error::Variables(e) => e.exit_code(),
         }
     }
@@ -88,8 +119,7 @@ pub fn substitute_in_files(
     let roots = crate::glob::target_roots(dir, variables)?;
     let mut seen = HashSet::new();
     for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        let glob = Glob::new(target)
-            .map_err(|e| Error::Invalid(format!("Invalid substitution target pattern '{target}': {e}")))?;
+        let glob = Glob::new(target).map_err(|source| Error::Pattern { target: target.to_string(), source })?;
         let mut matched = false;
         for root in &roots {
             for file in glob.find_files(root) {
@@ -141,27 +171,21 @@ pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -
     let evaluation = match template::evaluate_checked(variables, &text, ParseMode::Halt)? {
         Ok(e) => e,
         Err(e) => {
-            let message = format!(
-                "Parsing file '{}' with Octostache returned the following error: `{}` (line {}, column {})",
-                path.display(),
-                e.message,
-                e.line,
-                e.column
-            );
+            let error =
+                Error::TemplateSyntax { path: path.to_path_buf(), message: e.message, line: e.line, column: e.column };
             if fail {
-                return Err(Error::Invalid(message));
+                return Err(error);
             }
-            log.verbose(message);
+            log.verbose(error.to_string());
             template::evaluate(variables, &text, ParseMode::Resilient)?
         }
     };
     if let Some(error) = &evaluation.error {
-        let message =
-            format!("Parsing file '{}' with Octostache returned the following error: `{error}`", path.display());
+        let error = Error::Template { path: path.to_path_buf(), message: error.clone() };
         if fail {
-            return Err(Error::Invalid(message));
+            return Err(error);
         }
-        log.verbose(message);
+        log.verbose(error.to_string());
     }
     let output = evaluation.output.unwrap_or_default();
     let mut out_encoding = encoding;
@@ -175,14 +199,11 @@ pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -
         return Ok(FileOutcome::Unchanged);
     }
     drop(text);
-    let new_bytes = out_encoding.encode(&output).unwrap_or_else(|| {
-        log.warn(format!(
-            "The substituted text of '{}' cannot be represented in the output encoding; writing UTF-8 instead",
-            path.display()
-        ));
-        TextEncoding { charset: Charset::Utf8, bom: encoding.bom }.encode(&output).expect("UTF-8 represents any text")
-    });
-    crate::fs::replace_keeping_mode(path, &new_bytes)?;
+    let encoded = out_encoding.encode_or_utf8(&output);
+    if encoded.fell_back_to_utf8 {
+        log.warn(text_encoding::unrepresentable_warning(path));
+    }
+    crate::fs::replace_keeping_mode(path, &encoded.bytes)?;
     Ok(FileOutcome::Substituted)
 }
 
@@ -242,6 +263,20 @@ mod tests {
         std::fs::write(&js, b"x=\"#{A}\";y=\"#{\"").unwrap();
         assert!(substitute_file(&js, &strict, &log).is_err());
         assert_eq!(std::fs::read_to_string(&js).unwrap(), "x=\"#{A}\";y=\"#{\"");
+    }
+
+    #[test]
+    fn unrepresentable_output_falls_back_to_utf8_without_bom() {
+        // The reference's writer falls back to a BOM-less UTF-8 encoder, whatever the input had.
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = vars(&[("A", "我")]);
+        d.set(OUTPUT_ENCODING, Some("windows-1252".into()));
+        let (log, out, _) = Log::capture();
+        let p = dir.path().join("bom.txt");
+        std::fs::write(&p, b"\xEF\xBB\xBF#{A}").unwrap();
+        substitute_file(&p, &d, &log).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), "我".as_bytes());
+        assert!(out.contents().contains("cannot be represented"));
     }
 
     #[test]
