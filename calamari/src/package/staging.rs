@@ -39,7 +39,7 @@ pub struct StagedPackage {
 }
 
 fn var(variables: &VariableDictionary, name: &str) -> Result<Option<String>, Error> {
-    let value = variables.get(name).map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+    let value = variables.get(name).map_err(|e| Error::variable(name, e))?;
     Ok(value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
 }
 
@@ -56,10 +56,7 @@ pub fn application_root(variables: &VariableDictionary) -> Result<PathBuf, Error
             return Ok(PathBuf::from(base).join("Applications"));
         }
     }
-    Err(Error::Invalid(format!(
-        "Unable to determine the application directory: set {} or the HOME environment variable",
-        names::APPLICATION_DIRECTORY_PATH
-    )))
+    Err(Error::NoApplicationDirectory { variable: names::APPLICATION_DIRECTORY_PATH })
 }
 
 /// A tenant or environment name as one path segment: `/` and NUL removed (the invalid
@@ -96,21 +93,13 @@ fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<(), E
     if variables.get_flag(SKIP_FREE_DISK_SPACE_CHECK, false).unwrap_or(false) {
         return Ok(());
     }
-    let required = match var(variables, FREE_DISK_SPACE_OVERRIDE)? {
-        Some(text) => text.parse::<u64>().map_err(|_| {
-            Error::Invalid(format!("The variable {FREE_DISK_SPACE_OVERRIDE} must be a whole number, found '{text}'"))
-        })?,
-        None => REQUIRED_FREE_MEGABYTES,
-    };
+    let required = super::whole_number(variables, FREE_DISK_SPACE_OVERRIDE)?.unwrap_or(REQUIRED_FREE_MEGABYTES);
     let Ok(stat) = rustix::fs::statvfs(root) else { return Ok(()) };
     let free = stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024);
     if free < required {
         let host =
             std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-        return Err(Error::Invalid(format!(
-            "The drive containing the directory '{}' on machine '{host}' does not have enough free disk space available for this operation to proceed. The disk only has {free} MB available; please free up at least {required} MB.",
-            root.display()
-        )));
+        return Err(Error::NotEnoughFreeSpace { path: root.to_path_buf(), host, required, available: free });
     }
     Ok(())
 }

@@ -16,7 +16,9 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::rc::Rc;
 
-use super::sink::{self, Sink, corrupt, file_mode};
+use super::error::corrupt;
+use super::sink::{self, Sink};
+use super::writer::{self, file_mode};
 use super::{Compression, Error};
 
 /// Files up to this size are read into memory and written by the pool.
@@ -73,7 +75,7 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
     // The tar crate reads 512-byte headers; a buffer lets the decoder work in large chunks.
     let stream = BufReader::with_capacity(256 * 1024, decoder(path, compression)?);
     let guard = HeaderGuard { inner: stream, remaining: remaining.clone() };
-    let mut copy_buffer = vec![0u8; sink::COPY_BUFFER];
+    let mut copy_buffer = vec![0u8; writer::COPY_BUFFER];
     let mut archive = ::tar::Archive::new(guard);
     let mut entries = archive.entries().map_err(|e| corrupt(path, None, &e))?;
     loop {
@@ -117,7 +119,7 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
                     sink.submit(&name, file_path, mode, mtime, data)?;
                 } else {
                     let budget = sink.budget().clone();
-                    let written = sink::write_stream(
+                    let written = writer::write_stream(
                         &file_path,
                         &name,
                         path,

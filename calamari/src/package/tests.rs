@@ -653,9 +653,9 @@ fn a16_windows_hostile_names_extract_with_a_warning() {
         assert!(log.contains(name), "{name} not in {log}");
     }
     assert!(!log.contains("fine.txt"), "{log}");
-    assert_eq!(sink::windows_hostile("COM1.log"), Some("is a reserved device name on Windows"));
-    assert_eq!(sink::windows_hostile("COM0"), None);
-    assert_eq!(sink::windows_hostile("console.txt"), None);
+    assert_eq!(entry_name::windows_hostile("COM1.log"), Some("is a reserved device name on Windows"));
+    assert_eq!(entry_name::windows_hostile("COM0"), None);
+    assert_eq!(entry_name::windows_hostile("console.txt"), None);
 }
 
 #[test]

@@ -23,7 +23,9 @@ use ::zip::ZipArchive;
 use ::zip::read::HasZipMetadata as _;
 
 use super::Error;
-use super::sink::{self, Sink, corrupt, file_mode};
+use super::error::corrupt;
+use super::sink::{self, Sink};
+use super::writer::{self, file_mode};
 use super::version::Version;
 
 /// A `Read + Seek` over a shared file using positioned reads, so clones read independently.
@@ -175,7 +177,7 @@ fn write_files(
     let failed = AtomicBool::new(false);
     let budget = sink.budget();
     let run = |mut zip: ZipArchive<PositionedReader>| -> Result<(), Error> {
-        let mut buf = vec![0u8; sink::COPY_BUFFER];
+        let mut buf = vec![0u8; writer::COPY_BUFFER];
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= jobs.len() || failed.load(Ordering::Relaxed) {
@@ -184,7 +186,7 @@ fn write_files(
             let job = &jobs[i];
             let result =
                 zip.by_index(job.index).map_err(|e| corrupt(path, Some(&job.entry), &e)).and_then(|mut reader| {
-                    sink::write_stream(&job.path, &job.entry, path, job.mode, job.mtime, &mut reader, budget, &mut buf)
+                    writer::write_stream(&job.path, &job.entry, path, job.mode, job.mtime, &mut reader, budget, &mut buf)
                 });
             if let Err(e) = result {
                 failed.store(true, Ordering::Relaxed);
@@ -199,7 +201,7 @@ fn write_files(
         let handles: Vec<_> = (0..workers).map(|_| scope.spawn(|| run(zip.clone()))).collect();
         let mut first = Ok(());
         for handle in handles {
-            let result = handle.join().unwrap_or_else(|_| Err(Error::Invalid("a zip writer thread panicked".into())));
+            let result = handle.join().unwrap_or_else(|_| Err(Error::ThreadPanicked { thread: "a zip writer" }));
             if first.is_ok() {
                 first = result;
             }
@@ -230,9 +232,8 @@ pub fn read_nuspec_identity(path: &Path) -> Result<Option<(String, Version)>, Er
     let (id, version) = parse_nuspec(&xml);
     match (id, version) {
         (Some(id), Some(version)) => {
-            let parsed = Version::parse(&version).ok_or_else(|| {
-                Error::Invalid(format!("The nuspec in '{}' has an invalid version '{version}'", path.display()))
-            })?;
+            let parsed = Version::parse(&version)
+                .ok_or_else(|| Error::InvalidNuspecVersion { path: path.to_path_buf(), version: version.clone() })?;
             Ok(Some((id, parsed)))
         }
         _ => Ok(None),
