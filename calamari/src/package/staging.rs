@@ -158,4 +158,32 @@ mod tests {
         assert_eq!(root, PathBuf::from("/apps"));
         assert_eq!(parent, PathBuf::from("/apps/AcmeCorp/Prod/My%3APkg"));
     }
+
+    #[test]
+    fn a_recursive_root_keeps_its_cause_and_exits_101() {
+        let mut v = VariableDictionary::new();
+        v.set(names::APPLICATION_DIRECTORY_PATH, Some("#{Loop}".to_string()));
+        v.set("Loop", Some("#{Loop}".to_string()));
+        let e = application_root(&v).unwrap_err();
+        assert!(matches!(&e, Error::Variable { name, .. } if name == names::APPLICATION_DIRECTORY_PATH), "{e:?}");
+        assert_eq!(e.exit_code(), 101, "{e}");
+        assert!(e.to_string().starts_with(&format!("{}: ", names::APPLICATION_DIRECTORY_PATH)), "{e}");
+    }
+
+    #[test]
+    fn free_space_override_must_be_a_whole_number() {
+        let mut v = VariableDictionary::new();
+        v.set(FREE_DISK_SPACE_OVERRIDE, Some(" lots ".to_string()));
+        let e = check_free_space(Path::new("/"), &v).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("The variable {FREE_DISK_SPACE_OVERRIDE} must be a whole number, found 'lots'")
+        );
+        assert_eq!(e.exit_code(), 1);
+        v.set(FREE_DISK_SPACE_OVERRIDE, Some(u64::MAX.to_string()));
+        match check_free_space(Path::new("/"), &v) {
+            Err(Error::NotEnoughFreeSpace { required, .. }) => assert_eq!(required, u64::MAX),
+            other => panic!("{other:?}"),
+        }
+    }
 }
