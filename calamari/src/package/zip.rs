@@ -201,7 +201,7 @@ fn write_files(
         let handles: Vec<_> = (0..workers).map(|_| scope.spawn(|| run(zip.clone()))).collect();
         let mut first = Ok(());
         for handle in handles {
-            let result = handle.join().unwrap_or_else(|_| Err(Error::ThreadPanicked { thread: "a zip writer" }));
+            let result = handle.join().unwrap_or(Err(Error::ThreadPanicked { thread: "a zip writer" }));
             if first.is_ok() {
                 first = result;
             }
