@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::budget::LimitExceeded;
+use super::refusal::Refusal;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +128,7 @@ pub enum Error {
         /// The entry name as written in the archive.
         entry: String,
         /// Why.
-        reason: String,
+        reason: Refusal,
     },
     /// The archive could not be read.
     #[error("The package '{}' is damaged or not a valid archive{}: {message}", archive.display(), entry.as_ref().map(|e| format!(" (entry '{e}')")).unwrap_or_default())]

@@ -25,6 +25,7 @@ pub mod find;
 pub mod hash;
 pub mod name;
 pub mod partial;
+pub mod refusal;
 pub mod sink;
 pub mod staging;
 pub mod tar;
@@ -41,6 +42,7 @@ use crate::variables::VariableDictionary;
 pub use budget::LimitExceeded;
 pub use error::Error;
 pub use name::PackageIdentity;
+pub use refusal::Refusal;
 pub use staging::{StagedPackage, extract_to_staging};
 pub use version::Version;
 

@@ -11,7 +11,7 @@
 //! (otherwise a warning names the link and it is skipped). Devices, FIFOs and sockets are
 //! refused. Permission bits are kept without setuid/setgid/sticky (the umask applies, as
 //! for `tar` run by a normal user); modification times are kept. Bytes and entries are
-//! counted against the limits of [`ExtractOptions`] by a shared [`Budget`].
+//! counted against the limits of [`ExtractOptions`] by a shared budget ([`super::budget`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -24,6 +24,7 @@ use crate::Log;
 use crate::fs::IoContext;
 
 use super::budget::Budget;
+use super::refusal::Refusal;
 use super::entry_name::{entry_path, has_drive_letter, windows_hostile};
 use super::writer::Pool;
 use super::{Error, ExtractOptions, ExtractSummary};
@@ -113,8 +114,8 @@ impl<'a> Sink<'a> {
     }
 
     /// An error refusing `entry` for `reason`.
-    pub fn refuse(&self, entry: &str, reason: impl Into<String>) -> Error {
-        Error::Refused { archive: self.archive.to_path_buf(), entry: entry.to_string(), reason: reason.into() }
+    pub fn refuse(&self, entry: &str, reason: Refusal) -> Error {
+        Error::Refused { archive: self.archive.to_path_buf(), entry: entry.to_string(), reason }
     }
 
     /// Counts one more entry against the entry limit.
@@ -124,7 +125,7 @@ impl<'a> Sink<'a> {
 
     /// Validates an entry name; `None` for the root.
     pub fn path_of(&self, entry: &str) -> Result<Option<String>, Error> {
-        entry_path(entry).map_err(|reason| self.refuse(entry, reason.to_string()))
+        entry_path(entry).map_err(|reason| self.refuse(entry, reason.into()))
     }
 
     /// Makes sure every parent of `rel` is a directory we created, creating missing ones.
@@ -139,10 +140,10 @@ impl<'a> Sink<'a> {
             match self.nodes.get(prefix) {
                 Some(Node::Dir) => {}
                 Some(Node::Symlink) => {
-                    return Err(self.refuse(entry, format!("it would be written through the symbolic link '{prefix}'")));
+                    return Err(self.refuse(entry, Refusal::ThroughSymlink { link: prefix.to_string() }));
                 }
                 Some(Node::File) => {
-                    return Err(self.refuse(entry, format!("'{prefix}' is a file, not a directory")));
+                    return Err(self.refuse(entry, Refusal::ParentIsFile { parent: prefix.to_string() }));
                 }
                 None => {
                     let path = self.root.join(prefix);
@@ -179,13 +180,9 @@ impl<'a> Sink<'a> {
                 self.note_name(rel);
                 Ok(())
             }
-            Some(Node::Symlink) => {
-                Err(self.refuse(entry, "an earlier entry of the same name is a symbolic link (duplicate entry)"))
-            }
-            Some(Node::Dir) => {
-                Err(self.refuse(entry, "an earlier entry of the same name is a directory (duplicate entry)"))
-            }
-            Some(Node::File) => Err(self.refuse(entry, "an earlier entry has the same name (duplicate entry)")),
+            Some(Node::Symlink) => Err(self.refuse(entry, Refusal::DuplicateOfSymlink)),
+            Some(Node::Dir) => Err(self.refuse(entry, Refusal::DuplicateOfDirectory)),
+            Some(Node::File) => Err(self.refuse(entry, Refusal::Duplicate)),
         }
     }
 
@@ -248,10 +245,10 @@ impl<'a> Sink<'a> {
     /// the end if its target stays inside.
     pub fn symlink(&mut self, entry: &str, rel: &str, target: &str) -> Result<(), Error> {
         if target.contains('\0') || target.is_empty() {
-            return Err(self.refuse(entry, "the symbolic link target is empty or contains NUL"));
+            return Err(self.refuse(entry, Refusal::EmptyOrNulLinkTarget));
         }
         if target.len() > MAX_LINK_BYTES {
-            return Err(self.refuse(entry, "the symbolic link target is too long"));
+            return Err(self.refuse(entry, Refusal::LinkTargetTooLong));
         }
         self.prepare_parents(entry, rel)?;
         self.claim(entry, rel, Node::Symlink)?;
@@ -263,16 +260,13 @@ impl<'a> Sink<'a> {
     pub fn hardlink(&mut self, entry: &str, rel: &str, target: &str) -> Result<(), Error> {
         let target_rel = match entry_path(target) {
             Ok(Some(t)) => t,
-            Ok(None) => return Err(self.refuse(entry, "the hard link points at the extraction directory itself")),
+            Ok(None) => return Err(self.refuse(entry, Refusal::HardLinkToRoot)),
             Err(reason) => {
-                return Err(self.refuse(entry, format!("the hard link target '{target}' is unsafe: {reason}")));
+                return Err(self.refuse(entry, Refusal::UnsafeHardLinkTarget { target: target.to_string(), reason }));
             }
         };
         if self.nodes.get(&target_rel) != Some(&Node::File) {
-            return Err(self.refuse(
-                entry,
-                format!("the hard link target '{target}' is not a regular file extracted earlier from this archive"),
-            ));
+            return Err(self.refuse(entry, Refusal::HardLinkTargetNotExtracted { target: target.to_string() }));
         }
         self.prepare_parents(entry, rel)?;
         self.claim(entry, rel, Node::File)?;

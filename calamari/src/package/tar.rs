@@ -17,6 +17,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::error::corrupt;
+use super::refusal::Refusal;
 use super::sink::{self, Sink};
 use super::writer::{self, file_mode};
 use super::{Compression, Error};
@@ -64,9 +65,8 @@ pub(crate) fn decoder(path: &Path, compression: Compression) -> Result<Box<dyn R
     })
 }
 
-fn utf8(sink: &Sink<'_>, bytes: &[u8], what: &str) -> Result<String, Error> {
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| sink.refuse(&String::from_utf8_lossy(bytes), format!("the {what} is not valid UTF-8")))
+fn utf8(sink: &Sink<'_>, bytes: &[u8], what: &'static str) -> Result<String, Error> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| sink.refuse(&String::from_utf8_lossy(bytes), Refusal::NotUtf8 { what }))
 }
 
 /// Extracts a tar-based package through `sink`.
@@ -143,7 +143,7 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
                 sink.hardlink(&name, &rel, &target)?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                return Err(sink.refuse(&name, "device files and FIFOs are not extracted"));
+                return Err(sink.refuse(&name, Refusal::SpecialFile { kinds: "device files and FIFOs" }));
             }
             other => {
                 sink.log()

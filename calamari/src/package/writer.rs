@@ -3,7 +3,7 @@
 //!
 //! Files are created with `O_CREAT|O_EXCL|O_NOFOLLOW`, so nothing that already exists
 //! (least of all a symbolic link) is ever followed or replaced; permission bits lose
-//! setuid, setgid and sticky. Every byte goes through the shared [`Budget`] before it is
+//! setuid, setgid and sticky. Every byte goes through the shared budget before it is
 //! written. The pool exists because creating a file costs about a millisecond of kernel
 //! time here, so several creators beat one; its first error wins and stops the others.
 
@@ -22,6 +22,7 @@ use crate::fs::{IoContext, IoError};
 use super::Error;
 use super::budget::Budget;
 use super::error::corrupt;
+use super::refusal::Refusal;
 
 /// Size of the copy buffer each writer thread reuses.
 pub(crate) const COPY_BUFFER: usize = 128 * 1024;
@@ -46,11 +47,9 @@ pub(crate) fn create_file(path: &Path, mode: u32) -> io::Result<File> {
 /// name is already there, else an I/O error.
 fn write_error(archive: &Path, entry: &str, path: &Path, e: io::Error) -> Error {
     match e.kind() {
-        io::ErrorKind::AlreadyExists => Error::Refused {
-            archive: archive.to_path_buf(),
-            entry: entry.to_string(),
-            reason: "a file of that name already exists".to_string(),
-        },
+        io::ErrorKind::AlreadyExists => {
+            Error::Refused { archive: archive.to_path_buf(), entry: entry.to_string(), reason: Refusal::AlreadyExists }
+        }
         _ => IoError { op: "write", path: path.to_path_buf(), source: e }.into(),
     }
 }
@@ -125,8 +124,8 @@ impl Pool {
         self.error.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    fn refuse(&self, entry: &str, reason: &str) -> Error {
-        Error::Refused { archive: self.archive.clone(), entry: entry.to_string(), reason: reason.to_string() }
+    fn refuse(&self, entry: &str, reason: Refusal) -> Error {
+        Error::Refused { archive: self.archive.clone(), entry: entry.to_string(), reason }
     }
 
     /// Queues a new file at `path` (for archive entry `entry`) with `data`; blocks while the
@@ -143,13 +142,13 @@ impl Pool {
         data: Vec<u8>,
     ) -> Result<(), Error> {
         if self.failed.load(Ordering::Relaxed) {
-            return Err(self.take_error().unwrap_or_else(|| self.refuse(entry, "a writer thread failed")));
+            return Err(self.take_error().unwrap_or_else(|| self.refuse(entry, Refusal::WriterFailed)));
         }
         let job = Job { path, entry: entry.to_string(), mode, mtime, data };
         if let Some(tx) = &self.tx
             && tx.send(job).is_err()
         {
-            return Err(self.take_error().unwrap_or_else(|| self.refuse(entry, "the writer threads stopped")));
+            return Err(self.take_error().unwrap_or_else(|| self.refuse(entry, Refusal::WritersStopped)));
         }
         Ok(())
     }

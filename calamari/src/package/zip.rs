@@ -24,6 +24,7 @@ use ::zip::read::HasZipMetadata as _;
 
 use super::Error;
 use super::error::corrupt;
+use super::refusal::Refusal;
 use super::sink::{self, Sink};
 use super::writer::{self, file_mode};
 use super::version::Version;
@@ -136,7 +137,7 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
         let name = if nupkg { super::name::unescape(&raw_name) } else { raw_name.clone() };
         let Some(rel) = sink.path_of(&name)? else { continue };
         if encrypted {
-            return Err(sink.refuse(&name, "encrypted zip entries are not supported"));
+            return Err(sink.refuse(&name, Refusal::Encrypted));
         }
         let kind = unix_mode.map(|m| m & S_IFMT).unwrap_or(0);
         let is_dir = raw_name.ends_with('/') || raw_name.ends_with('\\') || kind == S_IFDIR;
@@ -144,7 +145,7 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
             sink.dir(&name, &rel, unix_mode, mtime)?;
         } else if kind == S_IFLNK {
             if size > sink::MAX_LINK_BYTES as u64 {
-                return Err(sink.refuse(&name, "the symbolic link target is too long"));
+                return Err(sink.refuse(&name, Refusal::LinkTargetTooLong));
             }
             let mut target = Vec::new();
             zip.by_index(index)
@@ -153,13 +154,13 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
                 .read_to_end(&mut target)
                 .map_err(|e| corrupt(path, Some(&name), &e))?;
             let target = String::from_utf8(target)
-                .map_err(|_| sink.refuse(&name, "the symbolic link target is not valid UTF-8"))?;
+                .map_err(|_| sink.refuse(&name, Refusal::NotUtf8 { what: "symbolic link target" }))?;
             sink.symlink(&name, &rel, &target)?;
         } else if kind == 0 || kind == S_IFREG {
             let file_path = sink.file(&name, &rel)?;
             jobs.push(FileJob { index, path: file_path, entry: name, mode: file_mode(unix_mode), mtime });
         } else {
-            return Err(sink.refuse(&name, "device files, FIFOs and sockets are not extracted"));
+            return Err(sink.refuse(&name, Refusal::SpecialFile { kinds: "device files, FIFOs and sockets" }));
         }
     }
     write_files(path, &zip, &jobs, sink)
