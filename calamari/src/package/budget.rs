@@ -2,7 +2,7 @@
 //! ratio of bytes written to the archive's size.
 //!
 //! Bytes are counted as the data streams, never from the sizes an archive declares, by
-//! every writer thread through one shared [`Budget`]. The ratio limit only applies once
+//! every writer thread through one shared `Budget`. The ratio limit only applies once
 //! [`ExtractOptions::ratio_floor_bytes`] were written, so small archives of very
 //! compressible text never trip it. Each limit is `None` when switched off.
 

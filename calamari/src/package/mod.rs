@@ -9,8 +9,8 @@
 //!   [`budget`] stops at the size, entry and ratio limits. Everything goes into a hidden
 //!   sibling directory that is renamed into place at the end ([`partial`]): a failed or
 //!   killed extraction never leaves a destination behind.
-//! * [`zip`](self::zip) reads `.zip`, `.nupkg`, `.whl`, `.jar`, `.war`, `.ear` with a small pool of
-//!   writer threads; [`tar`](self::tar) reads `.tar` and its gzip, bzip2, xz and zstd forms on one
+//! * [`zip`] reads `.zip`, `.nupkg`, `.whl`, `.jar`, `.war`, `.ear` with a small pool of
+//!   writer threads; [`tar`] reads `.tar` and its gzip, bzip2, xz and zstd forms on one
 //!   thread and hands the files to a pool of writers.
 //! * [`name`] and [`version`] read package ids and versions from file names and nuspecs;
 //!   [`Version`]'s order is the one NuGet/Octopus order used everywhere (packages,

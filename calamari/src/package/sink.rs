@@ -4,7 +4,7 @@
 //! a map of everything it created in the (fresh, private) extraction directory, so it never
 //! needs to ask the filesystem: a path under a symbolic link entry, a second entry with the
 //! same name, or a file where a directory is needed is refused before any system call.
-//! Files are created by [`super::writer`], never through anything that already exists.
+//! Files are created by the `writer` module, never through anything that already exists.
 //!
 //! Links are made last: hard links only to regular files extracted earlier; symbolic links
 //! only when their target, resolved through every other link of the archive, stays inside
@@ -24,8 +24,8 @@ use crate::Log;
 use crate::fs::IoContext;
 
 use super::budget::Budget;
-use super::refusal::Refusal;
 use super::entry_name::{entry_path, has_drive_letter, windows_hostile};
+use super::refusal::Refusal;
 use super::writer::Pool;
 use super::{Error, ExtractOptions, ExtractSummary};
 
@@ -368,7 +368,6 @@ fn to_timespec(t: SystemTime) -> rustix::fs::Timespec {
     }
 }
 
-
 /// Unix seconds to a `SystemTime`.
 pub(crate) fn unix_time(secs: i64) -> SystemTime {
     if secs >= 0 {
@@ -377,4 +376,3 @@ pub(crate) fn unix_time(secs: i64) -> SystemTime {
         SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(secs.unsigned_abs())
     }
 }
-

@@ -1,4 +1,4 @@
-//! The staging directory a deployment extracts its package into (reference §2.1):
+//! The staging directory a deployment extracts its package into:
 //! `<root>/<tenant>/<environment>/<escaped id>/<normalised version>`, with `_1`, `_2`, ...
 //! when that exists, where `<root>` is `Octopus.Tentacle.Agent.ApplicationDirectoryPath`,
 //! else `$SystemDrive/Applications`, else `$HOME/Applications`.

@@ -66,7 +66,8 @@ pub(crate) fn decoder(path: &Path, compression: Compression) -> Result<Box<dyn R
 }
 
 fn utf8(sink: &Sink<'_>, bytes: &[u8], what: &'static str) -> Result<String, Error> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| sink.refuse(&String::from_utf8_lossy(bytes), Refusal::NotUtf8 { what }))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| sink.refuse(&String::from_utf8_lossy(bytes), Refusal::NotUtf8 { what }))
 }
 
 /// Extracts a tar-based package through `sink`.

@@ -26,8 +26,8 @@ use super::Error;
 use super::error::corrupt;
 use super::refusal::Refusal;
 use super::sink::{self, Sink};
-use super::writer::{self, file_mode};
 use super::version::Version;
+use super::writer::{self, file_mode};
 
 /// A `Read + Seek` over a shared file using positioned reads, so clones read independently.
 #[derive(Debug, Clone)]
@@ -187,7 +187,16 @@ fn write_files(
             let job = &jobs[i];
             let result =
                 zip.by_index(job.index).map_err(|e| corrupt(path, Some(&job.entry), &e)).and_then(|mut reader| {
-                    writer::write_stream(&job.path, &job.entry, path, job.mode, job.mtime, &mut reader, budget, &mut buf)
+                    writer::write_stream(
+                        &job.path,
+                        &job.entry,
+                        path,
+                        job.mode,
+                        job.mtime,
+                        &mut reader,
+                        budget,
+                        &mut buf,
+                    )
                 });
             if let Err(e) = result {
                 failed.store(true, Ordering::Relaxed);
