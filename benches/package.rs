@@ -95,7 +95,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("entry_path x1000", |b| {
         b.iter(|| {
             for n in &names {
-                black_box(package::sink::entry_path(n).unwrap());
+                black_box(package::entry_name::entry_path(n).unwrap());
             }
         })
     });

@@ -97,6 +97,26 @@ impl NamedLock {
         }
     }
 
+    /// Blocks until the exclusive lock on `path`, an existing file or directory, is ours.
+    /// The path is opened read-only and never created: for a lock that lives on the
+    /// directory it protects (the lock follows the directory through renames).
+    pub fn acquire_existing(path: impl AsRef<Path>) -> Result<NamedLock> {
+        let path = path.as_ref();
+        let file = File::open(path).at("open", path)?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)
+            .at("lock", path)?;
+        Ok(NamedLock { file, path: path.to_path_buf() })
+    }
+
+    /// True when someone holds the lock on `path` (an existing file or directory, never
+    /// created). Tests with a shared lock, so two processes testing at once do not see
+    /// each other; false when `path` cannot be opened.
+    pub fn is_held(path: impl AsRef<Path>) -> bool {
+        let Ok(file) = File::open(path.as_ref()) else { return false };
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).is_err()
+    }
+
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -148,5 +168,19 @@ mod tests {
         let LockError::Timeout(timeout) = err else { panic!("expected a timeout, got {err}") };
         assert_eq!(timeout.path, path);
         assert!(timeout.to_string().starts_with("Timed out after 0 seconds waiting for the test lock '"), "{timeout}");
+    }
+
+    #[test]
+    fn a_directory_can_be_locked_and_tested() {
+        let dir = tempfile::tempdir().unwrap();
+        let locked = dir.path().join("d");
+        std::fs::create_dir(&locked).unwrap();
+        assert!(!NamedLock::is_held(&locked));
+        let held = NamedLock::acquire_existing(&locked).unwrap();
+        assert!(NamedLock::is_held(&locked));
+        drop(held);
+        assert!(!NamedLock::is_held(&locked));
+        assert!(!NamedLock::is_held(dir.path().join("missing")));
+        assert!(NamedLock::acquire_existing(dir.path().join("missing")).is_err());
     }
 }

@@ -78,7 +78,7 @@ pub fn hash_file(path: &Path) -> Result<FileHashes, Error> {
         chunk = Arc::new(next);
     };
     drop(tx);
-    let sha256 = worker.join().map_err(|_| Error::Invalid("the SHA-256 thread panicked".to_string()))?;
+    let sha256 = worker.join().map_err(|_| Error::ThreadPanicked { thread: "the SHA-256" })?;
     result?;
     Ok(FileHashes { sha1: hex::encode(sha1.finalize()), sha256 })
 }

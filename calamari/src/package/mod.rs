@@ -1,99 +1,50 @@
 //! Packages: safe extraction of every package format, package names and versions,
-//! staging directories and hashes (issue 3).
+//! staging directories and hashes.
 //!
 //! * [`extract`] unpacks one archive into a destination that must not exist yet. The
-//!   format comes from the extension as in the reference (§6.1) and must agree with the
-//!   file's magic bytes. Entries are walked one by one ([`sink`]'s `Sink` decides
-//!   what may be written: no `..`, no absolute or Windows-rooted paths, no NUL, nothing
-//!   through a symbolic link, links only inside, no devices) into a hidden sibling
-//!   directory that is renamed into place at the end ([`partial`]): a failed or killed
-//!   extraction never leaves a destination behind.
-//! * [`zip`](self::zip) reads `.zip`, `.nupkg`, `.whl`, `.jar`, `.war`, `.ear` with a small pool of
-//!   writer threads; [`tar`](self::tar) reads `.tar` and its gzip, bzip2, xz and zstd forms on one
+//!   format comes from the extension, as Calamari chooses it, and must agree with the
+//!   file's magic bytes. Entries are walked one by one: [`entry_name`] refuses names with
+//!   `..`, absolute or Windows-rooted paths or NUL; [`sink`]'s `Sink` refuses anything
+//!   written through a symbolic link, links that leave the destination and devices;
+//!   [`budget`] stops at the size, entry and ratio limits. Everything goes into a hidden
+//!   sibling directory that is renamed into place at the end ([`partial`]): a failed or
+//!   killed extraction never leaves a destination behind.
+//! * [`zip`] reads `.zip`, `.nupkg`, `.whl`, `.jar`, `.war`, `.ear` with a small pool of
+//!   writer threads; [`tar`] reads `.tar` and its gzip, bzip2, xz and zstd forms on one
 //!   thread and hands the files to a pool of writers.
 //! * [`name`] and [`version`] read package ids and versions from file names and nuspecs;
-//!   [`staging`] picks `<root>/<tenant>/<environment>/<id>/<version>[_N]` under a
-//!   cross-process lock; [`hash`] computes SHA-1 and SHA-256 in one pass; [`find`] backs
-//!   `find-package`.
+//!   [`Version`]'s order is the one NuGet/Octopus order used everywhere (packages,
+//!   templating, self-install); [`staging`] picks
+//!   `<root>/<tenant>/<environment>/<id>/<version>[_N]` under a cross-process lock;
+//!   [`hash`] computes SHA-1 and SHA-256 in one pass; [`find`] backs `find-package`.
 
+pub mod budget;
+pub mod entry_name;
+mod error;
 pub mod find;
 pub mod hash;
 pub mod name;
 pub mod partial;
+pub mod refusal;
 pub mod sink;
 pub mod staging;
 pub mod tar;
 pub mod version;
+mod writer;
 pub mod zip;
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::Log;
 use crate::variables::VariableDictionary;
 
+pub use budget::LimitExceeded;
+pub use error::Error;
 pub use name::PackageIdentity;
+pub use refusal::Refusal;
 pub use staging::{StagedPackage, extract_to_staging};
 pub use version::Version;
-
-/// Errors of this module.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A filesystem call failed.
-    #[error(transparent)]
-    Io(#[from] crate::fs::IoError),
-    /// A user error with its message.
-    #[error("{0}")]
-    Invalid(String),
-    /// An entry that would be unsafe to extract.
-    #[error("Refused to extract entry '{entry}' of '{}': {reason}", archive.display())]
-    Refused {
-        /// The archive.
-        archive: PathBuf,
-        /// The entry name as written in the archive.
-        entry: String,
-        /// Why.
-        reason: String,
-    },
-    /// The archive could not be read.
-    #[error("The package '{}' is damaged or not a valid archive{}: {message}", archive.display(), entry.as_ref().map(|e| format!(" (entry '{e}')")).unwrap_or_default())]
-    Corrupt {
-        /// The archive.
-        archive: PathBuf,
-        /// The entry being read, if any.
-        entry: Option<String>,
-        /// What went wrong.
-        message: String,
-    },
-    /// A safety limit was exceeded.
-    #[error("Extraction of '{}' stopped: {message}", archive.display())]
-    Limit {
-        /// The archive.
-        archive: PathBuf,
-        /// Which limit and how to change it.
-        message: String,
-    },
-    /// The package's hash is not the one given.
-    #[error("The package '{}' has SHA-1 hash {actual}, but {expected} was expected; the package may be corrupt", path.display())]
-    HashMismatch {
-        /// The package.
-        path: PathBuf,
-        /// The hash given on the command line.
-        expected: String,
-        /// The hash of the file.
-        actual: String,
-    },
-}
-
-impl Error {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io(_) => crate::error::EXIT_UNEXPECTED,
-            _ => crate::error::EXIT_USER_ERROR,
-        }
-    }
-}
 
 /// Variables that set the safety limits (the reference's names, plus an entry count).
 pub mod limit_names {
@@ -158,9 +109,7 @@ impl ExtractOptions {
     /// When a variable is not a whole number or cannot be evaluated.
     pub fn from_variables(variables: &VariableDictionary) -> Result<ExtractOptions, Error> {
         let mut options = ExtractOptions::default();
-        let flag = |name: &str, default: bool| {
-            variables.get_flag(name, default).map_err(|e| Error::Invalid(format!("{name}: {e}")))
-        };
+        let flag = |name: &str, default: bool| variables.get_flag(name, default).map_err(|e| Error::variable(name, e));
         options.log_metrics = flag(limit_names::METRICS_ENABLED, false)?;
         if !flag(limit_names::ENABLED, true)? {
             options.max_uncompressed_bytes = None;
@@ -169,16 +118,10 @@ impl ExtractOptions {
             return Ok(options);
         }
         let number = |name: &str, current: Option<u64>| -> Result<Option<u64>, Error> {
-            let value = variables.get(name).map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
-            match value.as_deref().map(str::trim) {
-                None | Some("") => Ok(current),
-                Some(text) => match text.parse::<u64>() {
-                    Ok(0) => Ok(None),
-                    Ok(n) => Ok(Some(n)),
-                    Err(_) => {
-                        Err(Error::Invalid(format!("The variable {name} must be a whole number, found '{text}'")))
-                    }
-                },
+            match whole_number(variables, name)? {
+                None => Ok(current),
+                Some(0) => Ok(None),
+                Some(n) => Ok(Some(n)),
             }
         };
         options.max_uncompressed_bytes =
@@ -186,6 +129,23 @@ impl ExtractOptions {
         options.max_ratio = number(limit_names::MAXIMUM_COMPRESSION_RATIO, options.max_ratio)?;
         options.max_entries = number(limit_names::MAXIMUM_ENTRY_COUNT, options.max_entries)?;
         Ok(options)
+    }
+}
+
+/// The variable `name` as a whole number; `None` when unset or blank.
+///
+/// # Errors
+/// [`Error::Variable`] when it cannot be evaluated, [`Error::InvalidVariable`] when it is
+/// not a whole number.
+pub(crate) fn whole_number(variables: &VariableDictionary, name: &str) -> Result<Option<u64>, Error> {
+    let value = variables.get(name).map_err(|e| Error::variable(name, e))?;
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse::<u64>().map(Some).map_err(|_| Error::InvalidVariable {
+            name: name.to_string(),
+            value: text.to_string(),
+            expected: "a whole number",
+        }),
     }
 }
 
@@ -230,7 +190,7 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format for a file name, by extension as the reference chooses it.
+    /// The format for a file name, by extension as Calamari chooses it.
     ///
     /// # Errors
     /// When the extension is missing or not supported.
@@ -253,15 +213,11 @@ impl Format {
             Format::Tar(Compression::Zstd)
         } else {
             return Err(match Path::new(&name).extension() {
-                None => Error::Invalid(format!(
-                    "Package is missing file extension. This is needed to select the correct extraction algorithm: '{}'",
-                    path.display()
-                )),
-                Some(ext) => Error::Invalid(format!(
-                    "Unsupported file extension `.{}` of package '{}'",
-                    ext.to_string_lossy(),
-                    path.display()
-                )),
+                None => Error::MissingExtension { path: path.to_path_buf() },
+                Some(ext) => Error::UnsupportedExtension {
+                    path: path.to_path_buf(),
+                    extension: ext.to_string_lossy().into_owned(),
+                },
             });
         })
     }
@@ -373,10 +329,7 @@ pub fn extract(
 ) -> Result<ExtractSummary, Error> {
     let format = Format::detect(archive)?;
     if destination.symlink_metadata().is_ok() {
-        return Err(Error::Invalid(format!(
-            "The extraction destination '{}' already exists; extraction needs a new directory",
-            destination.display()
-        )));
+        return Err(Error::DestinationExists { path: destination.to_path_buf() });
     }
     let partial = partial::Partial::create(destination)?;
     let summary = extract_into(archive, format, partial.path(), options, log)?;

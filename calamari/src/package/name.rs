@@ -1,4 +1,4 @@
-//! Package file names (reference §6.2): the cache form `Id@SVersion@HEX.ext` that Octopus
+//! Package file names: the cache form `Id@SVersion@HEX.ext` that Octopus
 //! and Calamari write, and the legacy form `Id.Version.ext`. For a `.nupkg` that exists,
 //! the id and version inside its `.nuspec` win over the file name.
 
@@ -38,7 +38,7 @@ impl PackageIdentity {
         let file_name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Invalid(format!("'{}' is not a package file name", path.display())))?;
+            .ok_or_else(|| Error::NotAPackageFileName { path: path.to_path_buf() })?;
         let mut identity = parse_file_name(file_name)?;
         if identity.extension.eq_ignore_ascii_case(".nupkg")
             && path.is_file()
@@ -79,21 +79,19 @@ pub(crate) fn split_extension(name: &str) -> Option<(&str, &str)> {
 pub fn parse_file_name(file_name: &str) -> Result<PackageIdentity, Error> {
     let Some((stem, extension)) = split_extension(file_name) else {
         return Err(match Path::new(file_name).extension() {
-            None => Error::Invalid(format!(
-                "Package is missing file extension. This is needed to select the correct extraction algorithm: '{file_name}'"
-            )),
-            Some(ext) => {
-                Error::Invalid(format!("Unsupported file extension `.{}`: '{file_name}'", ext.to_string_lossy()))
-            }
+            None => Error::MissingExtension { path: file_name.into() },
+            Some(ext) => Error::UnsupportedNameExtension {
+                file_name: file_name.to_string(),
+                extension: ext.to_string_lossy().into_owned(),
+            },
         });
     };
     if let Some(identity) = parse_cache_name(stem, extension) {
         return Ok(identity);
     }
-    parse_legacy_name(stem, extension).ok_or_else(|| {
-        Error::Invalid(format!(
-            "Unable to determine the package id and version from the file name '{file_name}': expected 'Id.Version{extension}' or 'Id@SVersion@Hash{extension}'"
-        ))
+    parse_legacy_name(stem, extension).ok_or_else(|| Error::NoIdentityInFileName {
+        file_name: file_name.to_string(),
+        extension: extension.to_string(),
     })
 }
 

@@ -1,7 +1,8 @@
 //! Atomic extraction: a hidden sibling directory that is renamed into place at the end.
 //!
-//! `.<name>.calamari-partial-<random>` is created next to the destination and `flock`ed
-//! for as long as its extraction runs; the lock dies with the process. Whoever creates a
+//! `.<name>.calamari-partial-<random>` is created next to the destination and locked (a
+//! [`NamedLock`] on the directory itself) for as long as its extraction runs; the lock
+//! dies with the process. Whoever creates a
 //! partial directory in the same parent first removes every partial directory whose lock
 //! is free: those were left by a failed or killed extraction. The directory is first
 //! created under a `.calamari-new-` name and renamed to its `partial` name only once it is
@@ -10,11 +11,11 @@
 //! A live partial directory also reserves its destination name: the staging code treats
 //! `<name>` as taken while `.<name>.calamari-partial-*` is locked (see [`is_reserved`]).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::fs::{IoContext, IoError};
+use crate::lock::NamedLock;
 
 use super::Error;
 
@@ -26,7 +27,7 @@ const NEW: &str = ".calamari-new-";
 #[derive(Debug)]
 pub struct Partial {
     path: PathBuf,
-    lock: Option<File>,
+    lock: Option<NamedLock>,
     committed: bool,
 }
 
@@ -43,11 +44,13 @@ impl Partial {
         let token = format!("{:016x}", rand::random::<u64>());
         let fresh = parent.join(format!(".{name}{NEW}{token}"));
         std::fs::create_dir(&fresh).at("create directory", &fresh)?;
-        let lock = File::open(&fresh).at("open", &fresh)?;
-        if let Err(e) = rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive) {
-            let _ = std::fs::remove_dir(&fresh);
-            return Err(IoError { op: "lock", path: fresh, source: e.into() }.into());
-        }
+        let lock = match NamedLock::acquire_existing(&fresh) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&fresh);
+                return Err(e.into());
+            }
+        };
         let path = parent.join(format!(".{name}{PARTIAL}{token}"));
         if let Err(e) = std::fs::rename(&fresh, &path) {
             let _ = std::fs::remove_dir(&fresh);
@@ -94,10 +97,7 @@ impl Partial {
 }
 
 fn exists(destination: &Path) -> Error {
-    Error::Invalid(format!(
-        "The extraction destination '{}' was created by someone else during extraction",
-        destination.display()
-    ))
+    Error::DestinationCreatedMeanwhile { path: destination.to_path_buf() }
 }
 
 impl Drop for Partial {
@@ -109,9 +109,10 @@ impl Drop for Partial {
 }
 
 fn split(destination: &Path) -> Result<(PathBuf, String), Error> {
-    let name = destination.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-        Error::Invalid(format!("The extraction destination '{}' has no usable name", destination.display()))
-    })?;
+    let name = destination
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::DestinationHasNoName { path: destination.to_path_buf() })?;
     let parent = match destination.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -166,11 +167,7 @@ pub fn remove_stale(parent: &Path) {
 
 /// True when a process holds the lock of this partial directory.
 fn is_locked(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else { return false };
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
-        Ok(()) => false,
-        Err(_) => true,
-    }
+    NamedLock::is_held(path)
 }
 
 /// True when an extraction in progress has reserved `parent/name`.

@@ -1,288 +1,45 @@
-//! The one place that decides what an archive may write (hardening P3), shared by every
-//! format.
+//! The one place that decides what an archive may write, shared by every format.
 //!
-//! Entry names are checked lexically ([`entry_path`]): `\` is read as `/` (packages made on
-//! Windows), and absolute paths, drive letters (`C:`), UNC roots (`\\srv`), `..` and NUL
-//! are refused. The [`Sink`] keeps a map of everything it created in the (fresh, private)
-//! extraction directory, so it never needs to ask the filesystem: a path under a symbolic
-//! link entry, a second entry with the same name, or a file where a directory is needed is
-//! refused before any system call. Files are created with `O_CREAT|O_EXCL|O_NOFOLLOW`.
+//! Entry names are checked lexically first ([`super::entry_name`]). The [`Sink`] then keeps
+//! a map of everything it created in the (fresh, private) extraction directory, so it never
+//! needs to ask the filesystem: a path under a symbolic link entry, a second entry with the
+//! same name, or a file where a directory is needed is refused before any system call.
+//! Files are created by the `writer` module, never through anything that already exists.
 //!
 //! Links are made last: hard links only to regular files extracted earlier; symbolic links
 //! only when their target, resolved through every other link of the archive, stays inside
 //! (otherwise a warning names the link and it is skipped). Devices, FIFOs and sockets are
 //! refused. Permission bits are kept without setuid/setgid/sticky (the umask applies, as
-//! for `tar` run by a normal user); modification times are kept.
-//!
-//! Bytes written, entries and the expansion ratio are counted against [`ExtractOptions`]
-//! limits as the data streams, never from declared sizes.
+//! for `tar` run by a normal user); modification times are kept. Bytes and entries are
+//! counted against the limits of [`ExtractOptions`] by a shared budget ([`super::budget`]).
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::Log;
-use crate::fs::{IoContext, IoError};
+use crate::fs::IoContext;
 
+use super::budget::Budget;
+use super::entry_name::{entry_path, has_drive_letter, windows_hostile};
+use super::refusal::Refusal;
+use super::writer::Pool;
 use super::{Error, ExtractOptions, ExtractSummary};
 
-/// Longest entry path we accept, in bytes (Linux `PATH_MAX`).
-const MAX_PATH_BYTES: usize = 4096;
-/// Longest path component (Linux `NAME_MAX`).
-const MAX_NAME_BYTES: usize = 255;
 /// Longest symbolic link target.
 pub(crate) const MAX_LINK_BYTES: usize = 4096;
 /// Most symbolic links followed while resolving one target (as Linux `MAXSYMLINKS`).
 const MAX_LINK_DEPTH: u32 = 40;
 
-/// Checks an entry name and returns its normalised relative path (`a/b/c`), or `None` for
-/// the root itself (`./`). The error is the reason for refusing it.
-pub fn entry_path(raw: &str) -> Result<Option<String>, String> {
-    if raw.contains('\0') {
-        return Err("the name contains a NUL character".to_string());
-    }
-    let name = raw.replace('\\', "/");
-    if name.starts_with('/') {
-        return Err("the name is an absolute path".to_string());
-    }
-    let bytes = name.as_bytes();
-    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
-        return Err("the name starts with a Windows drive letter".to_string());
-    }
-    let mut parts = Vec::new();
-    for part in name.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => return Err("the name contains a '..' component".to_string()),
-            _ if part.len() > MAX_NAME_BYTES => {
-                return Err(format!("a path component is longer than {MAX_NAME_BYTES} bytes"));
-            }
-            _ => parts.push(part),
-        }
-    }
-    if parts.is_empty() {
-        return Ok(None);
-    }
-    let path = parts.join("/");
-    if path.len() > MAX_PATH_BYTES {
-        return Err(format!("the path is longer than {MAX_PATH_BYTES} bytes"));
-    }
-    Ok(Some(path))
-}
-
-/// Bytes written so far, checked against the size and ratio limits. Shared with the
-/// writer threads.
-#[derive(Debug)]
-pub(crate) struct Budget {
-    written: AtomicU64,
-    max_bytes: Option<u64>,
-    max_ratio: Option<u64>,
-    ratio_floor: u64,
-    archive_size: u64,
-    archive: PathBuf,
-}
-
-impl Budget {
-    /// Counts `n` more bytes; fails once a limit is passed.
-    pub(crate) fn add(&self, n: u64) -> Result<(), Error> {
-        let total = self.written.fetch_add(n, Ordering::Relaxed) + n;
-        if let Some(max) = self.max_bytes
-            && total > max
-        {
-            {
-                return Err(Error::Limit {
-                    archive: self.archive.clone(),
-                    message: format!(
-                        "it expands to more than {max} bytes (set {} to raise the limit, 0 for none)",
-                        super::limit_names::MAXIMUM_UNCOMPRESSED_SIZE
-                    ),
-                });
-            }
-        }
-        if let Some(ratio) = self.max_ratio
-            && total > self.ratio_floor
-            && total / self.archive_size.max(1) >= ratio
-        {
-            {
-                return Err(Error::Limit {
-                    archive: self.archive.clone(),
-                    message: format!(
-                        "it expands to more than {ratio} times its size of {} bytes, which looks like a decompression bomb (set {} to raise the limit, 0 for none)",
-                        self.archive_size,
-                        super::limit_names::MAXIMUM_COMPRESSION_RATIO
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Bytes counted so far.
-    pub(crate) fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
-    }
-}
-
+/// What the sink created at a relative path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
     Dir,
     File,
     Symlink,
-}
-
-/// A file whose data is in memory, for the writer pool.
-struct Job {
-    path: PathBuf,
-    entry: String,
-    mode: u32,
-    mtime: Option<SystemTime>,
-    data: Vec<u8>,
-}
-
-/// Writer threads that create files from in-memory data (tar: file creation costs ~1 ms
-/// of kernel time here, so several creators beat one).
-struct Pool {
-    tx: Option<SyncSender<Job>>,
-    handles: Vec<JoinHandle<()>>,
-    error: Arc<Mutex<Option<Error>>>,
-    failed: Arc<AtomicBool>,
-}
-
-impl Pool {
-    fn new(threads: usize, archive: PathBuf) -> Pool {
-        let (tx, rx) = sync_channel::<Job>(threads * 4);
-        let rx = Arc::new(Mutex::new(rx));
-        let error = Arc::new(Mutex::new(None));
-        let failed = Arc::new(AtomicBool::new(false));
-        let handles = (0..threads)
-            .map(|_| {
-                let (rx, error, failed, archive) = (rx.clone(), error.clone(), failed.clone(), archive.clone());
-                std::thread::spawn(move || worker(&rx, &error, &failed, &archive))
-            })
-            .collect();
-        Pool { tx: Some(tx), handles, error, failed }
-    }
-
-    fn take_error(&self) -> Option<Error> {
-        self.error.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    fn join(mut self) -> Result<(), Error> {
-        self.tx = None;
-        for handle in std::mem::take(&mut self.handles) {
-            let _ = handle.join();
-        }
-        match self.take_error() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.failed.store(true, Ordering::Relaxed);
-        self.tx = None;
-        for handle in std::mem::take(&mut self.handles) {
-            let _ = handle.join();
-        }
-    }
-}
-
-fn worker(rx: &Mutex<Receiver<Job>>, error: &Mutex<Option<Error>>, failed: &AtomicBool, archive: &Path) {
-    loop {
-        let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-            Ok(job) => job,
-            Err(_) => return,
-        };
-        if failed.load(Ordering::Relaxed) {
-            continue;
-        }
-        let result = create_file(&job.path, job.mode)
-            .and_then(|mut f| {
-                f.write_all(&job.data)?;
-                if let Some(t) = job.mtime {
-                    f.set_modified(t)?;
-                }
-                Ok(())
-            })
-            .map_err(|e| write_error(archive, &job.entry, &job.path, e));
-        if let Err(e) = result {
-            failed.store(true, Ordering::Relaxed);
-            let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                *slot = Some(e);
-            }
-        }
-    }
-}
-
-fn write_error(archive: &Path, entry: &str, path: &Path, e: io::Error) -> Error {
-    match e.kind() {
-        io::ErrorKind::AlreadyExists => Error::Refused {
-            archive: archive.to_path_buf(),
-            entry: entry.to_string(),
-            reason: "a file of that name already exists".to_string(),
-        },
-        _ => IoError { op: "write", path: path.to_path_buf(), source: e }.into(),
-    }
-}
-
-/// Creates a new regular file: never follows or replaces anything that is already there.
-pub(crate) fn create_file(path: &Path, mode: u32) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode & 0o777)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-}
-
-/// Size of the copy buffer each writer thread reuses.
-pub(crate) const COPY_BUFFER: usize = 128 * 1024;
-
-/// Streams `reader` into a new file, counting bytes against the budget. `buf` is the
-/// caller's reusable copy buffer (allocating one per file costs an mmap each time).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_stream(
-    path: &Path,
-    entry: &str,
-    archive: &Path,
-    mode: u32,
-    mtime: Option<SystemTime>,
-    reader: &mut dyn Read,
-    budget: &Budget,
-    buf: &mut [u8],
-) -> Result<u64, Error> {
-    let mut file = create_file(path, mode).map_err(|e| write_error(archive, entry, path, e))?;
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(corrupt(archive, Some(entry), &e)),
-        };
-        budget.add(n as u64)?;
-        file.write_all(&buf[..n]).at("write", path)?;
-        total += n as u64;
-    }
-    if let Some(t) = mtime {
-        file.set_modified(t).at("set modification time of", path)?;
-    }
-    Ok(total)
-}
-
-/// A read error of an archive as a [`Error::Corrupt`].
-pub(crate) fn corrupt(archive: &Path, entry: Option<&str>, e: &dyn std::fmt::Display) -> Error {
-    Error::Corrupt { archive: archive.to_path_buf(), entry: entry.map(str::to_string), message: e.to_string() }
 }
 
 /// The process umask, read without changing it (`umask(2)` would race other threads).
@@ -304,13 +61,11 @@ pub struct Sink<'a> {
     symlinks: Vec<(String, String, String)>,
     hardlinks: Vec<(String, String)>,
     dir_meta: Vec<(String, Option<u32>, Option<SystemTime>)>,
-    max_entries: Option<u64>,
-    entries: u64,
     files: u64,
     dirs: u64,
     threads: usize,
     umask: u32,
-    lowercase: std::collections::HashSet<String>,
+    lowercase: HashSet<String>,
     windows_names: Vec<String>,
     budget: Arc<Budget>,
     pool: Option<Pool>,
@@ -327,22 +82,13 @@ impl<'a> Sink<'a> {
             symlinks: Vec::new(),
             hardlinks: Vec::new(),
             dir_meta: Vec::new(),
-            max_entries: options.max_entries,
-            entries: 0,
             files: 0,
             dirs: 0,
             threads: options.writer_threads.max(1),
             umask: process_umask(),
-            lowercase: std::collections::HashSet::new(),
+            lowercase: HashSet::new(),
             windows_names: Vec::new(),
-            budget: Arc::new(Budget {
-                written: AtomicU64::new(0),
-                max_bytes: options.max_uncompressed_bytes,
-                max_ratio: options.max_ratio,
-                ratio_floor: options.ratio_floor_bytes,
-                archive_size,
-                archive: archive.to_path_buf(),
-            }),
+            budget: Arc::new(Budget::new(options, archive.to_path_buf(), archive_size)),
             pool: None,
         }
     }
@@ -368,28 +114,18 @@ impl<'a> Sink<'a> {
     }
 
     /// An error refusing `entry` for `reason`.
-    pub fn refuse(&self, entry: &str, reason: impl Into<String>) -> Error {
-        Error::Refused { archive: self.archive.to_path_buf(), entry: entry.to_string(), reason: reason.into() }
+    pub fn refuse(&self, entry: &str, reason: Refusal) -> Error {
+        Error::Refused { archive: self.archive.to_path_buf(), entry: entry.to_string(), reason }
     }
 
     /// Counts one more entry against the entry limit.
     pub fn count_entry(&mut self) -> Result<(), Error> {
-        self.entries += 1;
-        match self.max_entries {
-            Some(max) if self.entries > max => Err(Error::Limit {
-                archive: self.archive.to_path_buf(),
-                message: format!(
-                    "it has more than {max} entries (set {} to raise the limit, 0 for none)",
-                    super::limit_names::MAXIMUM_ENTRY_COUNT
-                ),
-            }),
-            _ => Ok(()),
-        }
+        self.budget.add_entry()
     }
 
     /// Validates an entry name; `None` for the root.
     pub fn path_of(&self, entry: &str) -> Result<Option<String>, Error> {
-        entry_path(entry).map_err(|reason| self.refuse(entry, reason))
+        entry_path(entry).map_err(|reason| self.refuse(entry, reason.into()))
     }
 
     /// Makes sure every parent of `rel` is a directory we created, creating missing ones.
@@ -404,10 +140,10 @@ impl<'a> Sink<'a> {
             match self.nodes.get(prefix) {
                 Some(Node::Dir) => {}
                 Some(Node::Symlink) => {
-                    return Err(self.refuse(entry, format!("it would be written through the symbolic link '{prefix}'")));
+                    return Err(self.refuse(entry, Refusal::ThroughSymlink { link: prefix.to_string() }));
                 }
                 Some(Node::File) => {
-                    return Err(self.refuse(entry, format!("'{prefix}' is a file, not a directory")));
+                    return Err(self.refuse(entry, Refusal::ParentIsFile { parent: prefix.to_string() }));
                 }
                 None => {
                     let path = self.root.join(prefix);
@@ -420,7 +156,7 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    /// Notes names that would not deploy the same way to Windows (hardening A-16): reserved
+    /// Notes names that would not deploy the same way to Windows: reserved
     /// device names, characters Windows forbids, trailing dots or spaces, and case twins.
     fn note_name(&mut self, rel: &str) {
         if self.windows_names.len() >= 5 {
@@ -444,13 +180,9 @@ impl<'a> Sink<'a> {
                 self.note_name(rel);
                 Ok(())
             }
-            Some(Node::Symlink) => {
-                Err(self.refuse(entry, "an earlier entry of the same name is a symbolic link (duplicate entry)"))
-            }
-            Some(Node::Dir) => {
-                Err(self.refuse(entry, "an earlier entry of the same name is a directory (duplicate entry)"))
-            }
-            Some(Node::File) => Err(self.refuse(entry, "an earlier entry has the same name (duplicate entry)")),
+            Some(Node::Symlink) => Err(self.refuse(entry, Refusal::DuplicateOfSymlink)),
+            Some(Node::Dir) => Err(self.refuse(entry, Refusal::DuplicateOfDirectory)),
+            Some(Node::File) => Err(self.refuse(entry, Refusal::Duplicate)),
         }
     }
 
@@ -498,18 +230,7 @@ impl<'a> Sink<'a> {
         self.budget.add(data.len() as u64)?;
         let threads = self.threads;
         let pool = self.pool.get_or_insert_with(|| Pool::new(threads, self.archive.to_path_buf()));
-        if pool.failed.load(Ordering::Relaxed) {
-            return Err(pool.take_error().unwrap_or_else(|| self.refuse(entry, "a writer thread failed")));
-        }
-        let job = Job { path, entry: entry.to_string(), mode, mtime, data };
-        if let Some(tx) = &pool.tx
-            && tx.send(job).is_err()
-        {
-            {
-                return Err(pool.take_error().unwrap_or_else(|| self.refuse(entry, "the writer threads stopped")));
-            }
-        }
-        Ok(())
+        pool.submit(entry, path, mode, mtime, data)
     }
 
     /// Waits for the writer pool; its first error, if any.
@@ -524,10 +245,10 @@ impl<'a> Sink<'a> {
     /// the end if its target stays inside.
     pub fn symlink(&mut self, entry: &str, rel: &str, target: &str) -> Result<(), Error> {
         if target.contains('\0') || target.is_empty() {
-            return Err(self.refuse(entry, "the symbolic link target is empty or contains NUL"));
+            return Err(self.refuse(entry, Refusal::EmptyOrNulLinkTarget));
         }
         if target.len() > MAX_LINK_BYTES {
-            return Err(self.refuse(entry, "the symbolic link target is too long"));
+            return Err(self.refuse(entry, Refusal::LinkTargetTooLong));
         }
         self.prepare_parents(entry, rel)?;
         self.claim(entry, rel, Node::Symlink)?;
@@ -539,16 +260,13 @@ impl<'a> Sink<'a> {
     pub fn hardlink(&mut self, entry: &str, rel: &str, target: &str) -> Result<(), Error> {
         let target_rel = match entry_path(target) {
             Ok(Some(t)) => t,
-            Ok(None) => return Err(self.refuse(entry, "the hard link points at the extraction directory itself")),
+            Ok(None) => return Err(self.refuse(entry, Refusal::HardLinkToRoot)),
             Err(reason) => {
-                return Err(self.refuse(entry, format!("the hard link target '{target}' is unsafe: {reason}")));
+                return Err(self.refuse(entry, Refusal::UnsafeHardLinkTarget { target: target.to_string(), reason }));
             }
         };
         if self.nodes.get(&target_rel) != Some(&Node::File) {
-            return Err(self.refuse(
-                entry,
-                format!("the hard link target '{target}' is not a regular file extracted earlier from this archive"),
-            ));
+            return Err(self.refuse(entry, Refusal::HardLinkTargetNotExtracted { target: target.to_string() }));
         }
         self.prepare_parents(entry, rel)?;
         self.claim(entry, rel, Node::File)?;
@@ -563,8 +281,7 @@ impl<'a> Sink<'a> {
         if target.starts_with('/') || depth > MAX_LINK_DEPTH {
             return None;
         }
-        let bytes = target.as_bytes();
-        if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        if has_drive_letter(target.as_bytes()) {
             return None;
         }
         let mut current = dir.to_vec();
@@ -651,81 +368,11 @@ fn to_timespec(t: SystemTime) -> rustix::fs::Timespec {
     }
 }
 
-/// Why a file name is not portable to Windows, if it is not.
-pub fn windows_hostile(name: &str) -> Option<&'static str> {
-    if name.ends_with('.') || name.ends_with(' ') {
-        return Some("ends with a dot or space");
-    }
-    if name.chars().any(|c| matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') || u32::from(c) < 32) {
-        return Some("has a character Windows forbids");
-    }
-    let stem = name.split('.').next().unwrap_or(name).trim_end().to_ascii_uppercase();
-    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-            && stem.len() == 4
-            && stem.as_bytes()[3].is_ascii_digit()
-            && stem.as_bytes()[3] != b'0');
-    reserved.then_some("is a reserved device name on Windows")
-}
-
 /// Unix seconds to a `SystemTime`.
 pub(crate) fn unix_time(secs: i64) -> SystemTime {
     if secs >= 0 {
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64)
     } else {
         SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(secs.unsigned_abs())
-    }
-}
-
-/// Permission bits to create a file with: setuid, setgid and sticky dropped.
-pub(crate) fn file_mode(mode: Option<u32>) -> u32 {
-    mode.map(|m| m & 0o777).filter(|m| *m != 0).unwrap_or(0o644) | 0o400
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entry_names_are_checked_lexically() {
-        let ok = [
-            ("a.txt", "a.txt"),
-            ("./a/b/", "a/b"),
-            ("a//b", "a/b"),
-            ("dir\\file.txt", "dir/file.txt"),
-            ("my resource.txt", "my resource.txt"),
-            ("á_ó_í_çø.txt", "á_ó_í_çø.txt"),
-            ("a/./b", "a/b"),
-        ];
-        for (raw, want) in ok {
-            assert_eq!(entry_path(raw).unwrap().as_deref(), Some(want), "{raw}");
-        }
-        assert_eq!(entry_path("./").unwrap(), None);
-        assert_eq!(entry_path("").unwrap(), None);
-        let bad = [
-            "../x",
-            "a/../../x",
-            "a/../b",
-            "/etc/passwd",
-            "C:\\x",
-            "c:x",
-            "\\\\srv\\share\\x",
-            "..\\..\\x",
-            "a\0b",
-            "//server/x",
-        ];
-        for raw in bad {
-            assert!(entry_path(raw).is_err(), "{raw:?} should be refused");
-        }
-        assert!(entry_path(&"x".repeat(256)).is_err());
-        assert!(entry_path(&["d"; 3000].join("/")).is_err());
-    }
-
-    #[test]
-    fn modes_drop_special_bits() {
-        assert_eq!(file_mode(Some(0o104755)), 0o755);
-        assert_eq!(file_mode(Some(0o6777)), 0o777);
-        assert_eq!(file_mode(None), 0o644);
-        assert_eq!(file_mode(Some(0o044)), 0o444);
     }
 }

@@ -1,4 +1,4 @@
-//! The staging directory a deployment extracts its package into (reference §2.1):
+//! The staging directory a deployment extracts its package into:
 //! `<root>/<tenant>/<environment>/<escaped id>/<normalised version>`, with `_1`, `_2`, ...
 //! when that exists, where `<root>` is `Octopus.Tentacle.Agent.ApplicationDirectoryPath`,
 //! else `$SystemDrive/Applications`, else `$HOME/Applications`.
@@ -39,7 +39,7 @@ pub struct StagedPackage {
 }
 
 fn var(variables: &VariableDictionary, name: &str) -> Result<Option<String>, Error> {
-    let value = variables.get(name).map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+    let value = variables.get(name).map_err(|e| Error::variable(name, e))?;
     Ok(value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
 }
 
@@ -56,10 +56,7 @@ pub fn application_root(variables: &VariableDictionary) -> Result<PathBuf, Error
             return Ok(PathBuf::from(base).join("Applications"));
         }
     }
-    Err(Error::Invalid(format!(
-        "Unable to determine the application directory: set {} or the HOME environment variable",
-        names::APPLICATION_DIRECTORY_PATH
-    )))
+    Err(Error::NoApplicationDirectory { variable: names::APPLICATION_DIRECTORY_PATH })
 }
 
 /// A tenant or environment name as one path segment: `/` and NUL removed (the invalid
@@ -96,21 +93,13 @@ fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<(), E
     if variables.get_flag(SKIP_FREE_DISK_SPACE_CHECK, false).unwrap_or(false) {
         return Ok(());
     }
-    let required = match var(variables, FREE_DISK_SPACE_OVERRIDE)? {
-        Some(text) => text.parse::<u64>().map_err(|_| {
-            Error::Invalid(format!("The variable {FREE_DISK_SPACE_OVERRIDE} must be a whole number, found '{text}'"))
-        })?,
-        None => REQUIRED_FREE_MEGABYTES,
-    };
+    let required = super::whole_number(variables, FREE_DISK_SPACE_OVERRIDE)?.unwrap_or(REQUIRED_FREE_MEGABYTES);
     let Ok(stat) = rustix::fs::statvfs(root) else { return Ok(()) };
     let free = stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024);
     if free < required {
         let host =
             std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-        return Err(Error::Invalid(format!(
-            "The drive containing the directory '{}' on machine '{host}' does not have enough free disk space available for this operation to proceed. The disk only has {free} MB available; please free up at least {required} MB.",
-            root.display()
-        )));
+        return Err(Error::NotEnoughFreeSpace { path: root.to_path_buf(), host, required, available: free });
     }
     Ok(())
 }
@@ -168,5 +157,33 @@ mod tests {
         let (root, parent) = package_parent(&v, "My:Pkg").unwrap();
         assert_eq!(root, PathBuf::from("/apps"));
         assert_eq!(parent, PathBuf::from("/apps/AcmeCorp/Prod/My%3APkg"));
+    }
+
+    #[test]
+    fn a_recursive_root_keeps_its_cause_and_exits_101() {
+        let mut v = VariableDictionary::new();
+        v.set(names::APPLICATION_DIRECTORY_PATH, Some("#{Loop}".to_string()));
+        v.set("Loop", Some("#{Loop}".to_string()));
+        let e = application_root(&v).unwrap_err();
+        assert!(matches!(&e, Error::Variable { name, .. } if name == names::APPLICATION_DIRECTORY_PATH), "{e:?}");
+        assert_eq!(e.exit_code(), 101, "{e}");
+        assert!(e.to_string().starts_with(&format!("{}: ", names::APPLICATION_DIRECTORY_PATH)), "{e}");
+    }
+
+    #[test]
+    fn free_space_override_must_be_a_whole_number() {
+        let mut v = VariableDictionary::new();
+        v.set(FREE_DISK_SPACE_OVERRIDE, Some(" lots ".to_string()));
+        let e = check_free_space(Path::new("/"), &v).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("The variable {FREE_DISK_SPACE_OVERRIDE} must be a whole number, found 'lots'")
+        );
+        assert_eq!(e.exit_code(), 1);
+        v.set(FREE_DISK_SPACE_OVERRIDE, Some(u64::MAX.to_string()));
+        match check_free_space(Path::new("/"), &v) {
+            Err(Error::NotEnoughFreeSpace { required, .. }) => assert_eq!(required, u64::MAX),
+            other => panic!("{other:?}"),
+        }
     }
 }

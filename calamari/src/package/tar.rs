@@ -16,7 +16,10 @@ use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::rc::Rc;
 
-use super::sink::{self, Sink, corrupt, file_mode};
+use super::error::corrupt;
+use super::refusal::Refusal;
+use super::sink::{self, Sink};
+use super::writer::{self, file_mode};
 use super::{Compression, Error};
 
 /// Files up to this size are read into memory and written by the pool.
@@ -62,9 +65,9 @@ pub(crate) fn decoder(path: &Path, compression: Compression) -> Result<Box<dyn R
     })
 }
 
-fn utf8(sink: &Sink<'_>, bytes: &[u8], what: &str) -> Result<String, Error> {
+fn utf8(sink: &Sink<'_>, bytes: &[u8], what: &'static str) -> Result<String, Error> {
     String::from_utf8(bytes.to_vec())
-        .map_err(|_| sink.refuse(&String::from_utf8_lossy(bytes), format!("the {what} is not valid UTF-8")))
+        .map_err(|_| sink.refuse(&String::from_utf8_lossy(bytes), Refusal::NotUtf8 { what }))
 }
 
 /// Extracts a tar-based package through `sink`.
@@ -73,7 +76,7 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
     // The tar crate reads 512-byte headers; a buffer lets the decoder work in large chunks.
     let stream = BufReader::with_capacity(256 * 1024, decoder(path, compression)?);
     let guard = HeaderGuard { inner: stream, remaining: remaining.clone() };
-    let mut copy_buffer = vec![0u8; sink::COPY_BUFFER];
+    let mut copy_buffer = vec![0u8; writer::COPY_BUFFER];
     let mut archive = ::tar::Archive::new(guard);
     let mut entries = archive.entries().map_err(|e| corrupt(path, None, &e))?;
     loop {
@@ -117,7 +120,7 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
                     sink.submit(&name, file_path, mode, mtime, data)?;
                 } else {
                     let budget = sink.budget().clone();
-                    let written = sink::write_stream(
+                    let written = writer::write_stream(
                         &file_path,
                         &name,
                         path,
@@ -141,7 +144,7 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
                 sink.hardlink(&name, &rel, &target)?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                return Err(sink.refuse(&name, "device files and FIFOs are not extracted"));
+                return Err(sink.refuse(&name, Refusal::SpecialFile { kinds: "device files and FIFOs" }));
             }
             other => {
                 sink.log()

@@ -1,4 +1,4 @@
-//! Package versions as Octopus parses them (reference §6.3): NuGet-flavoured SemVer 2 with
+//! Package versions as Octopus parses them: NuGet-flavoured SemVer 2 with
 //! one to four numeric parts, leading zeros tolerated (`1.0.01` is `1.0.1`), an optional
 //! pre-release tag and optional build metadata.
 //!
@@ -8,6 +8,9 @@
 //! metadata back. Ordering and equality ignore metadata and compare pre-release tags the
 //! NuGet way (numeric identifiers numerically, others case-insensitively; a release is
 //! newer than any of its pre-releases).
+//!
+//! This is the one version order of the crate: staging, templating and the self-install
+//! listing all compare through [`Version`] (see [`compare_text`]).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -100,12 +103,25 @@ impl fmt::Display for Version {
     }
 }
 
+/// Text that is not a [`Version`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{text}' is not a valid version")]
+pub struct ParseVersionError {
+    /// The text as given.
+    pub text: String,
+}
+
 impl std::str::FromStr for Version {
-    type Err = String;
+    type Err = ParseVersionError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Version::parse(s).ok_or_else(|| format!("'{s}' is not a valid version"))
+        Version::parse(s).ok_or_else(|| ParseVersionError { text: s.to_string() })
     }
+}
+
+/// Compares two version texts by [`Version`]'s order; `None` when either is not a version.
+pub fn compare_text(a: &str, b: &str) -> Option<Ordering> {
+    Some(Version::parse(a)?.cmp(&Version::parse(b)?))
 }
 
 fn compare_release(a: &str, b: &str) -> Ordering {
@@ -233,5 +249,57 @@ mod tests {
         assert_eq!(Version::parse("1.0.01").unwrap(), Version::parse("1.0.1.0").unwrap());
         assert_eq!(Version::parse("1.0.1+a").unwrap(), Version::parse("1.0.1+b").unwrap());
         assert_eq!(Version::parse("1.0.0-BETA").unwrap(), Version::parse("1.0.0-beta").unwrap());
+    }
+
+    #[test]
+    fn ordering_table() {
+        use Ordering::{Equal as Eq, Greater as Gt, Less as Lt};
+        let table = [
+            // Numeric parts compare as numbers; missing parts are zero.
+            ("1.0.0", "1.0.0", Eq),
+            ("1", "1.0.0.0", Eq),
+            ("1.0.01", "1.0.1", Eq),
+            ("1.2", "1.10", Lt),
+            ("1.9.9.9", "2.0", Lt),
+            ("1.0.0.1", "1.0.0", Gt),
+            // A release is newer than its pre-releases, older than the next version's.
+            ("1.0.0", "1.0.0-rc.1", Gt),
+            ("1.0.1-alpha", "1.0.0", Gt),
+            // Pre-release labels: case-insensitive.
+            ("1.0.0-BETA", "1.0.0-beta", Eq),
+            ("1.0.0-Alpha", "1.0.0-beta", Lt),
+            ("1.0.0-alpha", "1.0.0-BETA", Lt),
+            ("1.0.0-RC.1", "1.0.0-rc.2", Lt),
+            // Numeric identifiers numerically, and below alphanumeric ones.
+            ("1.0.0-beta.2", "1.0.0-beta.10", Lt),
+            ("1.0.0-beta.010", "1.0.0-beta.10", Eq),
+            ("1.0.0-1", "1.0.0-alpha", Lt),
+            ("1.0.0-beta.1", "1.0.0-beta.a", Lt),
+            // More identifiers after an equal prefix is newer.
+            ("1.0.0-alpha", "1.0.0-alpha.1", Lt),
+            // Build metadata is ignored.
+            ("1.0.0+a", "1.0.0+b", Eq),
+            ("1.0.0-rc+z", "1.0.0-rc+a", Eq),
+            ("1.0.0+zzz", "1.0.1+aaa", Lt),
+        ];
+        for (a, b, want) in table {
+            assert_eq!(compare_text(a, b), Some(want), "{a} vs {b}");
+            assert_eq!(compare_text(b, a), Some(want.reverse()), "{b} vs {a}");
+            let (va, vb) = (Version::parse(a).unwrap(), Version::parse(b).unwrap());
+            assert_eq!(va == vb, want == Eq, "{a} == {b}");
+            if want == Eq {
+                use std::hash::BuildHasher;
+                let state = std::collections::hash_map::RandomState::new();
+                assert_eq!(state.hash_one(&va), state.hash_one(&vb), "equal versions hash alike: {a} {b}");
+            }
+        }
+        assert_eq!(compare_text("1.0", "latest"), None);
+    }
+
+    #[test]
+    fn from_str_error_names_the_text() {
+        let e = "v1".parse::<Version>().unwrap_err();
+        assert_eq!(e, ParseVersionError { text: "v1".to_string() });
+        assert_eq!(e.to_string(), "'v1' is not a valid version");
     }
 }

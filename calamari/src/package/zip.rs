@@ -23,8 +23,11 @@ use ::zip::ZipArchive;
 use ::zip::read::HasZipMetadata as _;
 
 use super::Error;
-use super::sink::{self, Sink, corrupt, file_mode};
+use super::error::corrupt;
+use super::refusal::Refusal;
+use super::sink::{self, Sink};
 use super::version::Version;
+use super::writer::{self, file_mode};
 
 /// A `Read + Seek` over a shared file using positioned reads, so clones read independently.
 #[derive(Debug, Clone)]
@@ -134,7 +137,7 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
         let name = if nupkg { super::name::unescape(&raw_name) } else { raw_name.clone() };
         let Some(rel) = sink.path_of(&name)? else { continue };
         if encrypted {
-            return Err(sink.refuse(&name, "encrypted zip entries are not supported"));
+            return Err(sink.refuse(&name, Refusal::Encrypted));
         }
         let kind = unix_mode.map(|m| m & S_IFMT).unwrap_or(0);
         let is_dir = raw_name.ends_with('/') || raw_name.ends_with('\\') || kind == S_IFDIR;
@@ -142,7 +145,7 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
             sink.dir(&name, &rel, unix_mode, mtime)?;
         } else if kind == S_IFLNK {
             if size > sink::MAX_LINK_BYTES as u64 {
-                return Err(sink.refuse(&name, "the symbolic link target is too long"));
+                return Err(sink.refuse(&name, Refusal::LinkTargetTooLong));
             }
             let mut target = Vec::new();
             zip.by_index(index)
@@ -151,13 +154,13 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
                 .read_to_end(&mut target)
                 .map_err(|e| corrupt(path, Some(&name), &e))?;
             let target = String::from_utf8(target)
-                .map_err(|_| sink.refuse(&name, "the symbolic link target is not valid UTF-8"))?;
+                .map_err(|_| sink.refuse(&name, Refusal::NotUtf8 { what: "symbolic link target" }))?;
             sink.symlink(&name, &rel, &target)?;
         } else if kind == 0 || kind == S_IFREG {
             let file_path = sink.file(&name, &rel)?;
             jobs.push(FileJob { index, path: file_path, entry: name, mode: file_mode(unix_mode), mtime });
         } else {
-            return Err(sink.refuse(&name, "device files, FIFOs and sockets are not extracted"));
+            return Err(sink.refuse(&name, Refusal::SpecialFile { kinds: "device files, FIFOs and sockets" }));
         }
     }
     write_files(path, &zip, &jobs, sink)
@@ -175,7 +178,7 @@ fn write_files(
     let failed = AtomicBool::new(false);
     let budget = sink.budget();
     let run = |mut zip: ZipArchive<PositionedReader>| -> Result<(), Error> {
-        let mut buf = vec![0u8; sink::COPY_BUFFER];
+        let mut buf = vec![0u8; writer::COPY_BUFFER];
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= jobs.len() || failed.load(Ordering::Relaxed) {
@@ -184,7 +187,16 @@ fn write_files(
             let job = &jobs[i];
             let result =
                 zip.by_index(job.index).map_err(|e| corrupt(path, Some(&job.entry), &e)).and_then(|mut reader| {
-                    sink::write_stream(&job.path, &job.entry, path, job.mode, job.mtime, &mut reader, budget, &mut buf)
+                    writer::write_stream(
+                        &job.path,
+                        &job.entry,
+                        path,
+                        job.mode,
+                        job.mtime,
+                        &mut reader,
+                        budget,
+                        &mut buf,
+                    )
                 });
             if let Err(e) = result {
                 failed.store(true, Ordering::Relaxed);
@@ -199,7 +211,7 @@ fn write_files(
         let handles: Vec<_> = (0..workers).map(|_| scope.spawn(|| run(zip.clone()))).collect();
         let mut first = Ok(());
         for handle in handles {
-            let result = handle.join().unwrap_or_else(|_| Err(Error::Invalid("a zip writer thread panicked".into())));
+            let result = handle.join().unwrap_or(Err(Error::ThreadPanicked { thread: "a zip writer" }));
             if first.is_ok() {
                 first = result;
             }
@@ -230,9 +242,8 @@ pub fn read_nuspec_identity(path: &Path) -> Result<Option<(String, Version)>, Er
     let (id, version) = parse_nuspec(&xml);
     match (id, version) {
         (Some(id), Some(version)) => {
-            let parsed = Version::parse(&version).ok_or_else(|| {
-                Error::Invalid(format!("The nuspec in '{}' has an invalid version '{version}'", path.display()))
-            })?;
+            let parsed = Version::parse(&version)
+                .ok_or_else(|| Error::InvalidNuspecVersion { path: path.to_path_buf(), version: version.clone() })?;
             Ok(Some((id, parsed)))
         }
         _ => Ok(None),

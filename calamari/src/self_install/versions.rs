@@ -84,28 +84,19 @@ pub struct InstalledVersion {
     pub dir: PathBuf,
 }
 
-/// A sort key: up to four numeric components (NuGet has four) and a SemVer prerelease.
-fn version_key(version: &str) -> Option<([u64; 4], semver::Prerelease)> {
-    let without_build = version.split('+').next().unwrap_or(version);
-    let (numbers, pre) = match without_build.split_once('-') {
-        Some((n, p)) => (n, semver::Prerelease::new(p).ok()?),
-        None => (without_build, semver::Prerelease::EMPTY),
-    };
-    let mut key = [0u64; 4];
-    for (i, part) in numbers.split('.').enumerate() {
-        if i == 4 || part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        key[i] = part.parse().ok()?;
-    }
-    Some((key, pre))
+/// The package version a directory name stands for, if it is one. Build metadata is cut
+/// off first: it never affects the order, and any `+suffix` a directory name may hold
+/// (even one that is not a valid metadata label) keeps the name a version.
+fn version_of(name: &str) -> Option<crate::package::Version> {
+    crate::package::Version::parse(name.split('+').next().unwrap_or(name))
 }
 
-/// Orders version names newest first: SemVer-like names (1-4 numeric components, optional
-/// `-prerelease`, `+build` ignored) by precedence, then any other names last, by name.
+/// Orders version names newest first: names that are package versions (1-4 numeric
+/// components, optional `-prerelease`, `+build` ignored) by [`crate::package::Version`]'s
+/// order, equal versions by name; then any other names last, by name.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    match (version_key(a), version_key(b)) {
-        (Some(ka), Some(kb)) => kb.cmp(&ka).then_with(|| a.cmp(b)),
+    match (version_of(a), version_of(b)) {
+        (Some(va), Some(vb)) => vb.cmp(&va).then_with(|| a.cmp(b)),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
         (None, None) => a.cmp(b),
@@ -235,6 +226,21 @@ mod tests {
             names,
             ["2.0.0", "2.0.0-beta.10", "2.0.0-beta.2", "1.10.0", "1.2.0.5", "1.2", "1.2.0", "0.9", "alpha", "zeta"]
         );
+    }
+
+    #[test]
+    fn version_order_is_the_package_order() {
+        let table = [
+            ("2.0.0-RC.1", "2.0.0-rc.2", Ordering::Greater),
+            ("2.0.0-Beta", "2.0.0-alpha", Ordering::Less),
+            ("1.0.0+build_1", "1.0.0+build_2", Ordering::Less),
+            ("1.0.0+zz", "1.0.1", Ordering::Greater),
+            ("1.0.0", "1.0.0-rc", Ordering::Less),
+            ("1.0.0-rc", "nightly", Ordering::Less),
+        ];
+        for (a, b, want) in table {
+            assert_eq!(compare_versions(a, b), want, "{a} vs {b}");
+        }
     }
 
     fn fake(home: &Path, version: &str, complete: bool) {

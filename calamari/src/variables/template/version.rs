@@ -1,4 +1,9 @@
-//! Lenient version strings as Octopus.Versioning reads them (§6.6).
+//! Version strings for the `Version*` filters, read leniently as Octopus.Versioning does.
+//!
+//! A text that is a package version (after an optional `v`) is read by
+//! [`crate::package::Version`], the crate's one version grammar and order; anything else
+//! is scanned leniently and never fails: leading numbers as far as they go, the rest as
+//! pre-release and metadata (`19.0.0.Final`, `latest`).
 
 /// The parts of a version.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -15,13 +20,47 @@ pub struct Version {
     pub metadata: String,
 }
 
+impl Version {
+    /// The package version these parts spell, when they are one; compare with its order.
+    pub fn to_package_version(&self) -> Option<crate::package::Version> {
+        let mut text = self.numbers.join(".");
+        if !self.pre_release.is_empty() {
+            text = format!("{text}-{}", self.pre_release);
+        }
+        if !self.metadata.is_empty() {
+            text = format!("{text}+{}", self.metadata);
+        }
+        crate::package::Version::parse(&text)
+    }
+}
+
 /// Parses leniently: never fails (a non-version is `0.0.0.0` with the text as pre-release).
 pub fn parse(text: &str) -> Version {
-    let mut v = Version { numbers: ["0", "0", "0", "0"].map(String::from), ..Version::default() };
     let mut rest = text.trim();
     if rest.len() > 1 && rest.starts_with(['v', 'V']) && rest.as_bytes()[1].is_ascii_digit() {
         rest = &rest[1..];
     }
+    match crate::package::Version::parse(rest) {
+        Some(strict) => from_package(&strict),
+        None => lenient(rest),
+    }
+}
+
+/// The parts of a package version.
+fn from_package(strict: &crate::package::Version) -> Version {
+    let mut v = Version {
+        numbers: strict.parts().map(|n| n.to_string()),
+        metadata: strict.metadata().to_string(),
+        ..Version::default()
+    };
+    split_pre_release(&mut v, strict.release());
+    v
+}
+
+/// Scans `rest` (trimmed, without its `v`): up to four dot-separated numbers, then the
+/// pre-release up to a `+`, then metadata.
+fn lenient(mut rest: &str) -> Version {
+    let mut v = Version { numbers: ["0", "0", "0", "0"].map(String::from), ..Version::default() };
     let mut count = 0;
     while count < 4 {
         let body = if count == 0 { rest } else { rest.strip_prefix('.').unwrap_or("") };
@@ -43,6 +82,12 @@ pub fn parse(text: &str) -> Version {
     };
     v.metadata = meta.to_string();
     let pre = if count > 0 { pre.strip_prefix(['-', '.', '_']).unwrap_or(pre) } else { pre };
+    split_pre_release(&mut v, pre);
+    v
+}
+
+/// Sets the pre-release and its prefix and counter (split at the first `.`, `-` or `_`).
+fn split_pre_release(v: &mut Version, pre: &str) {
     v.pre_release = pre.to_string();
     match pre.find(['.', '-', '_']) {
         Some(i) => {
@@ -51,7 +96,6 @@ pub fn parse(text: &str) -> Version {
         }
         None => v.pre_release_prefix = pre.to_string(),
     }
-    v
 }
 
 #[cfg(test)]
@@ -68,5 +112,37 @@ mod tests {
         assert_eq!((v.numbers[0].as_str(), v.pre_release.as_str()), ("19", "Final"));
         let v = parse("latest");
         assert_eq!((v.numbers[1].as_str(), v.pre_release_prefix.as_str()), ("0", "latest"));
+    }
+
+    #[test]
+    fn package_versions_read_as_the_lenient_scan_reads_them() {
+        for text in [
+            "1",
+            "1.2",
+            "01.002.0003",
+            "1.2.3.4",
+            "1.0.0-beta",
+            "1.0.0-Beta.2+build.7",
+            "2.0-rc-1",
+            "1.2.3--x",
+            "1.2+meta",
+            "0.0.1-a.b.c",
+            " 3.1.4 ",
+        ] {
+            let rest = text.trim();
+            assert!(crate::package::Version::parse(rest).is_some(), "{text} is a package version");
+            assert_eq!(parse(text), lenient(rest), "{text}");
+        }
+    }
+
+    #[test]
+    fn parts_order_as_package_versions() {
+        let older = parse("v1.0.0-BETA.2").to_package_version().unwrap();
+        let newer = parse("1.0.0-beta.10").to_package_version().unwrap();
+        assert!(older < newer);
+        assert_eq!(parse("1.0.0-BETA").to_package_version(), parse("1.0.0-beta").to_package_version());
+        let final_release = parse("19.0.0.Final").to_package_version().unwrap();
+        assert_eq!(final_release.to_string(), "19.0.0-Final");
+        assert!(parse("1.0-be ta").to_package_version().is_none());
     }
 }
