@@ -36,7 +36,7 @@ pub enum ErrorKind {
     /// The input, the options, the variables or the environment a user controls are wrong,
     /// or a deployment step failed: exit 1.
     User,
-    /// A failure nobody could foresee (I/O, a bug): exit 100.
+    /// A failure nobody could foresee (I/O, a bug): exit 100. A panic exits 100 too.
     Unexpected,
     /// A recursive variable definition (`A -> B -> A`): exit 101.
     RecursiveDefinition,
@@ -55,11 +55,6 @@ impl ErrorKind {
         }
     }
 }
-
-/// Exit code of an unexpected failure: also what a panic exits with.
-pub const EXIT_UNEXPECTED: i32 = 100;
-// Transitional: the modules whose errors are still being typed report a code themselves.
-pub(crate) const EXIT_USER_ERROR: i32 = 1;
 
 /// The process exit code for a command's result: the whole policy of the table above.
 pub fn exit_code(result: &Result<Outcome>) -> i32 {
@@ -191,13 +186,6 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-// Transitional, for the modules above that still compute a code.
-impl variables::Error {
-    pub(crate) fn exit_code(&self) -> i32 {
-        variables_kind(self).exit_code()
-    }
-}
-
 fn variables_kind(e: &variables::Error) -> ErrorKind {
     match e {
         variables::Error::RecursiveDefinition { .. } => ErrorKind::RecursiveDefinition,
@@ -244,31 +232,99 @@ fn deployment_kind(e: &conventions::Error) -> ErrorKind {
     }
 }
 
-// The modules below still report their own code while their errors are being typed;
-// `from_legacy_code` maps it onto a kind.
-fn from_legacy_code(code: i32) -> ErrorKind {
-    match code {
-        1 => ErrorKind::User,
-        101 => ErrorKind::RecursiveDefinition,
-        c if c > 128 => ErrorKind::Cancelled(c - 128),
-        _ => ErrorKind::Unexpected,
+fn package_kind(e: &package::Error) -> ErrorKind {
+    use package::Error as E;
+    match e {
+        E::Io(_) | E::ThreadPanicked { .. } => ErrorKind::Unexpected,
+        E::Variable { source, .. } => variables_kind(source),
+        E::InvalidVariable { .. }
+        | E::MissingExtension { .. }
+        | E::UnsupportedExtension { .. }
+        | E::UnsupportedNameExtension { .. }
+        | E::NotAPackageFileName { .. }
+        | E::NoIdentityInFileName { .. }
+        | E::InvalidNuspecVersion { .. }
+        | E::DestinationExists { .. }
+        | E::DestinationCreatedMeanwhile { .. }
+        | E::DestinationHasNoName { .. }
+        | E::NoApplicationDirectory { .. }
+        | E::NotEnoughFreeSpace { .. }
+        | E::Refused { .. }
+        | E::Corrupt { .. }
+        | E::Limit { .. }
+        | E::HashMismatch { .. } => ErrorKind::User,
     }
 }
 
-fn package_kind(e: &package::Error) -> ErrorKind {
-    from_legacy_code(e.exit_code())
-}
-
 fn substitution_kind(e: &substitution::Error) -> ErrorKind {
-    from_legacy_code(e.exit_code())
+    use substitution::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        E::Variables(e) => variables_kind(e),
+        E::Pattern { .. } | E::TemplateSyntax { .. } | E::Template { .. } => ErrorKind::User,
+    }
 }
 
 fn structured_kind(e: &structured::Error) -> ErrorKind {
-    from_legacy_code(e.exit_code())
+    use structured::Error as E;
+    match e {
+        // An unparseable file is a plain `Exception` in the reference: exit 100 there and here.
+        E::Io(_) | E::Unparseable { .. } | E::Syntax { .. } => ErrorKind::Unexpected,
+        E::Variables(e) => variables_kind(e),
+        E::Pattern(_) => ErrorKind::User,
+    }
 }
 
 fn script_kind(e: &script::Error) -> ErrorKind {
-    from_legacy_code(e.exit_code())
+    use script::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        E::Variables(e) => variables_kind(e),
+        E::Cancelled { signal, .. } => ErrorKind::Cancelled(*signal),
+        E::ScriptNotFound { .. }
+        | E::CurrentDirectory { .. }
+        | E::UnknownSyntax { .. }
+        | E::UnknownSyntaxName { .. }
+        | E::NoScriptToRun
+        | E::InterpreterMissing { .. }
+        | E::Start { .. }
+        | E::Timeout { .. } => ErrorKind::User,
+    }
+}
+
+/// The kind of a module's error, decided by the functions above (for the modules' tests).
+#[cfg(test)]
+pub(crate) trait Classified {
+    fn classify(&self) -> ErrorKind;
+}
+
+#[cfg(test)]
+macro_rules! classified {
+    ($($ty:ty => $f:ident),* $(,)?) => {
+        $(impl Classified for $ty {
+            fn classify(&self) -> ErrorKind {
+                $f(self)
+            }
+        })*
+    };
+}
+
+#[cfg(test)]
+classified!(
+    variables::Error => variables_kind,
+    package::Error => package_kind,
+    substitution::Error => substitution_kind,
+    structured::Error => structured_kind,
+    script::Error => script_kind,
+    journal::Error => journal_kind,
+    self_install::Error => self_install_kind,
+    conventions::Error => deployment_kind,
+);
+
+/// The exit code a module's error gives, for the modules' own tests.
+#[cfg(test)]
+pub(crate) fn code_of(error: &impl Classified) -> i32 {
+    error.classify().exit_code()
 }
 
 #[cfg(test)]

@@ -84,3 +84,25 @@ fn a_failed_script_fails_the_deployment_with_its_exit_code_and_octopus_last_erro
         .output_lacks("ScriptFailed")
         .output_lacks("Deployment(");
 }
+
+#[test]
+fn a_recursive_definition_met_while_choosing_the_staging_directory_exits_101() {
+    let env = TestEnv::new();
+    let pkg = package(&env, "Acme.Loop.1.0.0.tar.gz", &[("index.html", "hi")]);
+    let vars = env.variables(
+        "vars.json",
+        &[
+            ("Octopus.Tentacle.Agent.ApplicationDirectoryPath", "#{Root}", false),
+            ("Root", "#{Apps}/x", false),
+            ("Apps", "#{Root}", false),
+        ],
+    );
+    let run = env
+        .cmd(&["deploy-package", &format!("--package={}", pkg.display()), &format!("--variables={}", vars.display())])
+        .run();
+    run.code(101).stderr_has("Octopus.Tentacle.Agent.ApplicationDirectoryPath").stderr_has("Root");
+    let extract = env
+        .cmd(&["extract-package", &format!("--package={}", pkg.display()), &format!("--variables={}", vars.display())])
+        .run();
+    extract.code(101);
+}

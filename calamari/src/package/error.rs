@@ -167,32 +167,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error: 100 for I/O failures and bugs, the variables
-    /// error's own code (101 for a recursive definition) when a variable cannot be
-    /// evaluated, 1 for everything else.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io(_) | Error::ThreadPanicked { .. } => crate::error::EXIT_UNEXPECTED,
-            Error::Variable { source, .. } => source.exit_code(),
-            Error::InvalidVariable { .. }
-            | Error::MissingExtension { .. }
-            | Error::UnsupportedExtension { .. }
-            | Error::UnsupportedNameExtension { .. }
-            | Error::NotAPackageFileName { .. }
-            | Error::NoIdentityInFileName { .. }
-            | Error::InvalidNuspecVersion { .. }
-            | Error::DestinationExists { .. }
-            | Error::DestinationCreatedMeanwhile { .. }
-            | Error::DestinationHasNoName { .. }
-            | Error::NoApplicationDirectory { .. }
-            | Error::NotEnoughFreeSpace { .. }
-            | Error::Refused { .. }
-            | Error::Corrupt { .. }
-            | Error::Limit { .. }
-            | Error::HashMismatch { .. } => crate::error::EXIT_USER_ERROR,
-        }
-    }
-
     /// A variable that could not be evaluated.
     pub(crate) fn variable(name: &str, source: crate::variables::Error) -> Error {
         Error::Variable { name: name.to_string(), source }
@@ -207,19 +181,20 @@ pub(crate) fn corrupt(archive: &std::path::Path, entry: Option<&str>, e: &dyn st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::code_of;
 
     #[test]
     fn exit_codes_by_kind() {
         let io = crate::fs::IoError { op: "read", path: PathBuf::from("x"), source: std::io::Error::other("boom") };
-        assert_eq!(Error::from(io).exit_code(), 100);
-        assert_eq!(Error::ThreadPanicked { thread: "a zip writer" }.exit_code(), 100);
-        assert_eq!(Error::DestinationExists { path: PathBuf::from("d") }.exit_code(), 1);
+        assert_eq!(code_of(&Error::from(io)), 100);
+        assert_eq!(code_of(&Error::ThreadPanicked { thread: "a zip writer" }), 100);
+        assert_eq!(code_of(&Error::DestinationExists { path: PathBuf::from("d") }), 1);
         let recursive = crate::variables::Error::RecursiveDefinition { message: "A -> A".to_string() };
         let e = Error::variable("Octopus.Calamari.ArchiveLimits.Enabled", recursive);
-        assert_eq!(e.exit_code(), 101);
         assert_eq!(e.to_string(), "Octopus.Calamari.ArchiveLimits.Enabled: A -> A");
         assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+        assert_eq!(code_of(&e), 101);
         let required = crate::variables::Error::Required("X".to_string());
-        assert_eq!(Error::variable("X", required).exit_code(), 1);
+        assert_eq!(code_of(&Error::variable("X", required)), 1);
     }
 }

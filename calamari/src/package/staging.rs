@@ -166,7 +166,7 @@ mod tests {
         v.set("Loop", Some("#{Loop}".to_string()));
         let e = application_root(&v).unwrap_err();
         assert!(matches!(&e, Error::Variable { name, .. } if name == names::APPLICATION_DIRECTORY_PATH), "{e:?}");
-        assert_eq!(e.exit_code(), 101, "{e}");
+        assert_eq!(crate::error::code_of(&e), 101, "{e}");
         assert!(e.to_string().starts_with(&format!("{}: ", names::APPLICATION_DIRECTORY_PATH)), "{e}");
     }
 
@@ -179,7 +179,7 @@ mod tests {
             e.to_string(),
             format!("The variable {FREE_DISK_SPACE_OVERRIDE} must be a whole number, found 'lots'")
         );
-        assert_eq!(e.exit_code(), 1);
+        assert_eq!(crate::error::code_of(&e), 1);
         v.set(FREE_DISK_SPACE_OVERRIDE, Some(u64::MAX.to_string()));
         match check_free_space(Path::new("/"), &v) {
             Err(Error::NotEnoughFreeSpace { required, .. }) => assert_eq!(required, u64::MAX),

@@ -90,22 +90,3 @@ pub enum Error {
         name: String,
     },
 }
-
-impl Error {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io(_) => crate::error::EXIT_UNEXPECTED,
-            Error::Variables(e) => e.exit_code(),
-            Error::Cancelled { signal, .. } => 128 + signal,
-            Error::ScriptNotFound { .. }
-            | Error::CurrentDirectory { .. }
-            | Error::UnknownSyntax { .. }
-            | Error::UnknownSyntaxName { .. }
-            | Error::NoScriptToRun
-            | Error::InterpreterMissing { .. }
-            | Error::Start { .. }
-            | Error::Timeout { .. } => crate::error::EXIT_USER_ERROR,
-        }
-    }
-}

@@ -264,7 +264,7 @@ fn error_messages_name_their_data() {
     ];
     for (error, message) in cases {
         assert_eq!(error.to_string(), message);
-        assert_eq!(error.exit_code(), crate::error::EXIT_USER_ERROR, "{message}");
+        assert_eq!(crate::error::code_of(&error), 1, "{message}");
     }
 }
 

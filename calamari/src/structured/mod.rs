@@ -131,18 +131,6 @@ pub enum SyntaxError {
     Properties(#[from] properties::PropertiesSyntaxError),
 }
 
-impl Error {
-    /// The process exit code for this error. An unparseable file is a plain `Exception` in
-    /// the reference, so it exits 100 there and here.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io(_) | Error::Unparseable { .. } | Error::Syntax { .. } => crate::error::EXIT_UNEXPECTED,
-            Error::Variables(e) => e.exit_code(),
-            Error::Pattern(_) => crate::error::EXIT_USER_ERROR,
-        }
-    }
-}
-
 /// Why one format could not handle a text: it does not parse (try the next format), or
 /// something else went wrong (stop).
 #[derive(Debug)]

@@ -283,7 +283,7 @@ fn replace_reports_syntax_errors_and_unchanged_content() {
     assert_eq!(replace(br#"{"a": 2}"#, Format::Json, &vars).unwrap().as_deref(), Some(&br#"{"a": 1}"#[..]));
     let err = replace(b"a: [", Format::Yaml, &vars).unwrap_err();
     assert!(err.to_string().contains("could not be parsed as Yaml"), "{err}");
-    assert_eq!(err.exit_code(), crate::error::EXIT_UNEXPECTED);
+    assert_eq!(crate::error::code_of(&err), 100);
     assert!(matches!(err, Error::Syntax { format: Format::Yaml, syntax: SyntaxError::Yaml(_) }), "{err:?}");
     let err = replace(b"<a><b></a>", Format::Xml, &vars).unwrap_err();
     assert!(
@@ -295,7 +295,7 @@ fn replace_reports_syntax_errors_and_unchanged_content() {
     assert_eq!((json.line, json.position), (2, 8));
     let err = replace_in_files(Path::new("."), &["a[".to_string()], &vars, &Log::capture().0).unwrap_err();
     assert!(matches!(err, Error::Pattern(_)), "{err:?}");
-    assert_eq!(err.exit_code(), crate::error::EXIT_USER_ERROR);
+    assert_eq!(crate::error::code_of(&err), 1);
 }
 
 #[test]

@@ -67,19 +67,6 @@ pub enum Error {
     Variables(#[from] crate::variables::Error),
 }
 
-impl Error {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Io(_) => crate::error::EXIT_UNEXPECTED,
-            Error::Pattern { .. } | Error::TemplateSyntax { .. } | Error::Template { .. } => {
-                crate::error::EXIT_USER_ERROR
-            }
-            Error::Variables(e) => e.exit_code(),
-        }
-    }
-}
-
 /// What happened to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileOutcome {

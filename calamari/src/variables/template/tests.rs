@@ -49,7 +49,7 @@ fn run_case(case: &Value) -> Result<(), String> {
         }
         "error" => match evaluate(&d, template, mode) {
             Err(e) if Some(e.to_string().as_str()) == expected.as_str() => {
-                if e.exit_code() == 101 {
+                if crate::error::code_of(&e) == 101 {
                     Ok(())
                 } else {
                     Err("recursion must exit 101".into())
@@ -177,7 +177,7 @@ fn long_variable_chains_evaluate_without_overflowing() {
 fn self_reference_through_ten_variables_reports_the_chain() {
     let d = chain(10, "#{V0}");
     let e = evaluate(&d, "#{V0}", ParseMode::Halt).unwrap_err();
-    assert_eq!(e.exit_code(), 101);
+    assert_eq!(crate::error::code_of(&e), 101);
     let msg = e.to_string();
     assert!(msg.contains("(V0 -> V1 -> V2 -> V3 -> V4 -> V5 -> V6 -> V7 -> V8 -> V9 -> V0)"), "{msg}");
     let e = d.get("V3").unwrap_err();
@@ -276,7 +276,7 @@ mod properties {
             for mode in [ParseMode::Halt, ParseMode::Resilient] {
                 match evaluate(&d, &t, mode) {
                     Ok(e) => prop_assert!(e.output.is_some() || t.contains("null")),
-                    Err(e) => prop_assert_eq!(e.exit_code(), 101),
+                    Err(e) => prop_assert_eq!(crate::error::code_of(&e), 101),
                 }
             }
             if let Ok(parsed) = parse(&t) {
