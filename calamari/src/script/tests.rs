@@ -173,7 +173,7 @@ print("args:" + "|".join(sys.argv[1:]))
 /// byte, and runs nothing, whatever they contain.
 #[test]
 fn bash_variables_source_round_trips_and_runs_nothing() {
-    use rand::Rng as _;
+    use rand::RngExt as _;
     let dir = tempfile::tempdir().unwrap();
     let canary = dir.path().join("pwned");
     let canary_cmd = format!("$(touch {})", canary.display());

@@ -9,7 +9,7 @@
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use rand::RngCore;
+use rand::RngExt as _;
 
 /// The salt the reference uses for every key derivation.
 pub const SALT: &[u8] = b"Octopuss";
@@ -45,7 +45,7 @@ pub fn derive_key(password: &str, len: usize) -> Vec<u8> {
 pub fn encrypt(plaintext: &[u8], password: &str) -> Vec<u8> {
     let key = derive_key(password, 32);
     let mut iv = [0u8; IV_LEN];
-    rand::rng().fill_bytes(&mut iv);
+    rand::rng().fill(&mut iv);
     encrypt_with(plaintext, &key, &iv)
 }
 
