@@ -4,15 +4,15 @@
 
 use std::hint::black_box;
 
-use calamari::journal::retention::{self, RetentionPolicy};
-use calamari::journal::{DeploymentJournal, JournalEntry, JournalPackage, xml};
+use calamari::internals::{new_guid, parse_journal, select_for_retention, serialise_journal};
+use calamari::{DeploymentJournal, JournalEntry, JournalPackage, RetentionPolicy};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn entries(n: usize) -> Vec<JournalEntry> {
-    let now = retention::now();
+    let now = chrono::Utc::now();
     (0..n)
         .map(|i| JournalEntry {
-            id: calamari::journal::entry::new_guid(),
+            id: new_guid(),
             environment_id: "Environments-1".into(),
             tenant_id: None,
             project_id: format!("Projects-{}", i % 20),
@@ -36,9 +36,9 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("journal");
     for n in [100usize, 1000] {
         let list = entries(n);
-        let bytes = xml::serialise(&list);
-        group.bench_function(format!("parse_{n}"), |b| b.iter(|| xml::parse(black_box(&bytes)).unwrap()));
-        group.bench_function(format!("serialise_{n}"), |b| b.iter(|| xml::serialise(black_box(&list))));
+        let bytes = serialise_journal(&list);
+        group.bench_function(format!("parse_{n}"), |b| b.iter(|| parse_journal(black_box(&bytes)).unwrap()));
+        group.bench_function(format!("serialise_{n}"), |b| b.iter(|| serialise_journal(black_box(&list))));
         let dir = tempfile::tempdir().unwrap();
         let journal = DeploymentJournal::at(dir.path().join("DeploymentJournal.xml"));
         journal.update(|e| e.extend(list.iter().cloned())).unwrap();
@@ -51,9 +51,9 @@ fn bench(c: &mut Criterion) {
         });
     }
     let list = entries(10_000);
-    let now = retention::now();
+    let now = chrono::Utc::now();
     group.bench_function("select_releases_10000", |b| {
-        b.iter(|| retention::select(black_box(&list), RetentionPolicy::Releases(5), now))
+        b.iter(|| select_for_retention(black_box(&list), RetentionPolicy::Releases(5), now))
     });
     group.finish();
 }

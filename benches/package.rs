@@ -9,7 +9,8 @@ use std::io::Write as _;
 use std::path::Path;
 
 use calamari::Log;
-use calamari::package::{self, ExtractOptions};
+use calamari::internals::{entry_path, hash_file};
+use calamari::{ExtractOptions, PackageVersion};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn content(i: usize, len: usize) -> Vec<u8> {
@@ -63,7 +64,7 @@ fn extract_bench(c: &mut Criterion, name: &str, archive: &Path, bytes: u64) {
         b.iter(|| {
             n += 1;
             let dest = out.path().join(format!("o{n}"));
-            let summary = package::extract(archive, &dest, &options, &log).unwrap();
+            let summary = calamari::extract(archive, &dest, &options, &log).unwrap();
             black_box(summary);
         })
     });
@@ -87,23 +88,22 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("hash");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(64 << 20));
-    group
-        .bench_function("sha1+sha256 64 MiB", |b| b.iter(|| black_box(package::hash::hash_file(&hash_input).unwrap())));
+    group.bench_function("sha1+sha256 64 MiB", |b| b.iter(|| black_box(hash_file(&hash_input).unwrap())));
     group.finish();
 
     let names: Vec<String> = (0..1000).map(|i| format!("lib/net45/some/deeper/folder{i}/File.Name.{i}.dll")).collect();
     c.bench_function("entry_path x1000", |b| {
         b.iter(|| {
             for n in &names {
-                black_box(package::entry_name::entry_path(n).unwrap());
+                black_box(entry_path(n).unwrap());
             }
         })
     });
     c.bench_function("version parse+cmp x1000", |b| {
         b.iter(|| {
-            let mut last = package::Version::parse("0.0.0").unwrap();
+            let mut last = PackageVersion::parse("0.0.0").unwrap();
             for i in 0..1000u32 {
-                let v = package::Version::parse(&format!("1.{i}.0.{}-beta.{i}+meta", i % 7)).unwrap();
+                let v = PackageVersion::parse(&format!("1.{i}.0.{}-beta.{i}+meta", i % 7)).unwrap();
                 black_box(v > last);
                 last = v;
             }

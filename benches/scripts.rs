@@ -2,8 +2,7 @@
 //! Run: `cargo bench -p calamari --bench scripts`.
 
 use calamari::ServiceMessage;
-use calamari::log::Masker;
-use calamari::service_message::parse::Parser;
+use calamari::{Masker, ServiceMessageParser as Parser};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn lines() -> Vec<String> {

@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use calamari::VariableDictionary;
-use calamari::structured::{Format, replace};
+use calamari::{ConfigFormat as Format, replace_structured as replace};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// `n` service entries, each a small object, written in the format's usual style.

@@ -3,8 +3,8 @@
 
 use std::hint::black_box;
 
+use calamari::ParseMode;
 use calamari::VariableDictionary;
-use calamari::variables::template::{self, ParseMode};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn variables(n: usize) -> VariableDictionary {
@@ -34,7 +34,7 @@ fn substitution(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.sample_size(10);
     g.bench_function("config_100k_lines", |b| {
-        b.iter(|| template::evaluate(black_box(&d), black_box(&text), ParseMode::Resilient).unwrap())
+        b.iter(|| black_box(&d).evaluate_with(black_box(&text), ParseMode::Resilient).unwrap())
     });
     g.finish();
 }

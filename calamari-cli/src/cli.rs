@@ -9,10 +9,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use calamari::env_vars::AgentEnvironment;
-use calamari::error;
-use calamari::variables::{VariableSources, input};
+use calamari::AgentEnvironment;
+use calamari::{ErrorKind, exit_code};
 use calamari::{Log, VariableDictionary};
+use calamari::{VariableSources, load_for_command, resolve_password};
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
@@ -103,11 +103,11 @@ pub(crate) struct Context {
 
 impl Context {
     /// Loads the variables named by the global options (see
-    /// [`variables::input::load_for_command`]).
+    /// [`variables::load_for_command`]).
     pub(crate) fn variables(&self) -> calamari::Result<VariableDictionary> {
         let g = &self.globals;
-        let password = input::resolve_password(g.variables_password.as_deref(), g.variables_password_file.as_deref())?;
-        let sensitive_password = input::resolve_password(
+        let password = resolve_password(g.variables_password.as_deref(), g.variables_password_file.as_deref())?;
+        let sensitive_password = resolve_password(
             g.sensitive_variables_password.as_deref(),
             g.sensitive_variables_password_file.as_deref(),
         )?;
@@ -118,7 +118,7 @@ impl Context {
             sensitive_password,
             ..VariableSources::with_environment(&self.environment)
         };
-        Ok(input::load_for_command(&sources, &self.log)?)
+        Ok(load_for_command(&sources, &self.log)?)
     }
 }
 
@@ -127,10 +127,9 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            use clap::error::ErrorKind;
             let code = match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
-                _ => error::ErrorKind::User.exit_code(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => ErrorKind::User.exit_code(),
             };
             let _ = e.print();
             return code;
@@ -143,7 +142,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
     let result = match cli.command {
         Command::Version => {
             ctx.log.info(calamari::VERSION);
-            Ok(error::Outcome::Success)
+            Ok(calamari::Outcome::Success)
         }
         Command::Install(args) => commands::install::exec(args, &ctx),
         Command::Bundle(args) => commands::bundle::exec(args, &ctx),
@@ -163,5 +162,5 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         ctx.log.error(e.chain());
     }
     ctx.log.flush();
-    error::exit_code(&result)
+    exit_code(&result)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use calamari::journal::{DeploymentJournal, JournalEntry, JournalPackage, xml};
+use calamari::{DeploymentJournal, JournalEntry, JournalPackage};
 
 use crate::util::{Run, TestEnv};
 
@@ -23,7 +23,7 @@ fn journal(env: &TestEnv) -> DeploymentJournal {
 
 fn read_journal(env: &TestEnv) -> Vec<JournalEntry> {
     let path = tentacle_home(env).join("DeploymentJournal.xml");
-    xml::parse(&std::fs::read(&path).unwrap()).expect("the journal parses")
+    calamari::internals::parse_journal(&std::fs::read(&path).unwrap()).expect("the journal parses")
 }
 
 /// A deployment `days_ago` days old with a real extraction directory holding `files` files.
@@ -46,7 +46,7 @@ fn deployment(
         environment_id: "Environments-1".into(),
         project_id: "Projects-1".into(),
         retention_policy_set: set.to_string(),
-        installed_on: Some(calamari::journal::retention::now() - chrono_days(days_ago)),
+        installed_on: Some(chrono::Utc::now() - chrono_days(days_ago)),
         extracted_to: Some(dir.to_string_lossy().into_owned()),
         was_successful: ok,
         packages: vec![JournalPackage {
@@ -639,7 +639,11 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
         // Return once flock really holds the lock.
         if child.is_ok() {
             crate::util::wait_until(crate::util::PROMPTLY, "flock(1) to hold the journal lock", || {
-                calamari::lock::NamedLock::try_acquire(&lock).unwrap().is_none()
+                std::fs::File::open(&lock).is_ok_and(|file| {
+                    use std::os::fd::AsRawFd as _;
+                    // SAFETY: flock on a descriptor we own; closing it drops any lock we got.
+                    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+                })
             });
         }
         child

@@ -1,8 +1,8 @@
 //! `calamari clean`: apply a retention policy to the deployments in the journal
 //! (reference `CleanCommand.cs`). The rules live in `calamari::journal::retention`.
 
-use calamari::error::Outcome;
-use calamari::journal::{self, CleanRequest};
+use calamari::Outcome;
+use calamari::{CleanRequest, clean_deployments};
 
 use crate::cli::Context;
 
@@ -39,6 +39,6 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     };
     request.policy()?;
     let variables = ctx.variables()?;
-    journal::clean_deployments(&request, &variables, &ctx.log)?;
+    clean_deployments(&request, &variables, &ctx.log)?;
     Ok(Outcome::Success)
 }

@@ -1,6 +1,6 @@
 //! `calamari deploy-package --package=FILE`: the whole convention pipeline.
 
-use calamari::error::Outcome;
+use calamari::Outcome;
 use std::path::PathBuf;
 
 use crate::cli::Context;
@@ -15,6 +15,6 @@ pub(crate) struct Args {
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let mut variables = ctx.variables()?;
-    calamari::conventions::deploy_package(&args.package, &mut variables, &ctx.log)?;
+    calamari::deploy_package(&args.package, &mut variables, &ctx.log)?;
     Ok(Outcome::Success)
 }

@@ -2,10 +2,10 @@
 //! the result exactly (no trailing newline added). For people debugging templates and
 //! for scripts.
 
-use calamari::error::{Outcome, UsageError};
+use calamari::{Outcome, UsageError};
 use std::path::PathBuf;
 
-use calamari::variables::template::ParseMode;
+use calamari::ParseMode;
 
 use crate::cli::Context;
 
@@ -38,7 +38,7 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
         stdout.write_all(output.as_bytes()).and_then(|()| stdout.flush()).map_err(UsageError::Stdout)?;
     }
     if let Some(error) = evaluation.error {
-        return Err(calamari::variables::Error::Template { message: error }.into());
+        return Err(calamari::VariablesError::Template { message: error }.into());
     }
     Ok(Outcome::Success)
 }

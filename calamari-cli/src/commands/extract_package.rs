@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use calamari::conventions::{ExtractPackageRequest, extract_package};
-use calamari::error::Outcome;
+use calamari::Outcome;
+use calamari::{ExtractPackageRequest, extract_package};
 
 use crate::cli::Context;
 

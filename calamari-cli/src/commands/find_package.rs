@@ -2,8 +2,8 @@
 //! agent's package cache, `$TentacleHome/Files`, and report it with `foundPackage`
 //! service messages.
 
-use calamari::conventions::{FindPackageRequest, find_package};
-use calamari::error::Outcome;
+use calamari::Outcome;
+use calamari::{FindPackageRequest, find_package};
 
 use crate::cli::Context;
 

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use calamari::error::Outcome;
-use calamari::self_install;
+use calamari::Outcome;
+use calamari::{CalamariExecutable, InstallRequest, resolve_home, self_install_commands as commands_lib};
 
 use crate::cli::Context;
 
@@ -29,8 +29,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    let request = self_install::InstallRequest {
-        home: self_install::resolve_home(args.home, &ctx.environment)?,
+    let request = InstallRequest {
+        home: resolve_home(args.home, &ctx.environment)?,
         bundle: args.bundle,
         sha256: args.sha256,
         force: args.force,
@@ -38,8 +38,8 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     };
     // This build installs itself only when no bundle is given.
     let executable = match request.bundle {
-        None => Some(self_install::CalamariExecutable::running()?),
+        None => Some(CalamariExecutable::running()?),
         Some(_) => None,
     };
-    Ok(self_install::commands::install(&request, executable.as_ref(), &ctx.log)?)
+    Ok(commands_lib::install(&request, executable.as_ref(), &ctx.log)?)
 }

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use calamari::error::Outcome;
-use calamari::self_install;
+use calamari::Outcome;
+use calamari::{CalamariExecutable, InstallRequest, resolve_home, self_install_commands as commands_lib};
 
 use crate::cli::Context;
 
@@ -20,6 +20,6 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    let home = self_install::resolve_home(args.home, &ctx.environment)?;
-    Ok(self_install::commands::prune_installs(&home, args.keep, &ctx.log)?)
+    let home = resolve_home(args.home, &ctx.environment)?;
+    Ok(commands_lib::prune_installs(&home, args.keep, &ctx.log)?)
 }

@@ -2,10 +2,10 @@
 //! script from `Octopus.Action.Script.ScriptBody`) with the Calamari helpers. The exit code
 //! is the script's own; `Octopus.Action.Script.ExitCode` is set as an output variable.
 
-use calamari::error::Outcome;
+use calamari::Outcome;
 use std::path::PathBuf;
 
-use calamari::conventions::{RunScriptRequest, run_script};
+use calamari::{RunScriptRequest, run_script};
 
 use crate::cli::Context;
 

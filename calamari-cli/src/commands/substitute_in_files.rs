@@ -2,10 +2,10 @@
 //! in the files under DIR matched by the globs (newline-separated; default: the
 //! `Octopus.Action.SubstituteInFiles.TargetFiles` variable), as the deploy pipeline does.
 
-use calamari::error::{Outcome, UsageError};
+use calamari::Outcome;
 use std::path::PathBuf;
 
-use calamari::substitution;
+use calamari::substitute_in_files_command;
 
 use crate::cli::Context;
 
@@ -23,22 +23,5 @@ pub(crate) struct Args {
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let variables = ctx.variables()?;
-    if !args.path.is_dir() {
-        return Err(UsageError::DirectoryNotFound(args.path).into());
-    }
-    let targets: Vec<String> = match &args.target_files {
-        Some(t) => t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
-        None => variables.get_paths(substitution::TARGET_FILES)?,
-    };
-    if targets.is_empty() {
-        ctx.log.info("No substitution target files were given; nothing to do");
-        return Ok(Outcome::Success);
-    }
-    let summary = substitution::substitute_in_files(&args.path, &targets, &variables, &ctx.log)?;
-    ctx.log.verbose(format!(
-        "Substituted variables in {} of {} matched file(s)",
-        summary.substituted.len(),
-        summary.files.len()
-    ));
-    Ok(Outcome::Success)
+    substitute_in_files_command(&args.path, args.target_files.as_deref(), &variables, &ctx.log)
 }

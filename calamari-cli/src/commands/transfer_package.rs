@@ -1,9 +1,9 @@
 //! `calamari transfer-package`: copy the current deployment's package file to
 //! `Octopus.Action.Package.TransferPath` (reference `TransferPackageCommand.cs`). The work
-//! lives in `calamari::conventions::transfer_package`.
+//! lives in `calamari::transfer_package`.
 
 use crate::cli::Context;
-use calamari::error::Outcome;
+use calamari::Outcome;
 
 /// Options of `transfer-package` (none: everything comes from variables).
 #[derive(Debug, clap::Args)]
@@ -11,6 +11,6 @@ pub(crate) struct Args {}
 
 pub(crate) fn exec(_args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let mut variables = ctx.variables()?;
-    calamari::conventions::transfer_package(&mut variables, &ctx.log)?;
+    calamari::transfer_package(&mut variables, &ctx.log)?;
     Ok(Outcome::Success)
 }

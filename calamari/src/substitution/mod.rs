@@ -67,6 +67,38 @@ pub enum Error {
     Variables(#[from] crate::variables::Error),
 }
 
+/// `calamari substitute-in-files`: substitutes in the files under `directory` that match
+/// `target_files` (newline-separated globs), or else the `TargetFiles` variable's globs.
+///
+/// # Errors
+/// [`crate::UsageError::DirectoryNotFound`] when `directory` is not one, or as
+/// [`substitute_in_files`].
+pub fn substitute_in_files_command(
+    directory: &Path,
+    target_files: Option<&str>,
+    variables: &VariableDictionary,
+    log: &Log,
+) -> crate::Result<crate::Outcome> {
+    if !directory.is_dir() {
+        return Err(crate::UsageError::DirectoryNotFound(directory.to_path_buf()).into());
+    }
+    let targets: Vec<String> = match target_files {
+        Some(t) => t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
+        None => variables.get_paths(TARGET_FILES)?,
+    };
+    if targets.is_empty() {
+        log.info("No substitution target files were given; nothing to do");
+        return Ok(crate::Outcome::Success);
+    }
+    let summary = substitute_in_files(directory, &targets, variables, log)?;
+    log.verbose(format!(
+        "Substituted variables in {} of {} matched file(s)",
+        summary.substituted.len(),
+        summary.files.len()
+    ));
+    Ok(crate::Outcome::Success)
+}
+
 /// What happened to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileOutcome {

@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(name) = std::str::from_utf8(data) else { return };
-    if let Ok(Some(path)) = calamari::package::entry_name::entry_path(name) {
+    if let Ok(Some(path)) = calamari::internals::entry_path(name) {
         assert!(!path.starts_with('/') && !path.contains('\\') && !path.contains('\0'), "{path:?}");
         assert!(path.split('/').all(|c| !c.is_empty() && c != "." && c != ".."), "{path:?}");
         let b = path.as_bytes();

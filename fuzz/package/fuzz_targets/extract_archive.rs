@@ -4,7 +4,7 @@
 #![no_main]
 
 use calamari::Log;
-use calamari::package::{self, ExtractOptions};
+use calamari::ExtractOptions;
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [&str; 8] = [
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         ..ExtractOptions::default()
     };
     let (log, _, _) = Log::capture();
-    let result = package::extract(&archive, &dest, &options, &log);
+    let result = calamari::extract(&archive, &dest, &options, &log);
     // Only the archive and work/ may exist next to the destination.
     let outside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(outside.len(), 2, "something was written outside: {outside:?}");
