@@ -283,3 +283,49 @@ pub fn replace_keeping_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) 
     let mode = metadata(path)?.permissions().mode() & 0o7777;
     write_atomic_with_mode(path, contents, Some(mode))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_operation_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let cases: [(Result<()>, &str); 4] = [
+            (read(&missing).map(drop), "read"),
+            (read_dir(&missing).map(drop), "read directory"),
+            (symlink_metadata(&missing).map(drop), "read metadata of"),
+            (set_mode(&missing, 0o700), "chmod"),
+        ];
+        for (result, op) in cases {
+            let message = result.unwrap_err().to_string();
+            assert!(message.starts_with(&format!("failed to {op} '{}': ", missing.display())), "{message}");
+        }
+        assert_eq!(read_link(&missing).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn removing_what_is_missing_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        remove_file(&missing).unwrap();
+        remove_dir(&missing).unwrap();
+        remove_dir_all(&missing).unwrap();
+    }
+
+    #[test]
+    fn links_and_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        write(&file, "x").unwrap();
+        symlink("f", dir.path().join("soft")).unwrap();
+        hard_link(&file, dir.path().join("hard")).unwrap();
+        assert_eq!(read_link(dir.path().join("soft")).unwrap(), Path::new("f"));
+        assert!(symlink_metadata(dir.path().join("soft")).unwrap().file_type().is_symlink());
+        assert_eq!(canonicalize(dir.path().join("soft")).unwrap(), canonicalize(&file).unwrap());
+        let mut names: Vec<_> = read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["f", "hard", "soft"]);
+    }
+}
