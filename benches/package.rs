@@ -3,6 +3,7 @@
 //! Inputs are generated in memory (deterministic) and written to a temp dir once.
 //! Run: `cargo bench -p calamari --bench package`. Side-by-side runs against GNU tar,
 //! bsdtar, unzip, sha1sum and openssl are in `benches/package.sh`.
+#![allow(clippy::disallowed_methods)] // the bench writes its inputs with std::fs directly
 
 use std::hint::black_box;
 use std::io::Write as _;

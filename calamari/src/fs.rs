@@ -1,6 +1,14 @@
-//! Filesystem helpers whose errors always name the path, and the atomic-write primitives
-//! (temp file + fsync + rename + fsync of the directory) that markers such as
-//! `Success.txt` and the journal rely on.
+//! Filesystem helpers whose errors always name the operation and the path, and the
+//! atomic-write primitives (temp file + fsync + rename + fsync of the directory) that markers
+//! such as `Success.txt` and the journal rely on.
+//!
+//! This is the one module that calls `std::fs` directly: `clippy.toml` disallows the
+//! `std::fs` free functions (and `File::open`/`File::create`) everywhere else, so every
+//! filesystem error the crate reports reads "failed to <op> '<path>': <cause>". Each wrapper
+//! is a thin function over its `std::fs` namesake; code that needs other options (mode,
+//! `O_EXCL`, `O_NOFOLLOW`) uses `OpenOptions`/`DirBuilder` and attaches the path with
+//! [`IoContext::at`].
+#![allow(clippy::disallowed_methods)]
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -16,6 +24,13 @@ pub struct IoError {
     pub path: PathBuf,
     /// The underlying error.
     pub source: io::Error,
+}
+
+impl IoError {
+    /// The kind of the underlying error (e.g. to treat `NotFound` specially).
+    pub fn kind(&self) -> io::ErrorKind {
+        self.source.kind()
+    }
 }
 
 impl fmt::Display for IoError {
@@ -45,6 +60,9 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Reading and writing whole files, opening files
+
 /// Reads a whole file.
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>> {
     let path = path.as_ref();
@@ -63,22 +81,46 @@ pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<()> {
     fs::write(path, contents).at("write", path)
 }
 
-/// Opens a file for reading.
+/// Opens a file for reading ([`File::open`]).
 pub fn open(path: impl AsRef<Path>) -> Result<File> {
     let path = path.as_ref();
     File::open(path).at("open", path)
 }
 
-/// Creates (or truncates) a file for writing.
+/// Creates (or truncates) a file for writing ([`File::create`]).
 pub fn create(path: impl AsRef<Path>) -> Result<File> {
     let path = path.as_ref();
     File::create(path).at("create", path)
+}
+
+/// Opens `path` for appending, creating it when missing.
+pub fn open_append(path: impl AsRef<Path>) -> Result<File> {
+    let path = path.as_ref();
+    OpenOptions::new().create(true).append(true).open(path).at("open", path)
+}
+
+// ---------------------------------------------------------------------------------------
+// Directories
+
+/// Creates one directory; its parent must exist and it must not.
+pub fn create_dir(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    fs::create_dir(path).at("create directory", path)
 }
 
 /// Creates a directory and its parents.
 pub fn create_dir_all(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     fs::create_dir_all(path).at("create directory", path)
+}
+
+/// Removes an empty directory; a missing directory is not an error.
+pub fn remove_dir(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    match fs::remove_dir(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other.at("remove directory", path),
+    }
 }
 
 /// Removes a directory tree; a missing directory is not an error.
@@ -89,6 +131,31 @@ pub fn remove_dir_all(path: impl AsRef<Path>) -> Result<()> {
         other => other.at("remove directory", path),
     }
 }
+
+/// Lists a directory. The entries' errors name the directory too.
+pub fn read_dir(path: impl AsRef<Path>) -> Result<ReadDir> {
+    let path = path.as_ref();
+    let inner = fs::read_dir(path).at("read directory", path)?;
+    Ok(ReadDir { inner, path: path.to_path_buf() })
+}
+
+/// The entries of a directory, from [`read_dir`].
+#[derive(Debug)]
+pub struct ReadDir {
+    inner: fs::ReadDir,
+    path: PathBuf,
+}
+
+impl Iterator for ReadDir {
+    type Item = Result<fs::DirEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.inner.next()?.at("read directory", &self.path))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Files, links and metadata
 
 /// Removes a file; a missing file is not an error.
 pub fn remove_file(path: impl AsRef<Path>) -> Result<()> {
@@ -111,11 +178,56 @@ pub fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<u64> {
     fs::copy(from, to).at("copy to", to)
 }
 
+/// Makes `link` a hard link to the file `original`.
+pub fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> Result<()> {
+    let (original, link) = (original.as_ref(), link.as_ref());
+    fs::hard_link(original, link).at("create hard link", link)
+}
+
+/// Makes `link` a symbolic link whose target is `target` (stored as given).
+pub fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) -> Result<()> {
+    let link = link.as_ref();
+    std::os::unix::fs::symlink(target, link).at("create symbolic link", link)
+}
+
+/// The target a symbolic link points to.
+pub fn read_link(path: impl AsRef<Path>) -> Result<PathBuf> {
+    let path = path.as_ref();
+    fs::read_link(path).at("read link", path)
+}
+
+/// The absolute path with symbolic links and `..` resolved; the path must exist.
+pub fn canonicalize(path: impl AsRef<Path>) -> Result<PathBuf> {
+    let path = path.as_ref();
+    fs::canonicalize(path).at("resolve", path)
+}
+
 /// `stat` following symlinks.
 pub fn metadata(path: impl AsRef<Path>) -> Result<fs::Metadata> {
     let path = path.as_ref();
     fs::metadata(path).at("read metadata of", path)
 }
+
+/// `lstat`: the metadata of a symbolic link itself, not of its target.
+pub fn symlink_metadata(path: impl AsRef<Path>) -> Result<fs::Metadata> {
+    let path = path.as_ref();
+    fs::symlink_metadata(path).at("read metadata of", path)
+}
+
+/// Sets a path's permissions (follows symlinks, as `chmod` does).
+pub fn set_permissions(path: impl AsRef<Path>, permissions: fs::Permissions) -> Result<()> {
+    let path = path.as_ref();
+    fs::set_permissions(path, permissions).at("chmod", path)
+}
+
+/// Sets a path's Unix permission bits (`chmod <mode>`).
+pub fn set_mode(path: impl AsRef<Path>, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+// ---------------------------------------------------------------------------------------
+// Durability: fsync and atomic replacement
 
 /// `fsync`s a file or directory by path.
 pub fn sync_path(path: impl AsRef<Path>) -> Result<()> {
@@ -135,7 +247,7 @@ pub fn sync_parent(path: impl AsRef<Path>) -> Result<()> {
 /// Replaces `path` with `contents` atomically and durably: the data goes to a temp file
 /// in the same directory, which is fsync'd, renamed over `path`, and then the directory
 /// is fsync'd. A crash at any moment leaves either the old file or the new one, never a
-/// torn or empty one (hardening P2).
+/// torn or empty one.
 pub fn write_atomic(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<()> {
     write_atomic_with_mode(path, contents, None)
 }
@@ -172,8 +284,48 @@ pub fn replace_keeping_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) 
     write_atomic_with_mode(path, contents, Some(mode))
 }
 
-/// Opens `path` for appending, creating it when missing.
-pub fn open_append(path: impl AsRef<Path>) -> Result<File> {
-    let path = path.as_ref();
-    OpenOptions::new().create(true).append(true).open(path).at("open", path)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_operation_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let cases: [(Result<()>, &str); 4] = [
+            (read(&missing).map(drop), "read"),
+            (read_dir(&missing).map(drop), "read directory"),
+            (symlink_metadata(&missing).map(drop), "read metadata of"),
+            (set_mode(&missing, 0o700), "chmod"),
+        ];
+        for (result, op) in cases {
+            let message = result.unwrap_err().to_string();
+            assert!(message.starts_with(&format!("failed to {op} '{}': ", missing.display())), "{message}");
+        }
+        assert_eq!(read_link(&missing).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn removing_what_is_missing_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        remove_file(&missing).unwrap();
+        remove_dir(&missing).unwrap();
+        remove_dir_all(&missing).unwrap();
+    }
+
+    #[test]
+    fn links_and_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        write(&file, "x").unwrap();
+        symlink("f", dir.path().join("soft")).unwrap();
+        hard_link(&file, dir.path().join("hard")).unwrap();
+        assert_eq!(read_link(dir.path().join("soft")).unwrap(), Path::new("f"));
+        assert!(symlink_metadata(dir.path().join("soft")).unwrap().file_type().is_symlink());
+        assert_eq!(canonicalize(dir.path().join("soft")).unwrap(), canonicalize(&file).unwrap());
+        let mut names: Vec<_> = read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["f", "hard", "soft"]);
+    }
 }

@@ -83,6 +83,7 @@ pub fn target_roots(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests {
     use super::*;
 

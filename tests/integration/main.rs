@@ -3,6 +3,7 @@
 
 #![allow(unreachable_pub)] // test helpers are `pub` for the test modules, not an API
 #![allow(clippy::print_stdout)] // `util::skip` prints `SKIP <test>: <reason>`; some tests print measurements
+#![allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 
 // The harness: sandbox, command builder, run assertions, polling to a deadline, skips.
 mod util;

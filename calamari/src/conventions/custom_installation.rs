@@ -62,8 +62,8 @@ pub(super) fn copy_to_custom_directory(d: &mut Deployment<'_>) -> Result<()> {
 /// and the directories that lead to them.
 fn purge(base: &Path, dir: &Path, exclusions: &[Glob]) -> Result<bool> {
     let mut kept_any = false;
-    for entry in std::fs::read_dir(dir).at("read directory", dir)? {
-        let entry = entry.at("read directory", dir)?;
+    for entry in crate::fs::read_dir(dir)? {
+        let entry = entry?;
         let path = entry.path();
         let relative = path.strip_prefix(base).unwrap_or(&path);
         if exclusions.iter().any(|g| g.is_match(relative)) {
@@ -75,10 +75,10 @@ fn purge(base: &Path, dir: &Path, exclusions: &[Glob]) -> Result<bool> {
             if purge(base, &path, exclusions)? {
                 kept_any = true;
             } else {
-                std::fs::remove_dir(&path).at("remove directory", &path)?;
+                crate::fs::remove_dir(&path)?;
             }
         } else {
-            std::fs::remove_file(&path).at("remove file", &path)?;
+            crate::fs::remove_file(&path)?;
         }
     }
     Ok(kept_any)
@@ -96,12 +96,12 @@ fn copy_tree(from: &Path, to: &Path) -> std::result::Result<u64, IoError> {
         if file_type.is_dir() {
             crate::fs::create_dir_all(&target)?;
         } else if file_type.is_symlink() {
-            let link = std::fs::read_link(entry.path()).at("read link", entry.path())?;
+            let link = crate::fs::read_link(entry.path())?;
             crate::fs::remove_file(&target)?;
-            std::os::unix::fs::symlink(&link, &target).at("create symbolic link", &target)?;
+            crate::fs::symlink(&link, &target)?;
             count += 1;
         } else {
-            if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+            if crate::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
                 crate::fs::remove_file(&target)?;
             }
             crate::fs::copy(entry.path(), &target)?;

@@ -86,7 +86,7 @@ pub(super) fn run_configured(d: &mut Deployment<'_>, stage: Stage) -> Result<()>
 
 /// The packaged scripts of `stage` at the top of the current directory.
 fn packaged_scripts(dir: &Path, stage: Stage) -> Vec<(PathBuf, ScriptSyntax)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = crate::fs::read_dir(dir) else { return Vec::new() };
     let mut found: Vec<(PathBuf, ScriptSyntax)> = entries
         .filter_map(std::result::Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))

@@ -225,6 +225,7 @@ pub fn expand_with(path: &str, lookup: impl Fn(&str) -> Option<String>) -> Strin
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests {
     use super::*;
 

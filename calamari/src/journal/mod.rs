@@ -189,10 +189,10 @@ impl DeploymentJournal {
     /// # Errors
     /// The journal exists but could not be read.
     pub fn read(&self) -> Result<Result<Vec<JournalEntry>, xml::Corrupt>, Error> {
-        match std::fs::read(&self.path) {
+        match crate::fs::read(&self.path) {
             Ok(bytes) => Ok(xml::parse(&bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(Vec::new())),
-            Err(source) => Err(crate::fs::IoError { op: "read", path: self.path.clone(), source }.into()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -240,7 +240,7 @@ impl DeploymentJournal {
         }
         // Keep the journal's mode (a new one gets the usual 0644, not the temp file's 0600).
         let mode =
-            std::fs::metadata(&self.path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
+            crate::fs::metadata(&self.path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
         crate::fs::write_atomic_with_mode(&self.path, xml::serialise(&entries), Some(mode.unwrap_or(0o644)))?;
         self.remove_stale_temp_files();
         Ok(result)
@@ -252,12 +252,12 @@ impl DeploymentJournal {
         let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else { return };
         let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
         let prefix = format!(".{}.", name.to_string_lossy());
-        let Ok(read_dir) = std::fs::read_dir(dir) else { return };
+        let Ok(read_dir) = crate::fs::read_dir(dir) else { return };
         for item in read_dir.flatten() {
             let file_name = item.file_name();
             let file_name = file_name.to_string_lossy();
             if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(item.path());
+                let _ = crate::fs::remove_file(item.path());
             }
         }
     }
@@ -390,4 +390,5 @@ pub fn set_previous_installation_variables(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests;

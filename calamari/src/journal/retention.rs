@@ -401,7 +401,7 @@ fn delete_extraction_directory(
         summary.kept_directories.push(dir.to_path_buf());
         return false;
     }
-    match std::fs::symlink_metadata(dir) {
+    match crate::fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
         // Missing (already deleted, perhaps by an interrupted run): only the entry goes.
         // Not a directory: never ours to delete.
@@ -437,7 +437,7 @@ fn remove_directory(dir: &Path) -> Result<(), crate::fs::IoError> {
     };
     let suffix: u32 = rand::random();
     let aside = parent.join(format!("{DELETING_PREFIX}{}-{suffix:08x}", name.to_string_lossy()));
-    match std::fs::rename(dir, &aside) {
+    match crate::fs::rename(dir, &aside) {
         Ok(()) => {
             // Make the rename durable before the journal forgets the entry.
             crate::fs::sync_path(parent)?;
@@ -460,7 +460,7 @@ fn remove_leftovers(entries: &[&JournalEntry], dry_run: bool, log: &Log, summary
         }
     }
     for parent in parents {
-        let Ok(read_dir) = std::fs::read_dir(&parent) else { continue };
+        let Ok(read_dir) = crate::fs::read_dir(&parent) else { continue };
         for item in read_dir.flatten() {
             let is_leftover = item.file_name().to_string_lossy().starts_with(DELETING_PREFIX)
                 && item.file_type().is_ok_and(|t| t.is_dir());
@@ -512,6 +512,7 @@ fn remove_stale_downloads(files: &Path, now: DateTime<Utc>, dry_run: bool, log: 
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests {
     use super::*;
     use chrono::TimeZone as _;

@@ -191,7 +191,7 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 
 /// The reference's environment information block, gathered without starting any process.
 fn log_environment(log: &Log, syntax: ScriptSyntax, dir: &Path) {
-    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_default();
+    let read = |p: &str| crate::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_default();
     let user = std::env::var("USER").unwrap_or_else(|_| rustix::process::geteuid().as_raw().to_string());
     // Online CPUs, without the cgroup probing of `available_parallelism` (cost per step).
     let cpus = read("/sys/devices/system/cpu/online")
@@ -213,4 +213,5 @@ fn log_environment(log: &Log, syntax: ScriptSyntax, dir: &Path) {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests;

@@ -67,7 +67,7 @@ pub struct RemoveOnDrop(pub Vec<PathBuf>);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         for path in &self.0 {
-            let _ = std::fs::remove_file(path);
+            let _ = crate::fs::remove_file(path);
         }
     }
 }

@@ -362,14 +362,14 @@ pub fn kill_marked(marker: &str) -> usize {
 }
 
 fn marked_pids(needle: &[u8], me: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = crate::fs::read_dir("/proc") else { return Vec::new() };
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         if pid == me {
             continue;
         }
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Ok(env) = crate::fs::read(format!("/proc/{pid}/environ")) else { continue };
         let hit = memchr::memmem::find_iter(&env, needle).any(|at| at == 0 || env[at - 1] == 0);
         if hit {
             out.push(pid);

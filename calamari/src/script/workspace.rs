@@ -11,7 +11,7 @@
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::fs::{IoContext as _, Result};
@@ -70,9 +70,9 @@ impl StepDir {
 
 impl Drop for StepDir {
     fn drop(&mut self) {
-        // A script may have chmod-ed things inside; make sure we can delete.
-        let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o700));
-        let _ = std::fs::remove_dir_all(&self.path);
+        // Best effort. A script may have chmod-ed things inside; make sure we can delete.
+        let _ = crate::fs::set_mode(&self.path, 0o700);
+        let _ = crate::fs::remove_dir_all(&self.path);
         self.lock.take();
     }
 }
@@ -96,7 +96,7 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).at("create directory", dir),
     }
-    let meta = std::fs::symlink_metadata(dir).at("inspect", dir)?;
+    let meta = crate::fs::symlink_metadata(dir)?;
     let uid = rustix::process::geteuid().as_raw();
     if !meta.file_type().is_dir() || meta.uid() != uid {
         return Err(std::io::Error::new(
@@ -106,14 +106,14 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
         .at("use private directory", dir);
     }
     if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).at("chmod 0700", dir)?;
+        crate::fs::set_mode(dir, 0o700)?;
     }
     Ok(())
 }
 
 /// Removes step directories left behind by steps that were killed.
 pub fn sweep(base: &Path) {
-    let Ok(entries) = std::fs::read_dir(base) else { return };
+    let Ok(entries) = crate::fs::read_dir(base) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -137,12 +137,13 @@ pub fn sweep(base: &Path) {
         if let Some(id) = rest.split('-').nth(1).filter(|id| !id.is_empty()) {
             super::process::kill_marked(id);
         }
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
-        let _ = std::fs::remove_dir_all(&path);
+        let _ = crate::fs::set_mode(&path, 0o700);
+        let _ = crate::fs::remove_dir_all(&path);
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests {
     use super::*;
 

@@ -173,7 +173,7 @@ impl CalamariExecutable {
     pub(crate) fn open(&self) -> Result<(File, PathBuf), Error> {
         if self.running
             && cfg!(target_os = "linux")
-            && let Ok(file) = File::open("/proc/self/exe")
+            && let Ok(file) = fs::open("/proc/self/exe")
         {
             return Ok((file, self.path.clone()));
         }
@@ -391,8 +391,8 @@ fn discard(ops: &mut dyn Ops, staging: &Path, log: &Log) {
 /// live install owns them.
 pub(crate) fn remove_leftovers(ops: &mut dyn Ops, root: &Path, log: &Log) -> Result<Vec<PathBuf>, Error> {
     let mut removed = Vec::new();
-    for entry in std::fs::read_dir(root).at("list directory", root)? {
-        let entry = entry.at("list directory", root)?;
+    for entry in fs::read_dir(root)? {
+        let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(TEMP_PREFIX) || name.starts_with(OLD_PREFIX) {
             let path = entry.path();
@@ -426,6 +426,7 @@ pub(crate) fn acquire_lock(path: &Path, timeout: Duration, log: &Log) -> Result<
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 pub(crate) mod tests {
     use super::super::ops::Recorder;
     use super::*;

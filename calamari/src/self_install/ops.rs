@@ -38,7 +38,7 @@ pub(crate) struct RealOps;
 
 impl Ops for RealOps {
     fn create_dir(&mut self, path: &Path) -> fs::Result<()> {
-        std::fs::create_dir(path).at("create directory", path)
+        fs::create_dir(path)
     }
 
     fn write_file(

@@ -106,13 +106,13 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
 /// Every version directory under `home/Calamari` (names not starting with a dot), with its state.
 fn version_dirs(home: &Path) -> Result<Vec<(String, PathBuf, InstallState)>, Error> {
     let root = calamari_dir(home);
-    let entries = match std::fs::read_dir(&root) {
+    let entries = match fs::read_dir(&root) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        other => other.at("list directory", &root)?,
+        other => other?,
     };
     let mut dirs = Vec::new();
     for entry in entries {
-        let entry = entry.at("list directory", &root)?;
+        let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         if name.starts_with('.') || !entry.file_type().at("read metadata of", &path)?.is_dir() {
@@ -214,6 +214,7 @@ pub(crate) fn prune_with(ops: &mut dyn Ops, home: &Path, keep: usize, log: &Log)
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests {
     use super::*;
 

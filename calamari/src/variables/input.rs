@@ -160,12 +160,10 @@ pub fn load(sources: &VariableSources) -> Result<VariableDictionary, Error> {
 }
 
 fn read_file(path: &Path, password: Option<&str>) -> Result<Vec<u8>, Error> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::MissingFile(path.to_path_buf())),
-        Err(source) => {
-            return Err(crate::fs::IoError { op: "read variables file", path: path.to_path_buf(), source }.into());
-        }
+        Err(e) => return Err(crate::fs::IoError { op: "read variables file", ..e }.into()),
     };
     let plain = match password {
         Some(password) => crypto::decrypt(&bytes, password)
@@ -217,6 +215,7 @@ pub fn read_legacy_file(path: &Path, password: Option<&str>) -> Result<Vec<Varia
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests {
     use super::*;
 

@@ -127,4 +127,5 @@ pub fn indexes(variables: &VariableDictionary, path: &str) -> Result<Vec<String>
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests;
