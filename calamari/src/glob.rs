@@ -8,8 +8,7 @@ use globset::{GlobBuilder, GlobMatcher};
 
 /// A compiled glob pattern.
 #[derive(Debug, Clone)]
-pub struct Glob {
-    pattern: String,
+pub(crate) struct Glob {
     matcher: GlobMatcher,
 }
 
@@ -29,7 +28,7 @@ impl Glob {
     ///
     /// # Errors
     /// [`GlobError`] for a malformed pattern (unclosed `[` or `{`).
-    pub fn new(pattern: &str) -> Result<Glob, GlobError> {
+    pub(crate) fn new(pattern: &str) -> Result<Glob, GlobError> {
         let normalised = pattern.trim().replace('\\', "/");
         let normalised = normalised.trim_start_matches("./").trim_start_matches('/');
         let matcher = GlobBuilder::new(normalised)
@@ -38,22 +37,17 @@ impl Glob {
             .build()
             .map_err(|e| GlobError { pattern: pattern.to_string(), reason: e.kind().to_string() })?
             .compile_matcher();
-        Ok(Glob { pattern: pattern.to_string(), matcher })
-    }
-
-    /// The pattern as given.
-    pub fn pattern(&self) -> &str {
-        &self.pattern
+        Ok(Glob { matcher })
     }
 
     /// Whether a path relative to the base matches.
-    pub fn is_match(&self, relative: &Path) -> bool {
+    pub(crate) fn is_match(&self, relative: &Path) -> bool {
         self.matcher.is_match(relative)
     }
 
     /// Every regular file under `base` whose relative path matches, sorted. Symbolic links
     /// are not followed, so a link planted in a package cannot lead outside it.
-    pub fn find_files(&self, base: &Path) -> Vec<PathBuf> {
+    pub(crate) fn find_files(&self, base: &Path) -> Vec<PathBuf> {
         let mut found: Vec<PathBuf> = walkdir::WalkDir::new(base)
             .follow_links(false)
             .into_iter()
@@ -73,7 +67,7 @@ impl Glob {
 ///
 /// # Errors
 /// A variable that cannot be evaluated.
-pub fn target_roots(
+pub(crate) fn target_roots(
     dir: &Path,
     variables: &crate::VariableDictionary,
 ) -> Result<Vec<PathBuf>, crate::variables::Error> {

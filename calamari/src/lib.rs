@@ -96,9 +96,18 @@ pub use self_install::Error as SelfInstallError;
 pub use structured::Error as StructuredError;
 pub use substitution::Error as SubstitutionError;
 pub use variables::Error as VariablesError;
+// What the errors' variants carry.
+pub use package::{LimitExceeded, Refusal as EntryRefusal};
+pub use script::ScriptSyntax;
+pub use structured::SyntaxError as ConfigSyntaxError;
+pub use structured::json::JsonSyntaxError;
+pub use structured::properties::PropertiesSyntaxError;
+pub use structured::xml::XmlSyntaxError;
+pub use structured::yaml::YamlSyntaxError;
 
 // The environment, variables and templates.
 pub use env_vars::{AgentEnvironment, TENTACLE_HOME, TENTACLE_JOURNAL};
+pub use variables::crypto::encrypt as encrypt_variables;
 pub use variables::input::{load as load_variables, load_for_command, resolve_password};
 pub use variables::template::{ParseError as TemplateParseError, ParseMode, Template, parse as parse_template};
 pub use variables::{Evaluation, Variable, VariableDictionary, VariableSources};

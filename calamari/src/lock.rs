@@ -38,28 +38,27 @@ pub enum LockError {
 
 /// An exclusive lock held on a lock file until dropped.
 #[derive(Debug)]
-pub struct NamedLock {
+pub(crate) struct NamedLock {
     file: File,
-    path: PathBuf,
 }
 
 impl NamedLock {
     /// Blocks until the exclusive lock on `path` is ours. Creates the file (and its
     /// directory) when missing. The file is never deleted: deleting a lock file races with
     /// other processes that have it open.
-    pub fn acquire(path: impl AsRef<Path>) -> Result<NamedLock> {
+    pub(crate) fn acquire(path: impl AsRef<Path>) -> Result<NamedLock> {
         let (file, path) = open_lock_file(path.as_ref())?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(std::io::Error::from)
             .at("lock", &path)?;
-        Ok(NamedLock { file, path })
+        Ok(NamedLock { file })
     }
 
     /// Takes the lock only if nobody holds it.
-    pub fn try_acquire(path: impl AsRef<Path>) -> Result<Option<NamedLock>> {
+    pub(crate) fn try_acquire(path: impl AsRef<Path>) -> Result<Option<NamedLock>> {
         let (file, path) = open_lock_file(path.as_ref())?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Some(NamedLock { file, path })),
+            Ok(()) => Ok(Some(NamedLock { file })),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(std::io::Error::from(e)).at("lock", &path),
         }
@@ -72,7 +71,7 @@ impl NamedLock {
     /// # Errors
     /// [`LockError::Timeout`] when the wait runs out; [`LockError::Io`] when the lock file
     /// cannot be opened.
-    pub fn acquire_within(
+    pub(crate) fn acquire_within(
         purpose: &'static str,
         path: impl AsRef<Path>,
         timeout: Duration,
@@ -100,26 +99,21 @@ impl NamedLock {
     /// Blocks until the exclusive lock on `path`, an existing file or directory, is ours.
     /// The path is opened read-only and never created: for a lock that lives on the
     /// directory it protects (the lock follows the directory through renames).
-    pub fn acquire_existing(path: impl AsRef<Path>) -> Result<NamedLock> {
+    pub(crate) fn acquire_existing(path: impl AsRef<Path>) -> Result<NamedLock> {
         let path = path.as_ref();
         let file = File::open(path).at("open", path)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(std::io::Error::from)
             .at("lock", path)?;
-        Ok(NamedLock { file, path: path.to_path_buf() })
+        Ok(NamedLock { file })
     }
 
     /// True when someone holds the lock on `path` (an existing file or directory, never
     /// created). Tests with a shared lock, so two processes testing at once do not see
     /// each other; false when `path` cannot be opened.
-    pub fn is_held(path: impl AsRef<Path>) -> bool {
+    pub(crate) fn is_held(path: impl AsRef<Path>) -> bool {
         let Ok(file) = File::open(path.as_ref()) else { return false };
         rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).is_err()
-    }
-
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -16,7 +16,7 @@ use encoding_rs::Encoding;
 
 /// A character set a file can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Charset {
+pub(crate) enum Charset {
     /// UTF-8.
     Utf8,
     /// UTF-16 little endian.
@@ -31,7 +31,7 @@ pub enum Charset {
 
 /// The encoding a file was read in (or is to be written in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextEncoding {
+pub(crate) struct TextEncoding {
     /// The character set.
     pub charset: Charset,
     /// Whether the file starts with a byte order mark.
@@ -40,11 +40,11 @@ pub struct TextEncoding {
 
 impl TextEncoding {
     /// UTF-8 without a BOM.
-    pub const UTF8: TextEncoding = TextEncoding { charset: Charset::Utf8, bom: false };
+    pub(crate) const UTF8: TextEncoding = TextEncoding { charset: Charset::Utf8, bom: false };
 
     /// The encoding named by a .NET encoding name (`utf-8`, `unicode`, `bigendianunicode`,
     /// `us-ascii`, `windows-1252`, ...), keeping `bom`; `None` for an unknown name.
-    pub fn by_name(name: &str, bom: bool) -> Option<TextEncoding> {
+    pub(crate) fn by_name(name: &str, bom: bool) -> Option<TextEncoding> {
         let n = name.trim().to_ascii_lowercase();
         let charset = match n.as_str() {
             "utf-8" | "utf8" => Charset::Utf8,
@@ -64,7 +64,7 @@ impl TextEncoding {
 
     /// `text` in this encoding (with the BOM when there was one); `None` when a character
     /// cannot be represented.
-    pub fn encode(&self, text: &str) -> Option<Vec<u8>> {
+    pub(crate) fn encode(&self, text: &str) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(text.len() + 3);
         match self.charset {
             Charset::Utf8 => {
@@ -105,7 +105,7 @@ impl TextEncoding {
 
 /// A text encoded for writing back ([`TextEncoding::encode_or_utf8`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encoded {
+pub(crate) struct Encoded {
     /// The bytes to write.
     pub bytes: Vec<u8>,
     /// Whether the requested encoding could not represent the text, so `bytes` are UTF-8
@@ -117,7 +117,7 @@ impl TextEncoding {
     /// `text` in this encoding, or, when a character cannot be represented, in UTF-8
     /// without a BOM: the reference's writer tries the file's encoding and then a BOM-less
     /// UTF-8 encoder, whatever BOM the file had.
-    pub fn encode_or_utf8(&self, text: &str) -> Encoded {
+    pub(crate) fn encode_or_utf8(&self, text: &str) -> Encoded {
         match self.encode(text) {
             Some(bytes) => Encoded { bytes, fell_back_to_utf8: false },
             None => Encoded { bytes: text.as_bytes().to_vec(), fell_back_to_utf8: true },
@@ -127,7 +127,7 @@ impl TextEncoding {
 
 /// The warning logged when a file's new text is written as UTF-8 because its encoding
 /// cannot represent it.
-pub fn unrepresentable_warning(path: &Path) -> String {
+pub(crate) fn unrepresentable_warning(path: &Path) -> String {
     format!(
         "The substituted text of '{}' cannot be represented in the output encoding; writing UTF-8 instead",
         path.display()
@@ -136,12 +136,12 @@ pub fn unrepresentable_warning(path: &Path) -> String {
 
 /// Whether `bytes` start with a UTF-16 byte order mark (such text can hold `#{` without
 /// the bytes `#{` appearing).
-pub fn is_utf16(bytes: &[u8]) -> bool {
+pub(crate) fn is_utf16(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")
 }
 
 /// Decodes a file's bytes: the text (without BOM) and the encoding found.
-pub fn decode(bytes: &[u8]) -> (String, TextEncoding) {
+pub(crate) fn decode(bytes: &[u8]) -> (String, TextEncoding) {
     let with = |charset, text: String| (text, TextEncoding { charset, bom: true });
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return with(Charset::Utf8, String::from_utf8_lossy(rest).into_owned());

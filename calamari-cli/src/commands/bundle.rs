@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use calamari::Outcome;
-use calamari::{CalamariExecutable, InstallRequest, resolve_home, self_install_commands as commands_lib};
+use calamari::{CalamariExecutable, self_install_commands as commands_lib};
 
 use crate::cli::Context;
 

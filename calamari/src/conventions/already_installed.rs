@@ -8,7 +8,7 @@ use crate::variables::names;
 use crate::{Log, VariableDictionary};
 
 /// `Octopus.Action.Package.SkipIfAlreadyInstalled`.
-pub const SKIP_IF_ALREADY_INSTALLED: &str = "Octopus.Action.Package.SkipIfAlreadyInstalled";
+pub(crate) const SKIP_IF_ALREADY_INSTALLED: &str = "Octopus.Action.Package.SkipIfAlreadyInstalled";
 
 /// What the already-installed check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub enum AlreadyInstalled {
 ///
 /// # Errors
 /// The journal could not be read, or a variable could not be evaluated.
-pub fn check_already_installed(
+pub(crate) fn check_already_installed(
     journal: Option<&DeploymentJournal>,
     variables: &mut VariableDictionary,
     log: &Log,

@@ -22,7 +22,7 @@ mod extract_package;
 mod find_package;
 mod run_script;
 mod scripts;
-pub mod transfer_package;
+pub(crate) mod transfer_package;
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +32,8 @@ use crate::package::StagedPackage;
 use crate::variables::{VariableDictionary, names};
 use crate::{Result, package, structured, substitution};
 
-pub use already_installed::{AlreadyInstalled, SKIP_IF_ALREADY_INSTALLED, check_already_installed};
+pub use already_installed::AlreadyInstalled;
+pub(crate) use already_installed::check_already_installed;
 pub use error::Error;
 pub use extract_package::{ExtractPackageRequest, ExtractedPackage, extract_package};
 pub use find_package::{FindPackageRequest, find_package};
@@ -41,17 +42,17 @@ pub use scripts::Stage;
 pub use transfer_package::{Transfer, transfer_package};
 
 /// Feature names listed in `Octopus.Action.EnabledFeatures`.
-pub mod features {
+pub(crate) mod features {
     /// Configured (custom) scripts.
-    pub const CUSTOM_SCRIPTS: &str = "Octopus.Features.CustomScripts";
+    pub(crate) const CUSTOM_SCRIPTS: &str = "Octopus.Features.CustomScripts";
     /// Substitute variables in files.
-    pub const SUBSTITUTE_IN_FILES: &str = "Octopus.Features.SubstituteInFiles";
+    pub(crate) const SUBSTITUTE_IN_FILES: &str = "Octopus.Features.SubstituteInFiles";
     /// Structured configuration variables.
-    pub const JSON_CONFIGURATION_VARIABLES: &str = "Octopus.Features.JsonConfigurationVariables";
+    pub(crate) const JSON_CONFIGURATION_VARIABLES: &str = "Octopus.Features.JsonConfigurationVariables";
     /// XML configuration transforms (not supported here).
-    pub const CONFIGURATION_TRANSFORMS: &str = "Octopus.Features.ConfigurationTransforms";
+    pub(crate) const CONFIGURATION_TRANSFORMS: &str = "Octopus.Features.ConfigurationTransforms";
     /// .NET appSettings/connectionStrings replacement (not supported here).
-    pub const CONFIGURATION_VARIABLES: &str = "Octopus.Features.ConfigurationVariables";
+    pub(crate) const CONFIGURATION_VARIABLES: &str = "Octopus.Features.ConfigurationVariables";
 }
 
 /// Whether the deployment gets a journal entry, and if not, why.
@@ -71,7 +72,7 @@ pub enum JournalDecision {
 /// the agent (`OctopusOriginalPackageDirectoryPath`, the installation directory outputs),
 /// but the pipeline never reads back what it wrote there.
 #[derive(Debug)]
-pub struct Deployment<'a> {
+pub(crate) struct Deployment<'a> {
     /// The package file being deployed (absolute).
     pub package: PathBuf,
     /// The variables, including output variables set so far.
@@ -100,7 +101,7 @@ impl Deployment<'_> {
     }
 
     /// Sets an output variable: in the dictionary (all three names) and for the agent.
-    pub fn set_output(&mut self, name: &str, value: &str) {
+    pub(crate) fn set_output(&mut self, name: &str, value: &str) {
         self.variables.set_output(name, value, false);
         self.log.output_variable(name, value, false);
     }
@@ -238,7 +239,7 @@ fn structured_variables(d: &mut Deployment<'_>) -> Result<()> {
     if !d.variables.is_feature_enabled(features::JSON_CONFIGURATION_VARIABLES)? {
         return Ok(());
     }
-    let targets = d.variables.get_paths("Octopus.Action.Package.JsonConfigurationVariablesTargets")?;
+    let targets = d.variables.get_paths(structured::TARGETS_VARIABLE)?;
     structured::replace_in_files(&d.current_directory, &targets, d.variables, d.log)?;
     Ok(())
 }

@@ -22,17 +22,17 @@ use crate::variables::names;
 use crate::{Log, Result, VariableDictionary};
 
 /// The package file to transfer.
-pub const CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH: &str = "Octopus.Tentacle.CurrentDeployment.PackageFilePath";
+pub(crate) const CURRENT_DEPLOYMENT_PACKAGE_FILE_PATH: &str = "Octopus.Tentacle.CurrentDeployment.PackageFilePath";
 /// Where to copy it (environment variables expanded).
-pub const TRANSFER_PATH: &str = "Octopus.Action.Package.TransferPath";
+pub(crate) const TRANSFER_PATH: &str = "Octopus.Action.Package.TransferPath";
 /// The name to give the copy; the package file's own name when blank.
-pub const ORIGINAL_FILE_NAME: &str = "Octopus.Action.Package.OriginalFileName";
+pub(crate) const ORIGINAL_FILE_NAME: &str = "Octopus.Action.Package.OriginalFileName";
 /// Output: the directory the package was copied to.
-pub const OUTPUT_DIRECTORY_PATH: &str = "Package.DirectoryPath";
+pub(crate) const OUTPUT_DIRECTORY_PATH: &str = "Package.DirectoryPath";
 /// Output: the copy's file name.
-pub const OUTPUT_FILE_NAME: &str = "Package.FileName";
+pub(crate) const OUTPUT_FILE_NAME: &str = "Package.FileName";
 /// Output: the copy's full path.
-pub const OUTPUT_FILE_PATH: &str = "Package.FilePath";
+pub(crate) const OUTPUT_FILE_PATH: &str = "Package.FilePath";
 
 /// What `transfer-package` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +125,7 @@ fn run(
 ///
 /// # Errors
 /// An I/O error naming the path at fault.
-pub fn copy_atomic(from: &Path, to: &Path) -> Result<(), crate::fs::IoError> {
+pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<(), crate::fs::IoError> {
     let dir = match to.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -156,7 +156,7 @@ fn expand_path(variables: &VariableDictionary, path: &str) -> String {
 /// `CrossPlatform.ExpandPathEnvironmentVariables` does on Unix: a leading `~` is `$HOME`,
 /// `$NAME`, `${NAME}` and `%NAME%` are replaced by the variable's value when it is set (and
 /// left as written when not), and `\$` is a literal `$`. `lookup` gives a variable's value.
-pub fn expand_with(path: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+pub(crate) fn expand_with(path: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let path = match path.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => match lookup("HOME") {
             Some(home) => format!("{home}{rest}"),

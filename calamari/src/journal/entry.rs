@@ -11,15 +11,15 @@ use crate::VariableDictionary;
 use crate::variables::names;
 
 /// `Octopus.Environment.Id`.
-pub const ENVIRONMENT_ID: &str = "Octopus.Environment.Id";
+pub(crate) const ENVIRONMENT_ID: &str = "Octopus.Environment.Id";
 /// `Octopus.Deployment.Tenant.Id`.
-pub const TENANT_ID: &str = "Octopus.Deployment.Tenant.Id";
+pub(crate) const TENANT_ID: &str = "Octopus.Deployment.Tenant.Id";
 /// `Octopus.Project.Id`.
-pub const PROJECT_ID: &str = "Octopus.Project.Id";
+pub(crate) const PROJECT_ID: &str = "Octopus.Project.Id";
 /// `Octopus.Action.Package.CustomInstallationDirectory`.
-pub const CUSTOM_INSTALLATION_DIRECTORY: &str = "Octopus.Action.Package.CustomInstallationDirectory";
+pub(crate) const CUSTOM_INSTALLATION_DIRECTORY: &str = "Octopus.Action.Package.CustomInstallationDirectory";
 /// The collection the indexed package variables belong to: `Octopus.Action.Package[<ref>].X`.
-pub const PACKAGE_COLLECTION: &str = "Octopus.Action.Package";
+pub(crate) const PACKAGE_COLLECTION: &str = "Octopus.Action.Package";
 
 /// One package of a deployment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl JournalEntry {
 
 /// The time as the journal stores it: UTC, whole seconds (so what we hold equals what we
 /// read back).
-pub fn now_in_whole_seconds() -> DateTime<Utc> {
+pub(crate) fn now_in_whole_seconds() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)
 }
@@ -149,7 +149,7 @@ pub fn now_in_whole_seconds() -> DateTime<Utc> {
 /// The references of the indexed package variables (`Octopus.Action.Package[<ref>].X`), in
 /// first-seen order, without duplicates (compared ignoring case, as variable names are).
 /// The primary package's reference is the empty string.
-pub fn package_references(variables: &VariableDictionary) -> Vec<String> {
+pub(crate) fn package_references(variables: &VariableDictionary) -> Vec<String> {
     let prefix = format!("{PACKAGE_COLLECTION}[").to_lowercase();
     let mut refs: Vec<String> = Vec::new();
     for name in variables.names() {

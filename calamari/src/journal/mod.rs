@@ -43,9 +43,9 @@
 //! # }
 //! ```
 
-pub mod entry;
-pub mod retention;
-pub mod xml;
+pub(crate) mod entry;
+pub(crate) mod retention;
+pub(crate) mod xml;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,7 +58,7 @@ use crate::variables::names;
 use crate::{Log, VariableDictionary};
 
 /// The file name of the journal under `$TentacleHome`.
-pub const JOURNAL_FILE_NAME: &str = "DeploymentJournal.xml";
+pub(crate) const JOURNAL_FILE_NAME: &str = "DeploymentJournal.xml";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +100,7 @@ pub struct DeploymentJournal {
 }
 
 /// How long a journal update waits for the lock by default.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl DeploymentJournal {
     /// The journal at `path` (which need not exist yet).
@@ -321,7 +321,7 @@ impl DeploymentJournal {
 }
 
 /// The journal path the variables name, if any.
-pub fn journal_path(variables: &VariableDictionary) -> Option<PathBuf> {
+pub(crate) fn journal_path(variables: &VariableDictionary) -> Option<PathBuf> {
     let env = |name: &str| variables.get_raw(&format!("env:{name}")).map(str::trim).filter(|v| !v.is_empty());
     if let Some(path) = env(crate::env_vars::TENTACLE_JOURNAL) {
         return Some(PathBuf::from(path));
@@ -332,7 +332,7 @@ pub fn journal_path(variables: &VariableDictionary) -> Option<PathBuf> {
 /// The entry with the latest `InstalledOn` among those matching. Entries without a time come
 /// last (as nulls sort in .NET). Of entries recorded in the same second the one written last
 /// wins: the journal only has whole seconds, and file order is the order they were written.
-pub fn latest(entries: Vec<JournalEntry>, matches: impl Fn(&JournalEntry) -> bool) -> Option<JournalEntry> {
+pub(crate) fn latest(entries: Vec<JournalEntry>, matches: impl Fn(&JournalEntry) -> bool) -> Option<JournalEntry> {
     let mut best: Option<JournalEntry> = None;
     for entry in entries.into_iter().filter(|e| matches(e)) {
         match &best {
@@ -355,7 +355,7 @@ const PREVIOUS_FIELDS: [&str; 4] =
 ///
 /// # Errors
 /// The journal could not be read, or a variable could not be evaluated.
-pub fn set_previous_installation_variables(
+pub(crate) fn set_previous_installation_variables(
     journal: Option<&DeploymentJournal>,
     variables: &mut VariableDictionary,
 ) -> Result<(), Error> {

@@ -102,12 +102,12 @@ pub fn clean_deployments(
 }
 
 /// The wall clock, for callers of [`clean`] that do not inject one.
-pub fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
 /// The prefix of a directory being deleted.
-pub const DELETING_PREFIX: &str = ".deleting-";
+pub(crate) const DELETING_PREFIX: &str = ".deleting-";
 
 /// What [`select`] decided, as indexes into the entries it was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -207,7 +207,7 @@ pub struct CleanSummary {
 /// # Errors
 /// The journal could not be read or written. A directory that cannot be deleted is not an
 /// error: it is logged, and its entry stays for the next run.
-pub fn clean(
+pub(crate) fn clean(
     journal: &DeploymentJournal,
     retention_policy_set: &str,
     policy: RetentionPolicy,

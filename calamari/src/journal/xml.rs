@@ -28,10 +28,10 @@ impl std::fmt::Display for Corrupt {
 }
 
 /// The format `InstalledOn` is written in (UTC, invariant culture).
-pub const INSTALLED_ON_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+pub(crate) const INSTALLED_ON_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// Formats a time as `InstalledOn` does.
-pub fn format_installed_on(t: &DateTime<Utc>) -> String {
+pub(crate) fn format_installed_on(t: &DateTime<Utc>) -> String {
     t.format(INSTALLED_ON_FORMAT).to_string()
 }
 
@@ -40,7 +40,7 @@ pub fn format_installed_on(t: &DateTime<Utc>) -> String {
 /// spellings .NET's `DateTime.TryParse` accepts (`M/d/yyyy h:mm:ss tt`, `d/M/yyyy HH:mm:ss`,
 /// `d.M.yyyy HH:mm:ss`). Times without an offset are UTC, as the reference writes them.
 /// Anything else gives `None` (the reference keeps such an entry but never treats it as old).
-pub fn parse_installed_on(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_installed_on(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if text.is_empty() {
         return None;

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// The text printed in place of a sensitive value.
-pub const MASK: &str = "********";
+pub(crate) const MASK: &str = "********";
 
 /// Whole values shorter than this are not masked: masking `1` would destroy every log.
 const MIN_VALUE_LEN: usize = 3;

@@ -7,12 +7,13 @@
 //! in clear by Calamari itself. When stdout is a terminal ([`Style::Terminal`]) the level
 //! switches are replaced by colour, for a person reading along.
 
-pub mod masker;
+pub(crate) mod masker;
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use masker::{MASK, Masker};
+pub(crate) use masker::MASK;
+pub use masker::Masker;
 
 use crate::service_message::ServiceMessage;
 

@@ -9,9 +9,9 @@
 //! Windows; such names are extracted and only warned about.
 
 /// Longest entry path we accept, in bytes (Linux `PATH_MAX`).
-pub const MAX_PATH_BYTES: usize = 4096;
+pub(crate) const MAX_PATH_BYTES: usize = 4096;
 /// Longest path component (Linux `NAME_MAX`).
-pub const MAX_NAME_BYTES: usize = 255;
+pub(crate) const MAX_NAME_BYTES: usize = 255;
 
 /// Why an entry name is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -78,7 +78,7 @@ pub fn entry_path(raw: &str) -> Result<Option<String>, UnsafeName> {
 
 /// Why a file name is not portable to Windows, if it is not: a trailing dot or space, a
 /// character Windows forbids, or a reserved device name (`CON`, `COM1`, ...).
-pub fn windows_hostile(name: &str) -> Option<&'static str> {
+pub(crate) fn windows_hostile(name: &str) -> Option<&'static str> {
     if name.ends_with('.') || name.ends_with(' ') {
         return Some("ends with a dot or space");
     }

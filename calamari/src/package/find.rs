@@ -17,7 +17,7 @@ const NEAREST: usize = 5;
 
 /// A package file in the cache.
 #[derive(Debug, Clone)]
-pub struct CachedPackage {
+pub(crate) struct CachedPackage {
     /// Where it is.
     pub path: PathBuf,
     /// Its id and version.
@@ -28,7 +28,7 @@ pub struct CachedPackage {
 
 /// Every package file under `root` (recursively) whose id is `id` (case-insensitive).
 /// Files whose names do not parse are ignored.
-pub fn packages_with_id(root: &Path, id: &str) -> Vec<(PathBuf, PackageIdentity)> {
+pub(crate) fn packages_with_id(root: &Path, id: &str) -> Vec<(PathBuf, PackageIdentity)> {
     let mut found = Vec::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false).into_iter().flatten() {
         if !entry.file_type().is_file() {
@@ -50,7 +50,7 @@ pub fn packages_with_id(root: &Path, id: &str) -> Vec<(PathBuf, PackageIdentity)
 
 /// The result of a search.
 #[derive(Debug, Clone)]
-pub enum Found {
+pub(crate) enum Found {
     /// The exact package.
     Exact(Box<CachedPackage>),
     /// Not there; up to five earlier versions, newest first.
@@ -61,7 +61,7 @@ pub enum Found {
 ///
 /// # Errors
 /// When a candidate file cannot be hashed.
-pub fn find(root: &Path, id: &str, version: &Version, hash: &str) -> Result<Found, Error> {
+pub(crate) fn find(root: &Path, id: &str, version: &Version, hash: &str) -> Result<Found, Error> {
     let mut candidates = packages_with_id(root, id);
     candidates.sort_by(|a, b| b.1.version.cmp(&a.1.version).then_with(|| a.0.cmp(&b.0)));
     for (path, identity) in &candidates {
@@ -85,8 +85,8 @@ pub fn find(root: &Path, id: &str, version: &Version, hash: &str) -> Result<Foun
 }
 
 /// The `foundPackage` service message.
-pub fn found_package_message(package: &CachedPackage) -> ServiceMessage {
-    ServiceMessage::new("foundPackage")
+pub(crate) fn found_package_message(package: &CachedPackage) -> ServiceMessage {
+    ServiceMessage::new(crate::service_message::names::FOUND_PACKAGE)
         .with("id", package.identity.id.clone())
         .with("version", package.identity.version.to_full_string())
         .with("versionFormat", package.identity.version_format_name())
@@ -101,7 +101,7 @@ pub fn found_package_message(package: &CachedPackage) -> ServiceMessage {
 ///
 /// # Errors
 /// Hashing errors.
-pub fn find_and_report(
+pub(crate) fn find_and_report(
     root: &Path,
     id: &str,
     version: &Version,
@@ -118,7 +118,10 @@ pub fn find_and_report(
                 package.identity.version.to_full_string(),
                 package.hash
             ));
-            log.service_message(Level::Verbose, &ServiceMessage::new("calamari-found-package"));
+            log.service_message(
+                Level::Verbose,
+                &ServiceMessage::new(crate::service_message::names::CALAMARI_FOUND_PACKAGE),
+            );
             log.service_message(Level::Verbose, &found_package_message(package));
         }
         Found::Earlier(earlier) => {

@@ -87,7 +87,7 @@ pub fn hash_file(path: &Path) -> Result<FileHashes, Error> {
 ///
 /// # Errors
 /// Mismatch or read failure.
-pub fn verify_sha1(path: &Path, expected: &str) -> Result<FileHashes, Error> {
+pub(crate) fn verify_sha1(path: &Path, expected: &str) -> Result<FileHashes, Error> {
     let hashes = hash_file(path)?;
     if !hashes.sha1.eq_ignore_ascii_case(expected.trim()) {
         return Err(Error::HashMismatch {

@@ -18,20 +18,20 @@
 //!   `<root>/<tenant>/<environment>/<id>/<version>[_N]` under a cross-process lock;
 //!   [`hash`] computes SHA-1 and SHA-256 in one pass; [`find`] backs `find-package`.
 
-pub mod budget;
-pub mod entry_name;
+pub(crate) mod budget;
+pub(crate) mod entry_name;
 mod error;
-pub mod find;
-pub mod hash;
-pub mod name;
-pub mod partial;
-pub mod refusal;
-pub mod sink;
-pub mod staging;
-pub mod tar;
-pub mod version;
+pub(crate) mod find;
+pub(crate) mod hash;
+pub(crate) mod name;
+pub(crate) mod partial;
+pub(crate) mod refusal;
+pub(crate) mod sink;
+pub(crate) mod staging;
+pub(crate) mod tar;
+pub(crate) mod version;
 mod writer;
-pub mod zip;
+pub(crate) mod zip;
 
 use std::io::Read as _;
 use std::path::Path;
@@ -47,29 +47,29 @@ pub use staging::{StagedPackage, extract_to_staging};
 pub use version::Version;
 
 /// Variables that set the safety limits (the reference's names, plus an entry count).
-pub mod limit_names {
+pub(crate) mod limit_names {
     /// `false` turns every limit off.
-    pub const ENABLED: &str = "Octopus.Calamari.ArchiveLimits.Enabled";
+    pub(crate) const ENABLED: &str = "Octopus.Calamari.ArchiveLimits.Enabled";
     /// Maximum total bytes written, in bytes.
-    pub const MAXIMUM_UNCOMPRESSED_SIZE: &str = "Octopus.Calamari.ArchiveLimits.MaximumUncompressedSize";
+    pub(crate) const MAXIMUM_UNCOMPRESSED_SIZE: &str = "Octopus.Calamari.ArchiveLimits.MaximumUncompressedSize";
     /// Maximum ratio of bytes written to the archive's size.
-    pub const MAXIMUM_COMPRESSION_RATIO: &str = "Octopus.Calamari.ArchiveLimits.MaximumCompressionRatio";
+    pub(crate) const MAXIMUM_COMPRESSION_RATIO: &str = "Octopus.Calamari.ArchiveLimits.MaximumCompressionRatio";
     /// Maximum number of entries.
-    pub const MAXIMUM_ENTRY_COUNT: &str = "Octopus.Calamari.ArchiveLimits.MaximumEntryCount";
+    pub(crate) const MAXIMUM_ENTRY_COUNT: &str = "Octopus.Calamari.ArchiveLimits.MaximumEntryCount";
     /// Log sizes and ratios after extraction.
-    pub const METRICS_ENABLED: &str = "Octopus.Calamari.ArchiveLimits.Metrics.Enabled";
+    pub(crate) const METRICS_ENABLED: &str = "Octopus.Calamari.ArchiveLimits.Metrics.Enabled";
 }
 
 /// Default maximum total uncompressed size: 1 TiB (never bites a real package).
-pub const DEFAULT_MAX_UNCOMPRESSED_BYTES: u64 = 1 << 40;
+pub(crate) const DEFAULT_MAX_UNCOMPRESSED_BYTES: u64 = 1 << 40;
 /// Default maximum entry count.
-pub const DEFAULT_MAX_ENTRIES: u64 = 2_000_000;
+pub(crate) const DEFAULT_MAX_ENTRIES: u64 = 2_000_000;
 /// Default maximum ratio of bytes written to archive size. Deflate cannot exceed ~1032:1,
 /// so only degenerate bzip2/xz/zstd streams (or zip tricks) reach it.
-pub const DEFAULT_MAX_RATIO: u64 = 1000;
+pub(crate) const DEFAULT_MAX_RATIO: u64 = 1000;
 /// The ratio limit only applies once this many bytes have been written, so small archives
 /// of very compressible text never trip it.
-pub const RATIO_FLOOR_BYTES: u64 = 256 << 20;
+pub(crate) const RATIO_FLOOR_BYTES: u64 = 256 << 20;
 
 /// How [`extract`] behaves: safety limits and parallelism.
 #[derive(Debug, Clone)]

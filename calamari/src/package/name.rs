@@ -76,7 +76,7 @@ pub(crate) fn split_extension(name: &str) -> Option<(&str, &str)> {
 ///
 /// # Errors
 /// When the extension is missing or unknown, or the name holds no version.
-pub fn parse_file_name(file_name: &str) -> Result<PackageIdentity, Error> {
+pub(crate) fn parse_file_name(file_name: &str) -> Result<PackageIdentity, Error> {
     let Some((stem, extension)) = split_extension(file_name) else {
         return Err(match Path::new(file_name).extension() {
             None => Error::MissingExtension { path: file_name.into() },
@@ -153,7 +153,7 @@ fn is_legacy_id(id: &str) -> bool {
 }
 
 /// The reference's `FileNameEscaper`: percent-encode `% < > : " / \ | ? @` (not `+`).
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '<' | '>' | ':' | '"' | '/' | '\\' | '|' | '?' | '@') {
@@ -167,7 +167,7 @@ pub fn escape(text: &str) -> String {
 
 /// Percent-decoding (`%20` -> space); malformed escapes are kept as written and the bytes
 /// are read as UTF-8 (lossily).
-pub fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     if !text.contains('%') {
         return text.to_string();
     }

@@ -25,7 +25,7 @@ const NEW: &str = ".calamari-new-";
 /// A locked, hidden directory that becomes the destination on [`Partial::commit`] and is
 /// removed when dropped uncommitted.
 #[derive(Debug)]
-pub struct Partial {
+pub(crate) struct Partial {
     path: PathBuf,
     lock: Option<NamedLock>,
     committed: bool,
@@ -37,7 +37,7 @@ impl Partial {
     ///
     /// # Errors
     /// I/O errors creating, locking or renaming the directory.
-    pub fn create(destination: &Path) -> Result<Partial, Error> {
+    pub(crate) fn create(destination: &Path) -> Result<Partial, Error> {
         let (parent, name) = split(destination)?;
         crate::fs::create_dir_all(&parent)?;
         remove_stale(&parent);
@@ -60,7 +60,7 @@ impl Partial {
     }
 
     /// The directory to extract into.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -69,7 +69,7 @@ impl Partial {
     ///
     /// # Errors
     /// When `destination` exists or the rename fails.
-    pub fn commit(mut self, destination: &Path) -> Result<(), Error> {
+    pub(crate) fn commit(mut self, destination: &Path) -> Result<(), Error> {
         match rustix::fs::renameat_with(
             rustix::fs::CWD,
             &self.path,
@@ -138,7 +138,7 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 
 /// Removes partial directories in `parent` whose extraction is no longer running, and
 /// `new` directories older than an hour (a process killed between mkdir and rename).
-pub fn remove_stale(parent: &Path) {
+pub(crate) fn remove_stale(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -171,7 +171,7 @@ fn is_locked(path: &Path) -> bool {
 }
 
 /// True when an extraction in progress has reserved `parent/name`.
-pub fn is_reserved(parent: &Path, name: &str) -> bool {
+pub(crate) fn is_reserved(parent: &Path, name: &str) -> bool {
     let prefix = format!(".{name}{PARTIAL}");
     let Ok(entries) = std::fs::read_dir(parent) else { return false };
     entries.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) && is_locked(&e.path()))

@@ -53,7 +53,7 @@ fn process_umask() -> u32 {
 }
 
 /// Where one extraction writes, and what it has written.
-pub struct Sink<'a> {
+pub(crate) struct Sink<'a> {
     root: PathBuf,
     archive: &'a Path,
     log: &'a Log,
@@ -73,7 +73,13 @@ pub struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     /// A sink writing into `root`, an empty directory only this extraction uses.
-    pub fn new(root: &Path, archive: &'a Path, options: &ExtractOptions, archive_size: u64, log: &'a Log) -> Self {
+    pub(crate) fn new(
+        root: &Path,
+        archive: &'a Path,
+        options: &ExtractOptions,
+        archive_size: u64,
+        log: &'a Log,
+    ) -> Self {
         Sink {
             root: root.to_path_buf(),
             archive,
@@ -93,13 +99,8 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// The archive being extracted.
-    pub fn archive(&self) -> &Path {
-        self.archive
-    }
-
     /// Writer threads to use.
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         self.threads
     }
 
@@ -109,22 +110,22 @@ impl<'a> Sink<'a> {
     }
 
     /// The log.
-    pub fn log(&self) -> &Log {
+    pub(crate) fn log(&self) -> &Log {
         self.log
     }
 
     /// An error refusing `entry` for `reason`.
-    pub fn refuse(&self, entry: &str, reason: Refusal) -> Error {
+    pub(crate) fn refuse(&self, entry: &str, reason: Refusal) -> Error {
         Error::Refused { archive: self.archive.to_path_buf(), entry: entry.to_string(), reason }
     }
 
     /// Counts one more entry against the entry limit.
-    pub fn count_entry(&mut self) -> Result<(), Error> {
+    pub(crate) fn count_entry(&mut self) -> Result<(), Error> {
         self.budget.add_entry()
     }
 
     /// Validates an entry name; `None` for the root.
-    pub fn path_of(&self, entry: &str) -> Result<Option<String>, Error> {
+    pub(crate) fn path_of(&self, entry: &str) -> Result<Option<String>, Error> {
         entry_path(entry).map_err(|reason| self.refuse(entry, reason.into()))
     }
 
@@ -188,7 +189,13 @@ impl<'a> Sink<'a> {
 
     /// A directory entry. Directories repeat harmlessly; a directory where a file or link
     /// was is refused.
-    pub fn dir(&mut self, entry: &str, rel: &str, mode: Option<u32>, mtime: Option<SystemTime>) -> Result<(), Error> {
+    pub(crate) fn dir(
+        &mut self,
+        entry: &str,
+        rel: &str,
+        mode: Option<u32>,
+        mtime: Option<SystemTime>,
+    ) -> Result<(), Error> {
         self.prepare_parents(entry, rel)?;
         match self.nodes.get(rel) {
             Some(Node::Dir) => {}
@@ -211,7 +218,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Reserves `rel` for a regular file and returns the path to create it at.
-    pub fn file(&mut self, entry: &str, rel: &str) -> Result<PathBuf, Error> {
+    pub(crate) fn file(&mut self, entry: &str, rel: &str) -> Result<PathBuf, Error> {
         self.prepare_parents(entry, rel)?;
         self.claim(entry, rel, Node::File)?;
         self.files += 1;
@@ -219,7 +226,7 @@ impl<'a> Sink<'a> {
     }
 
     /// A regular file whose (small) data is in memory: written by the pool.
-    pub fn submit(
+    pub(crate) fn submit(
         &mut self,
         entry: &str,
         path: PathBuf,
@@ -234,7 +241,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Waits for the writer pool; its first error, if any.
-    pub fn drain_pool(&mut self) -> Result<(), Error> {
+    pub(crate) fn drain_pool(&mut self) -> Result<(), Error> {
         match self.pool.take() {
             Some(pool) => pool.join(),
             None => Ok(()),
@@ -243,7 +250,7 @@ impl<'a> Sink<'a> {
 
     /// A symbolic link entry: recorded now (so nothing is written through it), created at
     /// the end if its target stays inside.
-    pub fn symlink(&mut self, entry: &str, rel: &str, target: &str) -> Result<(), Error> {
+    pub(crate) fn symlink(&mut self, entry: &str, rel: &str, target: &str) -> Result<(), Error> {
         if target.contains('\0') || target.is_empty() {
             return Err(self.refuse(entry, Refusal::EmptyOrNulLinkTarget));
         }
@@ -257,7 +264,7 @@ impl<'a> Sink<'a> {
     }
 
     /// A hard link entry: only to a regular file extracted earlier from this archive.
-    pub fn hardlink(&mut self, entry: &str, rel: &str, target: &str) -> Result<(), Error> {
+    pub(crate) fn hardlink(&mut self, entry: &str, rel: &str, target: &str) -> Result<(), Error> {
         let target_rel = match entry_path(target) {
             Ok(Some(t)) => t,
             Ok(None) => return Err(self.refuse(entry, Refusal::HardLinkToRoot)),
@@ -305,7 +312,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Waits for the writers, makes the links, applies directory modes and times.
-    pub fn finish(mut self) -> Result<ExtractSummary, Error> {
+    pub(crate) fn finish(mut self) -> Result<ExtractSummary, Error> {
         self.drain_pool()?;
         for (rel, target) in &self.hardlinks {
             let (from, to) = (self.root.join(target), self.root.join(rel));

@@ -23,9 +23,9 @@ use super::{Error, ExtractOptions, Format, partial};
 /// Free space required on the staging root, unless overridden (reference: 500 MB).
 const REQUIRED_FREE_MEGABYTES: u64 = 500;
 /// Skip the free-space check when true.
-pub const SKIP_FREE_DISK_SPACE_CHECK: &str = "OctopusSkipFreeDiskSpaceCheck";
+pub(crate) const SKIP_FREE_DISK_SPACE_CHECK: &str = "OctopusSkipFreeDiskSpaceCheck";
 /// Required free space in megabytes instead of 500.
-pub const FREE_DISK_SPACE_OVERRIDE: &str = "OctopusFreeDiskSpaceOverrideInMegaBytes";
+pub(crate) const FREE_DISK_SPACE_OVERRIDE: &str = "OctopusFreeDiskSpaceOverrideInMegaBytes";
 
 /// A package extracted into its staging directory.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ fn var(variables: &VariableDictionary, name: &str) -> Result<Option<String>, Err
 ///
 /// # Errors
 /// When none of them is set.
-pub fn application_root(variables: &VariableDictionary) -> Result<PathBuf, Error> {
+pub(crate) fn application_root(variables: &VariableDictionary) -> Result<PathBuf, Error> {
     if let Some(path) = var(variables, names::APPLICATION_DIRECTORY_PATH)? {
         return Ok(PathBuf::from(path));
     }
@@ -76,7 +76,7 @@ fn segment(name: &str) -> Option<String> {
 ///
 /// # Errors
 /// When the root cannot be determined or a variable fails to evaluate.
-pub fn package_parent(variables: &VariableDictionary, id: &str) -> Result<(PathBuf, PathBuf), Error> {
+pub(crate) fn package_parent(variables: &VariableDictionary, id: &str) -> Result<(PathBuf, PathBuf), Error> {
     let root = application_root(variables)?;
     let mut parent = root.clone();
     for name in [names::TENANT_NAME, names::ENVIRONMENT_NAME] {

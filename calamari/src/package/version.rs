@@ -120,7 +120,8 @@ impl std::str::FromStr for Version {
 }
 
 /// Compares two version texts by [`Version`]'s order; `None` when either is not a version.
-pub fn compare_text(a: &str, b: &str) -> Option<Ordering> {
+#[cfg(test)]
+pub(crate) fn compare_text(a: &str, b: &str) -> Option<Ordering> {
     Some(Version::parse(a)?.cmp(&Version::parse(b)?))
 }
 

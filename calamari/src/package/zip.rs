@@ -31,7 +31,7 @@ use super::writer::{self, file_mode};
 
 /// A `Read + Seek` over a shared file using positioned reads, so clones read independently.
 #[derive(Debug, Clone)]
-pub struct PositionedReader {
+pub(crate) struct PositionedReader {
     file: Arc<File>,
     len: u64,
     pos: u64,
@@ -39,7 +39,7 @@ pub struct PositionedReader {
 
 impl PositionedReader {
     /// Wraps an open file.
-    pub fn new(file: File) -> io::Result<Self> {
+    pub(crate) fn new(file: File) -> io::Result<Self> {
         let len = file.metadata()?.len();
         Ok(PositionedReader { file: Arc::new(file), len, pos: 0 })
     }
@@ -224,7 +224,7 @@ fn write_files(
 ///
 /// # Errors
 /// When the file is not a readable zip, or the nuspec's version does not parse.
-pub fn read_nuspec_identity(path: &Path) -> Result<Option<(String, Version)>, Error> {
+pub(crate) fn read_nuspec_identity(path: &Path) -> Result<Option<(String, Version)>, Error> {
     let mut zip = open(path)?;
     let index = (0..zip.len()).find(|&i| {
         zip.by_index_data(i)

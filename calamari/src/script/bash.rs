@@ -10,14 +10,14 @@ use super::workspace::StepDir;
 use super::{Error, ScriptSyntax, evaluated_variables};
 
 /// The interpreter.
-pub const PROGRAM: &str = "bash";
+pub(crate) const PROGRAM: &str = "bash";
 
 /// The command running `launch.script`: its line endings made LF, its bootstrap written.
 ///
 /// # Errors
 /// When the script or bootstrap cannot be read or written, a variable cannot be evaluated,
 /// or bash is not on the PATH.
-pub fn command(launch: &Launch<'_>) -> Result<Command, Error> {
+pub(crate) fn command(launch: &Launch<'_>) -> Result<Command, Error> {
     normalise_line_endings(launch.script)?;
     let bootstrap = write(launch.step, &evaluated_variables(launch.variables)?, launch.script, launch.parameters)?;
     let mut cmd = Command::new(launch.require(PROGRAM, "bash", ScriptSyntax::Bash)?);
@@ -28,17 +28,17 @@ pub fn command(launch: &Launch<'_>) -> Result<Command, Error> {
 }
 
 /// The helper functions and variable loader (bash builtins only).
-pub const CONFIGURE: &str = include_str!("bootstrap/Configure.sh");
+pub(crate) const CONFIGURE: &str = include_str!("bootstrap/Configure.sh");
 
 /// Quotes `text` for bash as one word (`'...'`, with `'` written `'\''`).
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// The per-step bootstrap: the helpers with the variables filled in, then the user's
 /// script sourced with the parameters verbatim (as the reference does, so their quoting
 /// holds). One file, so bash opens one file and Calamari writes and removes one.
-pub fn bootstrap_text(variables_source: &[u8], script: &Path, parameters: Option<&str>) -> Vec<u8> {
+pub(crate) fn bootstrap_text(variables_source: &[u8], script: &Path, parameters: Option<&str>) -> Vec<u8> {
     let parameters = parameters.map(|p| p.replace(['\r', '\n'], " ")).unwrap_or_default();
     let (head, tail) = CONFIGURE.split_once(PLACEHOLDER).expect("the bootstrap has the variables placeholder");
     let mut out = Vec::with_capacity(CONFIGURE.len() + variables_source.len() + 256);
@@ -56,7 +56,7 @@ pub fn bootstrap_text(variables_source: &[u8], script: &Path, parameters: Option
 const PLACEHOLDER: &str = "#{{OCTOPUS_PARAMETERS}}\n";
 
 /// Writes `Bootstrap.sh` into the step directory and returns its path.
-pub fn write(
+pub(crate) fn write(
     step: &StepDir,
     variables: &[(&str, String)],
     script: &Path,
@@ -68,7 +68,7 @@ pub fn write(
 /// Variables.sh: `octopus_parameters=( ['name']='value' ... )`, every key and value a
 /// literal: single-quoted, or `$'...'` (only `\\`, `\'` and `\xHH` for control bytes) when
 /// it holds a `'`. Sourcing it runs nothing else, whatever the values contain.
-pub fn variables_source(variables: &[(&str, String)]) -> Vec<u8> {
+pub(crate) fn variables_source(variables: &[(&str, String)]) -> Vec<u8> {
     let mut out = String::with_capacity(variables.iter().map(|(n, v)| n.len() + v.len() + 8).sum::<usize>() + 32);
     out.push_str("octopus_parameters=(\n");
     for (name, value) in variables {
@@ -102,7 +102,7 @@ fn push_literal(out: &mut String, text: &str) {
 }
 
 /// Rewrites CRLF line endings of a bash script to LF in place (reference behaviour).
-pub fn normalise_line_endings(script: &Path) -> crate::fs::Result<()> {
+pub(crate) fn normalise_line_endings(script: &Path) -> crate::fs::Result<()> {
     let bytes = crate::fs::read(script)?;
     if memchr::memmem::find(&bytes, b"\r\n").is_some() {
         let mut out = Vec::with_capacity(bytes.len());

@@ -9,7 +9,7 @@ use crate::VariableDictionary;
 
 /// One script run, as the syntax modules see it.
 #[derive(Debug)]
-pub struct Launch<'a> {
+pub(crate) struct Launch<'a> {
     /// The user's script (absolute).
     pub script: &'a Path,
     /// The parameters, trimmed; `None` when there are none.
@@ -27,7 +27,7 @@ impl Launch<'_> {
     ///
     /// # Errors
     /// When no executable `program` is on the PATH.
-    pub fn require(
+    pub(crate) fn require(
         &self,
         program: &'static str,
         description: &'static str,
@@ -43,7 +43,7 @@ impl Launch<'_> {
 }
 
 /// The first `name` on the PATH that is an executable file.
-pub fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

@@ -21,17 +21,17 @@
 //! with builtins only (bash: one literal compound assignment into `octopus_parameters`, no
 //! fork, no openssl; Python: standard library; PowerShell: .NET file APIs).
 
-pub mod bash;
+pub(crate) mod bash;
 mod error;
-pub mod interpreter;
-pub mod modules;
-pub mod output;
-pub mod powershell;
-pub mod process;
-pub mod python;
+pub(crate) mod interpreter;
+pub(crate) mod modules;
+pub(crate) mod output;
+pub(crate) mod powershell;
+pub(crate) mod process;
+pub(crate) mod python;
 mod syntax;
 mod variable_values;
-pub mod workspace;
+pub(crate) mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,14 +41,13 @@ use crate::VariableDictionary;
 use crate::variables::names;
 
 pub use error::Error;
-pub use interpreter::find_program;
-pub use modules::{RemoveOnDrop, write_script_modules};
+pub(crate) use modules::{RemoveOnDrop, write_script_modules};
 pub use syntax::ScriptSyntax;
-pub use variable_values::{evaluated_variables, variables_payload};
+pub(crate) use variable_values::{evaluated_variables, variables_payload};
 
 /// How a script run ended. A non-zero exit code is not an error: callers decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScriptOutcome {
+pub(crate) struct ScriptOutcome {
     /// The script's exit code (128 + n when killed by signal n).
     pub exit_code: i32,
     /// Whether the script wrote to stderr.
@@ -61,7 +60,7 @@ impl ScriptOutcome {
     ///
     /// # Errors
     /// When the flag's value cannot be evaluated.
-    pub fn effective_exit_code(&self, variables: &VariableDictionary) -> Result<i32, Error> {
+    pub(crate) fn effective_exit_code(&self, variables: &VariableDictionary) -> Result<i32, Error> {
         if self.exit_code == 0
             && self.had_error_output
             && variables.get_flag(names::FAIL_SCRIPT_ON_ERROR_OUTPUT, false)?
@@ -73,25 +72,25 @@ impl ScriptOutcome {
 }
 
 /// Variable names this module reads.
-pub mod variable_names {
+pub(crate) mod variable_names {
     /// The inline script body.
-    pub const SCRIPT_BODY: &str = "Octopus.Action.Script.ScriptBody";
+    pub(crate) const SCRIPT_BODY: &str = "Octopus.Action.Script.ScriptBody";
     /// The inline script's syntax.
-    pub const SYNTAX: &str = "Octopus.Action.Script.Syntax";
+    pub(crate) const SYNTAX: &str = "Octopus.Action.Script.Syntax";
     /// A script file, relative to the working directory (e.g. inside an extracted package).
-    pub const SCRIPT_FILE_NAME: &str = "Octopus.Action.Script.ScriptFileName";
+    pub(crate) const SCRIPT_FILE_NAME: &str = "Octopus.Action.Script.ScriptFileName";
     /// Parameters passed to the script.
-    pub const SCRIPT_PARAMETERS: &str = "Octopus.Action.Script.ScriptParameters";
+    pub(crate) const SCRIPT_PARAMETERS: &str = "Octopus.Action.Script.ScriptParameters";
     /// Seconds after which the script is stopped.
-    pub const TIMEOUT: &str = "Octopus.Action.Script.Timeout";
+    pub(crate) const TIMEOUT: &str = "Octopus.Action.Script.Timeout";
     /// Skip the environment information block.
-    pub const SUPPRESS_ENVIRONMENT_LOGGING: &str = "Octopus.Action.Script.SuppressEnvironmentLogging";
+    pub(crate) const SUPPRESS_ENVIRONMENT_LOGGING: &str = "Octopus.Action.Script.SuppressEnvironmentLogging";
     /// Run pwsh with -NoProfile.
-    pub const POWERSHELL_WITHOUT_PROFILE: &str = "Octopus.Action.PowerShell.ExecuteWithoutProfile";
+    pub(crate) const POWERSHELL_WITHOUT_PROFILE: &str = "Octopus.Action.PowerShell.ExecuteWithoutProfile";
     /// Prefix of script modules: `Octopus.Script.Module[Name]`.
-    pub const MODULE_PREFIX: &str = "Octopus.Script.Module[";
+    pub(crate) const MODULE_PREFIX: &str = "Octopus.Script.Module[";
     /// Prefix of script module languages: `Octopus.Script.Module.Language[Name]`.
-    pub const MODULE_LANGUAGE_PREFIX: &str = "Octopus.Script.Module.Language[";
+    pub(crate) const MODULE_LANGUAGE_PREFIX: &str = "Octopus.Script.Module.Language[";
 }
 
 /// Runs `script` (syntax from its extension) with `parameters`, in the script's directory.
@@ -101,7 +100,7 @@ pub mod variable_names {
 /// # Errors
 /// Failing to start, timeout, cancellation, unknown syntax, missing interpreter. A non-zero
 /// exit is an `Ok` outcome.
-pub fn run_script(
+pub(crate) fn run_script(
     script: &Path,
     parameters: Option<&str>,
     variables: &mut VariableDictionary,
@@ -161,7 +160,7 @@ pub fn run_script(
 ///
 /// # Errors
 /// When a value cannot be evaluated or the syntax is unknown.
-pub fn inline_script(variables: &VariableDictionary) -> Result<Option<(ScriptSyntax, String)>, Error> {
+pub(crate) fn inline_script(variables: &VariableDictionary) -> Result<Option<(ScriptSyntax, String)>, Error> {
     if let Some(body) = variables.get(variable_names::SCRIPT_BODY)?.filter(|b| !b.trim().is_empty()) {
         let syntax = match variables.get(variable_names::SYNTAX)? {
             Some(name) if !name.trim().is_empty() => match ScriptSyntax::from_name(&name) {

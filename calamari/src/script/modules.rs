@@ -14,7 +14,7 @@ use crate::VariableDictionary;
 ///
 /// # Errors
 /// When a value cannot be evaluated or a file cannot be written.
-pub fn write_script_modules(
+pub(crate) fn write_script_modules(
     dir: &Path,
     syntax: ScriptSyntax,
     variables: &VariableDictionary,
@@ -62,7 +62,7 @@ pub fn write_script_modules(
 /// Files removed (best effort) when dropped: script modules, an inline script written for
 /// one run.
 #[derive(Debug, Default)]
-pub struct RemoveOnDrop(pub Vec<PathBuf>);
+pub(crate) struct RemoveOnDrop(pub Vec<PathBuf>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {

@@ -28,7 +28,7 @@ use crate::service_message::{ServiceMessage, names};
 use super::process::Stream;
 
 /// The state of one script's output.
-pub struct OutputHandler<'a> {
+pub(crate) struct OutputHandler<'a> {
     parser: Parser,
     items: Vec<Item>,
     level: Level,
@@ -40,7 +40,7 @@ pub struct OutputHandler<'a> {
 
 impl<'a> OutputHandler<'a> {
     /// A handler writing to `log` and setting output variables in `variables`.
-    pub fn new(log: &'a Log, variables: &'a mut VariableDictionary) -> Self {
+    pub(crate) fn new(log: &'a Log, variables: &'a mut VariableDictionary) -> Self {
         OutputHandler {
             parser: Parser::new(),
             items: Vec::new(),
@@ -52,7 +52,7 @@ impl<'a> OutputHandler<'a> {
     }
 
     /// Handles one line from `stream`.
-    pub fn line(&mut self, stream: Stream, line: String) {
+    pub(crate) fn line(&mut self, stream: Stream, line: String) {
         match stream {
             Stream::Stderr => {
                 self.had_error_output = true;
@@ -69,7 +69,7 @@ impl<'a> OutputHandler<'a> {
     }
 
     /// The stream ended: anything pending is flushed as text.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.parser.finish(&mut self.items);
         for item in std::mem::take(&mut self.items) {
             self.item(item);

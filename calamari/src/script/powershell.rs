@@ -9,14 +9,14 @@ use super::interpreter::Launch;
 use super::{Error, ScriptSyntax, variable_names, variables_payload};
 
 /// The interpreter.
-pub const PROGRAM: &str = "pwsh";
+pub(crate) const PROGRAM: &str = "pwsh";
 
 /// The command running `launch.script`, with the variables file and bootstrap written.
 ///
 /// # Errors
 /// When a file cannot be written, a variable cannot be evaluated, or pwsh is not on the
 /// PATH.
-pub fn command(launch: &Launch<'_>) -> Result<Command, Error> {
+pub(crate) fn command(launch: &Launch<'_>) -> Result<Command, Error> {
     let variables_file = launch.step.write("Variables.bin", &variables_payload(launch.variables)?)?;
     let text = bootstrap_text(&variables_file, launch.script, launch.parameters, launch.modules);
     // UTF-8 with BOM, as the reference writes PowerShell files.
@@ -29,15 +29,20 @@ pub fn command(launch: &Launch<'_>) -> Result<Command, Error> {
 }
 
 /// The bootstrap template.
-pub const TEMPLATE: &str = include_str!("bootstrap/Bootstrap.ps1");
+pub(crate) const TEMPLATE: &str = include_str!("bootstrap/Bootstrap.ps1");
 
 /// Quotes `text` as a PowerShell single-quoted string body (`'` doubled).
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('\'', "''")
 }
 
 /// The bootstrap text for one step.
-pub fn bootstrap_text(variables_file: &Path, script: &Path, parameters: Option<&str>, modules: &[PathBuf]) -> String {
+pub(crate) fn bootstrap_text(
+    variables_file: &Path,
+    script: &Path,
+    parameters: Option<&str>,
+    modules: &[PathBuf],
+) -> String {
     let imports: String = modules
         .iter()
         .map(|m| format!("Import-Module -Name '{}' -DisableNameChecking\n", escape(&m.to_string_lossy())))
@@ -50,7 +55,7 @@ pub fn bootstrap_text(variables_file: &Path, script: &Path, parameters: Option<&
 }
 
 /// The arguments after `pwsh`.
-pub fn arguments(bootstrap: &Path, without_profile: bool) -> Vec<String> {
+pub(crate) fn arguments(bootstrap: &Path, without_profile: bool) -> Vec<String> {
     let mut args = Vec::new();
     if without_profile {
         args.push("-NoProfile".to_string());

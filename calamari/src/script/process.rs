@@ -32,17 +32,17 @@ use rustix::io::Errno;
 use rustix::process::{Pid, Signal};
 
 /// The longest line passed on in one piece.
-pub const LINE_CAP: usize = 64 * 1024;
+pub(crate) const LINE_CAP: usize = 64 * 1024;
 /// How long output may keep coming after the main process exited.
-pub const DRAIN: Duration = Duration::from_secs(2);
+pub(crate) const DRAIN: Duration = Duration::from_secs(2);
 /// How long a process group gets between SIGTERM and SIGKILL.
-pub const GRACE: Duration = Duration::from_secs(3);
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
 /// The environment variable that marks a step's processes.
-pub const STEP_MARKER: &str = "CALAMARI_STEP_ID";
+pub(crate) const STEP_MARKER: &str = "CALAMARI_STEP_ID";
 
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// Standard output.
     Stdout,
     /// Standard error.
@@ -51,7 +51,7 @@ pub enum Stream {
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// It exited with this code.
     Code(i32),
     /// A signal killed it.
@@ -60,7 +60,7 @@ pub enum Exit {
 
 /// Why a run was stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
+pub(crate) enum Stopped {
     /// The timeout passed.
     Timeout,
     /// Calamari received this signal.
@@ -69,7 +69,7 @@ pub enum Stopped {
 
 /// Runs `cmd` to the end, calling `on_line` for each line of output in arrival order.
 /// Returns how it ended, or why it was stopped.
-pub fn run(
+pub(crate) fn run(
     mut cmd: Command,
     marker: &str,
     timeout: Option<Duration>,
@@ -342,7 +342,7 @@ fn kill_group(pgid: Pid, signal: Signal) {
 
 /// SIGKILLs every process (but us) whose environment carries `STEP_MARKER=marker`.
 /// Returns how many were found.
-pub fn kill_marked(marker: &str) -> usize {
+pub(crate) fn kill_marked(marker: &str) -> usize {
     let needle = format!("{STEP_MARKER}={marker}\0").into_bytes();
     let me = std::process::id();
     let mut total = 0;
@@ -379,7 +379,7 @@ fn marked_pids(needle: &[u8], me: u32) -> Vec<u32> {
 }
 
 /// The name of a signal, for messages ("SIGKILL").
-pub fn signal_name(signal: i32) -> String {
+pub(crate) fn signal_name(signal: i32) -> String {
     let name = match Signal::from_named_raw(signal) {
         Some(Signal::HUP) => "SIGHUP",
         Some(Signal::INT) => "SIGINT",

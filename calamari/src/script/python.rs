@@ -11,17 +11,17 @@ use super::workspace::StepDir;
 use super::{Error, ScriptSyntax, variables_payload};
 
 /// The bootstrap, run as `python3 -u Bootstrap.py <variables file> <script> [params...]`.
-pub const BOOTSTRAP: &str = include_str!("bootstrap/Bootstrap.py");
+pub(crate) const BOOTSTRAP: &str = include_str!("bootstrap/Bootstrap.py");
 
 /// The interpreter.
-pub const PROGRAM: &str = "python3";
+pub(crate) const PROGRAM: &str = "python3";
 
 /// The command running `launch.script`, with the variables file and bootstrap written.
 ///
 /// # Errors
 /// When a file cannot be written, a variable cannot be evaluated, or python3 is not on
 /// the PATH.
-pub fn command(launch: &Launch<'_>) -> Result<Command, Error> {
+pub(crate) fn command(launch: &Launch<'_>) -> Result<Command, Error> {
     let variables_file = launch.step.write("Variables.bin", &variables_payload(launch.variables)?)?;
     let bootstrap = write(launch.step)?;
     let mut cmd = Command::new(launch.require(PROGRAM, "Python 3 (python3)", ScriptSyntax::Python)?);
@@ -36,12 +36,17 @@ pub fn command(launch: &Launch<'_>) -> Result<Command, Error> {
 }
 
 /// Writes the bootstrap into the step directory and returns its path.
-pub fn write(step: &StepDir) -> crate::fs::Result<PathBuf> {
+pub(crate) fn write(step: &StepDir) -> crate::fs::Result<PathBuf> {
     step.write("Bootstrap.py", BOOTSTRAP.as_bytes())
 }
 
 /// The arguments after the interpreter.
-pub fn arguments(bootstrap: &Path, variables_file: &Path, script: &Path, parameters: &[String]) -> Vec<OsString> {
+pub(crate) fn arguments(
+    bootstrap: &Path,
+    variables_file: &Path,
+    script: &Path,
+    parameters: &[String],
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["-u".into(), bootstrap.into(), variables_file.into(), script.into()];
     args.extend(parameters.iter().map(Into::into));
     args
@@ -50,7 +55,7 @@ pub fn arguments(bootstrap: &Path, variables_file: &Path, script: &Path, paramet
 /// Splits parameters as a POSIX shell would split words (no expansion): whitespace
 /// separates, `'...'` is literal, `"..."` honours `\"` and `\\`, a backslash outside quotes
 /// escapes the next character. Python takes an argv, not a command line.
-pub fn split_parameters(text: &str) -> Vec<String> {
+pub(crate) fn split_parameters(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut in_word = false;

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout)] // SKIP lines and measurements are printed on purpose
 
 use super::*;
+use crate::script::interpreter::find_program;
 
 #[test]
 fn syntax_from_extension() {

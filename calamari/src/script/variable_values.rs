@@ -10,7 +10,7 @@ use super::Error;
 ///
 /// # Errors
 /// When a value cannot be evaluated (a recursive definition).
-pub fn evaluated_variables(variables: &VariableDictionary) -> Result<Vec<(&str, String)>, Error> {
+pub(crate) fn evaluated_variables(variables: &VariableDictionary) -> Result<Vec<(&str, String)>, Error> {
     let mut out = Vec::with_capacity(variables.len());
     for variable in variables.iter() {
         if variable.name.is_empty() || variable.name.contains('\0') {
@@ -31,7 +31,7 @@ pub fn evaluated_variables(variables: &VariableDictionary) -> Result<Vec<(&str, 
 ///
 /// # Errors
 /// As [`evaluated_variables`].
-pub fn variables_payload(variables: &VariableDictionary) -> Result<Vec<u8>, Error> {
+pub(crate) fn variables_payload(variables: &VariableDictionary) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(variables.len() * 64);
     for (name, value) in evaluated_variables(variables)? {
         out.extend_from_slice(name.as_bytes());

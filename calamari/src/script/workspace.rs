@@ -19,7 +19,7 @@ use crate::lock::NamedLock;
 
 /// A private directory for one script run, removed on drop.
 #[derive(Debug)]
-pub struct StepDir {
+pub(crate) struct StepDir {
     path: PathBuf,
     lock: Option<NamedLock>,
     /// A random id, also used to find the step's processes.
@@ -27,13 +27,19 @@ pub struct StepDir {
 }
 
 impl StepDir {
+    /// The directory.
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Creates a new step directory under the default base, sweeping dead steps first.
-    pub fn create() -> Result<StepDir> {
+    pub(crate) fn create() -> Result<StepDir> {
         Self::create_in(&default_base())
     }
 
     /// Creates a new step directory under `base`, sweeping dead steps first.
-    pub fn create_in(base: &Path) -> Result<StepDir> {
+    pub(crate) fn create_in(base: &Path) -> Result<StepDir> {
         ensure_private_dir(base)?;
         sweep(base);
         let id = format!("{:016x}", rand::random::<u64>());
@@ -43,18 +49,13 @@ impl StepDir {
         Ok(StepDir { path, lock, id })
     }
 
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The step's random id.
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.id
     }
 
     /// Writes a new file (0600, must not exist) in the directory and returns its path.
-    pub fn write(&self, name: &str, contents: &[u8]) -> Result<PathBuf> {
+    pub(crate) fn write(&self, name: &str, contents: &[u8]) -> Result<PathBuf> {
         let path = self.path.join(name);
         let mut file = OpenOptions::new()
             .write(true)
@@ -78,7 +79,7 @@ impl Drop for StepDir {
 }
 
 /// `$TentacleHome/Work`, or `$TMPDIR/calamari-<uid>`.
-pub fn default_base() -> PathBuf {
+pub(crate) fn default_base() -> PathBuf {
     match std::env::var_os(crate::env_vars::TENTACLE_HOME).filter(|v| !v.is_empty()) {
         Some(home) => PathBuf::from(home).join("Work"),
         None => std::env::temp_dir().join(format!("calamari-{}", rustix::process::getuid().as_raw())),
@@ -112,7 +113,7 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Removes step directories left behind by steps that were killed.
-pub fn sweep(base: &Path) {
+pub(crate) fn sweep(base: &Path) {
     let Ok(entries) = crate::fs::read_dir(base) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();

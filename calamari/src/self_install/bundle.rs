@@ -26,7 +26,7 @@ use super::ops::hash_reader;
 use crate::fs::{self, IoContext, IoError};
 
 /// `Calamari.<version>.tar.gz`.
-pub fn bundle_file_name(version: &str) -> String {
+pub(crate) fn bundle_file_name(version: &str) -> String {
     format!("Calamari.{version}.tar.gz")
 }
 

@@ -22,13 +22,17 @@ use std::sync::OnceLock;
 #[cfg(feature = "fault-injection")]
 use std::time::Duration;
 
+#[cfg(feature = "fault-injection")]
 /// Names the checkpoint at which the process kills itself.
-pub const FAULT_AT_ENV: &str = "CALAMARI_FAULT_AT";
+pub(crate) const FAULT_AT_ENV: &str = "CALAMARI_FAULT_AT";
+#[cfg(feature = "fault-injection")]
 /// Microseconds to sleep at every checkpoint.
-pub const FAULT_DELAY_ENV: &str = "CALAMARI_FAULT_DELAY_US";
+pub(crate) const FAULT_DELAY_ENV: &str = "CALAMARI_FAULT_DELAY_US";
 
 /// Every checkpoint an install passes, in order.
-pub const CHECKPOINTS: &[&str] = &[
+#[cfg(feature = "fault-injection")]
+#[allow(dead_code)] // the list the module documents; the tests name checkpoints themselves
+pub(crate) const CHECKPOINTS: &[&str] = &[
     "locked",
     "staging-created",
     "file-written",

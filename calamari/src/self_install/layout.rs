@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use super::Error;
 
 /// The directory under TentacleHome that holds one subdirectory per installed version.
-pub const CALAMARI_DIR: &str = "Calamari";
+pub(crate) const CALAMARI_DIR: &str = "Calamari";
 /// The completeness marker, written last (reference §9).
-pub const SUCCESS_FILE: &str = "Success.txt";
+pub(crate) const SUCCESS_FILE: &str = "Success.txt";
 /// The manifest inside every install and bundle.
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 /// The lock file that serialises installs and prunes of one home (inside `Calamari/`).
-pub const LOCK_FILE: &str = ".install.lock";
+pub(crate) const LOCK_FILE: &str = ".install.lock";
 /// The executable's name inside an install.
-pub const BINARY_NAME: &str = "calamari";
+pub(crate) const BINARY_NAME: &str = "calamari";
 /// Prefix of staging directories (`.tmp-<version>-<random>`).
 pub(crate) const TEMP_PREFIX: &str = ".tmp-";
 /// Prefix of directories moved aside before deletion (`.old-<version>-<random>`).
@@ -25,7 +25,7 @@ pub(crate) const MAX_TOTAL_BYTES: u64 = 4 << 30;
 pub(crate) const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 
 /// `home/Calamari`.
-pub fn calamari_dir(home: &Path) -> PathBuf {
+pub(crate) fn calamari_dir(home: &Path) -> PathBuf {
     home.join(CALAMARI_DIR)
 }
 
@@ -35,7 +35,7 @@ pub fn version_dir(home: &Path, version: &str) -> PathBuf {
 }
 
 /// The platform an install or bundle is for, e.g. `linux-x86_64`.
-pub fn platform() -> String {
+pub(crate) fn platform() -> String {
     format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
 }
 
@@ -44,7 +44,7 @@ pub fn platform() -> String {
 ///
 /// # Errors
 /// [`Error::InvalidVersion`] naming the version and the rule it breaks.
-pub fn validate_version(version: &str) -> Result<(), Error> {
+pub(crate) fn validate_version(version: &str) -> Result<(), Error> {
     let reason = if version.is_empty() {
         Some("it is empty")
     } else if version.len() > 128 {

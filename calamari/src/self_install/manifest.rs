@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::{self, MANIFEST_FILE, MAX_FILES, MAX_TOTAL_BYTES, SUCCESS_FILE};
 
 /// The manifest format this build writes and reads.
-pub const MANIFEST_FORMAT: u32 = 1;
+pub(crate) const MANIFEST_FORMAT: u32 = 1;
 const NAME: &str = "Calamari";
 
 /// The contents of `manifest.json`.

@@ -35,7 +35,7 @@
 
 mod bundle;
 pub mod commands;
-pub mod fault;
+pub(crate) mod fault;
 mod install;
 mod layout;
 mod manifest;
@@ -44,20 +44,16 @@ mod versions;
 
 use std::path::PathBuf;
 
-pub use bundle::{bundle_file_name, verify_bundle, write_bundle};
+pub use bundle::{verify_bundle, write_bundle};
 pub use commands::{InstallRequest, resolve_home};
 pub use install::{
     CalamariExecutable, InstallOptions, InstallOutcome, InstallStatus, install_bundle, install_bundle_with,
     install_executable,
 };
-pub use layout::{
-    BINARY_NAME, CALAMARI_DIR, LOCK_FILE, MANIFEST_FILE, SUCCESS_FILE, calamari_dir, platform, validate_version,
-    version_dir,
-};
-pub use manifest::{MANIFEST_FORMAT, Manifest, ManifestFile};
+pub use layout::version_dir;
+pub(crate) use layout::{BINARY_NAME, calamari_dir, validate_version};
 pub use versions::{
-    InstallState, InstalledVersion, PruneReport, check_install, compare_versions, installed_versions, needs_update,
-    prune, verify_install,
+    InstallState, InstalledVersion, PruneReport, check_install, installed_versions, needs_update, prune, verify_install,
 };
 
 /// Errors of this module. Each names the path, entry or value at fault.

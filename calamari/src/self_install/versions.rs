@@ -94,7 +94,7 @@ fn version_of(name: &str) -> Option<crate::package::Version> {
 /// Orders version names newest first: names that are package versions (1-4 numeric
 /// components, optional `-prerelease`, `+build` ignored) by [`crate::package::Version`]'s
 /// order, equal versions by name; then any other names last, by name.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
+pub(crate) fn compare_versions(a: &str, b: &str) -> Ordering {
     match (version_of(a), version_of(b)) {
         (Some(va), Some(vb)) => vb.cmp(&va).then_with(|| a.cmp(b)),
         (Some(_), None) => Ordering::Less,

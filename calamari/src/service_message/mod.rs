@@ -5,7 +5,7 @@
 //! attribute value is base64; Calamari's own emitter uses double quotes. Messages without
 //! attributes (`##octopus[stdout-verbose]`) switch the agent's log level.
 
-pub mod parse;
+pub(crate) mod parse;
 
 use std::fmt;
 
@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// The prefix every service message starts with.
-pub const PREFIX: &str = "##octopus[";
+pub(crate) const PREFIX: &str = "##octopus[";
 
 /// One service message: a name and ordered attributes (plain text; base64 on the wire).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,23 +84,23 @@ impl fmt::Display for ServiceMessage {
 }
 
 /// Well-known message names.
-pub mod names {
+pub(crate) mod names {
     /// An output variable.
-    pub const SET_VARIABLE: &str = "setVariable";
+    pub(crate) const SET_VARIABLE: &str = "setVariable";
     /// An artifact to collect.
-    pub const CREATE_ARTIFACT: &str = "createArtifact";
+    pub(crate) const CREATE_ARTIFACT: &str = "createArtifact";
     /// Progress of a long operation.
-    pub const PROGRESS: &str = "progress";
+    pub(crate) const PROGRESS: &str = "progress";
     /// The result message of a failed step.
-    pub const RESULT_MESSAGE: &str = "resultMessage";
+    pub(crate) const RESULT_MESSAGE: &str = "resultMessage";
     /// A value the agent should mask.
-    pub const MASK: &str = "mask";
+    pub(crate) const MASK: &str = "mask";
     /// Environment state.
-    pub const SET_ENVIRONMENT_STATE: &str = "set-environmentstate";
+    pub(crate) const SET_ENVIRONMENT_STATE: &str = "set-environmentstate";
     /// A package found by `find-package`.
-    pub const FOUND_PACKAGE: &str = "foundPackage";
+    pub(crate) const FOUND_PACKAGE: &str = "foundPackage";
     /// Marker before an exact `find-package` match.
-    pub const CALAMARI_FOUND_PACKAGE: &str = "calamari-found-package";
+    pub(crate) const CALAMARI_FOUND_PACKAGE: &str = "calamari-found-package";
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::{PREFIX, ServiceMessage};
 
 /// A message longer than this (collected over several lines) is given up on and its lines
 /// come back as plain text.
-pub const MAX_MESSAGE_LEN: usize = 1024 * 1024;
+pub(crate) const MAX_MESSAGE_LEN: usize = 1024 * 1024;
 
 /// Standard alphabet; padding optional, as hand-written scripts sometimes omit it.
 const LENIENT: GeneralPurpose = GeneralPurpose::new(
@@ -163,7 +163,7 @@ fn flush_text(text: &mut String, out: &mut Vec<Item>) {
 
 /// Parses the content between `##octopus[` and `]`: a name, then `attr='base64'` pairs.
 /// `None` when anything is malformed.
-pub fn parse_content(content: &str) -> Option<ServiceMessage> {
+pub(crate) fn parse_content(content: &str) -> Option<ServiceMessage> {
     let content = content.trim();
     let content = content.strip_suffix('/').unwrap_or(content).trim_end();
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');

@@ -5,17 +5,18 @@
 //! change on disk; text the encoding cannot represent makes the file UTF-8 by the rule in
 //! [`crate::text_encoding`]. This module adds the line-ending helpers the formats share.
 
-pub use crate::text_encoding::{TextEncoding, decode};
+pub(crate) use crate::text_encoding::decode;
 
 /// The dominant line ending of `text`: `\r\n` when CRLF lines outnumber bare LF lines.
-pub fn line_ending(text: &str) -> &'static str {
+pub(crate) fn line_ending(text: &str) -> &'static str {
     let crlf = text.matches("\r\n").count();
     let lf = text.matches('\n').count() - crlf;
     if crlf > lf { "\r\n" } else { "\n" }
 }
 
 /// Rewrites every line break in `value` as `eol`.
-pub fn with_line_ending(value: &str, eol: &str) -> String {
+#[cfg(test)]
+pub(crate) fn with_line_ending(value: &str, eol: &str) -> String {
     if !value.contains(['\n', '\r']) {
         return value.to_string();
     }

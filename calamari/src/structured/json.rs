@@ -34,7 +34,7 @@ const MAX_DEPTH: usize = 128;
 
 /// The kind of a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `{...}`
     Object,
     /// `[...]`
@@ -51,7 +51,7 @@ pub enum Kind {
 
 /// One value of a document: its `:`-joined path, kind and byte span in the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub(crate) struct Node {
     /// Keys and indexes joined by `:`; empty for the root.
     pub path: String,
     /// What the value is.
@@ -64,7 +64,8 @@ pub struct Node {
 ///
 /// # Errors
 /// A [`JsonSyntaxError`] with the line and column of the first syntax error.
-pub fn parse(text: &str) -> Result<Vec<Node>, JsonSyntaxError> {
+#[cfg(test)]
+pub(crate) fn parse(text: &str) -> Result<Vec<Node>, JsonSyntaxError> {
     parse_with(text, false, &|_| true)
 }
 
@@ -112,7 +113,7 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
 }
 
 /// How `value` is written in place of a node of `kind`; `None` leaves the node unchanged.
-pub fn render(kind: Kind, value: Option<&str>) -> Option<String> {
+pub(crate) fn render(kind: Kind, value: Option<&str>) -> Option<String> {
     let Some(value) = value else { return Some("null".to_string()) };
     match kind {
         Kind::Object | Kind::Array => {
@@ -146,7 +147,7 @@ fn number(value: &str) -> Option<String> {
 }
 
 /// `value` as a JSON string literal, escaped as Json.NET does by default.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     crate::variables::template::json::write_string(value, &mut out);
     out

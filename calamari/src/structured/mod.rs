@@ -26,11 +26,11 @@
 //! walked by `tests.rs`, property tests that replace random leaves of random documents,
 //! and per-format "torture" tests that replace every node of a many-style document in turn.
 
-pub mod encoding;
-pub mod json;
-pub mod properties;
-pub mod xml;
-pub mod yaml;
+pub(crate) mod encoding;
+pub(crate) mod json;
+pub(crate) mod properties;
+pub(crate) mod xml;
+pub(crate) mod yaml;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -43,11 +43,11 @@ use crate::variables::VariableDictionary;
 use crate::variables::dictionary::fold_name;
 
 /// The variable that lists the target files (newline-separated globs).
-pub const TARGETS_VARIABLE: &str = "Octopus.Action.Package.JsonConfigurationVariablesTargets";
+pub(crate) const TARGETS_VARIABLE: &str = "Octopus.Action.Package.JsonConfigurationVariablesTargets";
 /// The variable that restricts every file to the JSON format (the reference's pre-2020 behaviour).
-pub const FALLBACK_FLAG_VARIABLE: &str = "Octopus.Action.StructuredConfigurationFallbackFlag";
+pub(crate) const FALLBACK_FLAG_VARIABLE: &str = "Octopus.Action.StructuredConfigurationFallbackFlag";
 /// The info line logged when no variable matched anything in a file.
-pub const NO_STRUCTURES_FOUND: &str = "No structures have been found that match variable names, so no structured variable replacements have been applied.";
+pub(crate) const NO_STRUCTURES_FOUND: &str = "No structures have been found that match variable names, so no structured variable replacements have been applied.";
 
 /// A structured configuration file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,7 +177,7 @@ impl StructuredSummary {
 /// The formats to try for `path`, in order (reference `StructuredConfigVariablesService`):
 /// JSON only when `json_only` (the fallback flag) or for `.json`; JSON then the format the
 /// extension names for `.yml`/`.yaml`, `.xml`, `.properties`; otherwise all four.
-pub fn formats_for(path: &Path, json_only: bool) -> &'static [Format] {
+pub(crate) fn formats_for(path: &Path, json_only: bool) -> &'static [Format] {
     if json_only {
         return &[Format::Json];
     }

@@ -25,7 +25,7 @@ pub struct PropertiesSyntaxError {
 
 /// One `key = value` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The unescaped key.
     pub key: String,
     /// The unescaped value.
@@ -44,7 +44,7 @@ fn is_blank(b: u8) -> bool {
 ///
 /// # Errors
 /// A malformed `\uXXXX` escape, naming the line.
-pub fn parse(text: &str) -> Result<Vec<Entry>, PropertiesSyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, PropertiesSyntaxError> {
     let bytes = text.as_bytes();
     let mut entries = Vec::new();
     let mut pos = 0;
@@ -176,7 +176,7 @@ fn unescape(raw: &[(usize, u8)], line: usize) -> Result<String, PropertiesSyntax
 
 /// `value` escaped for a properties value, as Java's `Properties.store` writes it (but
 /// keeping non-ASCII characters, which UTF-8 property files hold as they are).
-pub fn escape_value(value: &str) -> String {
+pub(crate) fn escape_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 4);
     for (i, c) in value.chars().enumerate() {
         match c {

@@ -46,7 +46,7 @@ pub enum YamlSyntaxError {
 
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A scalar in the given style.
     Scalar(TScalarStyle),
     /// A scalar with no text (`key:`): replacing it inserts after the indicator.
@@ -67,7 +67,7 @@ pub enum Kind {
 
 /// One node of a document: its path (`None` under a complex key), kind and byte span.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
+pub(crate) struct Node {
     /// Keys and indexes joined by `:`; `None` for nodes that have no path.
     pub path: Option<String>,
     /// What the node is.
@@ -112,7 +112,8 @@ impl Offsets {
 ///
 /// # Errors
 /// The parser's message, with line and column.
-pub fn parse(text: &str) -> Result<Vec<Node>, YamlSyntaxError> {
+#[cfg(test)]
+pub(crate) fn parse(text: &str) -> Result<Vec<Node>, YamlSyntaxError> {
     parse_with(text, false)
 }
 
@@ -456,7 +457,7 @@ fn block_indent(text: &str, node: &Node) -> String {
 
 /// Writes a scalar value in `style` where possible (see the module docs). With
 /// `keep_string`, a plain value that would read as a number, bool or null is quoted.
-pub fn render_scalar(
+pub(crate) fn render_scalar(
     style: TScalarStyle,
     value: Option<&str>,
     in_flow: bool,
@@ -500,7 +501,7 @@ pub fn render_scalar(
 }
 
 /// A double-quoted YAML scalar.
-pub fn double_quote(value: &str) -> String {
+pub(crate) fn double_quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {

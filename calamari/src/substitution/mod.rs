@@ -18,13 +18,13 @@ use crate::variables::VariableDictionary;
 use crate::variables::template::{self, ParseMode};
 
 /// Newline-separated globs of the files to substitute.
-pub const TARGET_FILES: &str = "Octopus.Action.SubstituteInFiles.TargetFiles";
+pub(crate) const TARGET_FILES: &str = "Octopus.Action.SubstituteInFiles.TargetFiles";
 /// Output encoding name (any .NET encoding name); invalid → the file's own encoding.
-pub const OUTPUT_ENCODING: &str = "Octopus.Action.SubstituteInFiles.OutputEncoding";
+pub(crate) const OUTPUT_ENCODING: &str = "Octopus.Action.SubstituteInFiles.OutputEncoding";
 /// `false` silences the warning for a target that matches nothing.
-pub const ENABLE_NO_MATCH_WARNING: &str = "Octopus.Action.SubstituteInFiles.EnableNoMatchWarning";
+pub(crate) const ENABLE_NO_MATCH_WARNING: &str = "Octopus.Action.SubstituteInFiles.EnableNoMatchWarning";
 /// `true` turns a template error in a file into a failure.
-pub const FAIL_ON_SUBSTITUTION_FAILS: &str = "OctopusShouldFailDeploymentOnSubstitutionFails";
+pub(crate) const FAIL_ON_SUBSTITUTION_FAILS: &str = "OctopusShouldFailDeploymentOnSubstitutionFails";
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +101,7 @@ pub fn substitute_in_files_command(
 
 /// What happened to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileOutcome {
+pub(crate) enum FileOutcome {
     /// The file had no `#{` and was left untouched.
     NoTokens,
     /// Evaluation gave the same bytes; the file was left untouched.
@@ -172,7 +172,7 @@ pub fn substitute_in_files(
 /// # Errors
 /// Unreadable/unwritable file; with `OctopusShouldFailDeploymentOnSubstitutionFails`
 /// a template error (the file is then left as it was); a recursive variable.
-pub fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -> Result<FileOutcome, Error> {
+pub(crate) fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -> Result<FileOutcome, Error> {
     let bytes = crate::fs::read(path)?;
     let utf16 = text_encoding::is_utf16(&bytes);
     if !utf16 && memchr::memmem::find(&bytes, b"#{").is_none() {

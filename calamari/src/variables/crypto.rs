@@ -12,17 +12,17 @@ use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use rand::RngExt as _;
 
 /// The salt the reference uses for every key derivation.
-pub const SALT: &[u8] = b"Octopuss";
+pub(crate) const SALT: &[u8] = b"Octopuss";
 /// PBKDF2 iteration count.
-pub const ITERATIONS: u32 = 1000;
+pub(crate) const ITERATIONS: u32 = 1000;
 /// The 4-byte prefix before the IV.
-pub const IV_PREFIX: &[u8] = b"IV__";
+pub(crate) const IV_PREFIX: &[u8] = b"IV__";
 const IV_LEN: usize = 16;
 const BLOCK: usize = 16;
 
 /// Why a ciphertext could not be decrypted. Never carries the password or plaintext.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecryptError {
+pub(crate) enum DecryptError {
     /// Shorter than the prefix and IV.
     #[error("the file is {0} bytes long, too short to hold the IV__ prefix, an IV and any ciphertext (truncated?)")]
     TooShort(usize),
@@ -35,7 +35,7 @@ pub enum DecryptError {
 }
 
 /// Derives the AES key of `len` bytes (32 for AES-256, 16 for AES-128) from a password.
-pub fn derive_key(password: &str, len: usize) -> Vec<u8> {
+pub(crate) fn derive_key(password: &str, len: usize) -> Vec<u8> {
     let mut key = vec![0u8; len];
     pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password.as_bytes(), SALT, ITERATIONS, &mut key);
     key
@@ -50,7 +50,7 @@ pub fn encrypt(plaintext: &[u8], password: &str) -> Vec<u8> {
 }
 
 /// Encrypts with an explicit AES-256 key and IV, with the `IV__` prefix.
-pub fn encrypt_with(plaintext: &[u8], key: &[u8], iv: &[u8; IV_LEN]) -> Vec<u8> {
+pub(crate) fn encrypt_with(plaintext: &[u8], key: &[u8], iv: &[u8; IV_LEN]) -> Vec<u8> {
     let ct = cbc::Encryptor::<aes::Aes256>::new_from_slices(key, iv)
         .expect("AES-256 key is 32 bytes and the IV 16")
         .encrypt_padded_vec_mut::<Pkcs7>(plaintext);
@@ -65,7 +65,7 @@ pub fn encrypt_with(plaintext: &[u8], key: &[u8], iv: &[u8; IV_LEN]) -> Vec<u8> 
 ///
 /// # Errors
 /// [`DecryptError`] for a truncated file or a wrong password.
-pub fn decrypt(data: &[u8], password: &str) -> Result<Vec<u8>, DecryptError> {
+pub(crate) fn decrypt(data: &[u8], password: &str) -> Result<Vec<u8>, DecryptError> {
     if data.len() < IV_PREFIX.len() + IV_LEN + BLOCK {
         return Err(DecryptError::TooShort(data.len()));
     }

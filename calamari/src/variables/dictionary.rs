@@ -60,7 +60,7 @@ impl std::fmt::Debug for Caches {
 
 /// The lookup key of a name: names compare ignoring case (ordinal ignore-case in the
 /// reference).
-pub fn fold_name(name: &str) -> String {
+pub(crate) fn fold_name(name: &str) -> String {
     name.to_lowercase()
 }
 

@@ -192,7 +192,7 @@ fn json_error(path: &Path, encrypted: bool, detail: String) -> Error {
 ///
 /// # Errors
 /// Missing file, wrong password, truncated ciphertext, or JSON of the wrong shape.
-pub fn read_variables_file(path: &Path, password: Option<&str>) -> Result<Vec<Variable>, Error> {
+pub(crate) fn read_variables_file(path: &Path, password: Option<&str>) -> Result<Vec<Variable>, Error> {
     let bytes = read_file(path, password)?;
     let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| {
         json_error(path, password.is_some(), format!("{e} (expected an array of {{\"k\",\"v\",\"s\"}} objects)"))
@@ -206,7 +206,7 @@ pub fn read_variables_file(path: &Path, password: Option<&str>) -> Result<Vec<Va
 ///
 /// # Errors
 /// Missing file, wrong password, or JSON that is not an object of strings.
-pub fn read_legacy_file(path: &Path, password: Option<&str>) -> Result<Vec<Variable>, Error> {
+pub(crate) fn read_legacy_file(path: &Path, password: Option<&str>) -> Result<Vec<Variable>, Error> {
     let bytes = read_file(path, password)?;
     let map: indexmap::IndexMap<String, Option<String>> = serde_json::from_slice(&bytes).map_err(|e| {
         json_error(path, password.is_some(), format!("{e} (expected an object of \"name\": \"value\" pairs)"))

@@ -1,11 +1,11 @@
 //! Variables: the [`VariableDictionary`], loading what the agent hands over
 //! ([`input`], [`crypto`]), and the Octostache templating language ([`template`]).
 
-pub mod crypto;
-pub mod dictionary;
-pub mod input;
-pub mod names;
-pub mod template;
+pub(crate) mod crypto;
+pub(crate) mod dictionary;
+pub(crate) mod input;
+pub(crate) mod names;
+pub(crate) mod template;
 
 use std::path::PathBuf;
 

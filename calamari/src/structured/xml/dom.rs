@@ -142,7 +142,7 @@ pub(super) struct XNode {
 
 /// A parsed document: the nodes in document order, with the top-level ones listed.
 #[derive(Debug)]
-pub struct Document {
+pub(crate) struct Document {
     pub(super) nodes: Vec<XNode>,
     pub(super) top: Vec<usize>,
     /// Every prefix declared anywhere, bound to its first declaration's URI.
@@ -167,7 +167,7 @@ pub(super) fn split_qname(qname: &str) -> (Option<String>, String) {
 /// # Errors
 /// An [`XmlSyntaxError`] with the byte position, for any well-formedness error quick-xml
 /// finds, a missing or second root element, text outside the root, or unclosed elements.
-pub fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     reader.config_mut().check_comments = true;

@@ -23,11 +23,10 @@
 //! * `eval`: the evaluator that turns an expression into the nodes it selects.
 //! * `replace`: what each selected node becomes, written into the edits.
 
-pub mod dom;
+pub(crate) mod dom;
 mod eval;
 mod replace;
 mod xpath;
 
-pub use dom::{Document, XmlSyntaxError, parse};
+pub use dom::XmlSyntaxError;
 pub(crate) use replace::replace;
-pub use xpath::XPathError;

@@ -10,7 +10,7 @@ const MAX_BRACKETS: usize = 64;
 
 /// Why a variable name is not an XPath expression this module understands.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum XPathError {
+pub(crate) enum XPathError {
     /// A quote with no closing quote.
     #[error("unterminated string literal")]
     UnterminatedLiteral,

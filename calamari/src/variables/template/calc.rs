@@ -2,7 +2,7 @@
 
 /// Parses a number as .NET `double.Parse` does in en-US (`Float | AllowThousands`):
 /// surrounding whitespace, a sign, `,` group separators, a `.` decimal point, an exponent.
-pub fn parse_double(text: &str) -> Option<f64> {
+pub(crate) fn parse_double(text: &str) -> Option<f64> {
     let t = text.trim();
     match t {
         "∞" | "Infinity" | "+∞" | "+Infinity" => return Some(f64::INFINITY),
@@ -23,7 +23,7 @@ pub fn parse_double(text: &str) -> Option<f64> {
 /// Prints a double as .NET Core's `double.ToString()` in en-US: the shortest round-trip
 /// digits, integral values without a decimal point, scientific notation (`1E+15`,
 /// `1E-05`) outside `1e-4 .. 1e15`.
-pub fn format_double(v: f64) -> String {
+pub(crate) fn format_double(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
     }

@@ -8,7 +8,7 @@ use regex::Regex;
 
 /// How a parsed date relates to a time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Zone {
+pub(crate) enum Zone {
     /// No zone given (.NET `DateTimeKind.Unspecified`).
     Unspecified,
     /// `Z` / `GMT`.
@@ -19,7 +19,7 @@ pub enum Zone {
 
 /// A date-time with its zone information.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DateTime {
+pub(crate) struct DateTime {
     /// The clock time.
     pub local: NaiveDateTime,
     /// The zone.
@@ -57,13 +57,13 @@ fn local_offset_seconds(at: NaiveDateTime) -> i32 {
 impl DateTime {
     /// Now, local clock, unspecified zone (.NET `DateTime.Now` prints without zone in `O`... it
     /// is `Local` kind; rendered with the local offset).
-    pub fn now_local() -> DateTime {
+    pub(crate) fn now_local() -> DateTime {
         let now = chrono::Local::now();
         DateTime { local: now.naive_local(), zone: Zone::Offset(now.offset().local_minus_utc()) }
     }
 
     /// Now in UTC.
-    pub fn now_utc() -> DateTime {
+    pub(crate) fn now_utc() -> DateTime {
         DateTime { local: chrono::Utc::now().naive_utc(), zone: Zone::Utc }
     }
 
@@ -77,7 +77,7 @@ impl DateTime {
     }
 
     /// As a DateTimeOffset: an unspecified zone becomes the local offset.
-    pub fn as_offset(self) -> DateTime {
+    pub(crate) fn as_offset(self) -> DateTime {
         match self.zone {
             Zone::Unspecified => DateTime { local: self.local, zone: Zone::Offset(local_offset_seconds(self.local)) },
             _ => self,
@@ -85,7 +85,7 @@ impl DateTime {
     }
 
     /// Adds a (possibly fractional) number of milliseconds; `None` when out of range.
-    pub fn add_millis(self, ms: f64) -> Option<DateTime> {
+    pub(crate) fn add_millis(self, ms: f64) -> Option<DateTime> {
         if !ms.is_finite() || ms.abs() > 3.2e14 {
             return None;
         }
@@ -112,7 +112,7 @@ fn date_regexes() -> &'static [Regex; 4] {
 }
 
 /// Parses a date-time leniently (en-US: month before day in `5/22/2030`).
-pub fn parse_datetime(text: &str) -> Option<DateTime> {
+pub(crate) fn parse_datetime(text: &str) -> Option<DateTime> {
     let mut t = text.trim();
     // A leading day name ("Wed, 22 May 2030 ...").
     if let Some((head, tail)) = t.split_once(',')
@@ -209,7 +209,7 @@ fn standard_date_pattern(c: char) -> Option<&'static str> {
 
 /// Formats a date with a .NET standard or custom format string; `None` for an invalid
 /// format. `is_offset` selects DateTimeOffset semantics for `K`.
-pub fn format_datetime(dt: DateTime, format: &str, is_offset: bool) -> Option<String> {
+pub(crate) fn format_datetime(dt: DateTime, format: &str, is_offset: bool) -> Option<String> {
     let mut dt = dt;
     let pattern: String = if format.chars().count() == 1 {
         let c = format.chars().next()?;
@@ -313,7 +313,7 @@ pub fn format_datetime(dt: DateTime, format: &str, is_offset: bool) -> Option<St
 }
 
 /// Parses a number as .NET `decimal.Parse` in en-US (`NumberStyles.Number`).
-pub fn parse_decimal(text: &str) -> Option<f64> {
+pub(crate) fn parse_decimal(text: &str) -> Option<f64> {
     let t = text.trim();
     let body = t.strip_prefix(['-', '+']).unwrap_or(t);
     if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') {
@@ -327,7 +327,7 @@ pub fn parse_decimal(text: &str) -> Option<f64> {
 }
 
 /// Parses an integer as .NET `int.Parse` (`NumberStyles.Integer`).
-pub fn parse_int(text: &str) -> Option<i64> {
+pub(crate) fn parse_int(text: &str) -> Option<i64> {
     let t = text.trim();
     let body = t.strip_prefix(['-', '+']).unwrap_or(t);
     if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
@@ -389,7 +389,7 @@ fn join(int: &str, frac: &str) -> String {
 
 /// Formats a number with a .NET standard or custom numeric format string (en-US).
 /// `integral` is true when the value came from an integer type (for `D`/`X`).
-pub fn format_number(v: f64, format: &str, integral: bool) -> Option<String> {
+pub(crate) fn format_number(v: f64, format: &str, integral: bool) -> Option<String> {
     if !v.is_finite() {
         return Some(super::calc::format_double(v));
     }
@@ -559,7 +559,7 @@ fn custom_number(v: f64, format: &str) -> String {
 }
 
 /// Renders a date in the round-trip `O` form the date filters return.
-pub fn round_trip(dt: DateTime) -> String {
+pub(crate) fn round_trip(dt: DateTime) -> String {
     format_datetime(dt, "O", false).unwrap_or_default()
 }
 

@@ -77,7 +77,7 @@ fn recursion_error(path: &Path, chain: &[Path]) -> Error {
 }
 
 /// Truthiness (§7.3).
-pub fn is_truthy(s: &str) -> bool {
+pub(crate) fn is_truthy(s: &str) -> bool {
     if s.is_empty() || s == "0" {
         return false;
     }

@@ -8,7 +8,7 @@ use super::dotnet::{self, DateTime, Zone};
 use super::version;
 
 /// Applies the built-in filter `name` (any case) to `arg` with `options`.
-pub fn apply(name: &str, arg: Option<&str>, options: &[String]) -> Option<String> {
+pub(crate) fn apply(name: &str, arg: Option<&str>, options: &[String]) -> Option<String> {
     let lower = name.to_ascii_lowercase();
     let no_opts = options.is_empty();
     match lower.as_str() {

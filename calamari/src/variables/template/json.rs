@@ -8,7 +8,7 @@ const MAX_DEPTH: usize = 128;
 
 /// A JSON value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json {
+pub(crate) enum Json {
     /// `null`/`undefined`.
     Null,
     /// `true`/`false`.
@@ -25,7 +25,7 @@ pub enum Json {
 
 impl Json {
     /// Parses a whole text; `None` when it is not (lenient) JSON.
-    pub fn parse(text: &str) -> Option<Json> {
+    pub(crate) fn parse(text: &str) -> Option<Json> {
         let mut p = P { b: text.as_bytes(), s: text, i: 0 };
         let v = p.value(0)?;
         p.ws();
@@ -34,7 +34,7 @@ impl Json {
 
     /// The value as the reference prints a property or element: strings as-is, numbers
     /// and booleans in invariant form (`True`), null as empty, containers as compact JSON.
-    pub fn to_value_string(&self) -> String {
+    pub(crate) fn to_value_string(&self) -> String {
         match self {
             Json::Null => String::new(),
             Json::Bool(b) => if *b { "True" } else { "False" }.to_string(),
@@ -82,7 +82,7 @@ impl Json {
     /// Property access as the reference does it: object property (case-sensitive;
     /// missing → empty string), array element by integer index (past the end → empty
     /// string), a scalar → itself whatever the name.
-    pub fn member(&self, name: &str) -> Option<String> {
+    pub(crate) fn member(&self, name: &str) -> Option<String> {
         match self {
             Json::Object(props) => {
                 Some(props.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.to_value_string()).unwrap_or_default())

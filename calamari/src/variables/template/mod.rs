@@ -8,19 +8,19 @@
 //! the stack (nesting is limited to [`parser::MAX_NESTING`] levels; evaluation grows its
 //! stack on the heap), and a self-referencing variable is reported with its chain.
 
-pub mod ast;
-pub mod calc;
-pub mod dotnet;
+pub(crate) mod ast;
+pub(crate) mod calc;
+pub(crate) mod dotnet;
 mod eval;
-pub mod filters;
-pub mod json;
-pub mod parser;
+pub(crate) mod filters;
+pub(crate) mod json;
+pub(crate) mod parser;
 pub(crate) mod tree;
 mod uri;
-pub mod version;
+pub(crate) mod version;
 
 pub use ast::Template;
-pub use eval::is_truthy;
+pub(crate) use eval::is_truthy;
 pub use parser::ParseError;
 
 use super::{Error, Evaluation, VariableDictionary};
@@ -51,7 +51,7 @@ pub fn parse_resilient(text: &str) -> Template {
 ///
 /// # Errors
 /// [`Error::RecursiveDefinition`] when a value refers back to itself (exit code 101).
-pub fn evaluate(variables: &VariableDictionary, text: &str, mode: ParseMode) -> Result<Evaluation, Error> {
+pub(crate) fn evaluate(variables: &VariableDictionary, text: &str, mode: ParseMode) -> Result<Evaluation, Error> {
     Ok(evaluate_checked(variables, text, mode)?
         .unwrap_or_else(|e| Evaluation { output: Some(text.to_string()), error: Some(e.message) }))
 }
@@ -63,7 +63,7 @@ pub fn evaluate(variables: &VariableDictionary, text: &str, mode: ParseMode) -> 
 /// # Errors
 /// [`Error::RecursiveDefinition`] when a value refers back to itself (but a parse error
 /// anywhere in a halting-mode template takes precedence, as in the reference).
-pub fn evaluate_checked(
+pub(crate) fn evaluate_checked(
     variables: &VariableDictionary,
     text: &str,
     mode: ParseMode,
@@ -97,26 +97,12 @@ pub fn evaluate_checked(
     Ok(Ok(Evaluation { output: if run.null { None } else { Some(out) }, error: eval::missing_error(&run.missing) }))
 }
 
-/// Evaluates an already parsed template.
-///
-/// # Errors
-/// [`Error::RecursiveDefinition`] when a value refers back to itself.
-pub fn evaluate_template(variables: &VariableDictionary, template: &Template) -> Result<Evaluation, Error> {
-    let tree = variables.tree();
-    let evaluator = eval::Evaluator::new(tree);
-    let scope = eval::Scope::root();
-    let mut out = String::new();
-    let mut run = eval::Run::default();
-    evaluator.render(&template.tokens, &scope, &mut out, &mut run)?;
-    Ok(Evaluation { output: if run.null { None } else { Some(out) }, error: eval::missing_error(&run.missing) })
-}
-
 /// The index keys directly under a collection path (`Octopus.Action` → `Package A`, ...),
 /// resolved as `#{each}` resolves its collection.
 ///
 /// # Errors
 /// [`Error::Template`] for a blank or unparseable path; recursion as [`evaluate`].
-pub fn indexes(variables: &VariableDictionary, path: &str) -> Result<Vec<String>, Error> {
+pub(crate) fn indexes(variables: &VariableDictionary, path: &str) -> Result<Vec<String>, Error> {
     if path.trim().is_empty() {
         return Err(Error::Template { message: "A collection path is required".into() });
     }

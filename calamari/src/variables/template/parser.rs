@@ -7,10 +7,10 @@ use super::ast::{
 };
 
 /// Deepest nesting of conditionals, loops and nested filter tokens accepted.
-pub const MAX_NESTING: usize = 256;
+pub(crate) const MAX_NESTING: usize = 256;
 
 /// Most operands accepted in one `#{calc}` expression.
-pub const MAX_CALC_OPERANDS: usize = 1000;
+pub(crate) const MAX_CALC_OPERANDS: usize = 1000;
 
 /// Why a template could not be parsed, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl std::error::Error for ParseError {}
 ///
 /// # Errors
 /// [`ParseError`] with the line and column of the failure.
-pub fn parse(text: &str) -> Result<Template, ParseError> {
+pub(crate) fn parse(text: &str) -> Result<Template, ParseError> {
     let mut p = Parser::new(text);
     let (tokens, end) = p.tokens(0, false);
     if end < text.len() {
@@ -50,7 +50,7 @@ pub fn parse(text: &str) -> Result<Template, ParseError> {
 
 /// Parses in the resilient mode: where no token can be parsed, the text the failed
 /// attempt consumed is kept as literal text and parsing continues after it.
-pub fn parse_resilient(text: &str) -> Template {
+pub(crate) fn parse_resilient(text: &str) -> Template {
     let mut p = Parser::new(text);
     let mut tokens: Vec<Token> = Vec::new();
     let mut pos = 0;
@@ -78,7 +78,7 @@ pub fn parse_resilient(text: &str) -> Template {
 /// parsed (so a large text never has its whole syntax tree in memory). Halting mode
 /// stops at the first `#{` that starts no valid token and returns its [`ParseError`];
 /// resilient mode hands the unparseable fragment over as literal text and goes on.
-pub fn for_each_token<E>(
+pub(crate) fn for_each_token<E>(
     text: &str,
     resilient: bool,
     mut f: impl FnMut(Token) -> Result<(), E>,
@@ -116,7 +116,7 @@ fn append(tokens: &mut Vec<Token>, new: impl Iterator<Item = Token>) {
 }
 
 /// Parses a variable name as a path (how names are arranged in the lookup tree).
-pub fn parse_name(name: &str) -> Option<Path> {
+pub(crate) fn parse_name(name: &str) -> Option<Path> {
     let mut p = Parser::new(name);
     let start = p.skip_ws(0);
     let (path, end) = p.path(start)?;

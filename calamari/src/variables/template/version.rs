@@ -7,7 +7,7 @@
 
 /// The parts of a version.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Version {
+pub(crate) struct Version {
     /// Major, minor, patch, revision (missing parts are `0`).
     pub numbers: [String; 4],
     /// The pre-release tag (`branch.1`), empty when none.
@@ -21,8 +21,9 @@ pub struct Version {
 }
 
 impl Version {
+    #[cfg(test)]
     /// The package version these parts spell, when they are one; compare with its order.
-    pub fn to_package_version(&self) -> Option<crate::package::Version> {
+    pub(crate) fn to_package_version(&self) -> Option<crate::package::Version> {
         let mut text = self.numbers.join(".");
         if !self.pre_release.is_empty() {
             text = format!("{text}-{}", self.pre_release);
@@ -35,7 +36,7 @@ impl Version {
 }
 
 /// Parses leniently: never fails (a non-version is `0.0.0.0` with the text as pre-release).
-pub fn parse(text: &str) -> Version {
+pub(crate) fn parse(text: &str) -> Version {
     let mut rest = text.trim();
     if rest.len() > 1 && rest.starts_with(['v', 'V']) && rest.as_bytes()[1].is_ascii_digit() {
         rest = &rest[1..];
