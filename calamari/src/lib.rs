@@ -65,6 +65,109 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Example: run a script with the helpers
+//!
+//! ```
+//! use calamari::{Log, Outcome, RunScriptRequest, VariableDictionary, run_script};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("hello.sh"), "echo \"Hello $(get_octopusvariable Name)\"\nexit 3\n")?;
+//! let mut variables = VariableDictionary::new();
+//! variables.set("Name", Some("World".into()));
+//! let (log, output, _) = Log::capture();
+//! let request = RunScriptRequest {
+//!     script: Some("hello.sh".into()),
+//!     parameters: None,
+//!     working_directory: dir.path().to_path_buf(),
+//!     package: None,
+//! };
+//! assert_eq!(run_script(&request, &mut variables, &log)?, Outcome::ScriptExited(3));
+//! assert!(output.contents().contains("Hello World"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Example: extract a package, evaluate a template, substitute in files
+//!
+//! ```
+//! use calamari::{ExtractOptions, Log, VariableDictionary, extract, substitute_in_files};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let archive = dir.path().join("site.zip");
+//! let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive)?);
+//! zip.start_file("conf/app.config", zip::write::SimpleFileOptions::default())?;
+//! std::io::Write::write_all(&mut zip, b"port=#{Port}")?;
+//! zip.finish()?;
+//!
+//! let (log, _, _) = Log::capture();
+//! let destination = dir.path().join("site");
+//! let summary = extract(&archive, &destination, &ExtractOptions::default(), &log)?;
+//! assert_eq!(summary.file_count, 1);
+//!
+//! let mut variables = VariableDictionary::new();
+//! variables.set("Port", Some("8080".into()));
+//! assert_eq!(variables.evaluate("#{Port | ToUpper}")?.output.as_deref(), Some("8080"));
+//! let changed = substitute_in_files(&destination, &["conf/*.config".to_string()], &variables, &log)?;
+//! assert_eq!(changed.substituted.len(), 1);
+//! assert_eq!(std::fs::read_to_string(destination.join("conf/app.config"))?, "port=8080");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Example: the journal and retention
+//!
+//! ```
+//! use calamari::{CleanRequest, DeploymentJournal, JournalEntry, Log, VariableDictionary, clean_deployments};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let journal_path = dir.path().join("DeploymentJournal.xml");
+//! let journal = DeploymentJournal::at(&journal_path);
+//! for (n, day) in [(1, 1), (2, 2), (3, 3)] {
+//!     let release = dir.path().join(format!("Acme/{n}.0.0"));
+//!     std::fs::create_dir_all(&release)?;
+//!     journal.add(&JournalEntry {
+//!         id: format!("deployment-{n}"),
+//!         retention_policy_set: "Acme".into(),
+//!         installed_on: chrono::DateTime::from_timestamp(1_700_000_000 + day * 86_400, 0),
+//!         extracted_to: Some(release.display().to_string()),
+//!         was_successful: true,
+//!         ..JournalEntry::default()
+//!     })?;
+//! }
+//! // `clean` reads the journal's location from the agent's environment variables.
+//! let mut variables = VariableDictionary::new();
+//! variables.set("env:TentacleJournal", Some(journal_path.display().to_string()));
+//! let request = CleanRequest { retention_policy_set: "Acme".into(), releases: Some(1), ..CleanRequest::default() };
+//! let (log, _, _) = Log::capture();
+//! let summary = clean_deployments(&request, &variables, &log)?.expect("the journal is known");
+//! assert_eq!(summary.removed_entries.len(), 1);
+//! assert!(!dir.path().join("Acme/1.0.0").exists());
+//! assert_eq!(journal.entries()?.len(), 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Example: the self-install an agent checks
+//!
+//! ```
+//! use calamari::{CalamariExecutable, InstallOptions, InstallState, Log, check_install, install_executable};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let home = dir.path().join("TentacleHome");
+//! assert!(calamari::needs_update(&home, calamari::VERSION));
+//! // The executable to install is named explicitly (here a stand-in); a program that embeds
+//! // the library never installs itself by accident.
+//! let exe = dir.path().join("calamari");
+//! std::fs::write(&exe, b"#!/bin/sh\n")?;
+//! let (log, _, _) = Log::capture();
+//! install_executable(&home, &CalamariExecutable::at(&exe)?, &InstallOptions::default(), &log)?;
+//! assert_eq!(check_install(&home, calamari::VERSION), InstallState::Complete);
+//! assert!(home.join(format!("Calamari/{}/Success.txt", calamari::VERSION)).is_file());
+//! assert_eq!(calamari::installed_versions(&home)?.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
 
 mod conventions;
 mod env_vars;

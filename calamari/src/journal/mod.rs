@@ -21,27 +21,9 @@
 //! moved aside to `DeploymentJournal.xml.corrupt-<timestamp>` with a warning, and a new one
 //! is started: the deployment goes on and the old history stays on disk for a person to read.
 //!
-//! How a deployment uses it (the order of reference §2, steps 1 and 23):
-//!
-//! ```
-//! use std::path::Path;
-//! use calamari::journal::{self, AlreadyInstalled, DeploymentJournal, JournalEntry};
-//! # fn main() -> Result<(), calamari::journal::Error> {
-//! # let mut variables = calamari::VariableDictionary::new();
-//! # let (log, _, _) = calamari::Log::capture();
-//! # let package = Path::new("/tmp/Acme.Web.1.0.0.zip");
-//! let journal = DeploymentJournal::from_variables(&variables)?.map(|j| j.with_log(log.clone()));
-//! journal::set_previous_installation_variables(journal.as_ref(), &mut variables)?;
-//! if let AlreadyInstalled::Yes(_) = journal::check_already_installed(journal.as_ref(), &mut variables, &log)? {
-//!     // SkipRemainingConventions and SkipJournal are now set: stop here.
-//! }
-//! let success = true; // ... run the conventions ...
-//! if let (Some(journal), Some(entry)) = (&journal, JournalEntry::for_deployment(&variables, success, Some(package))?) {
-//!     journal.add(&entry)?;
-//! }
-//! # Ok(())
-//! # }
-//! ```
+//! How a deployment uses it: the previous-installation variables are set from it before
+//! the conventions run, the already-installed check (in `conventions/`) reads it first, and
+//! one entry is added at the end, on success and on failure.
 
 pub(crate) mod entry;
 pub(crate) mod retention;
