@@ -1,7 +1,7 @@
 //! Scrubbing passwords out of `/proc/<pid>/cmdline`.
 //!
 //! The reference takes `--variablesPassword=<pw>` on the command line, where every user of
-//! the machine can read it (hardening §3). We must accept it for compatibility, so as soon as
+//! the machine can read it. We must accept it for compatibility, so as soon as
 //! the arguments are parsed we overwrite the password bytes in the process's original argv
 //! area, which is what `/proc/<pid>/cmdline` shows. glibc passes `(argc, argv, envp)` to
 //! functions in `.init_array`; that is how the original argv is found. A short window between

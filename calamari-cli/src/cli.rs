@@ -27,7 +27,7 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Options every command accepts (reference §0.2).
+/// Options every command accepts.
 #[derive(Debug, Args, Default)]
 pub(crate) struct GlobalArgs {
     /// Variables file (JSON array of {"k","v","s"}); repeatable. Encrypted when a password is given.

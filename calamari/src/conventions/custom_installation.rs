@@ -1,4 +1,4 @@
-//! `CopyPackageToCustomInstallationDirectoryConvention` (reference §2.2): copy the staged
+//! `CopyPackageToCustomInstallationDirectoryConvention` (the reference's convention of that name): copy the staged
 //! package to `Octopus.Action.Package.CustomInstallationDirectory`, optionally purging it
 //! first (keeping `...PurgeExclusions` globs), and switch the current directory there.
 

@@ -1,4 +1,4 @@
-//! The `deploy-package` convention pipeline, in the reference's order (§2):
+//! The `deploy-package` convention pipeline, in the reference's order (`docs/behaviour.md`, "deploy-package"):
 //!
 //! 1. already-installed check (`Octopus.Action.Package.SkipIfAlreadyInstalled`)
 //! 2. extract to the staging directory

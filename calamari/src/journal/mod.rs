@@ -1,4 +1,4 @@
-//! `DeploymentJournal.xml` and retention (reference §7).
+//! `DeploymentJournal.xml` and retention (`docs/behaviour.md`, "The journal").
 //!
 //! The journal is the agent's record of every deployment: which packages went where, when,
 //! and whether it worked. Three things read it: the already-installed check
@@ -13,7 +13,7 @@
 //! * [`xml`]: the reference's exact file format, including legacy entries.
 //! * [`retention`]: `calamari clean`.
 //!
-//! Safety (hardening E-7, E-8, E-9): every update takes a `flock` on `<journal>.lock`
+//! Safety under concurrency and kills: every update takes a `flock` on `<journal>.lock`
 //! (released by the kernel if the holder dies), re-reads the file under the lock, and
 //! replaces it with [`crate::fs::write_atomic`] (temp file, fsync, rename, fsync of the
 //! directory). Concurrent writers therefore never lose each other's entries, and a crash

@@ -1,5 +1,5 @@
 //! Retention: `calamari clean --retentionPolicySet=SET (--days=N | --releases=N)`
-//! (reference `RetentionPolicy.cs`, §7.2).
+//! (the reference's `RetentionPolicy.cs`; `docs/behaviour.md`, "Retention").
 //!
 //! Which entries go is decided by [`select`], a pure function of the entries, the policy and
 //! the clock, so it is table-tested. [`clean`] then deletes their extraction directories and
@@ -9,10 +9,10 @@
 //!   journal (of any retention set) uses it or lives inside it, when it is, contains or lies
 //!   inside any entry's custom installation directory, when it contains `$TentacleHome` or
 //!   the journal, or when it is not an absolute path.
-//! * **Clock skew (E-10).** With `--days`, the two most recent successful deployments (the
+//! * **Clock skew.** With `--days`, the two most recent successful deployments (the
 //!   current release and the one before it) are kept whatever their age, so a clock that
 //!   jumped forward cannot empty the machine.
-//! * **Interruptible (E-11).** A directory is first renamed to `.deleting-<name>-<random>`
+//! * **Interruptible.** A directory is first renamed to `.deleting-<name>-<random>`
 //!   beside itself (one atomic rename), then deleted; entries leave the journal only after
 //!   that, in one atomic journal update. A `kill -9` at any point leaves either the entry
 //!   and its directory, or the entry and no directory (the next run drops the entry), plus
@@ -133,7 +133,7 @@ fn newest_first(entries: &[JournalEntry]) -> Vec<usize> {
 ///
 /// * `Days(n)`: entries installed before `now - n days` go; newer ones are preserved; entries
 ///   without a time stay but are not preserved (reference). The two most recent successful
-///   entries are always preserved (E-10).
+///   entries are always preserved (a clock that jumps forward must not delete the live release).
 /// * `Releases(n)`: when there are at most `n` successful entries nothing goes. Otherwise,
 ///   most recent first, the first `n + 1` successful entries are preserved ("this deployment
 ///   and the previous n") and every other entry, failed ones included, goes.
@@ -551,7 +551,7 @@ mod tests {
             ),
             // Exactly at the cutoff is not "before" it.
             (vec![(Some(3), t), (Some(1), t), (Some(0), t)], Days(3), vec![], vec![0, 1, 2]),
-            // E-10: everything is old (clock jumped forward): the two newest successful stay.
+            // Everything is old (the clock jumped forward): the two newest successful stay.
             (vec![(Some(40), t), (Some(30), t), (Some(20), f), (Some(10), t)], Days(5), vec![0, 2], vec![3, 1]),
             // A failed newest entry is not the current release.
             (vec![(Some(40), t), (Some(30), f)], Days(5), vec![1], vec![0]),
@@ -614,7 +614,7 @@ mod tests {
         assert!(!dir.path().join("apps/a").exists() && !dir.path().join("apps/b").exists());
         assert!(dir.path().join("apps/c/f").exists() && dir.path().join("apps/d/f").exists());
         assert_eq!(journal.entries().unwrap().iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["c", "d"]);
-        // A year later everything is old, but the current and previous releases stay (E-10).
+        // A year later everything is old, but the current and previous releases stay.
         let much_later = now() + Duration::days(365);
         let done = clean(&journal, "S", RetentionPolicy::Days(5), false, much_later, None, &log).unwrap();
         assert!(done.removed_entries.is_empty());

@@ -1,7 +1,7 @@
 //! [`Masker`]: replaces every sensitive value Calamari knows with `********` in the text it
 //! prints. Better than the reference, which masks only on the server.
 //!
-//! What is masked (hardening §3): the whole value, each line of a multi-line value (output
+//! What is masked (see `docs/behaviour.md`, "Secrets in output"): the whole value, each line of a multi-line value (output
 //! is processed line by line), and the base64 renderings of the value: the plain one and
 //! the three offset-shifted ones with their unstable edge characters trimmed, so the value
 //! is caught even in the middle of a longer base64 string; and the JSON-escaped and

@@ -1,6 +1,6 @@
 //! The [`Log`] writer: the one place that speaks the agent's stdout protocol.
 //!
-//! Protocol (reference §4.2): everything goes to stdout except errors (stderr). Before a
+//! Protocol (`docs/behaviour.md`, "The agent protocol"): everything goes to stdout except errors (stderr). Before a
 //! line of a different level, the writer emits `##octopus[stdout-verbose]`,
 //! `##octopus[stdout-default]`, `##octopus[stdout-warning]`, ... and only when the level
 //! changes. Every line passes through the [`Masker`], so a sensitive value is never printed

@@ -6,7 +6,7 @@ use super::Error;
 
 /// The directory under TentacleHome that holds one subdirectory per installed version.
 pub(crate) const CALAMARI_DIR: &str = "Calamari";
-/// The completeness marker, written last (reference §9).
+/// The completeness marker, written last: an agent treats a version directory as installed only when it holds this file.
 pub(crate) const SUCCESS_FILE: &str = "Success.txt";
 /// The manifest inside every install and bundle.
 pub(crate) const MANIFEST_FILE: &str = "manifest.json";
@@ -19,7 +19,7 @@ pub(crate) const TEMP_PREFIX: &str = ".tmp-";
 /// Prefix of directories moved aside before deletion (`.old-<version>-<random>`).
 pub(crate) const OLD_PREFIX: &str = ".old-";
 
-/// Caps on what a bundle may hold (hardening P3).
+/// Caps on what a bundle may hold, so a hostile bundle cannot fill the disk.
 pub(crate) const MAX_FILES: usize = 10_000;
 pub(crate) const MAX_TOTAL_BYTES: u64 = 4 << 30;
 pub(crate) const MAX_MANIFEST_BYTES: u64 = 4 << 20;

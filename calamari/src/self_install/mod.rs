@@ -1,12 +1,12 @@
 //! The versioned install `TentacleHome/Calamari/<version>/`, with `Success.txt` written last.
 //!
 //! An agent decides whether to push a newer Calamari by checking that
-//! `<TentacleHome>/Calamari/<version>/Success.txt` exists (reference §9). Everything here
+//! `<TentacleHome>/Calamari/<version>/Success.txt` exists (`docs/behaviour.md`, "The self-install"). Everything here
 //! keeps one invariant, whatever happens (a `kill -9`, a full disk, a read-only home, two
 //! installs at once): **`Success.txt` exists ⇒ every file the manifest lists is there with
 //! its recorded SHA-256.**
 //!
-//! How an install keeps it (hardening P1, P2, P4, P5):
+//! How an install keeps it:
 //! 1. Nothing is written when the version is already complete (so a read-only home with the
 //!    right version passes), unless `force` is given.
 //! 2. A `flock` on `Calamari/.install.lock` serialises installs and prunes of one home; the

@@ -1,7 +1,7 @@
 //! `##octopus[...]` service messages: the typed [`ServiceMessage`], its wire form, and
 //! (in [`parse`]) the parser for script output.
 //!
-//! Wire form (reference §4.1): `##octopus[name attr="<base64 of UTF-8>" ...]`. Every
+//! Wire form: `##octopus[name attr="<base64 of UTF-8>" ...]`. Every
 //! attribute value is base64; Calamari's own emitter uses double quotes. Messages without
 //! attributes (`##octopus[stdout-verbose]`) switch the agent's log level.
 

@@ -1,4 +1,4 @@
-//! Parsing `##octopus[...]` messages out of script output (reference §4.1).
+//! Parsing `##octopus[...]` messages out of script output (`docs/behaviour.md`, "The agent protocol").
 //!
 //! [`Parser`] is fed one line of script stdout at a time and yields [`Item`]s: plain text,
 //! or decoded [`ServiceMessage`]s. As the reference's state machine does, it finds

@@ -1,4 +1,4 @@
-//! The variables-file encryption the agent uses (reference §5.2, `AesEncryption.cs`).
+//! The variables-file encryption the agent uses (the reference's `AesEncryption.cs`; `docs/behaviour.md`, "Variables").
 //!
 //! Layout: `"IV__"` (4 bytes, not checked when reading) ‖ IV (16 bytes) ‖ AES-CBC/PKCS7
 //! ciphertext. Key: PBKDF2-HMAC-SHA1(password as UTF-8, salt `"Octopuss"`, 1000 iterations),

@@ -1,4 +1,4 @@
-//! Loading the variables an agent hands over (reference §5.1).
+//! Loading the variables an agent hands over (`docs/behaviour.md`, "Variables").
 //!
 //! Load order: `--variables` files (JSON array of `{"k","v","s"}`, encrypted when a
 //! password is given) → legacy `--sensitiveVariables` files (flat `{"name":"value"}`) →

@@ -1,4 +1,4 @@
-//! Well-known variable names (reference §2.6), one constant each.
+//! Well-known variable names, one constant each.
 
 /// Comma list of enabled features (`Octopus.Features.*`).
 pub(crate) const ENABLED_FEATURES: &str = "Octopus.Action.EnabledFeatures";

@@ -1,5 +1,5 @@
 //! The syntax tree of a parsed template, and its canonical text form (the form the
-//! reference echoes unresolved tokens in, §10 of the specification).
+//! reference echoes unresolved tokens in).
 
 use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
@@ -286,7 +286,7 @@ impl fmt::Display for Template {
 }
 
 impl Template {
-    /// The identifiers the template references (§11 of the specification): substitution
+    /// The identifiers the template references: substitution
     /// paths, filter options, symbol indexers, conditional operands (and the quoted text
     /// of string comparisons), each collections; not identifiers inside an each body.
     pub fn argument_names(&self) -> Vec<String> {

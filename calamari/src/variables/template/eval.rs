@@ -76,7 +76,7 @@ fn recursion_error(path: &Path, chain: &[Path]) -> Error {
     }
 }
 
-/// Truthiness (§7.3).
+/// Truthiness, as Octostache decides it for `#{if}`: see `docs/behaviour.md`, "Templates".
 pub(crate) fn is_truthy(s: &str) -> bool {
     if s.is_empty() || s == "0" {
         return false;
@@ -441,7 +441,7 @@ impl<'d> Evaluator<'d> {
         Ok(Json::parse(&text).and_then(|j| j.member(name)).map(Bind::Value))
     }
 
-    /// A found binding whose value is a template becomes the evaluated value (§5.3).
+    /// A found binding whose value is a template becomes the evaluated value.
     fn materialize(&self, scope: &Scope<'_>, b: Bind, run: &mut Run) -> Result<Bind, Error> {
         let raw: &str = match &b {
             Bind::Node(id) => match &self.tree.nodes[*id].value {

@@ -1,4 +1,4 @@
-//! The built-in filters (§6.2). Each returns `None` to decline (the substitution is
+//! The built-in filters. Each returns `None` to decline (the substitution is
 //! then echoed).
 
 use base64::Engine as _;

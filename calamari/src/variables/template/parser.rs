@@ -1,5 +1,5 @@
-//! A hand-written backtracking parser for the Octostache grammar (§3 of the
-//! specification). It records the furthest position at which anything failed, which is
+//! A hand-written backtracking parser for the Octostache grammar (`docs/behaviour.md`,
+//! "Templates"). It records the furthest position at which anything failed, which is
 //! where a parse error is reported and what the resilient mode keeps as literal text.
 
 use super::ast::{

@@ -1,4 +1,4 @@
-//! The lookup tree (§5.1): every variable name parsed as a path; identifier steps are
+//! The lookup tree: every variable name parsed as a path; identifier steps are
 //! named children, indexer steps indexed children; case-insensitive, insertion-ordered.
 //! Also holds the per-node cache of evaluated values.
 

@@ -1,4 +1,4 @@
-//! The `UriPart` filter (§6.5): the parts of a URI as .NET `System.Uri` reports them.
+//! The `UriPart` filter: the parts of a URI as .NET `System.Uri` reports them.
 
 struct Uri {
     scheme: String,
