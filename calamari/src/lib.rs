@@ -183,6 +183,8 @@ mod self_install;
 mod service_message;
 mod structured;
 mod substitution;
+#[cfg(test)]
+mod test_support;
 mod text_encoding;
 mod variables;
 mod xml_escape;

@@ -104,7 +104,7 @@ fn powershell_bootstrap_text_has_every_helper() {
 #[test]
 fn powershell_without_pwsh_is_a_clear_error() {
     if find_program("pwsh").is_some() {
-        println!("SKIP pwsh is installed; this test is about its absence");
+        crate::test_support::skip("pwsh is installed; this test is about its absence");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +113,7 @@ fn powershell_without_pwsh_is_a_clear_error() {
     let (log, _, _) = Log::capture();
     let err = run_script(&script, None, &mut VariableDictionary::new(), &log).unwrap_err();
     assert!(err.to_string().contains("PowerShell Core (pwsh) was not found"), "{err}");
-    println!("SKIP executing PowerShell scripts: pwsh is not installed here");
+    crate::test_support::skip("executing PowerShell scripts: pwsh is not installed here");
 }
 
 fn run(file: &str, body: &str, params: Option<&str>, vars: &mut VariableDictionary) -> (ScriptOutcome, String, String) {
@@ -152,7 +152,7 @@ echo "args:$#:$1:$2"
 #[test]
 fn python_reads_variables_and_sets_outputs() {
     if find_program("python3").is_none() {
-        println!("SKIP python3 is not installed");
+        crate::test_support::skip("python3 is not installed");
         return;
     }
     let mut vars = VariableDictionary::new();
