@@ -115,7 +115,7 @@ pub(crate) fn run_script(
     let dir = script.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
     let parameters = parameters.map(str::trim).filter(|p| !p.is_empty());
 
-    let step = workspace::StepDir::create()?;
+    let step = workspace::StepDir::create(variables)?;
     let modules = RemoveOnDrop(write_script_modules(&dir, syntax, variables)?);
     let launch = interpreter::Launch { script: &script, parameters, variables, step: &step, modules: &modules.0 };
     let mut cmd = syntax.command(&launch)?;

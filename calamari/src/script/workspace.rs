@@ -34,8 +34,8 @@ impl StepDir {
     }
 
     /// Creates a new step directory under the default base, sweeping dead steps first.
-    pub(crate) fn create() -> Result<StepDir> {
-        Self::create_in(&default_base())
+    pub(crate) fn create(variables: &crate::VariableDictionary) -> Result<StepDir> {
+        Self::create_in(&default_base(variables))
     }
 
     /// Creates a new step directory under `base`, sweeping dead steps first.
@@ -78,9 +78,10 @@ impl Drop for StepDir {
     }
 }
 
-/// `$TentacleHome/Work`, or `$TMPDIR/calamari-<uid>`.
-pub(crate) fn default_base() -> PathBuf {
-    match std::env::var_os(crate::env_vars::TENTACLE_HOME).filter(|v| !v.is_empty()) {
+/// `$TentacleHome/Work` (the agent's `env:TentacleHome`), or `$TMPDIR/calamari-<uid>`.
+pub(crate) fn default_base(variables: &crate::VariableDictionary) -> PathBuf {
+    let home = variables.get_raw(&format!("env:{}", crate::env_vars::TENTACLE_HOME)).filter(|v| !v.trim().is_empty());
+    match home {
         Some(home) => PathBuf::from(home).join("Work"),
         None => std::env::temp_dir().join(format!("calamari-{}", rustix::process::getuid().as_raw())),
     }
