@@ -101,7 +101,7 @@ impl NamedLock {
     /// directory it protects (the lock follows the directory through renames).
     pub(crate) fn acquire_existing(path: impl AsRef<Path>) -> Result<NamedLock> {
         let path = path.as_ref();
-        let file = File::open(path).at("open", path)?;
+        let file = crate::fs::open(path)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(std::io::Error::from)
             .at("lock", path)?;
@@ -112,7 +112,7 @@ impl NamedLock {
     /// created). Tests with a shared lock, so two processes testing at once do not see
     /// each other; false when `path` cannot be opened.
     pub(crate) fn is_held(path: impl AsRef<Path>) -> bool {
-        let Ok(file) = File::open(path.as_ref()) else { return false };
+        let Ok(file) = crate::fs::open(path) else { return false };
         rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).is_err()
     }
 }
@@ -136,6 +136,7 @@ impl Drop for NamedLock {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -100,6 +100,7 @@ pub(crate) fn verify_sha1(path: &Path, expected: &str) -> Result<FileHashes, Err
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

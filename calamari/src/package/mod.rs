@@ -370,4 +370,5 @@ pub(crate) fn extract_into(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests;

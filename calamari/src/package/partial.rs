@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::fs::{IoContext, IoError};
+use crate::fs::IoError;
 use crate::lock::NamedLock;
 
 use super::Error;
@@ -43,18 +43,20 @@ impl Partial {
         remove_stale(&parent);
         let token = format!("{:016x}", rand::random::<u64>());
         let fresh = parent.join(format!(".{name}{NEW}{token}"));
-        std::fs::create_dir(&fresh).at("create directory", &fresh)?;
+        crate::fs::create_dir(&fresh)?;
         let lock = match NamedLock::acquire_existing(&fresh) {
             Ok(lock) => lock,
             Err(e) => {
-                let _ = std::fs::remove_dir(&fresh);
+                // Best-effort cleanup: the lock error is the one to report.
+                let _ = crate::fs::remove_dir(&fresh);
                 return Err(e.into());
             }
         };
         let path = parent.join(format!(".{name}{PARTIAL}{token}"));
-        if let Err(e) = std::fs::rename(&fresh, &path) {
-            let _ = std::fs::remove_dir(&fresh);
-            return Err(IoError { op: "rename to", path, source: e }.into());
+        if let Err(e) = crate::fs::rename(&fresh, &path) {
+            // Best-effort cleanup: the rename error is the one to report.
+            let _ = crate::fs::remove_dir(&fresh);
+            return Err(e.into());
         }
         Ok(Partial { path, lock: Some(lock), committed: false })
     }
@@ -84,7 +86,7 @@ impl Partial {
                 if destination.symlink_metadata().is_ok() {
                     return Err(exists(destination));
                 }
-                std::fs::rename(&self.path, destination).at("rename to", destination)?;
+                crate::fs::rename(&self.path, destination)?;
             }
             Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::NOTEMPTY) => return Err(exists(destination)),
             Err(e) => return Err(IoError { op: "rename to", path: destination.to_path_buf(), source: e.into() }.into()),
@@ -121,17 +123,17 @@ fn split(destination: &Path) -> Result<(PathBuf, String), Error> {
 }
 
 /// Removes a tree we created, making read-only directories writable first.
-fn remove_tree(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(path) {
+fn remove_tree(path: &Path) -> crate::fs::Result<()> {
+    match crate::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(_) => {
-            use std::os::unix::fs::PermissionsExt;
             for entry in walkdir::WalkDir::new(path).follow_links(false).into_iter().flatten() {
                 if entry.file_type().is_dir() {
-                    let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o700));
+                    // Best effort: a directory we cannot chmod makes the removal below fail.
+                    let _ = crate::fs::set_mode(entry.path(), 0o700);
                 }
             }
-            std::fs::remove_dir_all(path)
+            crate::fs::remove_dir_all(path)
         }
     }
 }
@@ -139,7 +141,7 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 /// Removes partial directories in `parent` whose extraction is no longer running, and
 /// `new` directories older than an hour (a process killed between mkdir and rename).
 pub(crate) fn remove_stale(parent: &Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    let Ok(entries) = crate::fs::read_dir(parent) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -173,7 +175,7 @@ fn is_locked(path: &Path) -> bool {
 /// True when an extraction in progress has reserved `parent/name`.
 pub(crate) fn is_reserved(parent: &Path, name: &str) -> bool {
     let prefix = format!(".{name}{PARTIAL}");
-    let Ok(entries) = std::fs::read_dir(parent) else { return false };
+    let Ok(entries) = crate::fs::read_dir(parent) else { return false };
     entries.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) && is_locked(&e.path()))
 }
 
@@ -184,6 +186,7 @@ pub(crate) fn create_in(parent: &Path, name: &str) -> Result<Partial, Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

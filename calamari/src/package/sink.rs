@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -44,7 +44,7 @@ enum Node {
 
 /// The process umask, read without changing it (`umask(2)` would race other threads).
 fn process_umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
+    crate::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok()))
@@ -316,7 +316,7 @@ impl<'a> Sink<'a> {
         self.drain_pool()?;
         for (rel, target) in &self.hardlinks {
             let (from, to) = (self.root.join(target), self.root.join(rel));
-            std::fs::hard_link(&from, &to).at("create hard link", &to)?;
+            crate::fs::hard_link(&from, &to)?;
         }
         let links: HashMap<&str, &str> = self.symlinks.iter().map(|(p, t, _)| (p.as_str(), t.as_str())).collect();
         let mut skipped = 0;
@@ -327,7 +327,7 @@ impl<'a> Sink<'a> {
             };
             if self.resolve(&links, &dir, target, 0).is_some() {
                 let path = self.root.join(rel);
-                std::os::unix::fs::symlink(target, &path).at("create symbolic link", &path)?;
+                crate::fs::symlink(target, &path)?;
                 self.files += 1;
             } else {
                 skipped += 1;
@@ -347,7 +347,7 @@ impl<'a> Sink<'a> {
         for (rel, mode, mtime) in &self.dir_meta {
             let path = self.root.join(rel);
             if let Some(mode) = mode {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & !umask)).at("chmod", &path)?;
+                crate::fs::set_mode(&path, mode & !umask)?;
             }
             if let Some(t) = mtime {
                 let ts = rustix::fs::Timestamps {

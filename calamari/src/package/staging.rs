@@ -98,7 +98,7 @@ fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<(), E
     let free = stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024);
     if free < required {
         let host =
-            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+            crate::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         return Err(Error::NotEnoughFreeSpace { path: root.to_path_buf(), host, required, available: free });
     }
     Ok(())

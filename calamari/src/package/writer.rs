@@ -208,6 +208,7 @@ fn worker(rx: &Mutex<Receiver<Job>>, error: &Mutex<Option<Error>>, failed: &Atom
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

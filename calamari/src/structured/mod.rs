@@ -438,4 +438,5 @@ impl Edits {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests;

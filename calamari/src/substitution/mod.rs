@@ -227,6 +227,7 @@ pub(crate) fn substitute_file(path: &Path, variables: &VariableDictionary, log: 
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 
