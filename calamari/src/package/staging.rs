@@ -52,7 +52,8 @@ pub(crate) fn application_root(variables: &VariableDictionary) -> Result<PathBuf
         return Ok(PathBuf::from(path));
     }
     for env in [crate::env_vars::SYSTEM_DRIVE, crate::env_vars::HOME] {
-        if let Some(base) = std::env::var_os(env).filter(|v| !v.is_empty()) {
+        // The agent's environment, as the variables carry it (`env:HOME`).
+        if let Some(base) = variables.get_raw(&format!("env:{env}")).filter(|v| !v.trim().is_empty()) {
             return Ok(PathBuf::from(base).join("Applications"));
         }
     }
