@@ -721,3 +721,79 @@ fn seed(env: &TestEnv, j: &DeploymentJournal, count: usize) {
     })
     .unwrap();
 }
+
+/// A tar.gz package `Acme.Web.<version>.tar.gz` holding one file.
+fn web_package(env: &TestEnv, version: &str) -> PathBuf {
+    let path = env.path(format!("Acme.Web.{version}.tar.gz"));
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(2);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, "index.html", &b"hi"[..]).unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+/// Runs deploy-package for `package` with the retention set and `extra` variables.
+fn deploy(env: &TestEnv, package: &Path, extra: &[(&str, &str, bool)]) -> Run {
+    let apps = env.path("Applications");
+    let mut vars = vec![
+        ("Octopus.Tentacle.Agent.ApplicationDirectoryPath", apps.to_str().unwrap(), false),
+        ("OctopusRetentionPolicySet", SET, false),
+        ("Octopus.Environment.Name", "Production", false),
+    ];
+    vars.extend_from_slice(extra);
+    let file = env.variables("vars.json", &vars);
+    env.cmd(&[
+        "deploy-package",
+        &format!("--package={}", package.display()),
+        &format!("--variables={}", file.display()),
+    ])
+    .env("TentacleHome", tentacle_home(env))
+    .run()
+}
+
+#[test]
+fn clean_deletes_the_directories_of_deployments_made_by_deploy_package() {
+    // deploy-package records CustomInstallationDirectory = ExtractedTo when none is
+    // configured; that must not make every directory "custom" and undeletable.
+    let env = TestEnv::new();
+    let package = web_package(&env, "1.0.0");
+    for _ in 0..8 {
+        deploy(&env, &package, &[]).success();
+    }
+    let entries = read_journal(&env);
+    assert_eq!(entries.len(), 8);
+    assert!(entries.iter().all(|e| e.custom_installation_directory == e.extracted_to), "{entries:#?}");
+    let dirs: Vec<PathBuf> = entries.iter().map(dir_of).collect();
+    assert!(dirs.iter().all(|d| d.is_dir()));
+
+    clean(&env, &["--releases=1"]).success();
+    let kept = read_journal(&env);
+    assert_eq!(kept.len(), 2, "this deployment and the previous successful one");
+    for (entry, dir) in entries.iter().zip(&dirs) {
+        let stays = kept.iter().any(|k| k.id == entry.id);
+        assert_eq!(dir.exists(), stays, "{}", dir.display());
+    }
+    let parent = dirs[0].parent().unwrap();
+    assert_eq!(std::fs::read_dir(parent).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count(), 2);
+}
+
+#[test]
+fn clean_keeps_a_configured_custom_installation_directory() {
+    let env = TestEnv::new();
+    let package = web_package(&env, "1.0.0");
+    let site = env.path("www/site");
+    for _ in 0..3 {
+        deploy(
+            &env,
+            &package,
+            &[("Octopus.Action.Package.CustomInstallationDirectory", site.to_str().unwrap(), false)],
+        )
+        .success();
+    }
+    clean(&env, &["--releases=1"]).success();
+    assert_eq!(read_journal(&env).len(), 2);
+    assert!(site.join("index.html").is_file(), "the custom directory is never deleted");
+}

@@ -7,7 +7,8 @@
 //!
 //! * **Never a kept directory.** A directory is not deleted when an entry that stays in the
 //!   journal (of any retention set) uses it or lives inside it, when it is, contains or lies
-//!   inside any entry's custom installation directory, when it contains `$TentacleHome` or
+//!   inside any entry's custom installation directory (one that differs from that entry's
+//!   own extraction directory), when it contains `$TentacleHome` or
 //!   the journal, or when it is not an absolute path.
 //! * **Clock skew.** With `--days`, the two most recent successful deployments (the
 //!   current release and the one before it) are kept whatever their age, so a clock that
@@ -347,8 +348,14 @@ impl Guard {
             {
                 kept.extend(forms(Path::new(dir)));
             }
+            // deploy-package records CustomInstallationDirectory = ExtractedTo when no custom
+            // directory is configured (as the reference does): that is no custom directory.
             if let Some(dir) = e.custom_installation_directory.as_deref().filter(|d| !d.trim().is_empty()) {
-                custom.extend(forms(Path::new(dir)));
+                let dir_forms = forms(Path::new(dir));
+                let own = e.extracted_to.as_deref().map(|x| forms(Path::new(x))).unwrap_or_default();
+                if !dir_forms.iter().any(|f| own.contains(f)) {
+                    custom.extend(dir_forms);
+                }
             }
         }
         let mut infrastructure = Vec::new();
@@ -661,6 +668,16 @@ mod tests {
         assert!(guard.reason(Path::new("/var/www/a/bin")).unwrap().contains("custom installation"));
         assert!(guard.reason(Path::new("/home")).unwrap().contains("TentacleHome"));
         assert!(guard.reason(Path::new("relative/dir")).unwrap().contains("absolute"));
+        // A "custom" directory equal to the entry's own extraction directory (what
+        // deploy-package records when none is configured) protects nothing.
+        let all = vec![JournalEntry {
+            id: "plain".into(),
+            extracted_to: Some("/apps/B/1.0.0".into()),
+            custom_installation_directory: Some("/apps/B/1.0.0/".into()),
+            ..Default::default()
+        }];
+        let guard = Guard::new(&all, &["plain"], Path::new("/home/t/DeploymentJournal.xml"), None);
+        assert_eq!(guard.reason(Path::new("/apps/B/1.0.0")), None);
         assert!(guard.reason(Path::new("/")).is_some());
     }
 }
