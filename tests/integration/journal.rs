@@ -797,3 +797,27 @@ fn clean_keeps_a_configured_custom_installation_directory() {
     assert_eq!(read_journal(&env).len(), 2);
     assert!(site.join("index.html").is_file(), "the custom directory is never deleted");
 }
+
+#[test]
+fn skip_if_already_installed_uses_the_indexed_primary_package_variables() {
+    // The agent names the primary package as Octopus.Action.Package[].PackageId/PackageVersion.
+    let env = TestEnv::new();
+    let package = web_package(&env, "2.0.0");
+    let vars = [
+        ("Octopus.Action.Package[].PackageId", "Acme.Web", false),
+        ("Octopus.Action.Package[].PackageVersion", "2.0.0", false),
+        ("Octopus.Action.Package[].OriginalPath", "/feeds/Acme.Web.2.0.0.tar.gz", false),
+        ("Octopus.Action.Package.SkipIfAlreadyInstalled", "True", false),
+    ];
+    deploy(&env, &package, &vars).success();
+    let second = deploy(&env, &package, &vars);
+    second
+        .success()
+        .stdout_has("The package has already been installed on this machine, so installation will be skipped.");
+    let entries = read_journal(&env);
+    assert_eq!(entries.len(), 1, "the skipped deployment writes no entry");
+    assert_eq!(entries[0].packages[0].package_id, "Acme.Web");
+    assert_eq!(entries[0].packages[0].package_version, "2.0.0");
+    assert_eq!(entries[0].packages[0].deployed_from.as_deref(), Some("/feeds/Acme.Web.2.0.0.tar.gz"));
+    assert!(!env.path("Applications/Production/Acme.Web/2.0.0_1").exists());
+}

@@ -42,8 +42,8 @@ pub(crate) fn check_already_installed(
         return Ok(AlreadyInstalled::No);
     }
     let Some(journal) = journal else { return Ok(AlreadyInstalled::No) };
-    let id = variables.get_or_empty(names::PACKAGE_ID)?;
-    let version = variables.get_or_empty(names::PACKAGE_VERSION)?;
+    let id = primary_package(variables, "PackageId", names::PACKAGE_ID)?;
+    let version = primary_package(variables, "PackageVersion", names::PACKAGE_VERSION)?;
     let set = variables.get_or_empty(names::RETENTION_POLICY_SET)?;
     match journal.latest_for_package(&set, &id, &version)? {
         None => Ok(AlreadyInstalled::No),
@@ -61,6 +61,16 @@ pub(crate) fn check_already_installed(
             Ok(AlreadyInstalled::Yes(extracted_to))
         }
     }
+}
+
+/// A field of the primary package: the agent sends `Octopus.Action.Package[].<field>` (the
+/// indexed form the reference reads), older agents `Octopus.Action.Package.<field>`.
+fn primary_package(variables: &VariableDictionary, field: &str, legacy: &str) -> Result<String, journal::Error> {
+    let indexed = variables.get_or_empty(&format!("{}[].{field}", journal::entry::PACKAGE_COLLECTION))?;
+    if !indexed.trim().is_empty() {
+        return Ok(indexed);
+    }
+    Ok(variables.get_or_empty(legacy)?)
 }
 
 #[cfg(test)]
