@@ -821,3 +821,16 @@ fn skip_if_already_installed_uses_the_indexed_primary_package_variables() {
     assert_eq!(entries[0].packages[0].deployed_from.as_deref(), Some("/feeds/Acme.Web.2.0.0.tar.gz"));
     assert!(!env.path("Applications/Production/Acme.Web/2.0.0_1").exists());
 }
+
+#[test]
+fn adding_a_journal_entry_is_logged_verbosely_with_its_xml() {
+    let env = TestEnv::new();
+    let package = web_package(&env, "3.0.0");
+    let run = deploy(&env, &package, &[]);
+    run.success()
+        .stdout_has("Adding journal entry:\n<Deployment Id=\"")
+        .stdout_has("<Package PackageId=\"Acme.Web\" PackageVersion=\"3.0.0\"");
+    let before = &run.stdout[..run.stdout.find("Adding journal entry").unwrap()];
+    let level = &before[before.rfind("##octopus[stdout-").unwrap()..];
+    assert!(level.starts_with("##octopus[stdout-verbose]"), "logged at {level}");
+}

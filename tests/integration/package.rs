@@ -220,10 +220,21 @@ fn hostile_archive_fails_with_the_entry_named_and_no_destination() {
     b.append(&h, &b"x"[..]).unwrap();
     let archive = env.write("Evil.1.0.0.tar", b.into_inner().unwrap());
     let run = extract_to(&env, &archive, "out/evil");
-    run.code(1).stderr_has("../../escape");
+    run.code(1).stderr_has("../../escape").stderr_has("outside the intended extraction directory");
     assert!(!env.path("out/evil").exists());
     assert!(!env.path("../escape").exists());
     assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), 0, "no partial directory left");
+}
+
+#[test]
+fn a_package_without_an_extension_gets_the_reference_sentence() {
+    let env = TestEnv::new();
+    let bare = env.write("AcmeWebPackage", std::fs::read(fixture("Sample.App.2.1.0-beta.1.tar.gz")).unwrap());
+    extract_to(&env, &bare, "out/bare")
+        .code(1)
+        .stderr_has("Package is missing file extension. This is needed to select the correct extraction algorithm.")
+        .stderr_has("AcmeWebPackage");
+    assert!(!env.path("out/bare").exists());
 }
 
 #[test]

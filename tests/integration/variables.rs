@@ -158,7 +158,13 @@ fn files_merge_in_order_with_legacy_env_and_additional_variables() {
         .stdout_has("deprecated");
     let missing_additional =
         env.cmd(&["evaluate", "--template=x"]).env("AdditionalVariablesPath", env.path("nope.json")).run();
-    missing_additional.code(1).stderr_has("nope.json");
+    missing_additional.code(1).stderr_has(&format!(
+        "Could not read additional variables from JSON file at '{}'. File does not exist. Make sure the file can be read or remove the 'AdditionalVariablesPath' environment variable.",
+        env.path("nope.json").display()
+    ));
+    std::fs::write(env.path("broken.json"), "{not json").unwrap();
+    let broken = env.cmd(&["evaluate", "--template=x"]).env("AdditionalVariablesPath", env.path("broken.json")).run();
+    broken.code(1).stderr_has("The file could not be read.").stderr_has("broken.json");
 }
 
 #[test]

@@ -249,6 +249,10 @@ impl DeploymentJournal {
     /// # Errors
     /// As [`update`](Self::update).
     pub fn add(&self, entry: &JournalEntry) -> Result<(), Error> {
+        if let Some(log) = &self.log {
+            // As the reference: the entry's XML, verbose.
+            log.verbose(format!("Adding journal entry:\n{}", xml::entry_element(entry)));
+        }
         self.update(|entries| entries.push(entry.clone()))
     }
 

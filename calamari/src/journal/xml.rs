@@ -257,6 +257,47 @@ fn attribute(out: &mut String, name: &str, value: &str) {
     out.push('"');
 }
 
+/// One `<Deployment>` element as .NET's `XElement.ToString()` shows it (what the reference
+/// logs when it adds an entry).
+pub(crate) fn entry_element(entry: &JournalEntry) -> String {
+    let mut out = String::with_capacity(400);
+    write_entry(&mut out, entry, "\n");
+    out
+}
+
+/// Writes one `<Deployment>` element; `newline` starts each of its lines after the first.
+fn write_entry(out: &mut String, e: &JournalEntry, newline: &str) {
+    out.push_str("<Deployment");
+    attribute(out, "Id", &e.id);
+    attribute(out, "EnvironmentId", &e.environment_id);
+    attribute(out, "TenantId", e.tenant_id.as_deref().unwrap_or(""));
+    attribute(out, "ProjectId", &e.project_id);
+    if let Some(t) = &e.installed_on {
+        attribute(out, "InstalledOn", &format_installed_on(t));
+    }
+    attribute(out, "RetentionPolicySet", &e.retention_policy_set);
+    attribute(out, "ExtractedTo", e.extracted_to.as_deref().unwrap_or(""));
+    attribute(out, "CustomInstallationDirectory", e.custom_installation_directory.as_deref().unwrap_or(""));
+    attribute(out, "WasSuccessful", if e.was_successful { "True" } else { "False" });
+    if e.packages.is_empty() {
+        out.push_str(" />");
+        return;
+    }
+    out.push('>');
+    for p in &e.packages {
+        out.push_str(newline);
+        out.push_str("  <Package");
+        attribute(out, "PackageId", &p.package_id);
+        attribute(out, "PackageVersion", &p.package_version);
+        if let Some(from) = &p.deployed_from {
+            attribute(out, "DeployedFrom", from);
+        }
+        out.push_str(" />");
+    }
+    out.push_str(newline);
+    out.push_str("</Deployment>");
+}
+
 /// Serialises a whole journal document, byte for byte as the reference writes it.
 pub fn serialise(entries: &[JournalEntry]) -> Vec<u8> {
     let mut out = String::with_capacity(64 + entries.len() * 400);
@@ -268,33 +309,8 @@ pub fn serialise(entries: &[JournalEntry]) -> Vec<u8> {
     }
     out.push_str("<Deployments>");
     for e in entries {
-        out.push_str("\n  <Deployment");
-        attribute(&mut out, "Id", &e.id);
-        attribute(&mut out, "EnvironmentId", &e.environment_id);
-        attribute(&mut out, "TenantId", e.tenant_id.as_deref().unwrap_or(""));
-        attribute(&mut out, "ProjectId", &e.project_id);
-        if let Some(t) = &e.installed_on {
-            attribute(&mut out, "InstalledOn", &format_installed_on(t));
-        }
-        attribute(&mut out, "RetentionPolicySet", &e.retention_policy_set);
-        attribute(&mut out, "ExtractedTo", e.extracted_to.as_deref().unwrap_or(""));
-        attribute(&mut out, "CustomInstallationDirectory", e.custom_installation_directory.as_deref().unwrap_or(""));
-        attribute(&mut out, "WasSuccessful", if e.was_successful { "True" } else { "False" });
-        if e.packages.is_empty() {
-            out.push_str(" />");
-            continue;
-        }
-        out.push('>');
-        for p in &e.packages {
-            out.push_str("\n    <Package");
-            attribute(&mut out, "PackageId", &p.package_id);
-            attribute(&mut out, "PackageVersion", &p.package_version);
-            if let Some(from) = &p.deployed_from {
-                attribute(&mut out, "DeployedFrom", from);
-            }
-            out.push_str(" />");
-        }
-        out.push_str("\n  </Deployment>");
+        out.push_str("\n  ");
+        write_entry(&mut out, e, "\n  ");
     }
     let _ = write!(out, "\n</Deployments>");
     out.into_bytes()

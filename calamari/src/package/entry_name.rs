@@ -20,13 +20,13 @@ pub enum UnsafeName {
     #[error("the name contains a NUL character")]
     Nul,
     /// The name starts with `/` (or `\`, including UNC roots).
-    #[error("the name is an absolute path")]
+    #[error("the name is an absolute path, outside the intended extraction directory")]
     Absolute,
     /// The name starts with `X:`.
-    #[error("the name starts with a Windows drive letter")]
+    #[error("the name starts with a Windows drive letter, outside the intended extraction directory")]
     DriveLetter,
     /// A component is `..`.
-    #[error("the name contains a '..' component")]
+    #[error("the name contains a '..' component: it would extract outside the intended extraction directory")]
     ParentComponent,
     /// A component is longer than [`MAX_NAME_BYTES`].
     #[error("a path component is longer than {MAX_NAME_BYTES} bytes")]

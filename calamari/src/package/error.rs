@@ -34,7 +34,7 @@ pub enum Error {
     },
     /// A package file name without an extension.
     #[error(
-        "Package is missing file extension. This is needed to select the correct extraction algorithm: '{}'",
+        "Package is missing file extension. This is needed to select the correct extraction algorithm. File: '{}'",
         path.display()
     )]
     MissingExtension {

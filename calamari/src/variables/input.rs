@@ -152,7 +152,16 @@ pub fn load(sources: &VariableSources) -> Result<VariableDictionary, Error> {
             .filter(|v| !v.trim().is_empty()),
     };
     if let Some(path) = additional {
-        for variable in read_legacy_file(Path::new(path.trim()), None)? {
+        let path = PathBuf::from(path.trim());
+        if !path.is_file() {
+            return Err(Error::AdditionalVariables { path, reason: "File does not exist.", source: None });
+        }
+        let variables = read_legacy_file(&path, None).map_err(|e| Error::AdditionalVariables {
+            path: path.clone(),
+            reason: "The file could not be read.",
+            source: Some(Box::new(e)),
+        })?;
+        for variable in variables {
             dict.insert(variable);
         }
     }

@@ -40,6 +40,21 @@ pub enum Error {
     /// A password was given in a way that cannot be used.
     #[error("{0}")]
     Password(String),
+    /// The file named by `AdditionalVariablesPath` is missing or unreadable (the reference's
+    /// wording, which says how to turn it off).
+    #[error(
+        "Could not read additional variables from JSON file at '{}'. {reason} Make sure the file can be read or remove the 'AdditionalVariablesPath' environment variable.",
+        path.display()
+    )]
+    AdditionalVariables {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+        /// Why it could not be read.
+        #[source]
+        source: Option<Box<Error>>,
+    },
     /// A variable that must have a value has none.
     #[error("The variable '{0}' is required but no value is set.")]
     Required(String),
