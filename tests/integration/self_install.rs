@@ -191,7 +191,14 @@ fn check_install_reports_the_agents_warning_and_exit_3() {
     let env = TestEnv::new();
     let home = env.path("tentacle");
     let h = path_str(&home);
-    let missing = home.join("Calamari").join("9.9.9");
+    // A fresh machine: no Calamari at all, so the Calamari root is named.
+    let root = home.join("Calamari");
+    let run = env.cmd(&["check-install", "--home", h, "--version", "9.9.9"]).run();
+    run.code(3)
+        .stdout_has(&format!("Not running latest version of Calamari. Directory does not exist: {}\n", root.display()));
+    // With the root there, the missing version directory is named.
+    std::fs::create_dir_all(&root).unwrap();
+    let missing = root.join("9.9.9");
     env.cmd(&["check-install", "--home", h, "--version", "9.9.9"]).run().code(3).stdout_has(&format!(
         "Not running latest version of Calamari. Directory does not exist: {}",
         missing.display()

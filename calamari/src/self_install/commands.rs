@@ -104,7 +104,14 @@ pub fn check(home: &Path, version: &str, log: &Log) -> Result<Outcome, Error> {
             Ok(Outcome::Success)
         }
         InstallState::Missing => {
-            log.warn(format!("Not running latest version of Calamari. Directory does not exist: {}", dir.display()));
+            // As the agent reports it on a fresh machine: the Calamari root when there is no
+            // Calamari at all, the version directory only when the root exists.
+            let root = calamari_dir(home);
+            let missing = if root.is_dir() { dir } else { root };
+            log.warn(format!(
+                "Not running latest version of Calamari. Directory does not exist: {}",
+                missing.display()
+            ));
             Ok(Outcome::OutOfDate)
         }
         InstallState::Incomplete => {
