@@ -641,7 +641,8 @@ fn read_until(stdout: &mut impl Read, marker: &str) -> String {
 }
 
 /// Two documents, a separator with trailing spaces, and empty documents at the end.
-const K8S_MANIFEST: &str = "kind: ConfigMap\nmetadata:\n  name: first\n---   \nkind: Secret\nmetadata:\n  name: second\n---\n---";
+const K8S_MANIFEST: &str =
+    "kind: ConfigMap\nmetadata:\n  name: first\n---   \nkind: Secret\nmetadata:\n  name: second\n---\n---";
 
 #[test]
 fn bash_reports_kubernetes_manifests_one_message_per_document() {

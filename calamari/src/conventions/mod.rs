@@ -268,8 +268,8 @@ fn rollback(d: &mut Deployment<'_>, error: &crate::Error) {
     }
     // As the reference's rollback conventions: the feature scripts only run when the packaged
     // script did not fail.
-    let rolled_back =
-        scripts::run_packaged(d, Stage::DeployFailed).and_then(|()| feature_scripts::run(d, FeatureStage::DeployFailed));
+    let rolled_back = scripts::run_packaged(d, Stage::DeployFailed)
+        .and_then(|()| feature_scripts::run(d, FeatureStage::DeployFailed));
     if let Err(rollback_error) = rolled_back
         && rollback_error.to_string() != message
     {
