@@ -405,3 +405,109 @@ fn additional_paths_are_searched_for_substitution_and_structured_targets() {
     assert_eq!(std::fs::read_to_string(shared.join("extra.config")).unwrap(), "name=hello");
     assert_eq!(std::fs::read_to_string(shared.join("extra.json")).unwrap(), "{\"Greeting\": \"hello\"}");
 }
+
+#[test]
+fn enabled_features_run_their_embedded_scripts_and_features_without_scripts_are_skipped() {
+    let env = TestEnv::new();
+    let pkg = package(&env, "Acme.Test.1.0.0.tar.gz", &[("PreDeploy.sh", "echo packaged-pre", 0o644)]);
+    let features = "Octopus.Features.Nginx,Octopus.Features.HelloWorld,Octopus.Features.CustomScripts";
+    let run = deploy(
+        &env,
+        &pkg,
+        &[
+            ("Octopus.Action.EnabledFeatures", features, false),
+            ("Octopus.Action.CustomScripts.PreDeploy.sh", "echo configured-pre", false),
+        ],
+    );
+    run.success().output_lacks("Nginx").output_lacks("Did not overwrite");
+    let order: Vec<usize> = ["Hello World!", "configured-pre", "packaged-pre"]
+        .iter()
+        .map(|s| run.stdout.find(s).unwrap_or_else(|| panic!("{s} missing: {}", run.stdout)))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "BeforePreDeploy runs first: {order:?}\n{}", run.stdout);
+    assert_eq!(run.stdout.matches("Hello World!").count(), 1, "{}", run.stdout);
+    let dir = staging(&env, "");
+    assert!(!dir.join("Octopus.Features.HelloWorld_BeforePreDeploy.sh").exists(), "the feature script is deleted");
+
+    let without = TestEnv::new();
+    let pkg = package(&without, "Acme.Test.1.0.0.tar.gz", &[("a.txt", "a", 0o644)]);
+    deploy(&without, &pkg, &[]).success().output_lacks("Hello World!");
+    let other_case =
+        deploy(&without, &pkg, &[("Octopus.Action.EnabledFeatures", "octopus.features.helloworld", false)]);
+    other_case.success().output_lacks("Hello World!");
+}
+
+#[test]
+fn a_feature_script_already_on_disk_is_run_instead_and_its_failure_fails_the_deployment() {
+    let env = TestEnv::new();
+    let name = "Octopus.Features.HelloWorld_BeforePreDeploy.sh";
+    let pkg = package(
+        &env,
+        "Acme.Test.1.0.0.tar.gz",
+        &[
+            (name, "echo overridden-feature; exit 4", 0o644),
+            ("PreDeploy.sh", "echo pre-should-not-run", 0o644),
+            ("DeployFailed.sh", "echo \"rollback saw: $(get_octopusvariable OctopusLastErrorMessage)\"", 0o644),
+        ],
+    );
+    let run = deploy(&env, &pkg, &[("Octopus.Action.EnabledFeatures", "Octopus.Features.HelloWorld", false)]);
+    let script = staging(&env, "").join(name);
+    let message = format!("Script '{}' returned non-zero exit code: 4", script.display());
+    run.code(1)
+        .stdout_has("overridden-feature")
+        .stdout_has(&format!("Did not overwrite '{}', it was already on disk", script.display()))
+        .stdout_has(&format!("rollback saw: {message}"))
+        .stderr_has(&message)
+        .output_lacks("Hello World!")
+        .output_lacks("pre-should-not-run");
+    assert!(!script.exists(), "the feature script is deleted after it ran");
+    assert!(journal(&env).contains("WasSuccessful=\"False\""), "{}", journal(&env));
+}
+
+#[test]
+fn run_script_sees_the_previous_installations_from_a_journal_written_by_deploy_package() {
+    let env = TestEnv::new();
+    let pkg = package(&env, "Acme.Test.1.0.0.tar.gz", &[("a.txt", "a", 0o644)]);
+    std::fs::create_dir_all(env.path("failing")).unwrap();
+    let failing = package(&env, "failing/Acme.Test.1.0.0.tar.gz", &[("Deploy.sh", "exit 2", 0o644)]);
+    let fields = ["OriginalInstalledPath", "CustomInstallationDirectory", "PackageFilePath", "PackageVersion"];
+    let mut body = String::new();
+    for prefix in ["PreviousInstallation", "PreviousSuccessfulInstallation"] {
+        for field in fields {
+            body.push_str(&format!(
+                "echo \"{prefix}.{field}=[$(get_octopusvariable Octopus.Tentacle.{prefix}.{field})]\"\n"
+            ));
+        }
+    }
+    let run_script = |extra: &[(&str, &str, bool)]| {
+        let mut vars = base_vars(&env);
+        vars.push(("Octopus.Action.Script.ScriptBody".into(), body.clone(), false));
+        vars.push(("Octopus.Action.Script.Syntax".into(), "Bash".into(), false));
+        vars.extend(extra.iter().map(|(k, v, s)| (k.to_string(), v.to_string(), *s)));
+        let refs: Vec<(&str, &str, bool)> = vars.iter().map(|(k, v, s)| (k.as_str(), v.as_str(), *s)).collect();
+        let file = env.variables("script-vars.json", &refs);
+        env.cmd(&["run-script", &format!("--variables={}", file.display())]).env("TentacleHome", env.path("home")).run()
+    };
+
+    let before = run_script(&[]);
+    before.success().stdout_has("PreviousInstallation.OriginalInstalledPath=[]\n");
+
+    deploy(&env, &pkg, &[]).success();
+    deploy(&env, &failing, &[]).code(1);
+    let run = run_script(&[]);
+    run.success()
+        .stdout_has(&format!("PreviousInstallation.OriginalInstalledPath=[{}]\n", staging(&env, "_1").display()))
+        .stdout_has(&format!("PreviousInstallation.PackageFilePath=[{}]\n", failing.display()))
+        .stdout_has("PreviousInstallation.PackageVersion=[1.0.0]\n")
+        .stdout_has("PreviousInstallation.CustomInstallationDirectory=[")
+        .stdout_has(&format!(
+            "PreviousSuccessfulInstallation.OriginalInstalledPath=[{}]\n",
+            staging(&env, "").display()
+        ))
+        .stdout_has(&format!("PreviousSuccessfulInstallation.PackageFilePath=[{}]\n", pkg.display()))
+        .stdout_has("PreviousSuccessfulInstallation.PackageVersion=[1.0.0]\n");
+
+    let other_set =
+        run_script(&[("OctopusRetentionPolicySet", "Environments-1/Projects-2/Step-1/Machines-1/<default>", false)]);
+    other_set.success().stdout_has("PreviousSuccessfulInstallation.OriginalInstalledPath=[]\n");
+}

@@ -639,3 +639,65 @@ fn read_until(stdout: &mut impl Read, marker: &str) -> String {
     }
     seen
 }
+
+/// Two documents, a separator with trailing spaces, and empty documents at the end.
+const K8S_MANIFEST: &str =
+    "kind: ConfigMap\nmetadata:\n  name: first\n---   \nkind: Secret\nmetadata:\n  name: second\n---\n---";
+
+#[test]
+fn bash_reports_kubernetes_manifests_one_message_per_document() {
+    let env = TestEnv::new();
+    env.write("manifest.yaml", format!("{K8S_MANIFEST}\n\n"));
+    env.write(
+        "k8s.sh",
+        "set -euo pipefail\n\
+         report_kubernetes_manifest \"$(get_octopusvariable Manifest)\"\n\
+         report_kubernetes_manifest \"$(get_octopusvariable Manifest)\" apps\n\
+         report_kubernetes_manifest_file manifest.yaml files\n\
+         report_kubernetes_manifest_file missing.yaml\n\
+         echo done\n",
+    );
+    let vars = env.variables("v.json", &[("Manifest", K8S_MANIFEST, false)]);
+    let run = env.cmd(&["run-script", "--script=k8s.sh", "--variables", vars.to_str().unwrap()]).run();
+    run.success().stdout_has("done");
+    let first = b64("kind: ConfigMap\nmetadata:\n  name: first\n");
+    let second = b64("kind: Secret\nmetadata:\n  name: second\n");
+    let expected: Vec<String> = ["", "apps", "files"]
+        .iter()
+        .flat_map(|ns| {
+            let ns = if ns.is_empty() { String::new() } else { format!(" ns='{}'", b64(ns)) };
+            [
+                format!("##octopus[k8s-manifest-applied manifest='{first}'{ns}]"),
+                format!("##octopus[k8s-manifest-applied manifest='{second}'{ns}]"),
+            ]
+        })
+        .collect();
+    let reported: Vec<&str> = run.stdout.lines().filter(|l| l.contains("k8s-manifest-applied")).collect();
+    assert_eq!(reported, expected, "{}", run.stdout);
+    run.stdout_has("No Kubernetes manifest file was found at 'missing.yaml'.");
+}
+
+#[test]
+fn python_scripts_see_the_bootstrap_modules_without_importing_them() {
+    if !has_python() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.write(
+        "globals.py",
+        "print('args:', sys.argv[1], sys.argv[2])\n\
+         print('script:', os.path.basename(sys.argv[0]))\n\
+         print('b64:', base64.b64encode(b'hi').decode(), binascii.hexlify(b'hi').decode())\n\
+         print('name:', __name__)\n",
+    );
+    let vars = env.variables("v.json", &[]);
+    let run = env
+        .cmd(&["run-script", "--script=globals.py", "--scriptParameters=first 'second one'", "--variables"])
+        .arg(&vars)
+        .run();
+    run.success()
+        .stdout_has("args: first second one\n")
+        .stdout_has("script: globals.py\n")
+        .stdout_has("b64: aGk= 6869\n")
+        .stdout_has("name: __main__\n");
+}

@@ -57,6 +57,14 @@ pub enum Error {
         /// Its exit code.
         exit_code: i32,
     },
+    /// An embedded feature script exited with a non-zero code.
+    #[error("Script '{}' returned non-zero exit code: {exit_code}", script.display())]
+    FeatureScriptFailed {
+        /// The script that ran.
+        script: PathBuf,
+        /// Its exit code.
+        exit_code: i32,
+    },
     /// A script exited with 0 but wrote to stderr, and `OctopusFailScriptOnErrorOutput` is set.
     #[error("{}", error_output_message(*stage, script, *configured))]
     ScriptErrorOutput {

@@ -10,6 +10,11 @@
 //! 8. packaged then configured `Deploy` scripts
 //! 9. packaged then configured `PostDeploy` scripts
 //!
+//! Around the script stages, the embedded scripts of enabled features run
+//! ([`feature_scripts`]: `BeforePreDeploy` after extraction, `AfterPreDeploy`,
+//! `BeforeDeploy`, `AfterDeploy`, `BeforePostDeploy`, `AfterPostDeploy`, and `DeployFailed`
+//! after the packaged `DeployFailed` script).
+//!
 //! After every convention, a truthy `Octopus.Action.SkipRemainingConventions` stops the
 //! pipeline. On failure `OctopusLastError`/`OctopusLastErrorMessage` are set and the
 //! packaged `DeployFailed` script runs (the rollback convention); `DeployFailed.*` scripts
@@ -19,6 +24,7 @@ mod already_installed;
 mod custom_installation;
 mod error;
 mod extract_package;
+mod feature_scripts;
 mod find_package;
 mod run_script;
 mod scripts;
@@ -31,6 +37,7 @@ use crate::log::Log;
 use crate::package::StagedPackage;
 use crate::variables::{VariableDictionary, names};
 use crate::{Result, package, structured, substitution};
+use feature_scripts::FeatureStage;
 
 pub use already_installed::AlreadyInstalled;
 pub(crate) use already_installed::check_already_installed;
@@ -169,18 +176,24 @@ fn run_conventions(d: &mut Deployment<'_>, journal: Option<&DeploymentJournal>) 
             skipped_as_already_installed: true,
         });
     }
-    let steps: [(&str, Convention); 11] = [
+    let steps: [(&str, Convention); 17] = [
         ("extract package", extract_to_staging),
+        ("feature BeforePreDeploy", |d| feature_scripts::run(d, FeatureStage::BeforePreDeploy)),
         ("configured PreDeploy script", |d| scripts::run_configured(d, Stage::PreDeploy)),
         ("packaged PreDeploy script", |d| scripts::run_packaged(d, Stage::PreDeploy)),
+        ("feature AfterPreDeploy", |d| feature_scripts::run(d, FeatureStage::AfterPreDeploy)),
         ("substitute variables in files", substitute_in_files),
         ("configuration transforms", unsupported_features),
         ("structured configuration variables", structured_variables),
         ("copy to custom installation directory", custom_installation::copy_to_custom_directory),
+        ("feature BeforeDeploy", |d| feature_scripts::run(d, FeatureStage::BeforeDeploy)),
         ("packaged Deploy script", |d| scripts::run_packaged(d, Stage::Deploy)),
         ("configured Deploy script", |d| scripts::run_configured(d, Stage::Deploy)),
+        ("feature AfterDeploy", |d| feature_scripts::run(d, FeatureStage::AfterDeploy)),
+        ("feature BeforePostDeploy", |d| feature_scripts::run(d, FeatureStage::BeforePostDeploy)),
         ("packaged PostDeploy script", |d| scripts::run_packaged(d, Stage::PostDeploy)),
         ("configured PostDeploy script", |d| scripts::run_configured(d, Stage::PostDeploy)),
+        ("feature AfterPostDeploy", |d| feature_scripts::run(d, FeatureStage::AfterPostDeploy)),
     ];
     for (name, step) in steps {
         d.log.verbose(format!("Running convention: {name}"));
@@ -253,7 +266,11 @@ fn rollback(d: &mut Deployment<'_>, error: &crate::Error) {
     if !d.package_extracted() {
         return;
     }
-    if let Err(rollback_error) = scripts::run_packaged(d, Stage::DeployFailed)
+    // As the reference's rollback conventions: the feature scripts only run when the packaged
+    // script did not fail.
+    let rolled_back = scripts::run_packaged(d, Stage::DeployFailed)
+        .and_then(|()| feature_scripts::run(d, FeatureStage::DeployFailed));
+    if let Err(rollback_error) = rolled_back
         && rollback_error.to_string() != message
     {
         d.log.error(rollback_error.to_string());

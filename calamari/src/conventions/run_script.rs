@@ -1,5 +1,9 @@
 //! `run-script`: the command's small pipeline.
 //!
+//! 0. With a journal (`TentacleJournal` or `TentacleHome`) and `OctopusRetentionPolicySet`,
+//!    the `Octopus.Tentacle.PreviousInstallation.*` and
+//!    `Octopus.Tentacle.PreviousSuccessfulInstallation.*` variables are set from it, as for
+//!    every command of the reference.
 //! 1. With `--package`, extract it into a new `staging` directory under the working
 //!    directory (`staging_1`, `staging_2`... when taken), which becomes the working
 //!    directory.
@@ -13,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Outcome;
+use crate::journal::{self, DeploymentJournal};
 use crate::script::{self, RemoveOnDrop, ScriptSyntax, variable_names};
 use crate::variables::names;
 use crate::{Log, Result, VariableDictionary, package};
@@ -36,9 +41,11 @@ pub struct RunScriptRequest {
 /// (see [`script::ScriptOutcome::effective_exit_code`]); a failing script is not an error.
 ///
 /// # Errors
-/// When the package cannot be extracted, there is no script to run, or running it fails
+/// When the journal cannot be read, the package cannot be extracted, there is no script to run, or running it fails
 /// (see [`script::run_script`]).
 pub fn run_script(request: &RunScriptRequest, variables: &mut VariableDictionary, log: &Log) -> Result<Outcome> {
+    let journal = DeploymentJournal::from_variables(variables)?.map(|j| j.with_log(log.clone()));
+    journal::set_previous_installation_variables(journal.as_ref(), variables)?;
     let working_directory = match &request.package {
         None => request.working_directory.clone(),
         Some(package) => extract_to_staging(package, &request.working_directory, variables, log)?,

@@ -4,6 +4,7 @@
 # directory that Calamari removes when the step ends.
 
 import base64
+import binascii
 import os
 import runpy
 import sys
@@ -99,6 +100,9 @@ def _run():
     script = os.path.abspath(sys.argv[2])
     sys.argv = [script] + sys.argv[3:]
     sys.path.insert(0, os.path.dirname(script))
+    # The script runs with the bootstrap's globals, as the reference's does: the modules
+    # imported above (sys, os, base64, binascii) are there without an import.
+    modules = {"base64": base64, "binascii": binascii, "os": os, "sys": sys}
     helpers = {
         "octopusvariables": octopusvariables,
         "get_octopusvariable": get_octopusvariable,
@@ -117,7 +121,7 @@ def _run():
     import builtins
     for name, value in helpers.items():
         setattr(builtins, name, value)
-    runpy.run_path(script, init_globals=helpers, run_name="__main__")
+    runpy.run_path(script, init_globals={**modules, **helpers}, run_name="__main__")
 
 
 _run()

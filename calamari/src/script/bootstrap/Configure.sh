@@ -203,3 +203,48 @@ write_highlight() { __octopus_write_level highlight "${1-}"; }
 write_wait() { __octopus_write_level wait "${1-}"; }
 write_warning() { __octopus_write_level warning "${1-}"; }
 
+
+# report_kubernetes_manifest MANIFEST [NAMESPACE]: tells the agent which Kubernetes objects
+# were applied. One `k8s-manifest-applied` message per document of MANIFEST; documents are
+# separated by lines that read `---` once trimmed, and each keeps its lines with a newline
+# after every one. Empty documents are skipped.
+report_kubernetes_manifest() {
+    local __manifest="${1-}" __namespace="${2-}" __line __trimmed __current="" __doc __enc __ns=""
+    local -a __docs=()
+    while IFS= read -r __line; do
+        __trimmed="${__line#"${__line%%[![:space:]]*}"}"
+        __trimmed="${__trimmed%"${__trimmed##*[![:space:]]}"}"
+        if [ "$__trimmed" = "---" ]; then
+            __docs+=("$__current")
+            __current=""
+        else
+            __current+="$__line"$'\n'
+        fi
+    done <<< "$__manifest"
+    __docs+=("$__current")
+    if [ -n "$__namespace" ]; then
+        __octopus_b64_encode __enc "$__namespace"
+        __ns=" ns='$__enc'"
+    fi
+    for __doc in "${__docs[@]}"; do
+        if [ -n "$__doc" ]; then
+            __octopus_b64_encode __enc "$__doc"
+            printf "##octopus[k8s-manifest-applied manifest='%s'%s]\n" "$__enc" "$__ns"
+        fi
+    done
+}
+
+# report_kubernetes_manifest_file PATH [NAMESPACE]: report_kubernetes_manifest with the
+# file's contents (trailing newlines dropped); a verbose note when there is no such file.
+report_kubernetes_manifest_file() {
+    local __path="${1-}" __namespace="${2-}" __manifest=""
+    if [ ! -f "$__path" ]; then
+        write_verbose "No Kubernetes manifest file was found at '$__path'."
+        return 0
+    fi
+    IFS= read -r -d '' __manifest < "$__path" || true
+    while [ "${__manifest%$'\n'}" != "$__manifest" ]; do
+        __manifest="${__manifest%$'\n'}"
+    done
+    report_kubernetes_manifest "$__manifest" "$__namespace"
+}
