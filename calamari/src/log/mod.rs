@@ -384,6 +384,30 @@ mod tests {
     }
 
     #[test]
+    fn colour_can_be_turned_off_and_never_reaches_the_protocol() {
+        let (out, err) = (SharedBuffer::default(), SharedBuffer::default());
+        let log = Log::new(out.clone(), err.clone(), Style::Terminal);
+        log.warn("coloured");
+        log.set_colour(false);
+        assert!(!log.colour());
+        log.warn("plain");
+        log.error("plain error");
+        assert_eq!(out.contents(), "\x1b[33mcoloured\x1b[0m\nplain\n");
+        assert_eq!(err.contents(), "plain error\n");
+        let (protocol, _, _) = Log::capture();
+        protocol.set_colour(true);
+        assert!(!protocol.colour(), "the protocol has no colour");
+        assert!(protocol.progress_bar().is_none(), "nor progress");
+    }
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(1, "file", "files"), "1 file");
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(2, "entry", "entries"), "2 entries");
+    }
+
+    #[test]
     fn sensitive_values_are_masked_on_both_streams() {
         let (log, out, err) = Log::capture();
         log.add_sensitive("hunter2-secret");

@@ -95,11 +95,7 @@ fn print_variables(log: &crate::Log, dict: &VariableDictionary) -> Result<(), Er
 /// # Errors
 /// Both forms given, or the file (or standard input) cannot be read; the message names the
 /// option and the file.
-pub fn resolve_password(
-    inline: Option<&str>,
-    file: Option<&Path>,
-    file_option: &str,
-) -> Result<Option<String>, Error> {
+pub fn resolve_password(inline: Option<&str>, file: Option<&Path>, file_option: &str) -> Result<Option<String>, Error> {
     use std::io::Read as _;
     let Some(file) = file else { return Ok(inline.map(str::to_string)) };
     if inline.is_some() {
