@@ -2,9 +2,11 @@
 //!
 //! The contract an agent relies on: `calamari <command> [options]`, options spelled as the
 //! reference spells them (`--camelCase`), both `--name=value` and `--name value`. An
-//! unknown command or option is a user error (exit 1). Exit codes: 0 success, 1 user
-//! error, 100 unexpected failure, 101 recursive variable definition, and a script's own
-//! exit code where the command runs one.
+//! unknown command or option is a user error (exit 1). `calamari help [<command>]` is
+//! `--help`. Exit codes ([`EXIT_CODES`], shown by `--help`): 0 success, 1 user error, 100
+//! unexpected failure, 101 recursive variable definition, 128+N when stopped by signal N
+//! during a script or an extraction, and a script's own exit code where the command runs
+//! one. `NO_COLOR` (any non-empty value) turns colour off at a terminal.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -17,9 +19,32 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 
+/// The exit codes, as `calamari --help` lists them.
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0        success
+  1        a user error: a bad option, input file, password or variable, a failed step
+  3        check-install: the version is missing or incomplete
+  100      an unexpected failure (a bug, an I/O error nobody could foresee)
+  101      a recursive variable definition
+  128+N    stopped by signal N while a script ran or a package was extracted
+           (130 for Ctrl-C / SIGINT, 143 for SIGTERM); nothing partial is left behind
+  N        run-script: the script's own exit code
+
+Colour is used at a terminal unless NO_COLOR is set (to any non-empty value).";
+
+/// Where a package lands without `--destination`, for the help of the commands that
+/// extract one.
+pub(crate) const STAGING_HELP: &str = "\
+Where the package lands: the staging directory
+  <root>/[<tenant>/]<environment>/<package id>/<version>[_N]
+where <root> is the variable Octopus.Tentacle.Agent.ApplicationDirectoryPath, else
+$HOME/Applications; <tenant> and <environment> come from Octopus.Deployment.Tenant.Name and
+Octopus.Environment.Name, and _1, _2... are added when the version's directory exists.";
+
 /// Calamari for Rust: the deployment executor an agent runs for every step.
 #[derive(Debug, Parser)]
-#[command(name = "calamari", version = calamari::VERSION, disable_help_subcommand = true)]
+#[command(name = "calamari", version = calamari::VERSION, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) globals: GlobalArgs,
@@ -29,6 +54,7 @@ pub(crate) struct Cli {
 
 /// Options every command accepts.
 #[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
     /// Variables file (JSON array of {"k","v","s"}); repeatable. Encrypted when a password is given.
     #[arg(long = "variables", value_name = "FILE", global = true)]
@@ -76,6 +102,7 @@ pub(crate) enum Command {
     /// Delete all but the newest N complete installs, and incomplete ones.
     Prune(commands::prune::Args),
     /// Extract a package to a directory (the staging directory by default).
+    #[command(after_help = STAGING_HELP)]
     ExtractPackage(commands::extract_package::Args),
     /// Find a package (or its nearest earlier versions) in the package cache.
     FindPackage(commands::find_package::Args),
@@ -86,6 +113,7 @@ pub(crate) enum Command {
     /// Run a bash, PowerShell or Python script with the Calamari helpers.
     RunScript(commands::run_script::Args),
     /// Deploy a package: extract, scripts, substitution, configuration, journal.
+    #[command(after_help = STAGING_HELP)]
     DeployPackage(commands::deploy_package::Args),
     /// Apply the retention policy to deployments in the journal.
     Clean(commands::clean::Args),
@@ -106,10 +134,15 @@ impl Context {
     /// [`variables::load_for_command`]).
     pub(crate) fn variables(&self) -> calamari::Result<VariableDictionary> {
         let g = &self.globals;
-        let password = resolve_password(g.variables_password.as_deref(), g.variables_password_file.as_deref())?;
+        let password = resolve_password(
+            g.variables_password.as_deref(),
+            g.variables_password_file.as_deref(),
+            "--variablesPasswordFile",
+        )?;
         let sensitive_password = resolve_password(
             g.sensitive_variables_password.as_deref(),
             g.sensitive_variables_password_file.as_deref(),
+            "--sensitiveVariablesPasswordFile",
         )?;
         let sources = VariableSources {
             files: g.variables.clone(),
@@ -138,6 +171,9 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
     crate::argv_scrub::scrub_passwords();
     let log = Log::stdio();
     let environment = AgentEnvironment::from_process();
+    if environment.get("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        log.set_colour(false);
+    }
     let ctx = Context { log, globals: cli.globals, environment };
     let result = match cli.command {
         Command::Version => {
@@ -163,4 +199,22 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
     }
     ctx.log.flush();
     exit_code(&result)
+}
+
+/// Refuses a `--package` that is a directory (an easy slip: the directory a package was
+/// extracted to) with a message naming the option, before anything reads it.
+///
+/// # Errors
+/// [`calamari::UsageError::BadOption`] when `package`, relative to the working directory,
+/// is a directory.
+pub(crate) fn check_package_option(package: &std::path::Path, ctx: &Context) -> calamari::Result<()> {
+    let path = ctx.environment.working_directory()?.join(package);
+    if path.is_dir() {
+        return Err(calamari::UsageError::BadOption {
+            option: "--package",
+            message: format!("--package must name a package file, but '{}' is a directory", path.display()),
+        }
+        .into());
+    }
+    Ok(())
 }

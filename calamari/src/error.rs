@@ -14,7 +14,7 @@
 //! | 101 | [`ErrorKind::RecursiveDefinition`]: a variable whose value refers back to itself |
 //! | 3 | [`Outcome::OutOfDate`]: `check-install` found the version missing or incomplete |
 //! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
-//! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S while a script ran |
+//! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran or a package was extracted |
 
 use crate::{conventions, journal, lock, package, script, self_install, structured, substitution, variables};
 
@@ -40,7 +40,9 @@ pub enum ErrorKind {
     Unexpected,
     /// A recursive variable definition (`A -> B -> A`): exit 101.
     RecursiveDefinition,
-    /// Calamari received this signal while a script ran and stopped it: exit 128 + signal.
+    /// Calamari received this signal while a script ran or a package was extracted, and
+    /// stopped it (the script's group, the extraction and its partial directory): exit
+    /// 128 + signal.
     Cancelled(i32),
 }
 
@@ -237,7 +239,9 @@ fn package_kind(e: &package::Error) -> ErrorKind {
     match e {
         E::Io(_) | E::ThreadPanicked { .. } => ErrorKind::Unexpected,
         E::Variable { source, .. } => variables_kind(source),
-        E::InvalidVariable { .. }
+        E::Cancelled { signal, .. } => ErrorKind::Cancelled(*signal),
+        E::DestinationNotWritable { .. }
+        | E::InvalidVariable { .. }
         | E::MissingExtension { .. }
         | E::UnsupportedExtension { .. }
         | E::UnsupportedNameExtension { .. }

@@ -435,3 +435,129 @@ fn archive_limit_variables_are_honoured() {
     assert!(!env.path("out/lim").exists());
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn an_unwritable_destination_is_a_user_error_naming_it() {
+    let env = TestEnv::new();
+    let package = fixture("Sample.App.2.1.0-beta.1.zip");
+    let in_the_way = env.write("a-file", "not a directory");
+    let mut destinations = vec![in_the_way.join("out")];
+    // Even root cannot create a directory in sysfs.
+    if Path::new("/sys/kernel").is_dir() {
+        destinations.push(PathBuf::from(format!("/sys/calamari-test-{}/out", std::process::id())));
+    }
+    // Without root, a read-only parent refuses too.
+    let read_only = env.path("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::create_dir(read_only.join("probe")).is_err() {
+        destinations.push(read_only.join("out"));
+    }
+    for destination in destinations {
+        let run = extract_to(&env, &package, &destination.display().to_string());
+        run.code(1).stderr_has(&format!("Cannot create the extraction destination '{}'", destination.display()));
+        run.output_lacks(".calamari-new-").output_lacks(".calamari-partial-");
+        assert!(!destination.exists());
+    }
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_package_option_naming_a_directory_is_a_user_error() {
+    let env = TestEnv::new();
+    let dir = env.path("Acme.Web.1.0.0.zip");
+    std::fs::create_dir_all(&dir).unwrap();
+    for command in ["extract-package", "deploy-package", "run-script"] {
+        let run = env.cmd(&[command, "--package=Acme.Web.1.0.0.zip"]).run();
+        run.code(1).stderr_has(&format!("--package must name a package file, but '{}' is a directory", dir.display()));
+    }
+}
+
+#[test]
+fn one_file_is_one_file_in_messages() {
+    let env = TestEnv::new();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    h.set_path("only.txt").unwrap();
+    h.set_cksum();
+    b.append(&h, &b"hi"[..]).unwrap();
+    let package = env.write("One.1.0.0.tar", b.into_inner().unwrap());
+    let run = extract_to(&env, &package, "one");
+    run.success().stdout_has("Extracted 1 file\n");
+    assert!(!run.stdout.contains("1 files"), "{}", run.stdout);
+}
+
+/// A `.tar.gz` of `entries` empty files in 100 directories: small to write, slow to
+/// extract (one file creation per entry), so there is time to interrupt it.
+fn slow_package(env: &TestEnv, name: &str, entries: usize) -> PathBuf {
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for i in 0..entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_path(format!("d{}/f{i}", i % 100)).unwrap();
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+    }
+    env.write(name, b.into_inner().unwrap().finish().unwrap())
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("calamari-partial") || n.contains("calamari-new") || n == "out")
+        .collect()
+}
+
+#[test]
+fn ctrl_c_or_sigterm_during_an_extraction_removes_the_partial_directory() {
+    for (signal, expected) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let env = TestEnv::new();
+        let package = slow_package(&env, "Slow.1.0.0.tar.gz", 150_000);
+        let mut cmd =
+            env.cmd(&["extract-package", "--destination=out"]).arg(format!("--package={}", package.display())).cmd;
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let started = util::wait_for(util::PROMPTLY, "the partial directory", || {
+            if child.try_wait().unwrap().is_some() {
+                return Some(false);
+            }
+            let found = std::fs::read_dir(env.root())
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".out.calamari-partial-"));
+            found.then_some(true)
+        });
+        assert!(started, "the extraction ended before its partial directory was seen");
+        // SAFETY: sends a signal to our own child, which has not been reaped yet.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(expected), "signal {signal}: {stderr}");
+        let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
+        assert!(stderr.contains(&format!("was cancelled by {name}")), "{stderr}");
+        assert_eq!(leftovers(env.root()), Vec::<String>::new(), "nothing may be left behind");
+    }
+}
+
+#[test]
+fn progress_shows_at_a_terminal_and_never_when_piped() {
+    let env = TestEnv::new();
+    let package = slow_package(&env, "Slow.1.0.0.tar.gz", 20_000);
+    let piped = extract_to(&env, &package, "piped");
+    piped.success().output_lacks("Extracting Slow.1.0.0.tar.gz:").output_lacks(" written, ");
+    let args = ["extract-package", "--package=Slow.1.0.0.tar.gz", "--destination=terminal"];
+    let Some(terminal) = crate::cli::run_in_terminal(&env, &args, &[]) else { return };
+    terminal.success();
+    assert!(
+        terminal.stdout.contains("Extracting Slow.1.0.0.tar.gz: ") && terminal.stdout.contains(" entries"),
+        "no progress line: {:?}",
+        &terminal.stdout[..terminal.stdout.len().min(2000)]
+    );
+    assert!(!terminal.stdout.contains("##octopus["), "no protocol at a terminal");
+    assert_eq!(std::fs::read_dir(env.path("terminal/d0")).unwrap().count(), 200);
+}

@@ -138,3 +138,45 @@ fn substitute_in_files_handles_invalid_utf8_as_windows_1252() {
     .success();
     assert_eq!(std::fs::read(&f).unwrap(), b"x\xE9 \xE9\n");
 }
+
+#[test]
+fn evaluate_masks_sensitive_values_unless_asked_to_show_them() {
+    let env = TestEnv::new();
+    let vars = [("Password", "hunter2-sekret", true), ("User", "admin", false)];
+    let run = evaluate(&env, &vars, "#{User}:#{Password}");
+    run.success();
+    assert_eq!(run.stdout, "admin:********");
+    run.output_lacks("hunter2-sekret");
+    let v = env.path("vars.json");
+    let shown = env
+        .cmd(&[
+            "evaluate",
+            &format!("--variables={}", v.display()),
+            "--template=#{User}:#{Password}",
+            "--showSensitive",
+        ])
+        .run();
+    shown.success();
+    assert_eq!(shown.stdout, "admin:hunter2-sekret");
+}
+
+#[test]
+fn evaluate_ends_with_a_newline_at_a_terminal_but_not_when_piped() {
+    let env = TestEnv::new();
+    let piped = evaluate(&env, &[("Name", "World", false)], "Hello #{Name}");
+    piped.success();
+    assert_eq!(piped.stdout, "Hello World", "piped output is exact");
+    let v = env.path("vars.json").display().to_string();
+    let args = ["evaluate", &format!("--variables={v}"), "--template=Hello #{Name}"];
+    let Some(terminal) = crate::cli::run_in_terminal(&env, &args, &[]) else { return };
+    terminal.success();
+    // The terminal turns "\n" into "\r\n".
+    assert!(terminal.stdout.ends_with("Hello World\r\n"), "{:?}", terminal.stdout);
+    let with_newline = ["evaluate", &format!("--variables={v}"), "--template=Hello #{Name}\n"];
+    let terminal = crate::cli::run_in_terminal(&env, &with_newline, &[]).expect("script ran before");
+    assert!(
+        terminal.stdout.ends_with("Hello World\r\n") && !terminal.stdout.ends_with("\r\n\r\n"),
+        "{:?}",
+        terminal.stdout
+    );
+}

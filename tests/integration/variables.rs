@@ -194,3 +194,30 @@ fn a_password_on_the_command_line_is_scrubbed_from_proc_cmdline() {
     assert!(!last.contains("TopSecretValue42"), "password visible in /proc: {last:?}");
     assert!(last.contains("--sensitiveVariablesPassword=*"), "{last:?}");
 }
+
+#[test]
+fn a_missing_password_file_names_the_option_and_the_path() {
+    let env = TestEnv::new();
+    let vars = env.variables("vars.json", &[("A", "1", false)]);
+    let missing = env.path("no-such-password.txt");
+    let run =
+        env.cmd(&["evaluate", "--template=x", &arg("variables", &vars), &arg("variablesPasswordFile", &missing)]).run();
+    run.code(1).stderr_has(&format!(
+        "The password file '{}' given by --variablesPasswordFile does not exist",
+        missing.display()
+    ));
+    let run = env.cmd(&["evaluate", "--template=x", &arg("sensitiveVariablesPasswordFile", &missing)]).run();
+    run.code(1).stderr_has("given by --sensitiveVariablesPasswordFile");
+}
+
+#[test]
+fn an_encrypted_file_without_a_password_says_it_looks_encrypted_and_what_to_add() {
+    let env = TestEnv::new();
+    let mut bytes = b"IV__".to_vec();
+    bytes.extend((0u8..48).map(|i| i.wrapping_mul(37)));
+    let file = env.write("vars.bin", bytes);
+    let run = env.cmd(&["evaluate", "--template=x", &arg("variables", &file)]).run();
+    run.code(1)
+        .stderr_has(&format!("The variables file '{}' looks encrypted", file.display()))
+        .stderr_has("add --variablesPassword or --variablesPasswordFile");
+}

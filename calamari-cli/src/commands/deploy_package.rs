@@ -14,6 +14,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
+    crate::cli::check_package_option(&args.package, ctx)?;
     let mut variables = ctx.variables()?;
     calamari::deploy_package(&args.package, &mut variables, &ctx.log)?;
     Ok(Outcome::Success)

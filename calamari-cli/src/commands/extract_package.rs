@@ -14,7 +14,8 @@ pub(crate) struct Args {
     /// The package file.
     #[arg(long = "package", value_name = "FILE")]
     package: PathBuf,
-    /// Extract here (must not exist) instead of the staging directory.
+    /// Extract here (must not exist; its parent is created) instead of the staging
+    /// directory described below.
     #[arg(long = "destination", value_name = "DIR")]
     destination: Option<PathBuf>,
     /// Expected SHA-1 of the package; a mismatch fails before anything is written.
@@ -23,6 +24,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
+    crate::cli::check_package_option(&args.package, ctx)?;
     let variables = ctx.variables()?;
     let request = ExtractPackageRequest {
         package: args.package,

@@ -25,6 +25,9 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
+    if let Some(package) = &args.package {
+        crate::cli::check_package_option(package, ctx)?;
+    }
     let mut variables = ctx.variables()?;
     let working_directory = ctx.environment.working_directory()?.to_path_buf();
     let request = RunScriptRequest {

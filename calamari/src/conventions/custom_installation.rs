@@ -48,7 +48,7 @@ pub(super) fn copy_to_custom_directory(d: &mut Deployment<'_>) -> Result<()> {
     }
     d.log.info(format!("Copying package contents to '{}'", custom.display()));
     let copied = copy_tree(&staging, &custom).map_err(Error::CopyToCustomDirectory)?;
-    d.log.info(format!("Copied {copied} files"));
+    d.log.info(format!("Copied {}", crate::log::count(copied, "file", "files")));
     d.current_directory = custom.clone();
     let dir = custom.display().to_string();
     d.variables.set(CUSTOM_DIRECTORY, Some(dir.clone()));

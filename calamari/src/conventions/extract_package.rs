@@ -71,6 +71,6 @@ fn extract_to(
     let options = ExtractOptions::from_variables(variables)?;
     log.verbose(format!("Extracting package to: {}", destination.display()));
     let summary = package::extract(package, destination, &options, log)?;
-    log.verbose(format!("Extracted {} files", summary.file_count));
+    log.verbose(format!("Extracted {}", crate::log::count(summary.file_count, "file", "files")));
     Ok(ExtractedPackage { directory: destination.to_path_buf(), file_count: summary.file_count })
 }

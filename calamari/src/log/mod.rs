@@ -5,7 +5,10 @@
 //! `##octopus[stdout-default]`, `##octopus[stdout-warning]`, ... and only when the level
 //! changes. Every line passes through the [`Masker`], so a sensitive value is never printed
 //! in clear by Calamari itself. When stdout is a terminal ([`Style::Terminal`]) the level
-//! switches are replaced by colour, for a person reading along.
+//! switches are replaced by colour, for a person reading along (none when `NO_COLOR` is set
+//! to anything but the empty string: [`Log::set_colour`]). When stderr is a terminal too, a
+//! long operation (an extraction) may draw a progress line there ([`Log::progress_bar`]);
+//! lines printed meanwhile are written around it. Never in the protocol.
 
 pub(crate) mod masker;
 
@@ -63,6 +66,11 @@ struct Inner {
     style: Style,
     mode: Level,
     masker: Masker,
+    colour: bool,
+    /// Progress may be drawn on stderr (a person at a terminal on both streams).
+    progress_allowed: bool,
+    /// The progress line being drawn, if any.
+    progress: Option<indicatif::ProgressBar>,
 }
 
 /// The log writer; cheap to clone (clones share the streams, level and mask set).
@@ -87,14 +95,61 @@ impl Log {
                 style,
                 mode: Level::Info,
                 masker: Masker::new(),
+                colour: style == Style::Terminal,
+                progress_allowed: false,
+                progress: None,
             })),
         }
     }
 
     /// A log over the process's stdout/stderr: the protocol when stdout is not a terminal.
+    /// Progress is drawn only when stderr is a terminal as well.
     pub fn stdio() -> Log {
         let style = if io::stdout().is_terminal() { Style::Terminal } else { Style::Protocol };
-        Log::new(io::stdout(), io::stderr(), style)
+        let log = Log::new(io::stdout(), io::stderr(), style);
+        log.lock().progress_allowed = style == Style::Terminal && io::stderr().is_terminal();
+        log
+    }
+
+    /// Turns colour on or off (it is on at a terminal unless this says otherwise; the CLI
+    /// turns it off for `NO_COLOR`). The protocol never has colour.
+    pub fn set_colour(&self, on: bool) {
+        let mut inner = self.lock();
+        inner.colour = on && inner.style == Style::Terminal;
+    }
+
+    /// True when lines get colour codes.
+    pub fn colour(&self) -> bool {
+        self.lock().colour
+    }
+
+    /// True when [`Log::progress_bar`] would draw.
+    pub(crate) fn progress_allowed(&self) -> bool {
+        self.lock().progress_allowed
+    }
+
+    /// A progress line on stderr for a person at a terminal, or `None` (the protocol, a
+    /// pipe, a captured log). While it is set, log lines are written around it; give it
+    /// back with [`Log::end_progress`].
+    pub(crate) fn progress_bar(&self) -> Option<indicatif::ProgressBar> {
+        let mut inner = self.lock();
+        if !inner.progress_allowed || inner.progress.is_some() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let template = if inner.colour { "{spinner:.cyan} {msg} [{elapsed}]" } else { "{spinner} {msg} [{elapsed}]" };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        inner.progress = Some(bar.clone());
+        Some(bar)
+    }
+
+    /// Clears the progress line and forgets it.
+    pub(crate) fn end_progress(&self) {
+        if let Some(bar) = self.lock().progress.take() {
+            bar.finish_and_clear();
+        }
     }
 
     /// A log that keeps everything in memory (for tests): returns the log and the buffers.
@@ -210,11 +265,18 @@ impl Inner {
     }
 
     fn line(&mut self, level: Level, line: &str) {
+        match self.progress.clone() {
+            Some(bar) => bar.suspend(|| self.write_line(level, line)),
+            None => self.write_line(level, line),
+        }
+    }
+
+    fn write_line(&mut self, level: Level, line: &str) {
         // Write errors (a closed pipe) must not abort a deployment half-way: ignore them.
         match (self.style, level) {
             (_, Level::Error) => {
                 let _ = self.out.flush();
-                let _ = if self.style == Style::Terminal {
+                let _ = if self.colour {
                     writeln!(self.err, "\x1b[31m{line}\x1b[0m")
                 } else {
                     writeln!(self.err, "{line}")
@@ -232,6 +294,7 @@ impl Inner {
             }
             (Style::Terminal, _) => {
                 let colour = match level {
+                    _ if !self.colour => "",
                     Level::Verbose => "\x1b[2m",
                     Level::Warn => "\x1b[33m",
                     Level::Highlight => "\x1b[1;36m",
@@ -256,6 +319,11 @@ impl Drop for Inner {
         let _ = self.out.flush();
         let _ = self.err.flush();
     }
+}
+
+/// `n` and the noun that goes with it: "1 file", "2 files", "0 files".
+pub(crate) fn count(n: u64, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
 /// An in-memory stream shared between a [`Log`] and a test that reads it back.
@@ -313,6 +381,30 @@ mod tests {
         assert!(text.contains("Output variable Url = https://x"), "{text}");
         assert!(text.contains("Output variable Token = ********"), "{text}");
         assert!(text.contains("[50%] half"), "{text}");
+    }
+
+    #[test]
+    fn colour_can_be_turned_off_and_never_reaches_the_protocol() {
+        let (out, err) = (SharedBuffer::default(), SharedBuffer::default());
+        let log = Log::new(out.clone(), err.clone(), Style::Terminal);
+        log.warn("coloured");
+        log.set_colour(false);
+        assert!(!log.colour());
+        log.warn("plain");
+        log.error("plain error");
+        assert_eq!(out.contents(), "\x1b[33mcoloured\x1b[0m\nplain\n");
+        assert_eq!(err.contents(), "plain error\n");
+        let (protocol, _, _) = Log::capture();
+        protocol.set_colour(true);
+        assert!(!protocol.colour(), "the protocol has no colour");
+        assert!(protocol.progress_bar().is_none(), "nor progress");
+    }
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(1, "file", "files"), "1 file");
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(2, "entry", "entries"), "2 entries");
     }
 
     #[test]

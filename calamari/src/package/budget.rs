@@ -75,8 +75,22 @@ impl Budget {
         Error::Limit { archive: self.archive.clone(), limit }
     }
 
-    /// Counts `n` more bytes; fails once a limit is passed.
+    /// Fails when SIGINT or SIGTERM arrived during the extraction (see
+    /// [`super::partial::Cancellation`]); checked with every chunk and entry.
+    fn check_cancelled(&self) -> Result<(), Error> {
+        match super::partial::cancellation() {
+            None => Ok(()),
+            Some(signal) => Err(Error::Cancelled {
+                archive: self.archive.clone(),
+                signal,
+                name: crate::script::process::signal_name(signal),
+            }),
+        }
+    }
+
+    /// Counts `n` more bytes; fails once a limit is passed or the extraction was cancelled.
     pub(crate) fn add(&self, n: u64) -> Result<(), Error> {
+        self.check_cancelled()?;
         let total = self.written.fetch_add(n, Ordering::Relaxed) + n;
         if let Some(max) = self.max_bytes
             && total > max
@@ -92,8 +106,10 @@ impl Budget {
         Ok(())
     }
 
-    /// Counts one more entry; fails once the entry limit is passed.
+    /// Counts one more entry; fails once the entry limit is passed or the extraction was
+    /// cancelled.
     pub(crate) fn add_entry(&self) -> Result<(), Error> {
+        self.check_cancelled()?;
         let entries = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
         match self.max_entries {
             Some(max) if entries > max => Err(self.exceeded(LimitExceeded::Entries { max })),
@@ -104,6 +120,11 @@ impl Budget {
     /// Bytes counted so far.
     pub(crate) fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
+    }
+
+    /// Entries counted so far.
+    pub(crate) fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
     }
 }
 

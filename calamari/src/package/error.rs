@@ -93,6 +93,26 @@ pub enum Error {
         /// The destination.
         path: PathBuf,
     },
+    /// The extraction destination (or its parent) cannot be created: a read-only or
+    /// unwritable parent, a file in the way.
+    #[error("Cannot create the extraction destination '{}'", path.display())]
+    DestinationNotWritable {
+        /// The destination asked for (never the hidden directory written first).
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The extraction was stopped by SIGINT or SIGTERM; its partial directory was removed.
+    #[error("Extraction of '{}' was cancelled by {name}; nothing was left behind", archive.display())]
+    Cancelled {
+        /// The archive.
+        archive: PathBuf,
+        /// The signal received.
+        signal: i32,
+        /// Its name (`SIGINT`).
+        name: String,
+    },
     /// An extraction destination without a final component (`/`, `..`).
     #[error("The extraction destination '{}' has no usable name", path.display())]
     DestinationHasNoName {

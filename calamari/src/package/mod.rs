@@ -25,6 +25,7 @@ pub(crate) mod find;
 pub(crate) mod hash;
 pub(crate) mod name;
 pub(crate) mod partial;
+mod progress;
 pub(crate) mod refusal;
 pub(crate) mod sink;
 pub(crate) mod staging;
@@ -331,6 +332,9 @@ pub fn extract(
     if destination.symlink_metadata().is_ok() {
         return Err(Error::DestinationExists { path: destination.to_path_buf() });
     }
+    // Declared before the partial directory, so that it is dropped after it: a Ctrl-C
+    // while the directory is being removed does not interrupt the removal.
+    let _cancellation = partial::Cancellation::install();
     let partial = partial::Partial::create(destination)?;
     let summary = extract_into(archive, format, partial.path(), options, log)?;
     partial.commit(destination)?;
@@ -345,24 +349,37 @@ pub(crate) fn extract_into(
     options: &ExtractOptions,
     log: &Log,
 ) -> Result<ExtractSummary, Error> {
+    let _cancellation = partial::Cancellation::install();
     let archive_size = crate::fs::metadata(archive)?.len();
     let mut sink = sink::Sink::new(root, archive, options, archive_size, log);
-    match format {
-        Format::Zip { nupkg } => zip::extract(archive, nupkg, &mut sink)?,
-        Format::Tar(compression) => tar::extract(archive, compression, &mut sink)?,
+    let progress = progress::Progress::start(archive, sink.budget().clone(), log);
+    let extracted = match format {
+        Format::Zip { nupkg } => zip::extract(archive, nupkg, &mut sink),
+        Format::Tar(compression) => tar::extract(archive, compression, &mut sink),
+    };
+    let summary = extracted.and_then(|()| sink.finish());
+    drop(progress);
+    let summary = summary?;
+    // A signal that came after the last chunk still cancels: the caller removes the
+    // partial directory instead of committing it.
+    if let Some(signal) = partial::cancellation() {
+        return Err(Error::Cancelled {
+            archive: archive.to_path_buf(),
+            signal,
+            name: crate::script::process::signal_name(signal),
+        });
     }
-    let summary = sink.finish()?;
     if summary.file_count == 0 && summary.directory_count == 0 {
         log.warn(format!("The package '{}' contains no files", archive.display()));
     }
     if options.log_metrics {
         log.verbose(format!(
-            "Archive metrics for '{}': {} bytes compressed, {} bytes extracted in {} files and {} directories (ratio {:.1})",
+            "Archive metrics for '{}': {} bytes compressed, {} bytes extracted in {} and {} (ratio {:.1})",
             archive.display(),
             archive_size,
             summary.bytes_written,
-            summary.file_count,
-            summary.directory_count,
+            crate::log::count(summary.file_count, "file", "files"),
+            crate::log::count(summary.directory_count, "directory", "directories"),
             summary.bytes_written as f64 / archive_size.max(1) as f64
         ));
     }

@@ -12,6 +12,8 @@
 //! `<name>` as taken while `.<name>.calamari-partial-*` is locked (see [`is_reserved`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::fs::IoError;
@@ -39,11 +41,15 @@ impl Partial {
     /// I/O errors creating, locking or renaming the directory.
     pub(crate) fn create(destination: &Path) -> Result<Partial, Error> {
         let (parent, name) = split(destination)?;
-        crate::fs::create_dir_all(&parent)?;
+        // A read-only or unwritable parent is the user's to fix: name the destination
+        // asked for, not the hidden directory.
+        let not_writable =
+            |e: IoError| Error::DestinationNotWritable { path: destination.to_path_buf(), source: e.source };
+        crate::fs::create_dir_all(&parent).map_err(not_writable)?;
         remove_stale(&parent);
         let token = format!("{:016x}", rand::random::<u64>());
         let fresh = parent.join(format!(".{name}{NEW}{token}"));
-        crate::fs::create_dir(&fresh)?;
+        crate::fs::create_dir(&fresh).map_err(not_writable)?;
         let lock = match NamedLock::acquire_existing(&fresh) {
             Ok(lock) => lock,
             Err(e) => {
@@ -183,6 +189,81 @@ pub(crate) fn is_reserved(parent: &Path, name: &str) -> bool {
 /// holds the staging lock and cleaned them already).
 pub(crate) fn create_in(parent: &Path, name: &str) -> Result<Partial, Error> {
     Partial::create(&parent.join(name))
+}
+
+// --- SIGINT/SIGTERM during an extraction -------------------------------------------------
+//
+// While an extraction runs, SIGINT and SIGTERM only set a flag. The byte and entry budget
+// checks it with every chunk and entry, so the extraction stops with
+// [`Error::Cancelled`], the [`Partial`] is dropped (its directory removed) and the command
+// exits 128 + signal, as a cancelled script does. rustix offers no safe `sigaction`, so
+// these calls stay on `libc`, each with its SAFETY comment.
+
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+struct Installed {
+    users: usize,
+    saved: Vec<(i32, libc::sigaction)>,
+}
+
+static INSTALLED: Mutex<Installed> = Mutex::new(Installed { users: 0, saved: Vec::new() });
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    RECEIVED.store(signal, Ordering::SeqCst);
+}
+
+/// The signal received while an extraction runs, if any.
+pub(crate) fn cancellation() -> Option<i32> {
+    match RECEIVED.load(Ordering::Relaxed) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// While alive, SIGINT and SIGTERM mark the running extractions cancelled instead of
+/// killing the process; the previous handlers come back when the last guard goes.
+#[derive(Debug)]
+pub(crate) struct Cancellation;
+
+impl Cancellation {
+    /// Starts catching SIGINT and SIGTERM.
+    pub(crate) fn install() -> Cancellation {
+        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+        if installed.users == 0 {
+            RECEIVED.store(0, Ordering::SeqCst);
+            for signal in [libc::SIGINT, libc::SIGTERM] {
+                // SAFETY: sigaction with a zeroed struct and an async-signal-safe handler
+                // (one atomic store); the old action is saved to be restored.
+                unsafe {
+                    let mut action: libc::sigaction = std::mem::zeroed();
+                    action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+                    action.sa_flags = libc::SA_RESTART;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(signal, &action, &mut old) == 0 {
+                        installed.saved.push((signal, old));
+                    }
+                }
+            }
+        }
+        installed.users += 1;
+        Cancellation
+    }
+}
+
+impl Drop for Cancellation {
+    fn drop(&mut self) {
+        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+        installed.users -= 1;
+        if installed.users == 0 {
+            for (signal, old) in installed.saved.drain(..) {
+                // SAFETY: restores the action saved by `install`.
+                unsafe {
+                    libc::sigaction(signal, &old, std::ptr::null_mut());
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

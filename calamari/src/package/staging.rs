@@ -107,13 +107,15 @@ fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<(), E
 
 /// Chooses the staging directory under the lock and extracts `package` there.
 ///
-/// Logs "Extracting package to: X" and "Extracted N files" (verbose), as the reference.
+/// Logs "Extracting package to: X" and "Extracted N file(s)" (verbose), as the reference.
 ///
 /// # Errors
 /// Package name, format, safety or I/O errors; the staging directory then does not exist.
 pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &Log) -> Result<StagedPackage, Error> {
     let identity = PackageIdentity::from_file(package)?;
     let format = Format::detect(package)?;
+    // Dropped after the partial directory, so a Ctrl-C cannot interrupt its removal.
+    let _cancellation = partial::Cancellation::install();
     let options = ExtractOptions::from_variables(variables)?;
     let (root, parent) = package_parent(variables, &identity.id)?;
     crate::fs::create_dir_all(&parent)?;
@@ -133,7 +135,7 @@ pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &
     log.verbose(format!("Extracting package to: {}", directory.display()));
     let summary = super::extract_into(package, format, reserved.path(), &options, log)?;
     reserved.commit(&directory)?;
-    log.verbose(format!("Extracted {} files", summary.file_count));
+    log.verbose(format!("Extracted {}", crate::log::count(summary.file_count, "file", "files")));
     Ok(StagedPackage { directory, identity, file_count: summary.file_count })
 }
 

@@ -30,6 +30,9 @@ pub(crate) fn bundle_file_name(version: &str) -> String {
     format!("Calamari.{version}.tar.gz")
 }
 
+/// The mode of the bundle and its `.sha256`: readable by everyone.
+const BUNDLE_MODE: u32 = 0o644;
+
 /// Writes `output_dir/Calamari.<VERSION>.tar.gz` holding `executable` as this build's
 /// version, and `Calamari.<VERSION>.tar.gz.sha256` beside it; returns the bundle's path.
 /// Both files appear atomically.
@@ -53,6 +56,9 @@ pub fn write_bundle(output_dir: &Path, executable: &CalamariExecutable) -> Resul
         .tempfile_in(output_dir)
         .at("create temporary file in", output_dir)?;
     let tmp_path = tmp.path().to_path_buf();
+    // Agents on other accounts download the bundle: readable by all, as `cp` would leave
+    // it (a temporary file starts 0600).
+    fs::set_mode(&tmp_path, BUNDLE_MODE)?;
     let bundle_sha256 = {
         let hashing = HashingWriter { inner: BufWriter::new(tmp.as_file_mut()), hasher: Sha256::new() };
         let gz = flate2::GzBuilder::new().mtime(0).write(hashing, Compression::default());
@@ -72,7 +78,7 @@ pub fn write_bundle(output_dir: &Path, executable: &CalamariExecutable) -> Resul
     tmp.as_file().sync_all().at("fsync", &tmp_path)?;
     tmp.persist(&path).map_err(|e| IoError { op: "rename to", path: path.clone(), source: e.error })?;
     fs::sync_path(output_dir)?;
-    fs::write_atomic(sha256_path(&path), format!("{bundle_sha256}  {name}\n"))?;
+    fs::write_atomic_with_mode(sha256_path(&path), format!("{bundle_sha256}  {name}\n"), Some(BUNDLE_MODE))?;
     Ok(path)
 }
 

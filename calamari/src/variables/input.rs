@@ -89,15 +89,20 @@ fn print_variables(log: &crate::Log, dict: &VariableDictionary) -> Result<(), Er
 }
 
 /// The password for variables files: given inline, or read from a file (`-` for standard
-/// input), without the one trailing newline `echo pw > file` writes.
+/// input), without the one trailing newline `echo pw > file` writes. `file_option` is the
+/// option that named the file (`--variablesPasswordFile`), for the messages.
 ///
 /// # Errors
-/// Both forms given, or the file (or standard input) cannot be read.
-pub fn resolve_password(inline: Option<&str>, file: Option<&Path>) -> Result<Option<String>, Error> {
+/// Both forms given, or the file (or standard input) cannot be read; the message names the
+/// option and the file.
+pub fn resolve_password(inline: Option<&str>, file: Option<&Path>, file_option: &str) -> Result<Option<String>, Error> {
     use std::io::Read as _;
     let Some(file) = file else { return Ok(inline.map(str::to_string)) };
     if inline.is_some() {
-        return Err(Error::Password("Give the password either inline or from a file, not both.".to_string()));
+        let inline_option = file_option.strip_suffix("File").unwrap_or(file_option);
+        return Err(Error::Password(format!(
+            "Give the password either inline ({inline_option}) or from a file ({file_option}), not both."
+        )));
     }
     let mut text = String::new();
     if file.as_os_str() == "-" {
@@ -105,7 +110,13 @@ pub fn resolve_password(inline: Option<&str>, file: Option<&Path>) -> Result<Opt
             .read_to_string(&mut text)
             .map_err(|e| Error::Password(format!("Could not read the variables password from standard input: {e}")))?;
     } else {
-        text = crate::fs::read_to_string(file)?;
+        text = crate::fs::read_to_string(file).map_err(|e| {
+            Error::Password(if e.kind() == std::io::ErrorKind::NotFound {
+                format!("The password file '{}' given by {file_option} does not exist", file.display())
+            } else {
+                format!("Could not read the password file '{}' given by {file_option}: {}", file.display(), e.source)
+            })
+        })?;
     }
     let trimmed = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
     Ok(Some(trimmed.to_string()))
@@ -168,7 +179,14 @@ pub fn load(sources: &VariableSources) -> Result<VariableDictionary, Error> {
     Ok(dict)
 }
 
-fn read_file(path: &Path, password: Option<&str>) -> Result<Vec<u8>, Error> {
+/// The password options of `--variables` files.
+const VARIABLES_PASSWORD_OPTIONS: &str = "--variablesPassword or --variablesPasswordFile";
+/// The password options of legacy `--sensitiveVariables` files.
+const SENSITIVE_PASSWORD_OPTIONS: &str = "--sensitiveVariablesPassword or --sensitiveVariablesPasswordFile";
+
+/// Reads a variables file, decrypting it with `password`; `password_options` names the
+/// options that give its password, for the message when an encrypted file has none.
+fn read_file(path: &Path, password: Option<&str>, password_options: &str) -> Result<Vec<u8>, Error> {
     let bytes = match crate::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::MissingFile(path.to_path_buf())),
@@ -177,6 +195,13 @@ fn read_file(path: &Path, password: Option<&str>) -> Result<Vec<u8>, Error> {
     let plain = match password {
         Some(password) => crypto::decrypt(&bytes, password)
             .map_err(|e| Error::Decrypt { path: path.to_path_buf(), detail: e.to_string() })?,
+        // Encrypted files start with the IV prefix; JSON never does.
+        None if bytes.starts_with(crypto::IV_PREFIX) => {
+            return Err(Error::Password(format!(
+                "The variables file '{}' looks encrypted (it starts with IV__) but no password was given: add {password_options}",
+                path.display()
+            )));
+        }
         None => bytes,
     };
     Ok(match plain.strip_prefix(b"\xEF\xBB\xBF") {
@@ -202,7 +227,7 @@ fn json_error(path: &Path, encrypted: bool, detail: String) -> Error {
 /// # Errors
 /// Missing file, wrong password, truncated ciphertext, or JSON of the wrong shape.
 pub(crate) fn read_variables_file(path: &Path, password: Option<&str>) -> Result<Vec<Variable>, Error> {
-    let bytes = read_file(path, password)?;
+    let bytes = read_file(path, password, VARIABLES_PASSWORD_OPTIONS)?;
     let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| {
         json_error(path, password.is_some(), format!("{e} (expected an array of {{\"k\",\"v\",\"s\"}} objects)"))
     })?;
@@ -216,7 +241,7 @@ pub(crate) fn read_variables_file(path: &Path, password: Option<&str>) -> Result
 /// # Errors
 /// Missing file, wrong password, or JSON that is not an object of strings.
 pub(crate) fn read_legacy_file(path: &Path, password: Option<&str>) -> Result<Vec<Variable>, Error> {
-    let bytes = read_file(path, password)?;
+    let bytes = read_file(path, password, SENSITIVE_PASSWORD_OPTIONS)?;
     let map: indexmap::IndexMap<String, Option<String>> = serde_json::from_slice(&bytes).map_err(|e| {
         json_error(path, password.is_some(), format!("{e} (expected an object of \"name\": \"value\" pairs)"))
     })?;
@@ -281,5 +306,18 @@ mod tests {
         assert!(err.starts_with("Cannot decrypt variables. Check your password is correct."), "{err}");
         assert!(!err.contains("Tr0ub4dor"), "the password leaked: {err}");
         assert!(read_variables_file(&enc, Some("right")).unwrap().is_empty());
+        let err = read_variables_file(&enc, None).unwrap_err().to_string();
+        assert!(err.contains("looks encrypted") && err.contains("--variablesPasswordFile"), "{err}");
+        let err = read_legacy_file(&enc, None).unwrap_err().to_string();
+        assert!(err.contains("--sensitiveVariablesPassword"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_password_file_names_the_option_and_the_file() {
+        let missing = Path::new("/nonexistent/pw.txt");
+        let err = resolve_password(None, Some(missing), "--variablesPasswordFile").unwrap_err().to_string();
+        assert_eq!(err, "The password file '/nonexistent/pw.txt' given by --variablesPasswordFile does not exist");
+        let err = resolve_password(Some("x"), Some(missing), "--variablesPasswordFile").unwrap_err().to_string();
+        assert!(err.contains("(--variablesPassword)") && err.contains("(--variablesPasswordFile)"), "{err}");
     }
 }
