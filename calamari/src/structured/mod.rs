@@ -243,7 +243,7 @@ fn replace_in_file(
     log: &Log,
 ) -> Result<FileOutcome, Error> {
     let bytes = crate::fs::read(path)?;
-    let (text, encoding) = encoding::decode(&bytes);
+    let decoded = encoding::decode(&bytes);
     log.verbose(format!(
         "The registered replacers we will try, in order, are: {}",
         formats.iter().map(|f| f.name()).collect::<Vec<_>>().join(",")
@@ -253,14 +253,16 @@ fn replace_in_file(
             "Attempting structured variable replacement on file {} with format {format}",
             path.display()
         ));
-        match replace_text(&text, format, candidates, Some(log)) {
+        let declared = (format == Format::Xml).then(|| xml::decode_declared(&bytes)).flatten();
+        let (text, encoding) = declared.as_ref().unwrap_or(&decoded);
+        match replace_text(text, format, candidates, Some(log)) {
             Ok(edit) => {
                 if edit.replaced == 0 {
                     log.info(NO_STRUCTURES_FOUND);
                 }
                 let changed = match edit.output {
                     Some(output) => {
-                        let encoded = encoding.encode_or_utf8(&output);
+                        let encoded = encode_for(format, &output, encoding);
                         if encoded.fell_back_to_utf8 {
                             log.warn(crate::text_encoding::unrepresentable_warning(path));
                         }
@@ -299,13 +301,31 @@ fn replace_in_file(
 /// [`Error::Syntax`] when `content` is not valid `format`; [`Error::Variables`] for a value
 /// that cannot be evaluated.
 pub fn replace(content: &[u8], format: Format, variables: &VariableDictionary) -> Result<Option<Vec<u8>>, Error> {
-    let (text, encoding) = encoding::decode(content);
+    let declared = (format == Format::Xml).then(|| xml::decode_declared(content)).flatten();
+    let (text, encoding) = declared.unwrap_or_else(|| encoding::decode(content));
     let candidates = Candidates::new(variables);
     match replace_text(&text, format, &candidates, None) {
-        Ok(edit) => Ok(edit.output.map(|o| encoding.encode_or_utf8(&o).bytes).filter(|b| b != content)),
+        Ok(edit) => Ok(edit.output.map(|o| encode_for(format, &o, &encoding).bytes).filter(|b| b != content)),
         Err(Attempt::Unparseable(syntax)) => Err(Error::Syntax { format, syntax }),
         Err(Attempt::Failed(e)) => Err(e),
     }
+}
+
+/// `output` in the file's encoding, or as UTF-8 when that cannot represent it; an XML
+/// declaration then names `utf-8`, as the reference's writer declares the encoding it
+/// actually writes.
+fn encode_for(
+    format: Format,
+    output: &str,
+    encoding: &crate::text_encoding::TextEncoding,
+) -> crate::text_encoding::Encoded {
+    let mut encoded = encoding.encode_or_utf8(output);
+    if encoded.fell_back_to_utf8 && format == Format::Xml {
+        if let Some(redeclared) = xml::with_declared_encoding(output, "utf-8") {
+            encoded.bytes = redeclared.into_bytes();
+        }
+    }
+    encoded
 }
 
 /// The result of replacing in one text.
