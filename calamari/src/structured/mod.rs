@@ -90,7 +90,7 @@ pub enum Error {
     #[error(transparent)]
     Variables(#[from] crate::variables::Error),
     /// A file could not be parsed by the last format it was tried as (reference wording).
-    #[error("Structured variable replacement failed on file {}. The file could not be parsed as {format}: {syntax}", path.display())]
+    #[error("Structured variable replacement failed on file {}. The file could not be parsed as {format}: {syntax} See verbose logs for more details.", path.display())]
     Unparseable {
         /// The file at fault.
         path: PathBuf,
@@ -216,10 +216,7 @@ pub fn replace_in_files(
     for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         let literal = dir.join(target.trim_start_matches("./"));
         if literal.is_dir() {
-            log.warn(format!(
-                "Skipping structured variable replacement on '{}' because it is a directory.",
-                literal.display()
-            ));
+            log.warn(format!("Skipping structured variable replacement on '{target}' because it is a directory."));
             continue;
         }
         let glob = crate::glob::Glob::new(target)?;
@@ -229,24 +226,40 @@ pub fn replace_in_files(
             continue;
         }
         for file in files {
-            let outcome = replace_in_file(&file, formats_for(&file, json_only), &candidates, log)?;
+            let outcome = replace_in_file(&file, json_only, &candidates, log)?;
             summary.files.push(outcome);
         }
     }
     Ok(summary)
 }
 
-fn replace_in_file(
-    path: &Path,
-    formats: &[Format],
-    candidates: &Candidates<'_>,
-    log: &Log,
-) -> Result<FileOutcome, Error> {
+/// Why `path` is tried as the formats [`formats_for`] gives, in the reference's words.
+fn format_choice_message(file: &Path, json_only: bool) -> String {
+    let path = file.display();
+    if json_only {
+        return format!("The {FALLBACK_FLAG_VARIABLE} flag is set. The file at {path} will be parsed as JSON.");
+    }
+    match formats_for(file, false) {
+        [Format::Json] => {
+            format!("The file at {path} matches a known filename pattern, and will be treated as Json.")
+        }
+        [Format::Json, guessed] => format!(
+            "The file at {path} matches a known filename pattern, and will be treated as {guessed}. The file will be tried as Json first for backwards compatibility."
+        ),
+        _ => format!(
+            "The file at {path} does not match any known filename patterns. The file will be tried as multiple formats and will be treated as the first format that can be successfully parsed."
+        ),
+    }
+}
+
+fn replace_in_file(path: &Path, json_only: bool, candidates: &Candidates<'_>, log: &Log) -> Result<FileOutcome, Error> {
+    let formats = formats_for(path, json_only);
     let bytes = crate::fs::read(path)?;
     let decoded = encoding::decode(&bytes);
+    log.verbose(format_choice_message(path, json_only));
     log.verbose(format!(
         "The registered replacers we will try, in order, are: {}",
-        formats.iter().map(|f| f.name()).collect::<Vec<_>>().join(",")
+        formats.iter().map(|f| format!("{}FormatVariableReplacer", f.name())).collect::<Vec<_>>().join(",")
     ));
     for (i, &format) in formats.iter().enumerate() {
         log.verbose(format!(
