@@ -333,10 +333,11 @@ fn encode_for(
     encoding: &crate::text_encoding::TextEncoding,
 ) -> crate::text_encoding::Encoded {
     let mut encoded = encoding.encode_or_utf8(output);
-    if encoded.fell_back_to_utf8 && format == Format::Xml {
-        if let Some(redeclared) = xml::with_declared_encoding(output, "utf-8") {
-            encoded.bytes = redeclared.into_bytes();
-        }
+    if encoded.fell_back_to_utf8
+        && format == Format::Xml
+        && let Some(redeclared) = xml::with_declared_encoding(output, "utf-8")
+    {
+        encoded.bytes = redeclared.into_bytes();
     }
     encoded
 }

@@ -170,11 +170,10 @@ fn unescape(raw: &[(usize, u8)], line: usize) -> Result<String, PropertiesSyntax
                 if (0xD800..0xDC00).contains(&code)
                     && raw.get(i).map(|x| x.1) == Some(b'\\')
                     && raw.get(i + 1).map(|x| x.1) == Some(b'u')
+                    && let Some(low @ 0xDC00..0xE000) = hex_at(i + 2)
                 {
-                    if let Some(low @ 0xDC00..0xE000) = hex_at(i + 2) {
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                        i += 6;
-                    }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    i += 6;
                 }
                 let c = char::from_u32(code).unwrap_or('\u{fffd}');
                 let mut buf = [0; 4];
