@@ -90,7 +90,7 @@ pub enum Error {
     #[error(transparent)]
     Variables(#[from] crate::variables::Error),
     /// A file could not be parsed by the last format it was tried as (reference wording).
-    #[error("Structured variable replacement failed on file {}. The file could not be parsed as {format}: {syntax}", path.display())]
+    #[error("Structured variable replacement failed on file {}. The file could not be parsed as {format}: {syntax} See verbose logs for more details.", path.display())]
     Unparseable {
         /// The file at fault.
         path: PathBuf,
@@ -216,10 +216,7 @@ pub fn replace_in_files(
     for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         let literal = dir.join(target.trim_start_matches("./"));
         if literal.is_dir() {
-            log.warn(format!(
-                "Skipping structured variable replacement on '{}' because it is a directory.",
-                literal.display()
-            ));
+            log.warn(format!("Skipping structured variable replacement on '{target}' because it is a directory."));
             continue;
         }
         let glob = crate::glob::Glob::new(target)?;
@@ -229,38 +226,56 @@ pub fn replace_in_files(
             continue;
         }
         for file in files {
-            let outcome = replace_in_file(&file, formats_for(&file, json_only), &candidates, log)?;
+            let outcome = replace_in_file(&file, json_only, &candidates, log)?;
             summary.files.push(outcome);
         }
     }
     Ok(summary)
 }
 
-fn replace_in_file(
-    path: &Path,
-    formats: &[Format],
-    candidates: &Candidates<'_>,
-    log: &Log,
-) -> Result<FileOutcome, Error> {
+/// Why `path` is tried as the formats [`formats_for`] gives, in the reference's words.
+fn format_choice_message(file: &Path, json_only: bool) -> String {
+    let path = file.display();
+    if json_only {
+        return format!("The {FALLBACK_FLAG_VARIABLE} flag is set. The file at {path} will be parsed as JSON.");
+    }
+    match formats_for(file, false) {
+        [Format::Json] => {
+            format!("The file at {path} matches a known filename pattern, and will be treated as Json.")
+        }
+        [Format::Json, guessed] => format!(
+            "The file at {path} matches a known filename pattern, and will be treated as {guessed}. The file will be tried as Json first for backwards compatibility."
+        ),
+        _ => format!(
+            "The file at {path} does not match any known filename patterns. The file will be tried as multiple formats and will be treated as the first format that can be successfully parsed."
+        ),
+    }
+}
+
+fn replace_in_file(path: &Path, json_only: bool, candidates: &Candidates<'_>, log: &Log) -> Result<FileOutcome, Error> {
+    let formats = formats_for(path, json_only);
     let bytes = crate::fs::read(path)?;
-    let (text, encoding) = encoding::decode(&bytes);
+    let decoded = encoding::decode(&bytes);
+    log.verbose(format_choice_message(path, json_only));
     log.verbose(format!(
         "The registered replacers we will try, in order, are: {}",
-        formats.iter().map(|f| f.name()).collect::<Vec<_>>().join(",")
+        formats.iter().map(|f| format!("{}FormatVariableReplacer", f.name())).collect::<Vec<_>>().join(",")
     ));
     for (i, &format) in formats.iter().enumerate() {
         log.verbose(format!(
             "Attempting structured variable replacement on file {} with format {format}",
             path.display()
         ));
-        match replace_text(&text, format, candidates, Some(log)) {
+        let declared = (format == Format::Xml).then(|| xml::decode_declared(&bytes)).flatten();
+        let (text, encoding) = declared.as_ref().unwrap_or(&decoded);
+        match replace_text(text, format, candidates, Some(log)) {
             Ok(edit) => {
                 if edit.replaced == 0 {
                     log.info(NO_STRUCTURES_FOUND);
                 }
                 let changed = match edit.output {
                     Some(output) => {
-                        let encoded = encoding.encode_or_utf8(&output);
+                        let encoded = encode_for(format, &output, encoding);
                         if encoded.fell_back_to_utf8 {
                             log.warn(crate::text_encoding::unrepresentable_warning(path));
                         }
@@ -299,13 +314,32 @@ fn replace_in_file(
 /// [`Error::Syntax`] when `content` is not valid `format`; [`Error::Variables`] for a value
 /// that cannot be evaluated.
 pub fn replace(content: &[u8], format: Format, variables: &VariableDictionary) -> Result<Option<Vec<u8>>, Error> {
-    let (text, encoding) = encoding::decode(content);
+    let declared = (format == Format::Xml).then(|| xml::decode_declared(content)).flatten();
+    let (text, encoding) = declared.unwrap_or_else(|| encoding::decode(content));
     let candidates = Candidates::new(variables);
     match replace_text(&text, format, &candidates, None) {
-        Ok(edit) => Ok(edit.output.map(|o| encoding.encode_or_utf8(&o).bytes).filter(|b| b != content)),
+        Ok(edit) => Ok(edit.output.map(|o| encode_for(format, &o, &encoding).bytes).filter(|b| b != content)),
         Err(Attempt::Unparseable(syntax)) => Err(Error::Syntax { format, syntax }),
         Err(Attempt::Failed(e)) => Err(e),
     }
+}
+
+/// `output` in the file's encoding, or as UTF-8 when that cannot represent it; an XML
+/// declaration then names `utf-8`, as the reference's writer declares the encoding it
+/// actually writes.
+fn encode_for(
+    format: Format,
+    output: &str,
+    encoding: &crate::text_encoding::TextEncoding,
+) -> crate::text_encoding::Encoded {
+    let mut encoded = encoding.encode_or_utf8(output);
+    if encoded.fell_back_to_utf8
+        && format == Format::Xml
+        && let Some(redeclared) = xml::with_declared_encoding(output, "utf-8")
+    {
+        encoded.bytes = redeclared.into_bytes();
+    }
+    encoded
 }
 
 /// The result of replacing in one text.

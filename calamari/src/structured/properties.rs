@@ -7,7 +7,8 @@
 //!
 //! A variable matches the logical (unescaped) key, ignoring case. The replaced value is
 //! the whole logical value (all its continuation lines); the new value is written on one
-//! line, escaped Java-style (backslash, control characters, a leading blank). Comments,
+//! line, escaped Java-style (backslash, control and non-ASCII characters as `\uXXXX`, a
+//! leading blank). Keys are matched unescaped, so `k\u1e1by` is the variable `kḛy`. Comments,
 //! blank lines, separators and every other entry stay byte for byte.
 
 use std::ops::Range;
@@ -156,13 +157,24 @@ fn unescape(raw: &[(usize, u8)], line: usize) -> Result<String, PropertiesSyntax
             b'r' => out.push(b'\r'),
             b'f' => out.push(b'\x0c'),
             b'u' => {
-                let hex: Vec<u8> = raw[i..].iter().take(4).map(|x| x.1).collect();
-                let code = std::str::from_utf8(&hex)
-                    .ok()
-                    .filter(|h| h.len() == 4)
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .ok_or(PropertiesSyntaxError { line })?;
+                let hex_at = |at: usize| -> Option<u32> {
+                    let hex: Vec<u8> = raw.get(at..)?.iter().take(4).map(|x| x.1).collect();
+                    std::str::from_utf8(&hex)
+                        .ok()
+                        .filter(|h| h.len() == 4)
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                };
+                let mut code = hex_at(i).ok_or(PropertiesSyntaxError { line })?;
                 i += 4;
+                // A UTF-16 surrogate pair written as two escapes (as `Properties.store` does).
+                if (0xD800..0xDC00).contains(&code)
+                    && raw.get(i).map(|x| x.1) == Some(b'\\')
+                    && raw.get(i + 1).map(|x| x.1) == Some(b'u')
+                    && let Some(low @ 0xDC00..0xE000) = hex_at(i + 2)
+                {
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                    i += 6;
+                }
                 let c = char::from_u32(code).unwrap_or('\u{fffd}');
                 let mut buf = [0; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -174,8 +186,9 @@ fn unescape(raw: &[(usize, u8)], line: usize) -> Result<String, PropertiesSyntax
     Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-/// `value` escaped for a properties value, as Java's `Properties.store` writes it (but
-/// keeping non-ASCII characters, which UTF-8 property files hold as they are).
+/// `value` escaped for a properties value, as Java's `Properties.store` writes it: every
+/// character outside printable ASCII as `\uXXXX` (upper-case hex; a character beyond the
+/// Basic Multilingual Plane as its two UTF-16 surrogates), so the file stays ISO 8859-1.
 pub(crate) fn escape_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 4);
     for (i, c) in value.chars().enumerate() {
@@ -186,8 +199,13 @@ pub(crate) fn escape_value(value: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\u{c}' => out.push_str("\\f"),
             ' ' if i == 0 => out.push_str("\\ "),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
+            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04X}"));
+                }
+            }
         }
     }
     out
@@ -242,8 +260,13 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_is_escaped_as_java_writes_it() {
+        assert_eq!(escape_value("\u{398}ctopus \u{e9} \u{1F310}\u{7f}"), "\\u0398ctopus \\u00E9 \\uD83C\\uDF10\\u007F");
+    }
+
+    #[test]
     fn escaping_round_trips() {
-        for v in ["plain", " lead", "a\\b", "multi\nline\ttab", "x=y:z#!", "caf\u{e9}", "\u{1}"] {
+        for v in ["plain", " lead", "a\\b", "multi\nline\ttab", "x=y:z#!", "caf\u{e9}", "\u{1}", "\u{1F310}\u{7f}"] {
             let text = format!("k={}\n", escape_value(v));
             assert_eq!(parse(&text).unwrap()[0].value, v, "{text:?}");
         }

@@ -315,7 +315,7 @@ fn files_targets_warnings_and_permissions() {
     let summary = replace_in_files(dir.path(), &targets, &vars, &log).unwrap();
     let out = out.contents();
     assert!(out.contains("No files were found that match the replacement target pattern 'missing/*.yaml'"), "{out}");
-    assert!(out.contains("because it is a directory"), "{out}");
+    assert!(out.contains("Skipping structured variable replacement on 'conf' because it is a directory."), "{out}");
     assert_eq!(std::fs::read_to_string(dir.path().join("conf/a.json")).unwrap(), r#"{"k": "new"}"#);
     assert_eq!(std::fs::read_to_string(dir.path().join("conf/sub/b.json")).unwrap(), r#"{"k": "new"}"#);
     let mode = std::fs::metadata(dir.path().join("conf/a.json")).unwrap().permissions().mode() & 0o777;

@@ -10,8 +10,9 @@
 //! A scalar keeps its style when the new value can be written in it: plain stays plain
 //! when the value is a safe plain scalar, quotes stay quotes, a block scalar stays a block
 //! scalar (re-indented as before); otherwise the value is double-quoted. A mapping or
-//! sequence is replaced by the value parsed as JSON (or YAML) and written in flow style on
-//! the line of its key; a value that is neither leaves the node unchanged with a warning.
+//! sequence is replaced by the value read as JSON or YAML, written on the line of its key:
+//! a mapping or sequence in flow style, a scalar as it reads (`server: local`), anything
+//! else as a double-quoted string ([`render_structure`]).
 
 use std::ops::Range;
 
@@ -24,9 +25,22 @@ use super::{Attempt, Candidates, Edits, encoding};
 /// Why a text is not a YAML stream this module can edit.
 #[derive(Debug, thiserror::Error)]
 pub enum YamlSyntaxError {
-    /// yaml-rust2's scanner rejected the text (its message names line and column).
-    #[error(transparent)]
-    Scan(#[from] yaml_rust2::ScanError),
+    /// The scanner or parser rejected the text. Written as the reference's YamlDotNet
+    /// writes a position: 1-based line and column, 0-based character index. The scanner's
+    /// own error is not kept as the source: its position is not always where the fault is
+    /// (it reports a simple key without `:` at the end of the text), and its text would
+    /// repeat the wrong one.
+    #[error("(Line: {line}, Col: {column}, Idx: {index}) - (Line: {line}, Col: {column}, Idx: {index}): {info}")]
+    Scan {
+        /// The line, from 1.
+        line: usize,
+        /// The column, from 1.
+        column: usize,
+        /// The character index, from 0.
+        index: usize,
+        /// What the scanner said.
+        info: String,
+    },
     /// A collection ended that was never started.
     #[error("unbalanced collection end")]
     UnbalancedCollectionEnd,
@@ -118,7 +132,104 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, YamlSyntaxError> {
 }
 
 /// As [`parse`]; with `fold`, paths are built lower-cased, as variable names are looked up.
+///
+/// yaml-rust2 keeps only the last `%TAG` directive of a document, so a tag using a named
+/// handle that an earlier directive declares (`%TAG !yams! ...` then `!yams!bool`) is
+/// refused. Tags do not matter here (a node's kind and span do), so such a tag is masked
+/// in a copy of the text (`!yams!bool` becomes the local tag `!yams_bool`, same length)
+/// and the copy is parsed again; spans are the same in both texts.
 fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, YamlSyntaxError> {
+    let handles = declared_handles(text);
+    let mut masked: Option<String> = None;
+    loop {
+        let source = masked.as_deref().unwrap_or(text);
+        let error = match parse_events(source, fold) {
+            Ok(nodes) => return Ok(nodes),
+            Err(Failure::Syntax(e)) => return Err(e),
+            Err(Failure::Scan(e)) => e,
+        };
+        let mark = *error.marker();
+        if error.info() == "the handle wasn't declared" {
+            let at = Offsets::new(source).byte(mark.index());
+            if let Some(handle) = handles.iter().find(|h| source[at..].starts_with(h.as_str())) {
+                let mut copy = source.to_string();
+                // The handle's closing `!` (ASCII, so the byte length is unchanged).
+                copy.replace_range(at + handle.len() - 1..at + handle.len(), "_");
+                masked = Some(copy);
+                continue;
+            }
+        }
+        return Err(locate(text, error.info(), mark));
+    }
+}
+
+/// The named tag handles (`!name!`) declared by `%TAG` directives anywhere in `text`.
+fn declared_handles(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("%TAG"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|h| h.len() > 2 && h.starts_with('!') && h.ends_with('!'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The syntax error for a scanner error at `mark`, placed where the reference places it:
+/// a simple key that never got its `:` is reported where the key starts (the scanner
+/// notices only on a later line, often at the end of the text), and the end of a text
+/// that ends with a line break is the end of its last line, not a line after it.
+fn locate(text: &str, info: &str, mark: yaml_rust2::scanner::Marker) -> YamlSyntaxError {
+    let offsets = Offsets::new(text);
+    let mut at = offsets.byte(mark.index());
+    if info.starts_with("simple key") {
+        // The key is on a line before the one the scanner noticed on (its lines count
+        // from 1; the end of a text without a final line break is a line after the last):
+        // the first non-blank character of the last content line before that one.
+        let lines: Vec<(usize, &str)> = text
+            .split_inclusive('\n')
+            .scan(0, |start, line| {
+                let here = *start;
+                *start += line.len();
+                Some((here, line))
+            })
+            .collect();
+        let before = mark.line().saturating_sub(1).min(lines.len());
+        if let Some((start, line)) = lines[..before].iter().rev().find(|(_, line)| {
+            let content = line.trim_start_matches([' ', '\t']).trim_end();
+            !content.is_empty() && !content.starts_with('#')
+        }) {
+            at = start + (line.len() - line.trim_start_matches([' ', '\t']).len());
+        }
+    } else if at >= text.len() && text.ends_with('\n') {
+        at = text.trim_end_matches(['\n', '\r']).len();
+    }
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    YamlSyntaxError::Scan {
+        line: text[..at].matches('\n').count() + 1,
+        column: text[line_start..at].chars().count() + 1,
+        index: text[..at].chars().count(),
+        info: info.to_string(),
+    }
+}
+
+/// Why [`parse_events`] stopped: the scanner's error (placed by [`locate`]), or our own.
+enum Failure {
+    Scan(yaml_rust2::ScanError),
+    Syntax(YamlSyntaxError),
+}
+
+impl From<yaml_rust2::ScanError> for Failure {
+    fn from(e: yaml_rust2::ScanError) -> Self {
+        Failure::Scan(e)
+    }
+}
+
+impl From<YamlSyntaxError> for Failure {
+    fn from(e: YamlSyntaxError) -> Self {
+        Failure::Syntax(e)
+    }
+}
+
+fn parse_events(text: &str, fold: bool) -> Result<Vec<Node>, Failure> {
     let offsets = Offsets::new(text);
     let mut parser = Parser::new_from_str(text);
     let mut nodes: Vec<Node> = Vec::new();
@@ -140,7 +251,7 @@ fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, YamlSyntaxError> {
             Event::MappingEnd | Event::SequenceEnd => {
                 let (node, flow) = match stack.pop() {
                     Some(Frame::Mapping { node, flow, .. } | Frame::Sequence { node, flow, .. }) => (node, flow),
-                    None => return Err(YamlSyntaxError::UnbalancedCollectionEnd),
+                    None => return Err(YamlSyntaxError::UnbalancedCollectionEnd.into()),
                 };
                 let end = if flow { next_char(text, at) } else { last_end };
                 if flow {
@@ -411,14 +522,8 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
                 edits.push(name, node.span.clone(), format!(" {rendered}"));
             }
             Kind::Mapping { flow } | Kind::Sequence { flow } => {
-                let Some(flow_text) = render_collection(value.as_deref()) else {
-                    edits.warn(format!(
-                        "Unable to set value for {name}. The variable value could not be parsed as JSON or YAML and the existing structure was left unchanged."
-                    ));
-                    continue;
-                };
                 let mut span = node.span.clone();
-                let mut rendered = flow_text;
+                let mut rendered = render_structure(value.as_deref(), node.in_flow);
                 if !flow {
                     // Put the flow value on the line of its key (or `-`), as a block
                     // collection's first line may sit at the key's own indentation.
@@ -552,6 +657,40 @@ fn is_plain_safe(value: &str, in_flow: bool) -> bool {
         return false;
     }
     !(in_flow && value.contains([',', '[', ']', '{', '}']))
+}
+
+/// What replaces a mapping or sequence (reference `ParseFragment`): the value read as
+/// YAML. A mapping or sequence is written in flow style ([`render_collection`]); a single
+/// scalar is written as it reads (`local` stays plain, `'x'` stays quoted, `~` stays `~`);
+/// anything else (no content, several documents, not YAML) is the value as a
+/// double-quoted string, so `""` for an empty value; a null value is `null`.
+fn render_structure(value: Option<&str>, in_flow: bool) -> String {
+    let Some(value) = value else { return "null".to_string() };
+    if let Some(flow) = render_collection(Some(value)) {
+        return flow;
+    }
+    match single_scalar(value) {
+        Some((text, TScalarStyle::Plain)) if is_plain_safe(&text, in_flow) => text,
+        Some((text, TScalarStyle::SingleQuoted)) if !text.chars().any(char::is_control) => {
+            format!("'{}'", text.replace('\'', "''"))
+        }
+        Some((text, _)) => double_quote(&text),
+        None => double_quote(value),
+    }
+}
+
+/// The value of `value` read as a YAML stream holding exactly one scalar, with its style.
+fn single_scalar(value: &str) -> Option<(String, TScalarStyle)> {
+    let mut parser = Parser::new_from_str(value);
+    let mut found = None;
+    loop {
+        match parser.next_token().ok()?.0 {
+            Event::StreamEnd => return found,
+            Event::Nothing | Event::StreamStart | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Scalar(text, style, _, _) if found.is_none() => found = Some((text, style)),
+            _ => return None,
+        }
+    }
 }
 
 /// The flow text for a mapping or sequence replacement: the value as JSON (compact), or

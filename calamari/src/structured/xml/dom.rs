@@ -129,6 +129,13 @@ pub(super) enum Kind {
         value: String,
         span: Range<usize>,
     },
+    /// `<?target data?>`: `span` is the data (after the blanks that follow the target), or
+    /// the point right after the target when there is none.
+    Pi {
+        target: String,
+        value: String,
+        span: Range<usize>,
+    },
     Other,
 }
 
@@ -149,6 +156,9 @@ pub(crate) struct Document {
     pub(super) namespaces: HashMap<String, String>,
     /// The root element's default namespace.
     pub(super) default_ns: Option<String>,
+    /// Each later declaration of a prefix with another URI, in document order:
+    /// `(prefix, its URI, the URI the prefix is already bound to)`.
+    pub(super) duplicate_prefixes: Vec<(String, String, String)>,
 }
 
 fn offset(text: &str, slice: &str) -> usize {
@@ -171,7 +181,13 @@ pub(crate) fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     reader.config_mut().check_comments = true;
-    let mut doc = Document { nodes: Vec::new(), top: Vec::new(), namespaces: HashMap::new(), default_ns: None };
+    let mut doc = Document {
+        nodes: Vec::new(),
+        top: Vec::new(),
+        namespaces: HashMap::new(),
+        default_ns: None,
+        duplicate_prefixes: Vec::new(),
+    };
     let mut stack: Vec<usize> = Vec::new();
     // In-scope namespace declarations: (element depth, prefix or "" for default, uri),
     // innermost last. Only declarations are kept, so resolving a prefix does not walk
@@ -228,7 +244,15 @@ pub(crate) fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
                         decls.push((String::new(), value.clone()));
                     } else if let Some(p) = key.strip_prefix("xmlns:") {
                         decls.push((p.to_string(), value.clone()));
-                        doc.namespaces.entry(p.to_string()).or_insert_with(|| value.clone());
+                        match doc.namespaces.get(p) {
+                            None => {
+                                doc.namespaces.insert(p.to_string(), value.clone());
+                            }
+                            Some(existing) if *existing != value => {
+                                doc.duplicate_prefixes.push((p.to_string(), value.clone(), existing.clone()));
+                            }
+                            Some(_) => {}
+                        }
                     }
                     raw_attrs.push((key, value, span, quote));
                 }
@@ -305,7 +329,14 @@ pub(crate) fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
                 let start = offset(text, c);
                 Kind::Comment { value, span: start..start + c.len() }
             }
-            Event::Decl(_) | Event::PI(_) | Event::DocType(_) => Kind::Other,
+            Event::PI(ref pi) => {
+                let start = offset(text, pi);
+                let target = pi.target().to_string();
+                let data = pi[target.len()..].trim_start_matches([' ', '\t', '\r', '\n']);
+                let data_start = start + pi.len() - data.len();
+                Kind::Pi { target, value: data.to_string(), span: data_start..start + pi.len() }
+            }
+            Event::Decl(_) | Event::DocType(_) => Kind::Other,
         };
         let is_start = matches!(event, Event::Start(_));
         let index = doc.nodes.len();
@@ -381,7 +412,10 @@ impl Document {
                 _ => String::new(),
             },
             NodeRef::Node(i) => match &self.nodes[i].kind {
-                Kind::Text { value, .. } | Kind::CData { value, .. } | Kind::Comment { value, .. } => value.clone(),
+                Kind::Text { value, .. }
+                | Kind::CData { value, .. }
+                | Kind::Comment { value, .. }
+                | Kind::Pi { value, .. } => value.clone(),
                 _ => self.inner_text(n),
             },
             NodeRef::Root => self.inner_text(n),
@@ -412,6 +446,7 @@ impl Document {
                         qname.clone()
                     }
                 }
+                Kind::Pi { target, .. } => target.clone(),
                 _ => String::new(),
             },
             NodeRef::Attr(e, a) => match &self.nodes[e].kind {

@@ -41,6 +41,7 @@ impl Document {
                     Test::Node | Test::Any => true,
                     Test::Name(p, l) => &attr.local == l && self.ns_matches(&attr.ns, p, true),
                     Test::PrefixAny(p) => self.namespaces.get(p) == attr.ns.as_ref(),
+                    Test::AnyPrefix(l) => &attr.local == l,
                     _ => false,
                 }
             }
@@ -51,6 +52,8 @@ impl Document {
                 (Kind::Element { .. }, Test::Any) => axis != Axis::Attribute,
                 (Kind::Element { local, ns, .. }, Test::Name(p, l)) => local == l && self.ns_matches(ns, p, false),
                 (Kind::Element { ns, .. }, Test::PrefixAny(p)) => self.namespaces.get(p) == ns.as_ref(),
+                (Kind::Element { local, .. }, Test::AnyPrefix(l)) => local == l,
+                (Kind::Pi { target, .. }, Test::Pi(wanted)) => wanted.as_ref().is_none_or(|w| w == target),
                 _ => false,
             },
         }
@@ -244,7 +247,9 @@ mod tests {
   <empty/>
   <script><![CDATA[a < b]]></script>
   <list><item>1</item><item>2</item></list>
+  <?run now?>
 </configuration>
+<?go top?>
 "#;
 
     fn select(expr: &str) -> Vec<String> {
@@ -280,6 +285,11 @@ mod tests {
             ("//add[@key='Name' and @value='demo']/@key", &["@key=Name"]),
             ("//add[not(@key='Name')]/@value", &["@value=80"]),
             ("//add[starts-with(@key,'Po')]/@key", &["@key=Port"]),
+            ("//*:feature", &["x:feature:on"]),
+            ("//*:item[1]", &["item:1"]),
+            ("/processing-instruction('go')", &["go:top"]),
+            ("//processing-instruction()", &["run:now", "go:top"]),
+            ("/configuration/processing-instruction('run')", &["run:now"]),
             ("//nothing", &[]),
             ("Name", &[]),
         ];

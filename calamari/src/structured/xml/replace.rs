@@ -2,7 +2,8 @@
 //! text node takes the value; an element holding only a CDATA section gets new CDATA
 //! content; an element with child elements takes the value as an XML fragment (left
 //! unchanged with a warning when it is not one); any other element takes the value as its
-//! text. Values are escaped as XML requires ([`crate::xml_escape`]).
+//! text; a processing instruction takes it as its data. Values are escaped as XML
+//! requires ([`crate::xml_escape`]). Only names holding `/` or `:` are read as XPath.
 
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
@@ -44,10 +45,34 @@ fn is_fragment(value: &str) -> bool {
     }
 }
 
+/// The warning for a second declaration of `prefix` with another URI (reference wording):
+/// expressions use the first.
+pub(crate) fn duplicate_prefix_warning(prefix: &str, uri: &str, existing: &str) -> String {
+    format!(
+        "The namespace '{uri}' could not be mapped to the '{prefix}' prefix, as another namespace '{existing}' is already mapped to that prefix. XPath selectors using this prefix may not return the expected nodes. You can avoid this by ensuring all namespaces in your document have unique prefixes."
+    )
+}
+
+/// The warning for a value that is not an XML fragment, for an element with child
+/// elements (reference wording; the log masks a sensitive value).
+pub(crate) fn invalid_markup_warning(xpath: &str, value: &str) -> String {
+    format!(
+        "Could not set the value of the XML element at XPath '{xpath}' to '{value}'. Expected a valid XML fragment. Skipping replacement of this element."
+    )
+}
+
 /// Replaces every node a candidate variable's XPath selects in `text`.
 pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits) -> Result<(), Attempt> {
     let doc = parse(text).map_err(|e| Attempt::Unparseable(e.into()))?;
+    for (prefix, uri, existing) in &doc.duplicate_prefixes {
+        edits.warn(duplicate_prefix_warning(prefix, uri, existing));
+    }
     for name in candidates.names() {
+        // Only a name with `/` or `:` is read as XPath, so a plain name such as
+        // `configuration` never selects the root element (reference rule).
+        if !name.contains(['/', ':']) {
+            continue;
+        }
         let Ok(selected) = doc.select(name) else { continue };
         if selected.is_empty() {
             continue;
@@ -97,13 +122,22 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
                                 if is_fragment(&value) {
                                     edits.push(name, content.clone(), value.clone());
                                 } else {
-                                    edits.warn(format!(
-                                        "Could not set the value of the XML element at XPath '{name}'. Expected a valid XML fragment. Skipping replacement of this element."
-                                    ));
+                                    edits.warn(invalid_markup_warning(name, &value));
                                 }
                             }
                             Some(content) => edits.push(name, content.clone(), escape_text(&value)),
                         }
+                    }
+                    Kind::Pi { span, .. } => {
+                        // Processing instruction data cannot hold `?>`.
+                        let data = value.replace("?>", "? >");
+                        let blank_before = text[..span.start].ends_with([' ', '\t', '\r', '\n']);
+                        let data = if span.is_empty() && !blank_before && !data.is_empty() {
+                            format!(" {data}")
+                        } else {
+                            data
+                        };
+                        edits.push(name, span.clone(), data);
                     }
                     Kind::Other => {}
                 },

@@ -90,9 +90,13 @@ pub(super) enum Test {
     Name(Option<String>, String),
     Any,
     PrefixAny(String),
+    /// `*:local`: the local name in any namespace, or none (XPath 2).
+    AnyPrefix(String),
     Text,
     Node,
     Comment,
+    /// `processing-instruction()`, or with a literal, those with that target.
+    Pi(Option<String>),
 }
 
 /// One location step: `axis::test[predicate]...`.
@@ -157,6 +161,15 @@ fn tokenize(expr: &str) -> Result<Vec<Token>, XPathError> {
             '/' => {
                 tokens.push(Token::Slash);
                 i += 1;
+            }
+            // `*:local` (XPath 2): any namespace.
+            '*' if chars.get(i + 1) == Some(&':') && chars.get(i + 2).is_some_and(|&c| is_name_start(c)) => {
+                let start = i;
+                i += 2;
+                while i < chars.len() && is_name_char(chars[i]) {
+                    i += 1;
+                }
+                tokens.push(Token::Name(chars[start..i].iter().collect()));
             }
             '[' | ']' | '(' | ')' | '@' | ',' | '|' | '=' | '*' => {
                 tokens.push(match c {
@@ -310,7 +323,7 @@ impl ExprParser<'_> {
             }
             Some(Token::Name(n))
                 if self.tokens.get(self.pos + 1) == Some(&Token::LParen)
-                    && !matches!(n.as_str(), "text" | "node" | "comment") =>
+                    && !matches!(n.as_str(), "text" | "node" | "comment" | "processing-instruction") =>
             {
                 self.pos += 2;
                 let mut args = Vec::new();
@@ -415,7 +428,20 @@ impl ExprParser<'_> {
             }
             Some(Token::Name(n)) => {
                 self.pos += 1;
-                if self.peek() == Some(&Token::LParen) && matches!(n.as_str(), "text" | "node" | "comment") {
+                if self.peek() == Some(&Token::LParen) && n == "processing-instruction" {
+                    self.pos += 1;
+                    let target = match self.peek().cloned() {
+                        Some(Token::Literal(t)) => {
+                            self.pos += 1;
+                            Some(t.trim().to_string())
+                        }
+                        _ => None,
+                    };
+                    if !self.eat(&Token::RParen) {
+                        return Err(XPathError::Expected { expected: "')'" });
+                    }
+                    Test::Pi(target)
+                } else if self.peek() == Some(&Token::LParen) && matches!(n.as_str(), "text" | "node" | "comment") {
                     self.pos += 1;
                     if !self.eat(&Token::RParen) {
                         return Err(XPathError::Expected { expected: "')'" });
@@ -425,6 +451,8 @@ impl ExprParser<'_> {
                         "node" => Test::Node,
                         _ => Test::Comment,
                     }
+                } else if let Some(local) = n.strip_prefix("*:") {
+                    Test::AnyPrefix(local.to_string())
                 } else if let Some(p) = n.strip_suffix(":*") {
                     self.namespace(p)?;
                     Test::PrefixAny(p.to_string())
