@@ -70,7 +70,9 @@ pub enum Refusal {
     },
     /// The entry's path, joined to the extraction directory, is longer than the system
     /// allows.
-    #[error("path too long: it is {length} bytes once joined to the extraction directory, more than the system's limit of {max}")]
+    #[error(
+        "path too long: it is {length} bytes once joined to the extraction directory, more than the system's limit of {max}"
+    )]
     PathTooLong {
         /// The joined path's length in bytes.
         length: usize,
@@ -78,7 +80,9 @@ pub enum Refusal {
         max: usize,
     },
     /// A zip entry flagged as UTF-8 whose name is not.
-    #[error("its name is flagged as UTF-8 but is not valid UTF-8 (bytes other than printable ASCII are shown as \\xNN)")]
+    #[error(
+        "its name is flagged as UTF-8 but is not valid UTF-8 (bytes other than printable ASCII are shown as \\xNN)"
+    )]
     NameNotUtf8,
     /// A sparse file this reader does not understand, or whose map does not match its data.
     #[error("sparse file: {problem}")]

@@ -178,7 +178,8 @@ pub(crate) fn extract(path: &Path, compression: Compression, sink: &mut Sink<'_>
         if entry.header().entry_type().is_pax_global_extensions() {
             continue;
         }
-        let sparse = sparse_layout(&mut entry).map_err(|problem| sink.refuse(&raw_name, Refusal::Sparse { problem }))?;
+        let sparse =
+            sparse_layout(&mut entry).map_err(|problem| sink.refuse(&raw_name, Refusal::Sparse { problem }))?;
         let name = match sparse.as_ref().and_then(|s| s.name.as_deref()) {
             Some(real) => utf8(sink, real.as_bytes(), "entry name")?,
             None => raw_name,
@@ -454,7 +455,9 @@ fn write_sparse<R: Read>(
         Some(map) => map.clone(),
         None => {
             let (map, map_bytes) = read_data_map(entry)?;
-            data_size = data_size.checked_sub(map_bytes).ok_or_else(|| SparseError::Map("the sparse map is larger than the entry".to_string()))?;
+            data_size = data_size
+                .checked_sub(map_bytes)
+                .ok_or_else(|| SparseError::Map("the sparse map is larger than the entry".to_string()))?;
             map
         }
     };
@@ -464,7 +467,9 @@ fn write_sparse<R: Read>(
         let segment_end = offset.checked_add(length).filter(|e| *e <= layout.real_size);
         match segment_end {
             Some(e) if offset >= end => end = e,
-            Some(_) => return Err(SparseError::Map("the sparse map's segments overlap or are out of order".to_string())),
+            Some(_) => {
+                return Err(SparseError::Map("the sparse map's segments overlap or are out of order".to_string()));
+            }
             None => {
                 return Err(SparseError::Map(format!(
                     "a segment of the sparse map ends past the real size of {} bytes",
@@ -491,7 +496,12 @@ fn write_sparse<R: Read>(
             let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
             let n = match entry.read(&mut buf[..want]) {
                 Ok(0) => {
-                    return Err(corrupt(target.archive, Some(target.entry), &"the archive ends in the middle of this entry").into());
+                    return Err(corrupt(
+                        target.archive,
+                        Some(target.entry),
+                        &"the archive ends in the middle of this entry",
+                    )
+                    .into());
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
