@@ -561,3 +561,269 @@ fn progress_shows_at_a_terminal_and_never_when_piped() {
     assert!(!terminal.stdout.contains("##octopus["), "no protocol at a terminal");
     assert_eq!(std::fs::read_dir(env.path("terminal/d0")).unwrap().count(), 200);
 }
+
+/// Runs a shell script in the sandbox; false (after `util::skip`) when it fails, which
+/// means a tool it needs is missing.
+fn shell(env: &TestEnv, script: &str, needs: &str) -> bool {
+    let out = std::process::Command::new("bash").arg("-ec").arg(script).current_dir(env.root()).output().unwrap();
+    if !out.status.success() {
+        util::skip(&format!("{needs} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    out.status.success()
+}
+
+fn extract_with(env: &TestEnv, package: &Path, vars: &[(&str, &str, bool)], dest: &str) -> crate::util::Run {
+    let vars = env.variables("limits.json", vars);
+    env.cmd(&["extract-package"])
+        .arg(format!("--package={}", package.display()))
+        .arg(format!("--variables={}", vars.display()))
+        .arg(format!("--destination={dest}"))
+        .run()
+}
+
+const RATIO: &str = "Octopus.Calamari.ArchiveLimits.MaximumCompressionRatio";
+const RATIO_FLOOR: &str = "Octopus.Calamari.ArchiveLimits.CompressionRatioFloor";
+
+#[test]
+fn a_bomb_at_the_start_of_a_tar_stream_is_stopped_by_the_ratio_of_bytes_read_so_far() {
+    let env = TestEnv::new();
+    // 40 MB of zeros (about 40 KB compressed) before 2 MB of noise: the whole archive's
+    // ratio is about 20, but the zeros alone expand a thousandfold.
+    let script = "head -c 40M /dev/zero > zeros.bin && head -c 2M /dev/urandom > noise.bin \
+                  && tar -cf - zeros.bin noise.bin | gzip -9 > Bomb.1.0.0.tgz && rm zeros.bin noise.bin";
+    if !shell(&env, script, "GNU tar and gzip") {
+        return;
+    }
+    let package = env.path("Bomb.1.0.0.tgz");
+    let limits = [(RATIO, "50", false), (RATIO_FLOOR, "1048576", false)];
+    let run = extract_with(&env, &package, &limits, "out/bomb");
+    run.code(1)
+        .stderr_has("Extraction of '")
+        .stderr_has("Bomb.1.0.0.tgz' stopped: it expands to more than 50 times the ")
+        .stderr_has("compressed bytes read so far")
+        .stderr_has("set Octopus.Calamari.ArchiveLimits.MaximumCompressionRatio to raise the limit");
+    assert!(!env.path("out/bomb").exists());
+    assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), 0, "no partial directory left");
+    // Under the floor (256 MiB by default) the same ratio does not apply.
+    extract_with(&env, &package, &[(RATIO, "50", false)], "out/fine").success();
+    assert_eq!(std::fs::metadata(env.path("out/fine/zeros.bin")).unwrap().len(), 40 << 20);
+}
+
+#[test]
+fn a_zip_entry_is_held_to_the_ratio_of_its_own_compressed_size() {
+    let env = TestEnv::new();
+    let script = r#"python3 - <<'PY'
+import os, zipfile
+with zipfile.ZipFile('Bomb.1.0.0.zip', 'w') as z:
+    z.writestr(zipfile.ZipInfo('zeros.bin'), b'\0' * (40 << 20), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    z.writestr(zipfile.ZipInfo('noise.bin'), os.urandom(2 << 20), compress_type=zipfile.ZIP_STORED)
+PY"#;
+    if !shell(&env, script, "python3 zipfile") {
+        return;
+    }
+    let package = env.path("Bomb.1.0.0.zip");
+    let limits = [(RATIO, "50", false), (RATIO_FLOOR, "1048576", false)];
+    let run = extract_with(&env, &package, &limits, "out/bomb");
+    run.code(1)
+        .stderr_has(
+            "Bomb.1.0.0.zip' stopped: its entry 'zeros.bin' expands to more than 50 times its compressed size of ",
+        )
+        .stderr_has("set Octopus.Calamari.ArchiveLimits.MaximumCompressionRatio to raise the limit");
+    assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), 0, "no partial directory left");
+}
+
+/// Free megabytes on the sandbox's filesystem.
+fn free_megabytes(env: &TestEnv) -> u64 {
+    let out = std::process::Command::new("stat").args(["-f", "-c", "%a %S"]).arg(env.root()).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u64>().unwrap());
+    parts.next().unwrap() * parts.next().unwrap() / (1024 * 1024)
+}
+
+#[test]
+fn declared_sizes_are_checked_against_the_free_space_as_entries_come() {
+    let env = TestEnv::new();
+    let free = free_megabytes(&env);
+    if free < 3000 {
+        util::skip(&format!("needs 3 GB free, has {free} MB"));
+        return;
+    }
+    // Keep all but 2 GB free: the staging check passes, then an entry declaring 4 GiB
+    // (whose data is not even there) must stop the extraction before it is written.
+    let required = (free - 2048).to_string();
+    let apps = env.path("apps");
+    let vars = [
+        ("Octopus.Tentacle.Agent.ApplicationDirectoryPath", apps.to_str().unwrap(), false),
+        ("OctopusFreeDiskSpaceOverrideInMegaBytes", required.as_str(), false),
+    ];
+    let mut h = tar::Header::new_ustar();
+    h.set_path("big.bin").unwrap();
+    h.set_size(4 << 30);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut tar = h.as_bytes().to_vec();
+    tar.extend([0u8; 512]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let tgz = env.write("Big.1.0.0.tgz", gz.finish().unwrap());
+    let script = r#"python3 - <<'PY'
+import struct, zipfile
+with zipfile.ZipFile('Big.2.0.0.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('big.bin', b'\0' * 1000)
+data = bytearray(open('Big.2.0.0.zip', 'rb').read())
+# Declare 4 GiB - 16 bytes uncompressed, in the local header and the central directory.
+local = data.index(b'PK\x03\x04'); struct.pack_into('<I', data, local + 22, 0xFFFFFFF0)
+central = data.index(b'PK\x01\x02'); struct.pack_into('<I', data, central + 24, 0xFFFFFFF0)
+open('Big.2.0.0.zip', 'wb').write(data)
+PY"#;
+    let zip = shell(&env, script, "python3 zipfile").then(|| env.path("Big.2.0.0.zip"));
+    for package in std::iter::once(tgz).chain(zip) {
+        let vars = env.variables("v.json", &vars);
+        let run = env
+            .cmd(&["extract-package"])
+            .arg(format!("--package={}", package.display()))
+            .arg(format!("--variables={}", vars.display()))
+            .run();
+        run.code(1)
+            .stderr_has(&format!("{}' stopped: its entry 'big.bin' declares 4096 MB", package.display()))
+            .stderr_has(&format!("which would leave less than the required {required} MB free"))
+            .stderr_has("set OctopusFreeDiskSpaceOverrideInMegaBytes to require less free space")
+            .stderr_has("OctopusSkipFreeDiskSpaceCheck");
+        let id = package.file_name().unwrap().to_string_lossy().split('.').next().unwrap().to_string();
+        let parent = apps.join(id);
+        assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0, "nothing left in {}", parent.display());
+    }
+}
+
+/// Creates `sparse.bin`: "head" at 0, "middle" at 1 MiB, "tail" at 3 MiB, holes between.
+const MAKE_SPARSE: &str = r#"python3 -c "
+f = open('sparse.bin', 'wb'); f.write(b'head'); f.seek(1 << 20); f.write(b'middle'); f.seek(3 << 20); f.write(b'tail'); f.close()""#;
+
+#[test]
+fn sparse_files_extract_with_their_real_name_size_and_holes() {
+    let env = TestEnv::new();
+    let help = std::process::Command::new("tar").arg("--help").output();
+    if !help.is_ok_and(|h| String::from_utf8_lossy(&h.stdout).contains("--sparse-version")) {
+        util::skip("GNU tar with --sparse-version is not installed");
+        return;
+    }
+    let script = format!(
+        "{MAKE_SPARSE}
+         for v in 0.0 0.1 1.0; do tar --sparse --format=posix --sparse-version=$v -cf Sparse$v.1.0.0.tar sparse.bin; done
+         tar --sparse --format=gnu -cf SparseGnu.1.0.0.tar sparse.bin"
+    );
+    if !shell(&env, &script, "GNU tar --sparse") {
+        return;
+    }
+    let original = std::fs::read(env.path("sparse.bin")).unwrap();
+    for version in ["0.0", "0.1", "1.0", "Gnu"] {
+        let dest = format!("out/{version}");
+        extract_to(&env, &env.path(format!("Sparse{version}.1.0.0.tar")), &dest).success();
+        assert_eq!(listing(&env.path(&dest)), ["f - 3145732 sparse.bin"], "version {version}");
+        assert!(std::fs::read(env.path(&dest).join("sparse.bin")).unwrap() == original, "content of {version}");
+    }
+    // The PAX versions keep their holes on disk.
+    let blocks = std::process::Command::new("stat").args(["-c", "%b"]).arg(env.path("out/1.0/sparse.bin")).output();
+    let blocks: u64 = String::from_utf8_lossy(&blocks.unwrap().stdout).trim().parse().unwrap();
+    assert!(blocks < 1024, "{blocks} blocks: the holes were written");
+}
+
+#[test]
+fn sparse_maps_that_do_not_fit_or_unknown_versions_are_refused_naming_the_entry() {
+    let env = TestEnv::new();
+    let script = r#"python3 - <<'PY'
+import io, tarfile
+def sparse(archive, pax, data):
+    with tarfile.open(archive, 'w', format=tarfile.PAX_FORMAT) as t:
+        info = tarfile.TarInfo('GNUSparseFile.0/real.bin'); info.size = len(data); info.pax_headers = pax
+        t.addfile(info, io.BytesIO(data))
+one = {'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'real.bin', 'GNU.sparse.realsize': '1000'}
+sparse('Short.1.0.0.tar', one, b'1\n0\n500\n'.ljust(512, b'\0') + b'x' * 10)
+sparse('Past.1.0.0.tar', {'GNU.sparse.size': '10', 'GNU.sparse.map': '5,10', 'GNU.sparse.name': 'real.bin'}, b'y' * 10)
+sparse('Two.1.0.0.tar', dict(one, **{'GNU.sparse.major': '2'}), b'z' * 10)
+PY"#;
+    if !shell(&env, script, "python3 tarfile") {
+        return;
+    }
+    for (file, why) in [
+        ("Short.1.0.0.tar", "sparse file: the sparse map describes 500 bytes of data but the entry holds 10"),
+        ("Past.1.0.0.tar", "sparse file: a segment of the sparse map ends past the real size of 10 bytes"),
+        ("Two.1.0.0.tar", "sparse file: GNU sparse format 2.0 is not supported"),
+    ] {
+        let run = extract_to(&env, &env.path(file), "out/s");
+        run.code(1).stderr_has("Refused to extract entry '").stderr_has(why);
+        assert!(!env.path("out/s").exists(), "{file}");
+    }
+    let run = extract_to(&env, &env.path("Short.1.0.0.tar"), "out/s");
+    run.stderr_has("entry 'real.bin' of");
+}
+
+#[test]
+fn zero_padding_after_a_tar_gz_is_accepted_and_other_trailing_data_is_not() {
+    let env = TestEnv::new();
+    let script = "echo hello > a.txt && tar -czf Padded.1.0.0.tar.gz a.txt && head -c 10240 /dev/zero >> Padded.1.0.0.tar.gz \
+                  && gzip -t Padded.1.0.0.tar.gz && cp Padded.1.0.0.tar.gz Junk.1.0.0.tar.gz && printf 'junk' >> Junk.1.0.0.tar.gz";
+    if !shell(&env, script, "GNU tar and gzip") {
+        return;
+    }
+    extract_to(&env, &env.path("Padded.1.0.0.tar.gz"), "out/padded").success();
+    assert_eq!(std::fs::read_to_string(env.path("out/padded/a.txt")).unwrap(), "hello\n");
+    let run = extract_to(&env, &env.path("Junk.1.0.0.tar.gz"), "out/junk");
+    run.code(1)
+        .stderr_has("is damaged or not a valid archive")
+        .stderr_has("neither another gzip member nor zero padding");
+    assert!(!env.path("out/junk").exists());
+}
+
+#[test]
+fn a_path_too_long_once_joined_to_the_destination_exits_1_with_the_name_shortened() {
+    let env = TestEnv::new();
+    // 20 components of 199 bytes: under the lexical limit of 4096, over it once joined.
+    let name: String =
+        (0..20).map(|i| format!("{i:02}{}", "d".repeat(197))).collect::<Vec<_>>().join("/") + "/file.txt";
+    assert!(name.len() < 4096 && name.len() > 3990, "{}", name.len());
+    let script = format!(
+        r#"python3 - <<'PY'
+import io, tarfile
+with tarfile.open('Long.1.0.0.tar', 'w', format=tarfile.PAX_FORMAT) as t:
+    info = tarfile.TarInfo('{name}'); info.size = 1
+    t.addfile(info, io.BytesIO(b'x'))
+PY"#
+    );
+    if !shell(&env, &script, "python3 tarfile") {
+        return;
+    }
+    // A destination of 100-odd bytes takes the joined paths past the system's 4095.
+    let dest = format!("out/{}", "l".repeat(120));
+    let run = extract_to(&env, &env.path("Long.1.0.0.tar"), &dest);
+    let shortened = format!("{}...{}", &name[..60], &name[name.len() - 40..]);
+    run.code(1).stderr_has(&format!("Refused to extract entry '{shortened}' of")).stderr_has("path too long");
+    run.output_lacks(&name[..200]);
+    assert!(run.stderr.len() < 1000, "{}", run.stderr);
+    assert!(!env.path(&dest).exists());
+    assert_eq!(std::fs::read_dir(env.path("out")).unwrap().count(), 0, "no partial directory left");
+}
+
+#[test]
+fn a_zip_name_flagged_utf8_that_is_not_is_refused_with_its_bytes() {
+    let env = TestEnv::new();
+    let script = r#"python3 - <<'PY'
+import struct, zipfile
+with zipfile.ZipFile('Names.1.0.0.zip', 'w') as z:
+    z.writestr('cafX.txt', b'x')
+data = bytearray(open('Names.1.0.0.zip', 'rb').read().replace(b'cafX.txt', b'caf\xe9.txt'))
+# Set general-purpose bit 11 (the name is UTF-8) in the local and central headers.
+for magic, at in ((b'PK\x03\x04', 6), (b'PK\x01\x02', 8)):
+    i = data.index(magic) + at
+    struct.pack_into('<H', data, i, struct.unpack_from('<H', data, i)[0] | 0x800)
+open('Names.1.0.0.zip', 'wb').write(data)
+PY"#;
+    if !shell(&env, script, "python3 zipfile") {
+        return;
+    }
+    let run = extract_to(&env, &env.path("Names.1.0.0.zip"), "out/names");
+    run.code(1)
+        .stderr_has(r"Refused to extract entry 'caf\xe9.txt' of")
+        .stderr_has("its name is flagged as UTF-8 but is not valid UTF-8");
+    assert!(!env.path("out/names").exists());
+}

@@ -32,8 +32,20 @@ pub enum UnsafeName {
     #[error("a path component is longer than {MAX_NAME_BYTES} bytes")]
     ComponentTooLong,
     /// The normalised path is longer than [`MAX_PATH_BYTES`].
-    #[error("the path is longer than {MAX_PATH_BYTES} bytes")]
+    #[error("path too long: the path is longer than {MAX_PATH_BYTES} bytes")]
     PathTooLong,
+}
+
+/// A name as shown in messages: names over 100 characters keep their first 60 and last 40
+/// characters, with `...` between.
+pub(crate) fn shorten(name: &str) -> std::borrow::Cow<'_, str> {
+    let count = name.chars().count();
+    if count <= 100 {
+        return name.into();
+    }
+    let head: String = name.chars().take(60).collect();
+    let tail: String = name.chars().skip(count - 40).collect();
+    format!("{head}...{tail}").into()
 }
 
 /// True when `bytes` starts with a drive letter and a colon (`C:`).
@@ -131,6 +143,14 @@ mod tests {
         }
         assert_eq!(entry_path(&"x".repeat(256)), Err(UnsafeName::ComponentTooLong));
         assert_eq!(entry_path(&["d"; 3000].join("/")), Err(UnsafeName::PathTooLong));
+    }
+
+    #[test]
+    fn long_names_are_shortened_in_messages() {
+        assert_eq!(shorten("short/name"), "short/name");
+        let long = format!("{}{}", "a".repeat(100), "b".repeat(100));
+        assert_eq!(shorten(&long), format!("{}...{}", "a".repeat(60), "b".repeat(40)));
+        assert_eq!(shorten(&"é".repeat(101)).chars().count(), 103);
     }
 
     #[test]

@@ -141,11 +141,11 @@ pub enum Error {
         available: u64,
     },
     /// An entry that would be unsafe to extract.
-    #[error("Refused to extract entry '{entry}' of '{}': {reason}", archive.display())]
+    #[error("Refused to extract entry '{}' of '{}': {reason}", super::entry_name::shorten(entry), archive.display())]
     Refused {
         /// The archive.
         archive: PathBuf,
-        /// The entry name as written in the archive.
+        /// The entry name as written in the archive (shortened in the message when long).
         entry: String,
         /// Why.
         reason: Refusal,

@@ -57,6 +57,8 @@ pub(crate) mod limit_names {
     pub(crate) const MAXIMUM_COMPRESSION_RATIO: &str = "Octopus.Calamari.ArchiveLimits.MaximumCompressionRatio";
     /// Maximum number of entries.
     pub(crate) const MAXIMUM_ENTRY_COUNT: &str = "Octopus.Calamari.ArchiveLimits.MaximumEntryCount";
+    /// Bytes written before the ratio limit applies (ours; default 256 MiB).
+    pub(crate) const COMPRESSION_RATIO_FLOOR: &str = "Octopus.Calamari.ArchiveLimits.CompressionRatioFloor";
     /// Log sizes and ratios after extraction.
     pub(crate) const METRICS_ENABLED: &str = "Octopus.Calamari.ArchiveLimits.Metrics.Enabled";
 }
@@ -87,6 +89,9 @@ pub struct ExtractOptions {
     pub ratio_floor_bytes: u64,
     /// Writer threads (at least 1).
     pub writer_threads: usize,
+    /// Free bytes each entry's declared size must leave on the destination's filesystem
+    /// (`None`: not checked).
+    pub min_free_bytes: Option<u64>,
 }
 
 impl Default for ExtractOptions {
@@ -98,6 +103,7 @@ impl Default for ExtractOptions {
             log_metrics: false,
             ratio_floor_bytes: RATIO_FLOOR_BYTES,
             writer_threads: 4,
+            min_free_bytes: None,
         }
     }
 }
@@ -112,6 +118,9 @@ impl ExtractOptions {
         let mut options = ExtractOptions::default();
         let flag = |name: &str, default: bool| variables.get_flag(name, default).map_err(|e| Error::variable(name, e));
         options.log_metrics = flag(limit_names::METRICS_ENABLED, false)?;
+        if let Some(floor) = whole_number(variables, limit_names::COMPRESSION_RATIO_FLOOR)? {
+            options.ratio_floor_bytes = floor;
+        }
         if !flag(limit_names::ENABLED, true)? {
             options.max_uncompressed_bytes = None;
             options.max_entries = None;

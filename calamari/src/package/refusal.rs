@@ -68,6 +68,28 @@ pub enum Refusal {
         /// The kinds the format can hold, e.g. "device files and FIFOs".
         kinds: &'static str,
     },
+    /// The entry's path, joined to the extraction directory, is longer than the system
+    /// allows.
+    #[error(
+        "path too long: it is {length} bytes once joined to the extraction directory, more than the system's limit of {max}"
+    )]
+    PathTooLong {
+        /// The joined path's length in bytes.
+        length: usize,
+        /// The most the system allows.
+        max: usize,
+    },
+    /// A zip entry flagged as UTF-8 whose name is not.
+    #[error(
+        "its name is flagged as UTF-8 but is not valid UTF-8 (bytes other than printable ASCII are shown as \\xNN)"
+    )]
+    NameNotUtf8,
+    /// A sparse file this reader does not understand, or whose map does not match its data.
+    #[error("sparse file: {problem}")]
+    Sparse {
+        /// What is wrong.
+        problem: String,
+    },
     /// An encrypted zip entry.
     #[error("encrypted zip entries are not supported")]
     Encrypted,

@@ -24,7 +24,7 @@ use crate::Log;
 use crate::fs::IoContext;
 
 use super::budget::Budget;
-use super::entry_name::{entry_path, has_drive_letter, windows_hostile};
+use super::entry_name::{MAX_PATH_BYTES, entry_path, has_drive_letter, windows_hostile};
 use super::refusal::Refusal;
 use super::writer::Pool;
 use super::{Error, ExtractOptions, ExtractSummary};
@@ -94,7 +94,7 @@ impl<'a> Sink<'a> {
             umask: process_umask(),
             lowercase: HashSet::new(),
             windows_names: Vec::new(),
-            budget: Arc::new(Budget::new(options, archive.to_path_buf(), archive_size)),
+            budget: Arc::new(Budget::new(options, archive.to_path_buf(), archive_size, root)),
             pool: None,
         }
     }
@@ -126,7 +126,15 @@ impl<'a> Sink<'a> {
 
     /// Validates an entry name; `None` for the root.
     pub(crate) fn path_of(&self, entry: &str) -> Result<Option<String>, Error> {
-        entry_path(entry).map_err(|reason| self.refuse(entry, reason.into()))
+        let rel = entry_path(entry).map_err(|reason| self.refuse(entry, reason.into()))?;
+        if let Some(rel) = &rel {
+            // The kernel refuses paths of PATH_MAX bytes or more (counting the NUL).
+            let length = self.root.as_os_str().len() + 1 + rel.len();
+            if length >= MAX_PATH_BYTES {
+                return Err(self.refuse(entry, Refusal::PathTooLong { length, max: MAX_PATH_BYTES - 1 }));
+            }
+        }
+        Ok(rel)
     }
 
     /// Makes sure every parent of `rel` is a directory we created, creating missing ones.

@@ -90,19 +90,22 @@ pub(crate) fn package_parent(variables: &VariableDictionary, id: &str) -> Result
     Ok((root, parent))
 }
 
-fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<(), Error> {
+/// Checks that the staging root has the required free space; returns that requirement in
+/// megabytes (`None` when the check is skipped), which the extraction keeps checking
+/// against the sizes the archive declares.
+fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<Option<u64>, Error> {
     if variables.get_flag(SKIP_FREE_DISK_SPACE_CHECK, false).unwrap_or(false) {
-        return Ok(());
+        return Ok(None);
     }
     let required = super::whole_number(variables, FREE_DISK_SPACE_OVERRIDE)?.unwrap_or(REQUIRED_FREE_MEGABYTES);
-    let Ok(stat) = rustix::fs::statvfs(root) else { return Ok(()) };
+    let Ok(stat) = rustix::fs::statvfs(root) else { return Ok(None) };
     let free = stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024);
     if free < required {
         let host =
             crate::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
         return Err(Error::NotEnoughFreeSpace { path: root.to_path_buf(), host, required, available: free });
     }
-    Ok(())
+    Ok(Some(required))
 }
 
 /// Chooses the staging directory under the lock and extracts `package` there.
@@ -116,10 +119,10 @@ pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &
     let format = Format::detect(package)?;
     // Dropped after the partial directory, so a Ctrl-C cannot interrupt its removal.
     let _cancellation = partial::Cancellation::install();
-    let options = ExtractOptions::from_variables(variables)?;
+    let mut options = ExtractOptions::from_variables(variables)?;
     let (root, parent) = package_parent(variables, &identity.id)?;
     crate::fs::create_dir_all(&parent)?;
-    check_free_space(&root, variables)?;
+    options.min_free_bytes = check_free_space(&root, variables)?.map(|mb| mb.saturating_mul(1024 * 1024));
     let version = identity.version.to_string();
     let (directory, reserved) = {
         let _lock = NamedLock::acquire(root.join(".calamari-extraction.lock"))?;

@@ -45,16 +45,22 @@ pub(crate) fn create_file(path: &Path, mode: u32) -> io::Result<File> {
 
 /// A failure to create or write `path` for `entry`: a refusal when something of that
 /// name is already there, else an I/O error.
-fn write_error(archive: &Path, entry: &str, path: &Path, e: io::Error) -> Error {
+pub(crate) fn write_error(archive: &Path, entry: &str, path: &Path, e: io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::AlreadyExists => {
             Error::Refused { archive: archive.to_path_buf(), entry: entry.to_string(), reason: Refusal::AlreadyExists }
         }
+        _ if e.raw_os_error() == Some(libc::ENAMETOOLONG) => Error::Refused {
+            archive: archive.to_path_buf(),
+            entry: entry.to_string(),
+            reason: Refusal::PathTooLong { length: path.as_os_str().len(), max: super::entry_name::MAX_PATH_BYTES - 1 },
+        },
         _ => IoError { op: "write", path: path.to_path_buf(), source: e }.into(),
     }
 }
 
-/// Streams `reader` into a new file, counting bytes against the budget. `buf` is the
+/// Streams `reader` into a new file, counting bytes against the budget (and, given the
+/// entry's compressed size, against the ratio limit for that entry). `buf` is the
 /// caller's reusable copy buffer (allocating one per file costs an mmap each time).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_stream(
@@ -65,6 +71,7 @@ pub(crate) fn write_stream(
     mtime: Option<SystemTime>,
     reader: &mut dyn Read,
     budget: &Budget,
+    compressed: Option<u64>,
     buf: &mut [u8],
 ) -> Result<u64, Error> {
     let mut file = create_file(path, mode).map_err(|e| write_error(archive, entry, path, e))?;
@@ -77,8 +84,11 @@ pub(crate) fn write_stream(
             Err(e) => return Err(corrupt(archive, Some(entry), &e)),
         };
         budget.add(n as u64)?;
-        file.write_all(&buf[..n]).at("write", path)?;
         total += n as u64;
+        if let Some(compressed) = compressed {
+            budget.check_entry_ratio(entry, total, compressed)?;
+        }
+        file.write_all(&buf[..n]).at("write", path)?;
     }
     if let Some(t) = mtime {
         file.set_modified(t).at("set modification time of", path)?;

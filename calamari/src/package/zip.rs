@@ -110,6 +110,18 @@ struct FileJob {
     entry: String,
     mode: u32,
     mtime: Option<SystemTime>,
+    compressed: u64,
+}
+
+/// General-purpose flag bit 11: the name and comment are UTF-8.
+const UTF8_FLAG: u16 = 1 << 11;
+
+/// Bytes for a message: printable ASCII as is, everything else (and `\`) as `\xNN`.
+fn escape_bytes(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| if (0x20..0x7f).contains(&b) && b != b'\\' { (b as char).to_string() } else { format!("\\x{b:02x}") })
+        .collect()
 }
 
 /// Extracts a zip-based package through `sink`.
@@ -118,16 +130,22 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
     zip.validate_header_consistency().map_err(|e| corrupt(path, None, &e))?;
     let mut jobs = Vec::new();
     for index in 0..zip.len() {
-        let (raw_name, unix_mode, mtime, encrypted, size) = {
+        let (raw_name, unix_mode, mtime, encrypted, size, compressed) = {
             let entry = zip.by_index_data(index).map_err(|e| corrupt(path, None, &e))?;
-            let name: String = entry.name().map_err(|e| corrupt(path, None, &e))?.into_owned();
             let meta = entry.get_metadata();
+            // Bit 11 says the name is UTF-8; the zip crate would read a name that is not as
+            // CP437, so such a name is refused here instead.
+            if meta.flags.as_u16() & UTF8_FLAG != 0 && std::str::from_utf8(entry.name_raw()).is_err() {
+                return Err(sink.refuse(&escape_bytes(entry.name_raw()), Refusal::NameNotUtf8));
+            }
+            let name: String = entry.name().map_err(|e| corrupt(path, None, &e))?.into_owned();
             (
-                name.clone(),
+                name,
                 entry.unix_mode(),
                 entry.last_modified().and_then(dos_time),
                 meta.flags.is_encrypted(),
                 entry.size(),
+                entry.compressed_size(),
             )
         };
         if nupkg && is_nupkg_metadata(&raw_name) {
@@ -158,7 +176,8 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
             sink.symlink(&name, &rel, &target)?;
         } else if kind == 0 || kind == S_IFREG {
             let file_path = sink.file(&name, &rel)?;
-            jobs.push(FileJob { index, path: file_path, entry: name, mode: file_mode(unix_mode), mtime });
+            sink.budget().declare(&name, size)?;
+            jobs.push(FileJob { index, path: file_path, entry: name, mode: file_mode(unix_mode), mtime, compressed });
         } else {
             return Err(sink.refuse(&name, Refusal::SpecialFile { kinds: "device files, FIFOs and sockets" }));
         }
@@ -195,6 +214,7 @@ fn write_files(
                         job.mtime,
                         &mut reader,
                         budget,
+                        Some(job.compressed),
                         &mut buf,
                     )
                 });
@@ -308,6 +328,11 @@ mod tests {
         for name in ["content/a.nuspec", "lib/net45/a.dll", "my%20resource.txt", "package/other.txt"] {
             assert!(!is_nupkg_metadata(name), "{name}");
         }
+    }
+
+    #[test]
+    fn name_bytes_are_escaped() {
+        assert_eq!(escape_bytes(b"caf\xe9\\x.txt"), "caf\\xe9\\x5cx.txt");
     }
 
     #[test]
