@@ -834,3 +834,96 @@ fn adding_a_journal_entry_is_logged_verbosely_with_its_xml() {
     let level = &before[before.rfind("##octopus[stdout-").unwrap()..];
     assert!(level.starts_with("##octopus[stdout-verbose]"), "logged at {level}");
 }
+
+/// A package with `files` files and a substitution target, so a kill can land during the
+/// extraction, the scripts or the substitution.
+fn busy_package(env: &TestEnv, files: usize) -> PathBuf {
+    let path = env.path("Acme.Busy.1.0.0.tar.gz");
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    {
+        let mut add = |name: &str, body: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, name, body).unwrap();
+        };
+        for i in 0..files {
+            add(&format!("files/f{i}.txt"), format!("file {i} #{{Name}}").as_bytes());
+        }
+        add("PreDeploy.sh", b"echo pre\n");
+        // A Deploy script that takes a while: the kill often lands after the directory is in
+        // place and before the deployment ends, where an orphan used to be left.
+        add("Deploy.sh", b"echo deploy\nsleep 0.2\n");
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+#[test]
+fn kill_9_at_random_moments_of_deploy_package_leaves_no_directory_retention_cannot_find() {
+    let env = TestEnv::new();
+    let package = busy_package(&env, 400);
+    let apps = env.path("Applications");
+    let vars = env.variables(
+        "vars.json",
+        &[
+            ("Octopus.Tentacle.Agent.ApplicationDirectoryPath", apps.to_str().unwrap(), false),
+            ("OctopusRetentionPolicySet", SET, false),
+            ("Octopus.Environment.Name", "Production", false),
+            ("Name", "World", false),
+            ("Octopus.Action.EnabledFeatures", "Octopus.Features.SubstituteInFiles", false),
+            ("Octopus.Action.SubstituteInFiles.TargetFiles", "files/*.txt", false),
+        ],
+    );
+    const TRIALS: u64 = 30;
+    let mut killed = 0;
+    for trial in 0..TRIALS {
+        let mut cmd = env
+            .cmd(&[
+                "deploy-package",
+                &format!("--package={}", package.display()),
+                &format!("--variables={}", vars.display()),
+            ])
+            .env("TentacleHome", tentacle_home(&env))
+            .cmd;
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        // The kill lands at a pseudo-random moment of the run: the sleep is the test.
+        std::thread::sleep(Duration::from_micros(500 + (trial * 7919 * 13) % 400_000));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        assert!(status.signal() == Some(libc::SIGKILL) || status.success(), "trial {trial}: {status:?}");
+        killed += u32::from(status.signal() == Some(libc::SIGKILL));
+    }
+    assert!(killed > 0, "no trial was killed: the package deploys too fast for the test");
+    // One deployment that completes, then one clean.
+    deploy_busy(&env, &package, &vars).success();
+    clean(&env, &["--releases=1"]).success();
+
+    let journaled: Vec<PathBuf> =
+        read_journal(&env).iter().filter_map(|e| e.extracted_to.clone()).map(PathBuf::from).collect();
+    let parent = apps.join("Production/Acme.Busy");
+    for entry in std::fs::read_dir(&parent).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            assert!(!name.contains("partial"), "a dead extraction's partial directory is left: {name}");
+            continue;
+        }
+        assert!(
+            journaled.contains(&path),
+            "{} is unknown to the journal (killed {killed} of {TRIALS})",
+            path.display()
+        );
+    }
+}
+
+fn deploy_busy(env: &TestEnv, package: &Path, vars: &Path) -> Run {
+    env.cmd(&[
+        "deploy-package",
+        &format!("--package={}", package.display()),
+        &format!("--variables={}", vars.display()),
+    ])
+    .env("TentacleHome", tentacle_home(env))
+    .run()
+}

@@ -93,7 +93,13 @@ pub(crate) struct Deployment<'a> {
     /// copied there.
     pub current_directory: PathBuf,
     /// Whether a journal entry will be written.
-    pub journal: JournalDecision,
+    pub journal_decision: JournalDecision,
+    /// The deployment journal, when its location is known.
+    pub journal: Option<DeploymentJournal>,
+    /// The id of the entry recorded (not yet successful) as soon as the staging directory
+    /// was chosen, which the end of the deployment completes: a kill at any moment leaves
+    /// a directory that the journal, and so retention, knows about.
+    pub pending_entry: Option<String>,
 }
 
 impl Deployment<'_> {
@@ -152,9 +158,11 @@ pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &
         log,
         staged: None,
         current_directory: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-        journal: journal_decision,
+        journal_decision,
+        journal,
+        pending_entry: None,
     };
-    let result = run_conventions(&mut deployment, journal.as_ref());
+    let result = run_conventions(&mut deployment);
     if let Err(error) = &result {
         rollback(&mut deployment, error);
     }
@@ -164,13 +172,13 @@ pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &
         log.verbose(format!("Could not delete the DeployFailed scripts: {e}"));
     }
     let succeeded = result.is_ok();
-    write_journal(journal.as_ref(), &deployment, succeeded, &package)?;
+    write_journal(&deployment, succeeded, &package)?;
     result
 }
 
-fn run_conventions(d: &mut Deployment<'_>, journal: Option<&DeploymentJournal>) -> Result<DeployOutcome> {
-    if let AlreadyInstalled::Yes(dir) = check_already_installed(journal, d.variables, d.log)? {
-        d.journal = JournalDecision::SkippedAsAlreadyInstalled;
+fn run_conventions(d: &mut Deployment<'_>) -> Result<DeployOutcome> {
+    if let AlreadyInstalled::Yes(dir) = check_already_installed(d.journal.as_ref(), d.variables, d.log)? {
+        d.journal_decision = JournalDecision::SkippedAsAlreadyInstalled;
         return Ok(DeployOutcome {
             installation_directory: Some(PathBuf::from(dir)).filter(|p| !p.as_os_str().is_empty()),
             skipped_as_already_installed: true,
@@ -208,21 +216,46 @@ fn run_conventions(d: &mut Deployment<'_>, journal: Option<&DeploymentJournal>) 
 }
 
 fn extract_to_staging(d: &mut Deployment<'_>) -> Result<()> {
-    let staged = package::extract_to_staging(&d.package, d.variables, d.log)?;
+    // The package's identity from its file name, before extraction, so that the entry
+    // recorded when the directory is chosen already names the package.
+    let identity = package::PackageIdentity::from_file(&d.package)?;
+    set_package_identity(d.variables, &identity);
+    let mut pending = None;
+    let staged = {
+        let (journal, decision, variables, package) =
+            (d.journal.as_ref(), d.journal_decision, &*d.variables, &d.package);
+        package::extract_to_staging_with(&d.package, variables, d.log, &mut |directory| {
+            let Some(journal) = journal.filter(|_| decision == JournalDecision::Record) else { return Ok(()) };
+            if let Some(entry) = JournalEntry::for_deployment(variables, false, Some(package), Some(directory))? {
+                let id = entry.id.clone();
+                journal.update(|entries| entries.push(entry))?;
+                d.log.verbose(format!("Recorded the deployment in the journal as in progress ({id})"));
+                pending = Some(id);
+            }
+            Ok(())
+        })?
+    };
+    d.pending_entry = pending;
     let dir = staged.directory.display().to_string();
     d.variables.set(names::ORIGINAL_PACKAGE_DIRECTORY_PATH, Some(dir.clone()));
     d.set_output(names::INSTALLATION_DIRECTORY_PATH, &dir);
     d.set_output(names::PACKAGE_INSTALLATION_DIRECTORY_PATH, &dir);
     d.set_output(names::PACKAGE_EXTRACTED_FILE_COUNT, &staged.file_count.to_string());
-    if d.variables.get_raw(names::PACKAGE_ID).is_none_or(str::is_empty) {
-        d.variables.set(names::PACKAGE_ID, Some(staged.identity.id.clone()));
-    }
-    if d.variables.get_raw(names::PACKAGE_VERSION).is_none_or(str::is_empty) {
-        d.variables.set(names::PACKAGE_VERSION, Some(staged.identity.version.to_string()));
-    }
+    set_package_identity(d.variables, &staged.identity);
     d.current_directory = staged.directory.clone();
     d.staged = Some(staged);
     Ok(())
+}
+
+/// Sets `Octopus.Action.Package.PackageId`/`PackageVersion` from the package file's name
+/// when the agent did not.
+fn set_package_identity(variables: &mut VariableDictionary, identity: &package::PackageIdentity) {
+    if variables.get_raw(names::PACKAGE_ID).is_none_or(str::is_empty) {
+        variables.set(names::PACKAGE_ID, Some(identity.id.clone()));
+    }
+    if variables.get_raw(names::PACKAGE_VERSION).is_none_or(str::is_empty) {
+        variables.set(names::PACKAGE_VERSION, Some(identity.version.to_string()));
+    }
 }
 
 fn substitute_in_files(d: &mut Deployment<'_>) -> Result<()> {
@@ -277,22 +310,29 @@ fn rollback(d: &mut Deployment<'_>, error: &crate::Error) {
     }
 }
 
-fn write_journal(
-    journal: Option<&DeploymentJournal>,
-    d: &Deployment<'_>,
-    succeeded: bool,
-    package: &Path,
-) -> Result<()> {
-    let Some(journal) = journal else {
+fn write_journal(d: &Deployment<'_>, succeeded: bool, package: &Path) -> Result<()> {
+    let Some(journal) = &d.journal else {
         d.log.verbose("No deployment journal: neither TentacleJournal nor TentacleHome is set.");
         return Ok(());
     };
-    if d.journal != JournalDecision::Record {
+    if d.journal_decision != JournalDecision::Record {
         return Ok(());
     }
     let extracted_to = d.staged.as_ref().map(|s| s.directory.as_path());
-    if let Some(entry) = JournalEntry::for_deployment(d.variables, succeeded, Some(package), extracted_to)? {
-        journal.add(&entry)?;
+    let Some(mut entry) = JournalEntry::for_deployment(d.variables, succeeded, Some(package), extracted_to)? else {
+        return Ok(());
+    };
+    match &d.pending_entry {
+        // Complete the entry recorded when the directory was chosen (same id, final state).
+        Some(id) => {
+            entry.id.clone_from(id);
+            journal.log_adding(&entry);
+            journal.update(|entries| match entries.iter_mut().find(|e| e.id == entry.id) {
+                Some(existing) => *existing = entry,
+                None => entries.push(entry),
+            })?;
+        }
+        None => journal.add(&entry)?,
     }
     Ok(())
 }

@@ -249,11 +249,15 @@ impl DeploymentJournal {
     /// # Errors
     /// As [`update`](Self::update).
     pub fn add(&self, entry: &JournalEntry) -> Result<(), Error> {
+        self.log_adding(entry);
+        self.update(|entries| entries.push(entry.clone()))
+    }
+
+    /// Logs (verbose) the entry's XML as the reference does when it adds one.
+    pub(crate) fn log_adding(&self, entry: &JournalEntry) {
         if let Some(log) = &self.log {
-            // As the reference: the entry's XML, verbose.
             log.verbose(format!("Adding journal entry:\n{}", xml::entry_element(entry)));
         }
-        self.update(|entries| entries.push(entry.clone()))
     }
 
     /// Removes the entries with these ids; returns how many were removed.

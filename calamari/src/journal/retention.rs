@@ -282,6 +282,17 @@ pub(crate) fn clean(
     }
 
     remove_leftovers(&in_set, dry_run, log, &mut summary);
+    if !dry_run {
+        // Extractions killed before their rename leave hidden partial directories beside
+        // the releases; their lock died with them, so they are safe to remove.
+        let mut parents: Vec<&Path> =
+            in_set.iter().filter_map(|e| e.extracted_to_path().and_then(Path::parent)).collect();
+        parents.sort();
+        parents.dedup();
+        for parent in parents {
+            crate::package::remove_stale_partials(parent);
+        }
+    }
     if let Some(home) = tentacle_home {
         remove_stale_downloads(&home.join("Files"), now, dry_run, log, &mut summary);
     }

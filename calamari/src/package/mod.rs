@@ -43,7 +43,9 @@ use crate::variables::VariableDictionary;
 pub use budget::LimitExceeded;
 pub use error::Error;
 pub use name::PackageIdentity;
+pub(crate) use partial::remove_stale as remove_stale_partials;
 pub use refusal::Refusal;
+pub(crate) use staging::extract_to_staging_with;
 pub use staging::{StagedPackage, extract_to_staging};
 pub use version::Version;
 

@@ -114,7 +114,23 @@ fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<Optio
 ///
 /// # Errors
 /// Package name, format, safety or I/O errors; the staging directory then does not exist.
-pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &Log) -> Result<StagedPackage, Error> {
+pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &Log) -> crate::Result<StagedPackage> {
+    extract_to_staging_with(package, variables, log, &mut |_| Ok(()))
+}
+
+/// [`extract_to_staging`], calling `on_reserved` with the staging directory once its name
+/// is reserved and before anything is extracted into place: deploy-package records the
+/// directory in the journal there, so a kill at any later moment leaves no directory that
+/// retention cannot find. An error from `on_reserved` stops the extraction.
+///
+/// # Errors
+/// As [`extract_to_staging`], or `on_reserved`'s error.
+pub(crate) fn extract_to_staging_with(
+    package: &Path,
+    variables: &VariableDictionary,
+    log: &Log,
+    on_reserved: &mut dyn FnMut(&Path) -> Result<(), crate::Error>,
+) -> Result<StagedPackage, crate::Error> {
     let identity = PackageIdentity::from_file(package)?;
     let format = Format::detect(package)?;
     // Dropped after the partial directory, so a Ctrl-C cannot interrupt its removal.
@@ -135,6 +151,7 @@ pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &
         }
         (parent.join(&name), partial::create_in(&parent, &name)?)
     };
+    on_reserved(&directory)?;
     log.verbose(format!("Extracting package to: {}", directory.display()));
     let summary = super::extract_into(package, format, reserved.path(), &options, log)?;
     reserved.commit(&directory)?;
