@@ -10,6 +10,8 @@ pub(crate) const TENTACLE_INSTANCE_NAME: &str = "TentacleInstanceName";
 pub(crate) const ADDITIONAL_VARIABLES_PATH: &str = "AdditionalVariablesPath";
 /// Set by Calamari for child scripts: the directory Calamari was started in.
 pub(crate) const CALAMARI_WORKING_DIRECTORY: &str = "OctopusCalamariWorkingDirectory";
+/// Milliseconds a terminal extraction runs before its progress line shows (default 500).
+pub(crate) const PROGRESS_DELAY_MS: &str = "CALAMARI_PROGRESS_DELAY_MS";
 /// Fallback root for staging directories (`$HOME/Applications`).
 pub(crate) const HOME: &str = "HOME";
 /// Windows-style root for staging directories (`%SystemDrive%/Applications`).

@@ -181,6 +181,7 @@ mod package;
 mod script;
 mod self_install;
 mod service_message;
+mod signals;
 mod structured;
 mod substitution;
 #[cfg(test)]

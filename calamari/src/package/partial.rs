@@ -12,8 +12,6 @@
 //! `<name>` as taken while `.<name>.calamari-partial-*` is locked (see [`is_reserved`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::fs::IoError;
@@ -196,75 +194,16 @@ pub(crate) fn create_in(parent: &Path, name: &str) -> Result<Partial, Error> {
 // While an extraction runs, SIGINT and SIGTERM only set a flag. The byte and entry budget
 // checks it with every chunk and entry, so the extraction stops with
 // [`Error::Cancelled`], the [`Partial`] is dropped (its directory removed) and the command
-// exits 128 + signal, as a cancelled script does. rustix offers no safe `sigaction`, so
-// these calls stay on `libc`, each with its SAFETY comment.
-
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
-
-struct Installed {
-    users: usize,
-    saved: Vec<(i32, libc::sigaction)>,
-}
-
-static INSTALLED: Mutex<Installed> = Mutex::new(Installed { users: 0, saved: Vec::new() });
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    RECEIVED.store(signal, Ordering::SeqCst);
-}
+// exits 128 + signal, as a cancelled script does. The handlers are `crate::signals`'.
 
 /// The signal received while an extraction runs, if any.
 pub(crate) fn cancellation() -> Option<i32> {
-    match RECEIVED.load(Ordering::Relaxed) {
-        0 => None,
-        s => Some(s),
-    }
+    crate::signals::received()
 }
 
 /// While alive, SIGINT and SIGTERM mark the running extractions cancelled instead of
-/// killing the process; the previous handlers come back when the last guard goes.
-#[derive(Debug)]
-pub(crate) struct Cancellation;
-
-impl Cancellation {
-    /// Starts catching SIGINT and SIGTERM.
-    pub(crate) fn install() -> Cancellation {
-        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
-        if installed.users == 0 {
-            RECEIVED.store(0, Ordering::SeqCst);
-            for signal in [libc::SIGINT, libc::SIGTERM] {
-                // SAFETY: sigaction with a zeroed struct and an async-signal-safe handler
-                // (one atomic store); the old action is saved to be restored.
-                unsafe {
-                    let mut action: libc::sigaction = std::mem::zeroed();
-                    action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-                    action.sa_flags = libc::SA_RESTART;
-                    libc::sigemptyset(&mut action.sa_mask);
-                    let mut old: libc::sigaction = std::mem::zeroed();
-                    if libc::sigaction(signal, &action, &mut old) == 0 {
-                        installed.saved.push((signal, old));
-                    }
-                }
-            }
-        }
-        installed.users += 1;
-        Cancellation
-    }
-}
-
-impl Drop for Cancellation {
-    fn drop(&mut self) {
-        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
-        installed.users -= 1;
-        if installed.users == 0 {
-            for (signal, old) in installed.saved.drain(..) {
-                // SAFETY: restores the action saved by `install`.
-                unsafe {
-                    libc::sigaction(signal, &old, std::ptr::null_mut());
-                }
-            }
-        }
-    }
-}
+/// killing the process (see `crate::signals`).
+pub(crate) type Cancellation = crate::signals::SignalGuard;
 
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)]

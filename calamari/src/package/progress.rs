@@ -14,8 +14,16 @@ use crate::log::count;
 
 use super::budget::Budget;
 
-/// How long an extraction runs before its progress shows.
+/// How long an extraction runs before its progress shows, unless
+/// `CALAMARI_PROGRESS_DELAY_MS` says otherwise (0 shows it at once, as the tests do).
 const DELAY: Duration = Duration::from_millis(500);
+
+fn delay() -> Duration {
+    std::env::var(crate::env_vars::PROGRESS_DELAY_MS)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(DELAY, Duration::from_millis)
+}
 /// How often the line is redrawn.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -35,10 +43,11 @@ impl Progress {
         let name = archive.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let log = log.clone();
         let (done, stopped) = mpsc::channel::<()>();
+        let delay = delay();
         let thread = std::thread::Builder::new()
             .name("extract-progress".to_string())
             .spawn(move || {
-                if stopped.recv_timeout(DELAY) != Err(RecvTimeoutError::Timeout) {
+                if stopped.recv_timeout(delay) != Err(RecvTimeoutError::Timeout) {
                     return;
                 }
                 let Some(bar) = log.progress_bar() else { return };

@@ -23,8 +23,6 @@ use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -94,7 +92,7 @@ pub(crate) fn run(
             Ok(())
         });
     }
-    let _signals = SignalGuard::install();
+    let _signals = crate::signals::SignalGuard::install();
     let mut child = cmd.spawn()?;
     let pgid = Pid::from_child(&child);
     // Should anything below fail (poll, read), the script must not run on unattended.
@@ -403,74 +401,8 @@ pub(crate) fn signal_name(signal: i32) -> String {
     name.to_string()
 }
 
-// --- SIGINT/SIGTERM while a script runs -------------------------------------------------
-//
-// rustix offers no safe `sigaction` (only an `unsafe` one for runtimes), so these few
-// calls stay on `libc`, each with its SAFETY comment.
-
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
-
-struct Installed {
-    users: usize,
-    saved: Vec<(i32, libc::sigaction)>,
-}
-
-static INSTALLED: Mutex<Installed> = Mutex::new(Installed { users: 0, saved: Vec::new() });
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    RECEIVED.store(signal, Ordering::SeqCst);
-}
-
-/// The signal Calamari received while scripts run, if any.
 fn pending_signal() -> Option<i32> {
-    match RECEIVED.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(s),
-    }
-}
-
-/// While alive, SIGINT and SIGTERM are caught (so the script's group can be stopped)
-/// instead of killing Calamari; the previous handlers come back when the last guard goes.
-struct SignalGuard;
-
-impl SignalGuard {
-    fn install() -> SignalGuard {
-        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
-        if installed.users == 0 {
-            RECEIVED.store(0, Ordering::SeqCst);
-            for signal in [libc::SIGINT, libc::SIGTERM] {
-                // SAFETY: sigaction with a zeroed struct and an async-signal-safe handler
-                // (one atomic store); the old action is saved to be restored.
-                unsafe {
-                    let mut action: libc::sigaction = std::mem::zeroed();
-                    action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-                    action.sa_flags = libc::SA_RESTART;
-                    libc::sigemptyset(&mut action.sa_mask);
-                    let mut old: libc::sigaction = std::mem::zeroed();
-                    if libc::sigaction(signal, &action, &mut old) == 0 {
-                        installed.saved.push((signal, old));
-                    }
-                }
-            }
-        }
-        installed.users += 1;
-        SignalGuard
-    }
-}
-
-impl Drop for SignalGuard {
-    fn drop(&mut self) {
-        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
-        installed.users -= 1;
-        if installed.users == 0 {
-            for (signal, old) in installed.saved.drain(..) {
-                // SAFETY: restores the action saved by `install`.
-                unsafe {
-                    libc::sigaction(signal, &old, std::ptr::null_mut());
-                }
-            }
-        }
-    }
+    crate::signals::received()
 }
 
 #[cfg(test)]
