@@ -292,3 +292,56 @@ fn run_script_whose_variables_include_a_template_bomb_fails_before_running() {
     run.code(1).stderr_has("a value grew past 67108864 bytes in the value of variable 'D26'");
     assert!(!env.path("ran.txt").exists(), "the script must not run");
 }
+
+#[test]
+fn deploy_package_substitution_past_a_limit_fails_naming_the_file() {
+    let env = TestEnv::new();
+    let pkg = env.path("Acme.Test.1.0.0.tar.gz");
+    let marker = env.path("deploy-ran");
+    let deploy_sh = format!("echo ran > '{}'\n", marker.display());
+    {
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&pkg).unwrap(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, contents) in [("web.config", "<b>#{D16}</b>\n"), ("Deploy.sh", deploy_sh.as_str())] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut header, name, contents.as_bytes()).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let apps = env.path("Applications").display().to_string();
+    let mut vars: Vec<(String, String)> = doubling_chain(16);
+    for (k, v) in [
+        ("Octopus.Tentacle.Agent.ApplicationDirectoryPath", apps.as_str()),
+        ("Octopus.Environment.Name", "Test"),
+        ("Octopus.Action.Package.PackageId", "Acme.Test"),
+        ("Octopus.Action.Package.PackageVersion", "1.0.0"),
+        ("Octopus.Action.EnabledFeatures", "Octopus.Features.SubstituteInFiles"),
+        ("Octopus.Action.SubstituteInFiles.TargetFiles", "*.config"),
+        ("Octopus.Calamari.Template.MaximumValueSize", "65536"),
+    ] {
+        vars.push((k.to_string(), v.to_string()));
+    }
+    let vars: Vec<(&str, &str, bool)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str(), false)).collect();
+    let v = env.variables("vars.json", &vars);
+    let run = env
+        .cmd(&["deploy-package", &format!("--package={}", pkg.display()), &format!("--variables={}", v.display())])
+        .env("TentacleHome", env.path("home"))
+        .run();
+    let staged = env.path("Applications/Test/Acme.Test/1.0.0");
+    run.code(1)
+        .stderr_has(&format!("Could not substitute variables in '{}", staged.display()))
+        .stderr_has("web.config'")
+        .stderr_has("a value grew past 65536 bytes in the value of variable 'D16', reached from line 1, column 4");
+    assert_eq!(std::fs::read_to_string(staged.join("web.config")).unwrap(), "<b>#{D16}</b>\n");
+    assert!(!marker.exists(), "the deployment stops before Deploy.sh");
+    // With the default limit the same package deploys and Deploy.sh runs.
+    let v = env.variables("vars.json", &vars[..vars.len() - 1]);
+    env.cmd(&["deploy-package", &format!("--package={}", pkg.display()), &format!("--variables={}", v.display())])
+        .env("TentacleHome", env.path("home"))
+        .run()
+        .success();
+    assert!(marker.exists());
+}
