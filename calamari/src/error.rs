@@ -191,6 +191,8 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 fn variables_kind(e: &variables::Error) -> ErrorKind {
     match e {
         variables::Error::RecursiveDefinition { .. } => ErrorKind::RecursiveDefinition,
+        // A template past its size or work limit, or a limit variable that is no number.
+        variables::Error::LimitExceeded { .. } | variables::Error::InvalidLimit { .. } => ErrorKind::User,
         _ => ErrorKind::User,
     }
 }
@@ -264,7 +266,7 @@ fn substitution_kind(e: &substitution::Error) -> ErrorKind {
     use substitution::Error as E;
     match e {
         E::Io(_) => ErrorKind::Unexpected,
-        E::Variables(e) => variables_kind(e),
+        E::Variables(e) | E::Limit { source: e, .. } => variables_kind(e),
         E::Pattern { .. } | E::TemplateSyntax { .. } | E::Template { .. } => ErrorKind::User,
     }
 }

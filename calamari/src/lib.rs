@@ -215,6 +215,7 @@ pub use structured::yaml::YamlSyntaxError;
 pub use env_vars::{AgentEnvironment, TENTACLE_HOME, TENTACLE_JOURNAL};
 pub use variables::crypto::encrypt as encrypt_variables;
 pub use variables::input::{load as load_variables, load_for_command, resolve_password};
+pub use variables::template::limits::{Limit as TemplateLimit, LimitContext as TemplateLimitContext};
 pub use variables::template::{ParseError as TemplateParseError, ParseMode, Template, parse as parse_template};
 pub use variables::{Evaluation, Variable, VariableDictionary, VariableSources};
 

@@ -62,9 +62,27 @@ pub enum Error {
         /// The evaluator's message.
         message: String,
     },
+    /// Evaluating a file went past a template limit (value size or work); the file is
+    /// left as it was.
+    #[error("Could not substitute variables in '{}'", path.display())]
+    Limit {
+        /// The file.
+        path: PathBuf,
+        /// The limit that was exceeded, and where.
+        #[source]
+        source: crate::variables::Error,
+    },
     /// A variable could not be evaluated (recursion → exit 101).
     #[error(transparent)]
     Variables(#[from] crate::variables::Error),
+}
+
+/// A limit exceeded while evaluating `path` names the file.
+fn in_file(path: &Path, e: crate::variables::Error) -> Error {
+    match e {
+        e @ crate::variables::Error::LimitExceeded { .. } => Error::Limit { path: path.to_path_buf(), source: e },
+        e => Error::Variables(e),
+    }
 }
 
 /// `calamari substitute-in-files`: substitutes in the files under `directory` that match
@@ -187,7 +205,9 @@ pub(crate) fn substitute_file(path: &Path, variables: &VariableDictionary, log: 
     }
     log.info(format!("Performing variable substitution on '{}'", path.display()));
     let fail = variables.get_flag(FAIL_ON_SUBSTITUTION_FAILS, false)?;
-    let evaluation = match template::evaluate_checked(variables, &text, ParseMode::Halt)? {
+    let evaluation = match template::evaluate_checked(variables, &text, ParseMode::Halt)
+        .map_err(|e| in_file(path, e))?
+    {
         Ok(e) => e,
         Err(e) => {
             let error =
@@ -196,7 +216,7 @@ pub(crate) fn substitute_file(path: &Path, variables: &VariableDictionary, log: 
                 return Err(error);
             }
             log.verbose(error.to_string());
-            template::evaluate(variables, &text, ParseMode::Resilient)?
+            template::evaluate(variables, &text, ParseMode::Resilient).map_err(|e| in_file(path, e))?
         }
     };
     if let Some(error) = &evaluation.error {

@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use indexmap::IndexMap;
 
 use super::Error;
+use super::template::limits::Limits;
 use super::template::tree::Tree;
 use super::template::{self, ParseMode};
 
@@ -43,6 +44,7 @@ pub struct VariableDictionary {
 #[derive(Default)]
 struct Caches {
     tree: OnceLock<Tree>,
+    limits: OnceLock<Limits>,
     values: Mutex<HashMap<String, Option<String>>>,
 }
 
@@ -73,6 +75,18 @@ impl VariableDictionary {
     /// The lookup tree of the names (built on first use after a change).
     pub(crate) fn tree(&self) -> &Tree {
         self.caches.tree.get_or_init(|| Tree::build(self.entries.values()))
+    }
+
+    /// The template limits these variables set (read once after each change).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLimit`] when a limit variable is not a positive whole number.
+    pub(crate) fn template_limits(&self) -> Result<Limits, Error> {
+        if let Some(l) = self.caches.limits.get() {
+            return Ok(*l);
+        }
+        let l = Limits::read(|name| self.get_raw(name))?;
+        Ok(*self.caches.limits.get_or_init(|| l))
     }
 
     fn invalidate(&mut self) {
@@ -194,7 +208,7 @@ impl VariableDictionary {
         if let Some(v) = self.caches.values.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(v.clone());
         }
-        let value = self.evaluate(raw)?.output;
+        let value = self.evaluate(raw).map_err(|e| e.asked_for(name))?.output;
         self.caches.values.lock().unwrap_or_else(|e| e.into_inner()).insert(key, value.clone());
         Ok(value)
     }
@@ -206,7 +220,7 @@ impl VariableDictionary {
     pub fn get_with_error(&self, name: &str) -> Result<Evaluation, Error> {
         match self.get_raw(name) {
             None => Ok(Evaluation { output: None, error: None }),
-            Some(raw) => self.evaluate(raw),
+            Some(raw) => self.evaluate(raw).map_err(|e| e.asked_for(name)),
         }
     }
 

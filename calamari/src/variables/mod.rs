@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 pub use dictionary::{Evaluation, Variable, VariableDictionary};
 pub use input::VariableSources;
+use template::limits::{Limit, LimitContext};
 
 /// Errors loading or evaluating variables.
 #[derive(Debug, thiserror::Error)]
@@ -70,4 +71,47 @@ pub enum Error {
         /// The reference's full message, naming the chain.
         message: String,
     },
+    /// Evaluating a template went past one of its limits (value size or work); exit 1.
+    #[error("{}", template::limits::describe(*limit, at))]
+    LimitExceeded {
+        /// Which limit, with its value.
+        limit: Limit,
+        /// Where: the variable being evaluated, or the template position.
+        at: LimitContext,
+    },
+    /// A template limit variable's value is not a positive whole number.
+    #[error("The variable '{variable}' must be a positive whole number, not '{value}'")]
+    InvalidLimit {
+        /// The limit variable.
+        variable: &'static str,
+        /// Its raw value.
+        value: String,
+    },
+}
+
+impl Error {
+    /// Records that the error happened while evaluating the value of `variable` (the
+    /// innermost one is kept); errors other than [`Error::LimitExceeded`] are unchanged.
+    pub(crate) fn in_variable(mut self, variable: impl FnOnce() -> String) -> Self {
+        if let Error::LimitExceeded { at, .. } = &mut self
+            && at.variable.is_none()
+        {
+            at.variable = Some(variable());
+        }
+        self
+    }
+
+    /// Records the variable that was asked for, when the limit was exceeded somewhere in its
+    /// value (a [`crate::VariableDictionary::get`]).
+    pub(crate) fn asked_for(mut self, name: &str) -> Self {
+        if let Error::LimitExceeded { at, .. } = &mut self {
+            match &at.variable {
+                None => at.variable = Some(name.to_string()),
+                Some(v) if v.eq_ignore_ascii_case(name) => {}
+                Some(_) => at.within = Some(name.to_string()),
+            }
+            at.position = None;
+        }
+        self
+    }
 }

@@ -7,19 +7,25 @@ use std::fmt::Write as _;
 
 use super::ast::{CalcExpr, Condition, Conditional, Expression, FilterOption, Path, Repetition, Step, Token};
 use super::json::Json;
+use super::limits::{Limit, LimitContext, Limits};
 use super::tree::{Cached, Tree, fold};
 use super::{filters, parser};
 use crate::variables::Error;
 
-/// What one template run collects besides its output.
-#[derive(Default)]
+/// What one template run collects besides its output, and how long that output may grow.
 pub(crate) struct Run {
     pub missing: Vec<String>,
     seen: HashSet<String>,
     pub null: bool,
+    max_len: usize,
 }
 
 impl Run {
+    /// A run whose output may be at most `max_len` bytes.
+    pub(crate) fn new(max_len: usize) -> Run {
+        Run { missing: Vec::new(), seen: HashSet::new(), null: false, max_len }
+    }
+
     fn miss(&mut self, token: String) {
         if self.seen.insert(token.clone()) {
             self.missing.push(token);
@@ -61,6 +67,26 @@ impl<'s> Scope<'s> {
 pub(crate) struct Evaluator<'d> {
     tree: &'d Tree,
     swallowed: Cell<u64>,
+    limits: Limits,
+    work: Cell<u64>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The most work any evaluation on this thread has taken (for the tests that measure
+    /// how far real templates stay below the limit).
+    pub(crate) static MOST_WORK: Cell<u64> = const { Cell::new(0) };
+}
+
+#[cfg(test)]
+impl Drop for Evaluator<'_> {
+    fn drop(&mut self) {
+        MOST_WORK.with(|m| m.set(m.get().max(self.work.get())));
+    }
+}
+
+fn limit_error(limit: Limit) -> Error {
+    Error::LimitExceeded { limit, at: LimitContext::default() }
 }
 
 const RED_ZONE: usize = 128 * 1024;
@@ -86,8 +112,38 @@ pub(crate) fn is_truthy(s: &str) -> bool {
 }
 
 impl<'d> Evaluator<'d> {
-    pub(crate) fn new(tree: &'d Tree) -> Self {
-        Evaluator { tree, swallowed: Cell::new(0) }
+    pub(crate) fn new(tree: &'d Tree, limits: Limits) -> Self {
+        let limits = limits.for_input(tree.longest_value);
+        Evaluator { tree, swallowed: Cell::new(0), limits, work: Cell::new(0) }
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Counts `steps` against the work budget.
+    #[inline]
+    fn charge(&self, steps: u64) -> Result<(), Error> {
+        let w = self.work.get() + steps;
+        self.work.set(w);
+        if w > self.limits.max_work { Err(limit_error(Limit::Work(self.limits.max_work))) } else { Ok(()) }
+    }
+
+    /// One step, plus one per 64 bytes handled.
+    #[inline]
+    fn charge_bytes(&self, bytes: usize) -> Result<(), Error> {
+        self.charge(1 + (bytes as u64 >> 6))
+    }
+
+    /// Appends to a run's output, refusing to grow it past the run's limit.
+    #[inline]
+    fn push(&self, out: &mut String, s: &str, run: &Run) -> Result<(), Error> {
+        self.charge_bytes(s.len())?;
+        if out.len().saturating_add(s.len()) > run.max_len {
+            return Err(limit_error(Limit::ValueSize(run.max_len)));
+        }
+        out.push_str(s);
+        Ok(())
     }
 
     pub(crate) fn render(
@@ -105,15 +161,15 @@ impl<'d> Evaluator<'d> {
 
     fn token(&self, t: &Token, scope: &Scope<'_>, out: &mut String, run: &mut Run) -> Result<(), Error> {
         match t {
-            Token::Text(s) => out.push_str(s),
+            Token::Text(s) => self.push(out, s, run)?,
             Token::Substitution(e) => match self.expression(e, scope, run)? {
-                Some(v) => out.push_str(&v),
+                Some(v) => self.push(out, &v, run)?,
                 None => {
                     if e.filters.last().is_some_and(|f| f.name == "null") {
                         run.null = true;
                     } else {
                         let echo = format!("#{{{e}}}");
-                        out.push_str(&echo);
+                        self.push(out, &echo, run)?;
                         run.miss(echo);
                     }
                 }
@@ -121,10 +177,10 @@ impl<'d> Evaluator<'d> {
             Token::Conditional(c) => stacker::maybe_grow(RED_ZONE, GROW, || self.conditional(t, c, scope, out, run))?,
             Token::Repetition(r) => stacker::maybe_grow(RED_ZONE, GROW, || self.repetition(r, scope, out, run))?,
             Token::Calculation(c) => match self.calc(c, scope, run)? {
-                Some(v) => out.push_str(&super::calc::format_double(v)),
+                Some(v) => self.push(out, &super::calc::format_double(v), run)?,
                 None => {
                     let echo = t.to_string();
-                    out.push_str(&echo);
+                    self.push(out, &echo, run)?;
                     run.miss(echo);
                 }
             },
@@ -149,7 +205,13 @@ impl<'d> Evaluator<'d> {
                     }
                 }
             }
-            v = filters::apply(&f.name, v.as_deref(), &options);
+            self.charge_bytes(v.as_ref().map_or(0, String::len) + options.iter().map(String::len).sum::<usize>())?;
+            let max = self.limits.max_value_size;
+            v = filters::apply(&f.name, v.as_deref(), &options, max)
+                .map_err(|filters::TooLarge| limit_error(Limit::ValueSize(max)))?;
+            if v.as_ref().is_some_and(|v| v.len() > max) {
+                return Err(limit_error(Limit::ValueSize(max)));
+            }
         }
         Ok(v)
     }
@@ -171,34 +233,23 @@ impl<'d> Evaluator<'d> {
         out: &mut String,
         run: &mut Run,
     ) -> Result<(), Error> {
-        let echo = |e: &Expression, out: &mut String, run: &mut Run| {
-            out.push_str(&t.to_string());
+        let echo = |e: &Expression, out: &mut String, run: &mut Run| -> Result<(), Error> {
+            self.push(out, &t.to_string(), run)?;
             run.miss(format!("#{{{e}}}"));
+            Ok(())
         };
         let truth = match &c.condition {
             Condition::Truthy(e) => match self.operand(e, scope, run)? {
                 Some(v) => is_truthy(&v),
-                None => {
-                    echo(e, out, run);
-                    return Ok(());
-                }
+                None => return echo(e, out, run),
             },
             Condition::CompareText { left, equal, text } => match self.operand(left, scope, run)? {
                 Some(v) => (v == *text) == *equal,
-                None => {
-                    echo(left, out, run);
-                    return Ok(());
-                }
+                None => return echo(left, out, run),
             },
             Condition::Compare { left, equal, right } => {
-                let Some(l) = self.operand(left, scope, run)? else {
-                    echo(left, out, run);
-                    return Ok(());
-                };
-                let Some(r) = self.operand(right, scope, run)? else {
-                    echo(right, out, run);
-                    return Ok(());
-                };
+                let Some(l) = self.operand(left, scope, run)? else { return echo(left, out, run) };
+                let Some(r) = self.operand(right, scope, run)? else { return echo(right, out, run) };
                 (l == r) == *equal
             }
         };
@@ -208,10 +259,11 @@ impl<'d> Evaluator<'d> {
     fn repetition(&self, r: &Repetition, scope: &Scope<'_>, out: &mut String, run: &mut Run) -> Result<(), Error> {
         let items = match self.walk(scope, &r.collection, run)? {
             None => Vec::new(),
-            Some(b) => self.items(&b),
+            Some(b) => self.items(&b)?,
         };
         let count = items.len();
         for (index, item) in items.into_iter().enumerate() {
+            self.charge(1)?;
             let s = Scope {
                 kind: Kind::Loop { var: &r.variable, item, index, count },
                 parent: Some(scope),
@@ -222,27 +274,31 @@ impl<'d> Evaluator<'d> {
         Ok(())
     }
 
-    fn items(&self, b: &Bind) -> Vec<Bind> {
+    fn items(&self, b: &Bind) -> Result<Vec<Bind>, Error> {
         if let Bind::Node(id) = b {
             let node = &self.tree.nodes[*id];
             if !node.indexed.is_empty() {
-                return node.indexed.values().map(|(_, n)| Bind::Node(*n)).collect();
+                self.charge(node.indexed.len() as u64)?;
+                return Ok(node.indexed.values().map(|(_, n)| Bind::Node(*n)).collect());
             }
         }
-        let Some(v) = self.value(b) else { return Vec::new() };
-        match Json::parse(&v) {
+        let Some(v) = self.value(b) else { return Ok(Vec::new()) };
+        self.charge_bytes(v.len())?;
+        let items: Vec<Bind> = match Json::parse(&v) {
             Some(Json::Array(items)) => items.iter().map(|j| Bind::Value(j.to_value_string())).collect(),
             Some(Json::Object(props)) => {
                 props.iter().map(|(k, j)| Bind::Item { key: k.clone(), value: j.to_value_string() }).collect()
             }
             _ => v.split(',').map(|s| Bind::Value(s.to_string())).collect(),
-        }
+        };
+        self.charge(items.len() as u64)?;
+        Ok(items)
     }
 
     /// The index keys (or items) of a collection, as `#{each}` would iterate it.
     pub(crate) fn indexes(&self, path: &Path) -> Result<Vec<String>, Error> {
         let scope = Scope::root();
-        let mut run = Run::default();
+        let mut run = Run::new(self.limits.max_value_size);
         let Some(b) = self.walk(&scope, path, &mut run)? else { return Ok(Vec::new()) };
         if let Bind::Node(id) = &b {
             let node = &self.tree.nodes[*id];
@@ -250,7 +306,7 @@ impl<'d> Evaluator<'d> {
                 return Ok(node.indexed.values().map(|(k, _)| k.clone()).collect());
             }
         }
-        Ok(self.items(&b).iter().filter_map(|i| self.value(i)).collect())
+        Ok(self.items(&b)?.iter().filter_map(|i| self.value(i)).collect())
     }
 
     fn calc(&self, c: &CalcExpr, scope: &Scope<'_>, run: &mut Run) -> Result<Option<f64>, Error> {
@@ -293,6 +349,7 @@ impl<'d> Evaluator<'d> {
     }
 
     fn walk(&self, scope: &Scope<'_>, path: &Path, run: &mut Run) -> Result<Option<Bind>, Error> {
+        self.charge(1)?;
         stacker::maybe_grow(RED_ZONE, GROW, || {
             let mut s = Some(scope);
             while let Some(sc) = s {
@@ -337,17 +394,17 @@ impl<'d> Evaluator<'d> {
             cur = match step {
                 Step::Identifier { text, .. } => match self.child(scope, &b, text) {
                     Some(c) => Some(c),
-                    None => self.json(scope, &b, text)?,
+                    None => self.json(scope, &b, text).map_err(|e| e.in_variable(|| path.to_string()))?,
                 },
                 Step::Index { text, .. } => match self.indexed(&b, text) {
                     Some(c) => Some(c),
-                    None => self.json(scope, &b, text)?,
+                    None => self.json(scope, &b, text).map_err(|e| e.in_variable(|| path.to_string()))?,
                 },
                 Step::SymbolIndex { .. } => return Ok(None),
             };
         }
         match cur {
-            Some(b) => self.materialize(scope, b, run).map(Some),
+            Some(b) => self.materialize(scope, b, run).map(Some).map_err(|e| e.in_variable(|| path.to_string())),
             None => match scope.parent {
                 Some(p) => self.walk(p, path, run),
                 None => Ok(None),
@@ -420,7 +477,7 @@ impl<'d> Evaluator<'d> {
                 Ok(t) => {
                     let nested = Scope::nested(scope);
                     let mut out = String::new();
-                    let mut inner = Run::default();
+                    let mut inner = Run::new(self.limits.max_value_size);
                     match self.render(&t.tokens, &nested, &mut out, &mut inner) {
                         Ok(()) => out,
                         Err(Error::RecursiveDefinition { .. }) => {
@@ -438,6 +495,7 @@ impl<'d> Evaluator<'d> {
         if !matches!(first, Some('{' | '[' | '"' | '\'' | '-' | '0'..='9' | 't' | 'f' | 'n' | '.')) {
             return Ok(None);
         }
+        self.charge_bytes(text.len())?;
         Ok(Json::parse(&text).and_then(|j| j.member(name)).map(Bind::Value))
     }
 
@@ -459,6 +517,7 @@ impl<'d> Evaluator<'d> {
         if let (true, Bind::Node(id)) = (cacheable, &b)
             && let Some(c) = self.tree.cache[*id].get()
         {
+            self.charge_bytes(c.output.len())?;
             for m in &c.missing {
                 run.miss(m.clone());
             }
@@ -467,7 +526,7 @@ impl<'d> Evaluator<'d> {
         let Ok(template) = parser::parse(raw) else { return Ok(b) };
         let nested = Scope::nested(scope);
         let mut out = String::new();
-        let mut inner = Run::default();
+        let mut inner = Run::new(self.limits.max_value_size);
         let before = self.swallowed.get();
         self.render(&template.tokens, &nested, &mut out, &mut inner)?;
         if let (true, Bind::Node(id)) = (cacheable, &b)

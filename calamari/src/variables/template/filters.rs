@@ -7,8 +7,62 @@ use md5::Digest as _;
 use super::dotnet::{self, DateTime, Zone};
 use super::version;
 
-/// Applies the built-in filter `name` (any case) to `arg` with `options`.
-pub(crate) fn apply(name: &str, arg: Option<&str>, options: &[String]) -> Option<String> {
+/// A filter's result would be longer than the evaluation allows.
+#[derive(Debug)]
+pub(crate) struct TooLarge;
+
+/// Applies the built-in filter `name` (any case) to `arg` with `options`. The filters that
+/// can multiply their input (`Replace`, `Indent`) stop with [`TooLarge`] rather than build
+/// a result longer than `max_len` bytes; for the others the caller checks the result.
+pub(crate) fn apply(
+    name: &str,
+    arg: Option<&str>,
+    options: &[String],
+    max_len: usize,
+) -> Result<Option<String>, TooLarge> {
+    if name.eq_ignore_ascii_case("replace") && matches!(options.len(), 1 | 2) {
+        let (Some(re), Some(arg)) = (regex(&options[0]), arg) else { return Ok(None) };
+        return replace(&re, arg, options.get(1).map_or("", String::as_str), max_len).map(Some);
+    }
+    if name.eq_ignore_ascii_case("indent") {
+        return match arg {
+            Some(arg) => indent(arg, options, max_len),
+            None => Ok(None),
+        };
+    }
+    Ok(apply_other(name, arg, options))
+}
+
+/// `Replace`, giving up once the result is longer than `max_len`.
+fn replace(re: &fancy_regex::Regex, arg: &str, replacement: &str, max_len: usize) -> Result<String, TooLarge> {
+    struct Capped {
+        replacement: String,
+        literal: bool,
+        max_len: usize,
+        over: bool,
+    }
+    use fancy_regex::Replacer as _;
+    impl fancy_regex::Replacer for Capped {
+        fn replace_append(&mut self, caps: &fancy_regex::Captures<'_, str>, dst: &mut String) {
+            if self.over {
+                return;
+            }
+            if self.literal {
+                dst.push_str(&self.replacement);
+            } else {
+                caps.expand(&self.replacement, dst);
+            }
+            self.over = dst.len() > self.max_len;
+        }
+    }
+    let replacement = dotnet_replacement(replacement);
+    let literal = !replacement.contains('$');
+    let mut capped = Capped { replacement, literal, max_len, over: false };
+    let out = re.replace_all(arg, capped.by_ref());
+    if capped.over || out.len() > max_len { Err(TooLarge) } else { Ok(out.into_owned()) }
+}
+
+fn apply_other(name: &str, arg: Option<&str>, options: &[String]) -> Option<String> {
     let lower = name.to_ascii_lowercase();
     let no_opts = options.is_empty();
     match lower.as_str() {
@@ -58,11 +112,6 @@ pub(crate) fn apply(name: &str, arg: Option<&str>, options: &[String]) -> Option
         }
         "format" => format(arg?, options),
         "match" if options.len() == 1 => Some(regex(&options[0])?.is_match(arg?).unwrap_or(false).to_string()),
-        "replace" if matches!(options.len(), 1 | 2) => {
-            let re = regex(&options[0])?;
-            let replacement = dotnet_replacement(options.get(1).map_or("", String::as_str));
-            Some(re.replace_all(arg?, replacement.as_str()).into_owned())
-        }
         "startswith" if options.len() == 1 => Some(arg?.starts_with(options[0].as_str()).to_string()),
         "endswith" if options.len() == 1 => Some(arg?.ends_with(options[0].as_str()).to_string()),
         "contains" if options.len() == 1 => Some(arg?.contains(options[0].as_str()).to_string()),
@@ -87,7 +136,6 @@ pub(crate) fn apply(name: &str, arg: Option<&str>, options: &[String]) -> Option
                 _ => None,
             }
         }
-        "indent" => indent(arg?, options),
         "uripart" => super::uri::uri_part(arg?, options),
         "versionmajor"
         | "versionminor"
@@ -385,9 +433,9 @@ fn indent_spec(o: &str) -> Option<(usize, usize)> {
     }
 }
 
-fn indent(arg: &str, options: &[String]) -> Option<String> {
+fn indent(arg: &str, options: &[String], max_len: usize) -> Result<Option<String>, TooLarge> {
     if arg.is_empty() {
-        return if options.len() > 2 { None } else { Some(String::new()) };
+        return Ok(if options.len() > 2 { None } else { Some(String::new()) });
     }
     let (first, rest) = match options {
         [] => ("    ".to_string(), "    ".to_string()),
@@ -396,9 +444,14 @@ fn indent(arg: &str, options: &[String]) -> Option<String> {
             None => (o.clone(), o.clone()),
         },
         [a, b] => (a.clone(), b.clone()),
-        _ => return None,
+        _ => return Ok(None),
     };
-    let mut out = String::with_capacity(arg.len() * 2);
+    let newlines = memchr::memchr_iter(b'\n', arg.as_bytes()).count();
+    let len = newlines.saturating_mul(rest.len()).saturating_add(first.len()).saturating_add(arg.len());
+    if len > max_len {
+        return Err(TooLarge);
+    }
+    let mut out = String::with_capacity(len);
     out.push_str(&first);
     for (i, line) in arg.split('\n').enumerate() {
         if i > 0 {
@@ -407,7 +460,7 @@ fn indent(arg: &str, options: &[String]) -> Option<String> {
         }
         out.push_str(line);
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 fn hash(algo: &str, arg: &str, options: &[String]) -> Option<String> {

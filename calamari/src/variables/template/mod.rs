@@ -7,6 +7,11 @@
 //! unparseable fragments as text. Deep nesting and long variable chains never overflow
 //! the stack (nesting is limited to [`parser::MAX_NESTING`] levels; evaluation grows its
 //! stack on the heap), and a self-referencing variable is reported with its chain.
+//!
+//! One evaluation is bounded ([`limits`]): no evaluated value may grow past
+//! `Octopus.Calamari.Template.MaximumValueSize` bytes (default 64 MiB) and one evaluation
+//! may take at most `Octopus.Calamari.Template.MaximumWork` steps (default 100 million);
+//! going past either is a user error naming the variable or the template position.
 
 pub(crate) mod ast;
 pub(crate) mod calc;
@@ -14,6 +19,7 @@ pub(crate) mod dotnet;
 mod eval;
 pub(crate) mod filters;
 pub(crate) mod json;
+pub(crate) mod limits;
 pub(crate) mod parser;
 pub(crate) mod tree;
 mod uri;
@@ -50,7 +56,8 @@ pub fn parse_resilient(text: &str) -> Template {
 /// Evaluates `text` against `variables`.
 ///
 /// # Errors
-/// [`Error::RecursiveDefinition`] when a value refers back to itself (exit code 101).
+/// [`Error::RecursiveDefinition`] when a value refers back to itself (exit code 101);
+/// [`Error::LimitExceeded`] past a limit.
 pub(crate) fn evaluate(variables: &VariableDictionary, text: &str, mode: ParseMode) -> Result<Evaluation, Error> {
     Ok(evaluate_checked(variables, text, mode)?
         .unwrap_or_else(|e| Evaluation { output: Some(text.to_string()), error: Some(e.message) }))
@@ -62,7 +69,9 @@ pub(crate) fn evaluate(variables: &VariableDictionary, text: &str, mode: ParseMo
 ///
 /// # Errors
 /// [`Error::RecursiveDefinition`] when a value refers back to itself (but a parse error
-/// anywhere in a halting-mode template takes precedence, as in the reference).
+/// anywhere in a halting-mode template takes precedence, as in the reference);
+/// [`Error::LimitExceeded`] past a limit, with the position of the top-level token;
+/// [`Error::InvalidLimit`] for a limit variable that is not a positive number.
 pub(crate) fn evaluate_checked(
     variables: &VariableDictionary,
     text: &str,
@@ -71,16 +80,17 @@ pub(crate) fn evaluate_checked(
     if memchr::memmem::find(text.as_bytes(), b"#{").is_none() {
         return Ok(Ok(Evaluation { output: Some(text.to_string()), error: None }));
     }
-    let evaluator = eval::Evaluator::new(variables.tree());
+    let evaluator = eval::Evaluator::new(variables.tree(), variables.template_limits()?);
     let scope = eval::Scope::root();
-    let mut out = String::with_capacity(text.len().saturating_add(text.len() / 2));
-    let mut run = eval::Run::default();
-    let mut failed: Option<Error> = None;
-    let parsed = parser::for_each_token::<std::convert::Infallible>(text, mode == ParseMode::Resilient, |t| {
+    let max_output = evaluator.limits().max_output(text.len());
+    let mut out = String::with_capacity(text.len().saturating_add(text.len() / 2).min(max_output));
+    let mut run = eval::Run::new(max_output);
+    let mut failed: Option<(usize, Error)> = None;
+    let parsed = parser::for_each_token::<std::convert::Infallible>(text, mode == ParseMode::Resilient, |pos, t| {
         if failed.is_none()
             && let Err(e) = evaluator.render(std::slice::from_ref(&t), &scope, &mut out, &mut run)
         {
-            failed = Some(e);
+            failed = Some((pos, e));
         }
         Ok(())
     });
@@ -91,7 +101,10 @@ pub(crate) fn evaluate_checked(
     if let Err(e) = parsed {
         return Ok(Err(e));
     }
-    if let Some(e) = failed {
+    if let Some((pos, mut e)) = failed {
+        if let Error::LimitExceeded { at, .. } = &mut e {
+            at.position = Some(limits::line_column(text, pos));
+        }
         return Err(e);
     }
     Ok(Ok(Evaluation { output: if run.null { None } else { Some(out) }, error: eval::missing_error(&run.missing) }))
@@ -109,7 +122,7 @@ pub(crate) fn indexes(variables: &VariableDictionary, path: &str) -> Result<Vec<
     let Some(p) = parser::parse_name(path) else {
         return Err(Error::Template { message: format!("Could not parse the collection path '{path}'") });
     };
-    eval::Evaluator::new(variables.tree()).indexes(&p)
+    eval::Evaluator::new(variables.tree(), variables.template_limits()?).indexes(&p).map_err(|e| e.asked_for(path))
 }
 
 #[cfg(test)]

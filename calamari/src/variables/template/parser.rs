@@ -74,21 +74,21 @@ pub(crate) fn parse_resilient(text: &str) -> Template {
     Template { tokens }
 }
 
-/// Parses `text` one top-level token at a time, handing each to `f` as soon as it is
-/// parsed (so a large text never has its whole syntax tree in memory). Halting mode
+/// Parses `text` one top-level token at a time, handing each (with its byte offset) to
+/// `f` as soon as it is parsed (so a large text never has its whole syntax tree in memory). Halting mode
 /// stops at the first `#{` that starts no valid token and returns its [`ParseError`];
 /// resilient mode hands the unparseable fragment over as literal text and goes on.
 pub(crate) fn for_each_token<E>(
     text: &str,
     resilient: bool,
-    mut f: impl FnMut(Token) -> Result<(), E>,
+    mut f: impl FnMut(usize, Token) -> Result<(), E>,
 ) -> Result<Result<(), ParseError>, E> {
     let mut p = Parser::new(text);
     let mut pos = 0;
     while pos < text.len() {
         p.furthest = pos;
         if let Some((t, q)) = p.token(pos) {
-            f(t)?;
+            f(pos, t)?;
             pos = q;
             continue;
         }
@@ -99,7 +99,7 @@ pub(crate) fn for_each_token<E>(
         while !text.is_char_boundary(stop) {
             stop += 1;
         }
-        f(Token::Text(text[pos..stop].to_string()))?;
+        f(pos, Token::Text(text[pos..stop].to_string()))?;
         pos = stop;
     }
     Ok(Ok(()))

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::limits::{Limit, LimitContext};
 use super::*;
 use crate::variables::VariableDictionary;
 
@@ -154,7 +155,103 @@ fn conformance_cases() {
     }
     println!("{passed} passed, {} failed", failed.len());
     assert!(failed.is_empty(), "{} conformance cases failed", failed.len());
+    // The cases run on this thread (catch_unwind does not move them): the most work any of
+    // them took is far below the default limit.
+    let most = eval::MOST_WORK.with(std::cell::Cell::get);
+    println!("most work of one evaluation: {most} steps");
+    assert!(most < 10_000, "{most}");
     assert_eq!(cases.len(), 551, "the fixture holds every shared case");
+}
+
+/// The work of one evaluation of `text` (measured on a fresh thread).
+fn work_of(d: &VariableDictionary, text: &str) -> u64 {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            evaluate(d, text, ParseMode::Resilient).unwrap();
+            eval::MOST_WORK.with(std::cell::Cell::get)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+#[test]
+fn the_benchmark_workloads_stay_far_below_the_default_limits() {
+    // benches/templating.rs: 100,000 config lines over 2,000 variables, and a variable
+    // that uses a filter and two references.
+    let mut d = VariableDictionary::new();
+    for i in 0..2000 {
+        d.set(format!("App.Setting.{i:04}"), Some(format!("value-{i}")));
+    }
+    d.set("Server", Some("web01".to_string()));
+    d.set("Derived", Some("http://#{Server | ToUpper}:#{App.Setting.0001}/x".to_string()));
+    let mut text = String::new();
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            "  <add key=\"k{i}\" value=\"#{{App.Setting.{:04}}}\" /> <!-- plain text -->\r\n",
+            i % 2000
+        ));
+    }
+    let work = work_of(&d, &text);
+    assert!(work < limits::DEFAULT_MAXIMUM_WORK / 100, "{work}");
+    assert!(work_of(&d, "#{Derived}") < 100);
+    let out = evaluate(&d, &text, ParseMode::Halt).unwrap().output.unwrap();
+    assert!(out.len() < limits::DEFAULT_MAXIMUM_VALUE_SIZE, "{}", out.len());
+}
+
+fn lowered(pairs: &[(&str, &str)], size: usize, work: u64) -> VariableDictionary {
+    let mut d = VariableDictionary::new();
+    for (k, v) in pairs {
+        d.set(*k, Some(v.to_string()));
+    }
+    d.set(limits::MAXIMUM_VALUE_SIZE, Some(size.to_string()));
+    d.set(limits::MAXIMUM_WORK, Some(work.to_string()));
+    d
+}
+
+fn limit_of(e: crate::variables::Error) -> (Limit, LimitContext) {
+    match e {
+        crate::variables::Error::LimitExceeded { limit, at } => (limit, at),
+        other => panic!("not a limit: {other}"),
+    }
+}
+
+#[test]
+fn multiplying_filters_stop_at_the_value_size_before_building_the_result() {
+    let big = "x\n".repeat(4096);
+    let d = lowered(&[("Big", big.as_str())], 100_000, 1_000_000);
+    // 8 KiB in, every position replaced by 1 KiB: 8 MiB.
+    let r = format!("#{{Big | Replace \"\" \"{}\"}}", "y".repeat(1024));
+    let (limit, at) = limit_of(evaluate(&d, &format!("a\n{r}"), ParseMode::Halt).unwrap_err());
+    assert_eq!(limit, Limit::ValueSize(100_000));
+    assert_eq!(at.position, Some((2, 1)));
+    let i = format!("#{{Big | Indent \"{}\"}}", "y".repeat(1024));
+    assert_eq!(limit_of(evaluate(&d, &i, ParseMode::Halt).unwrap_err()).0, Limit::ValueSize(100_000));
+    // Below the limit they work as before.
+    let ok = evaluate(&d, "#{Big | Replace x z | Indent 2}", ParseMode::Halt).unwrap().output.unwrap();
+    assert!(ok.starts_with("  z\n  z\n"), "{ok:?}");
+    // The limit counts the whole value, not each piece.
+    // The limit counts the whole value, not each piece, and is at least eight times the
+    // longest raw value (8 KiB here).
+    let ten = format!("#{{Big | Append {}}}", "#{Big}".repeat(9));
+    let d = lowered(&[("Big", big.as_str()), ("Ten", ten.as_str())], 1000, 1_000_000);
+    assert_eq!(evaluate(&d, "#{Big | ToUpper}", ParseMode::Halt).unwrap().output.unwrap().len(), 8192);
+    let (limit, at) = limit_of(d.get("Ten").unwrap_err());
+    assert_eq!(limit, Limit::ValueSize(65536));
+    assert_eq!(at.variable.as_deref(), Some("Ten"));
+}
+
+#[test]
+fn walking_a_large_json_value_again_and_again_counts_as_work() {
+    let json = format!("{{\"a\": \"{}\"}}", "x".repeat(64 * 1024));
+    let list = vec!["i"; 1000].join(",");
+    let d = lowered(&[("J", json.as_str()), ("L", list.as_str())], 1 << 20, 100_000);
+    // 1,000 probes of 64 KiB each: about a million steps.
+    let t = "#{each i in L}#{if J.a == \"y\"}#{/if}#{/each}";
+    let (limit, at) = limit_of(evaluate(&d, t, ParseMode::Halt).unwrap_err());
+    assert_eq!(limit, Limit::Work(100_000));
+    assert_eq!(at.position, Some((1, 1)));
+    assert_eq!(at.variable.as_deref(), Some("J.a"));
 }
 
 fn chain(n: usize, last: &str) -> VariableDictionary {

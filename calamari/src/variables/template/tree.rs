@@ -48,12 +48,15 @@ pub(crate) struct Tree {
     pub nodes: Vec<Node>,
     /// Evaluated values by node.
     pub cache: Vec<OnceLock<Cached>>,
+    /// The length of the longest raw value (the size limits scale with it).
+    pub longest_value: usize,
 }
 
 impl Tree {
     /// Builds the tree from the variables in insertion order.
     pub(crate) fn build<'a>(variables: impl Iterator<Item = &'a Variable>) -> Tree {
         let mut nodes = vec![Node::default()];
+        let mut longest_value = 0;
         for v in variables {
             let Some(path) = parse_name(&v.name) else { continue };
             let mut cur = 0usize;
@@ -91,10 +94,12 @@ impl Tree {
                 };
             }
             if ok {
-                nodes[cur].value = Some(v.value.clone().unwrap_or_default());
+                let value = v.value.clone().unwrap_or_default();
+                longest_value = longest_value.max(value.len());
+                nodes[cur].value = Some(value);
             }
         }
         let cache = (0..nodes.len()).map(|_| OnceLock::new()).collect();
-        Tree { nodes, cache }
+        Tree { nodes, cache, longest_value }
     }
 }
