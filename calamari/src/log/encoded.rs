@@ -31,7 +31,7 @@ const WRAP_EDGE: usize = 8;
 const HEX_CHUNK: usize = 8;
 /// The shortest prefix or suffix of a value masked where a dump line starts or ends
 /// inside it; values shorter than this are looked for whole.
-const HEX_EDGE: usize = 6;
+const HEX_EDGE: usize = 4;
 /// Decoded hex shorter than this cannot hold a value (`MIN_VALUE_LEN`) and is not scanned.
 const HEX_MIN_BYTES: usize = 3;
 
