@@ -25,6 +25,8 @@ const WRAP_CHUNK: usize = 32;
 /// The shortest prefix or suffix of a value's base64 that is masked where a wrapped line
 /// starts or ends inside it (6 bytes of the value: shorter would hit unrelated base64).
 const WRAP_EDGE: usize = 8;
+/// The narrowest wrapped base64 line handled (`openssl base64`, PEM).
+const MIN_WRAPPED_LINE: usize = 64;
 
 /// Hex chunk length, in bytes of the value. Every dump line holds at least 16 bytes
 /// (`od`, `hexdump`, `xxd`; `xxd -p` 30), so one that lies inside the value contains a chunk.
@@ -102,6 +104,27 @@ pub(super) fn hex_fragments(value: &[u8]) -> Vec<Vec<u8>> {
 
 fn is_base64_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+}
+
+/// Whether a line may hold a form the base64 automaton looks for: a run of base64 long
+/// enough to be a wrapped line (every wrapped stream has one before or at the line that
+/// needs it), or one with `-` or `_` (URL-safe). Lets most commands never build it.
+pub(super) fn may_hold_encoded_base64(text: &str) -> bool {
+    let mut run = 0;
+    let mut url_safe = false;
+    for &b in text.as_bytes() {
+        if is_base64_char(b) {
+            run += 1;
+            url_safe |= matches!(b, b'-' | b'_');
+            if run >= MIN_WRAPPED_LINE || (url_safe && run >= super::masker::MIN_FRAGMENT_LEN) {
+                return true;
+            }
+        } else {
+            run = 0;
+            url_safe = false;
+        }
+    }
+    false
 }
 
 /// The whole base64 run (with up to two `=` of padding) around each of `hits`.

@@ -4,8 +4,12 @@
 //! What is masked (see `docs/behaviour.md`, "Secrets in output"): the whole value, each line of a multi-line value (output
 //! is processed line by line), and the base64 renderings of the value: the plain one and
 //! the three offset-shifted ones with their unstable edge characters trimmed, so the value
-//! is caught even in the middle of a longer base64 string; and the JSON-escaped and
-//! URL-encoded forms when they differ from the value (a script dumping JSON or a URL).
+//! is caught even in the middle of a longer base64 string; the JSON-escaped (also
+//! `\uXXXX`, as Python writes non-ASCII) and URL-encoded forms when they differ from the
+//! value (a script dumping JSON or a URL). Those are exact patterns, derived when a value is
+//! added. URL-safe base64, the lines of wrapped base64 and hex dumps are found by scanning
+//! base64 runs and decoded hex (`super::encoded`), with patterns derived from the values
+//! the first time a line could hold such a form.
 
 use std::borrow::Cow;
 
@@ -23,12 +27,13 @@ pub(crate) const MASK: &str = "********";
 /// Whole values shorter than this are not masked: masking `1` would destroy every log.
 const MIN_VALUE_LEN: usize = 3;
 /// Lines of multi-line values and base64 fragments shorter than this are not masked.
-const MIN_FRAGMENT_LEN: usize = 4;
+pub(super) const MIN_FRAGMENT_LEN: usize = 4;
 
-/// Values at least this long also get the pieces of their base64 that lines of a wrapped
-/// stream hold (see `encoded`): shorter ones rarely straddle a line, and most sensitive
-/// variables are short, so loading 200,000 of them stays fast.
-const WRAP_MIN_VALUE_LEN: usize = 16;
+/// Values longer than one line of `base64` output (57 bytes) also get the pieces of their
+/// base64 that lines of a wrapped stream hold (see `encoded`). Shorter ones are caught when
+/// a line holds them whole; deriving pieces for every value would multiply the patterns of
+/// a deployment with many short secrets.
+const WRAP_MIN_VALUE_LEN: usize = 58;
 
 /// Up to this many patterns the automaton is a DFA (fast scans, slower builds).
 const DFA_MAX_PATTERNS: usize = 500;
@@ -40,15 +45,16 @@ pub struct Masker {
     /// so that loading 200,000 sensitive variables is linear (foldhash, not SipHash: these
     /// are our own values, and SipHash was most of the load time).
     patterns: indexmap::IndexSet<String, foldhash::fast::RandomState>,
-    /// Pieces of the base64 of long values: a hit masks the whole base64 run around it.
-    wrapped: indexmap::IndexSet<String, foldhash::fast::RandomState>,
-    /// The values themselves, for hex dumps (their pieces are derived when the first line
-    /// holding hex is masked: most runs print none, and it is the most patterns per value).
+    /// The values themselves. The forms found by scanning base64 runs and hex dumps (see
+    /// `encoded`) are derived from them when the first line that could hold such a form
+    /// is masked: most commands print none, and loading stays as fast as before.
     values: Vec<String>,
     /// Built on first use after a change: registering many secrets one by one (as the CLI
     /// does when it loads the variables) must not rebuild the automaton each time.
     automaton: OnceLock<Option<AhoCorasick>>,
-    wrapped_automaton: OnceLock<Option<AhoCorasick>>,
+    /// URL-safe base64 and pieces of wrapped base64: a hit masks the whole base64 run.
+    base64_automaton: OnceLock<Option<AhoCorasick>>,
+    /// Pieces of the raw values, scanned for in decoded hex.
     hex_automaton: OnceLock<Option<AhoCorasick>>,
 }
 
@@ -68,14 +74,9 @@ impl Masker {
             return false;
         }
         self.automaton = OnceLock::new();
-        if value.len() >= WRAP_MIN_VALUE_LEN {
-            for fragment in encoded::wrapped_fragments(&encoded::base64_cores(value.as_bytes())) {
-                self.wrapped.insert(fragment);
-            }
-            self.wrapped_automaton = OnceLock::new();
-        }
         if value.len() >= MIN_VALUE_LEN {
             self.values.push(value.to_string());
+            self.base64_automaton = OnceLock::new();
             self.hex_automaton = OnceLock::new();
         }
         true
@@ -96,24 +97,30 @@ impl Masker {
             Some(ac) if ac.is_match(text) => Cow::Owned(ac.replace_all(text, &vec![MASK; self.patterns.len()])),
             _ => Cow::Borrowed(text),
         };
+        if self.values.is_empty() {
+            return text;
+        }
         let mut spans = Vec::new();
-        if !self.wrapped.is_empty() {
-            let wrapped = self.wrapped_automaton.get_or_init(|| build(self.wrapped.iter().map(String::as_bytes)));
-            if let Some(ac) = wrapped {
-                encoded::base64_runs(&text, ac.find_iter(text.as_ref()).map(|m| (m.start(), m.end())), &mut spans);
+        let base64 = match self.base64_automaton.get() {
+            Some(built) => built.as_ref(),
+            None if encoded::may_hold_encoded_base64(&text) => {
+                self.base64_automaton.get_or_init(|| build_base64(&self.values)).as_ref()
             }
+            None => None,
+        };
+        if let Some(ac) = base64 {
+            encoded::base64_runs(&text, ac.find_iter(text.as_ref()).map(|m| (m.start(), m.end())), &mut spans);
         }
-        if !self.values.is_empty() {
-            let hit = |decoded: &[u8]| {
-                let hex = self.hex_automaton.get_or_init(|| {
-                    let fragments: Vec<Vec<u8>> =
-                        self.values.iter().flat_map(|v| encoded::hex_fragments(v.as_bytes())).collect();
-                    build(fragments.iter().map(Vec::as_slice))
-                });
-                hex.as_ref().is_some_and(|ac| ac.is_match(decoded))
-            };
-            encoded::hex_spans(&text, hit, &mut spans);
-        }
+        // Built on the first hex that decodes to a few bytes (a hash, a dump).
+        let hex_hit = |decoded: &[u8]| {
+            let hex = self.hex_automaton.get_or_init(|| {
+                let fragments: Vec<Vec<u8>> =
+                    self.values.iter().flat_map(|v| encoded::hex_fragments(v.as_bytes())).collect();
+                build(fragments.iter().map(Vec::as_slice))
+            });
+            hex.as_ref().is_some_and(|ac| ac.is_match(decoded))
+        };
+        encoded::hex_spans(&text, hex_hit, &mut spans);
         if spans.is_empty() {
             return text;
         }
@@ -143,6 +150,24 @@ fn build<'p>(patterns: impl ExactSizeIterator<Item = &'p [u8]> + Clone) -> Optio
     AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).kind(kind).build(patterns).ok()
 }
 
+/// The automaton of URL-safe renderings (whole and cores) of every value, and of the
+/// wrapped-line pieces (both alphabets) of long ones.
+fn build_base64(values: &[String]) -> Option<AhoCorasick> {
+    let mut patterns: indexmap::IndexSet<String, foldhash::fast::RandomState> = indexmap::IndexSet::default();
+    for value in values {
+        let cores = encoded::base64_cores(value.as_bytes());
+        patterns.extend(encoded::url_safe(&BASE64.encode(value.as_bytes())));
+        patterns.extend(cores.iter().filter(|c| c.len() >= MIN_FRAGMENT_LEN).filter_map(|c| encoded::url_safe(c)));
+        if value.len() >= WRAP_MIN_VALUE_LEN {
+            patterns.extend(encoded::wrapped_fragments(&cores));
+        }
+    }
+    if patterns.is_empty() {
+        return None;
+    }
+    build(patterns.iter().map(String::as_bytes))
+}
+
 fn derived_patterns(value: &str) -> Vec<String> {
     let mut out = Vec::new();
     if value.len() >= MIN_VALUE_LEN {
@@ -157,14 +182,11 @@ fn derived_patterns(value: &str) -> Vec<String> {
         }
     }
     if value.len() >= MIN_VALUE_LEN {
-        let whole = BASE64.encode(value.as_bytes());
-        out.extend(encoded::url_safe(&whole));
-        out.push(whole);
+        out.push(BASE64.encode(value.as_bytes()));
         // The value inside a longer base64 stream starts at one of three byte offsets
-        // modulo 3: the stable core of each rendering, in both alphabets.
+        // modulo 3: the stable core of each rendering (URL-safe ones: `build_base64`).
         for core in encoded::base64_cores(value.as_bytes()) {
             if core.len() >= MIN_FRAGMENT_LEN {
-                out.extend(encoded::url_safe(&core));
                 out.push(core);
             }
         }
