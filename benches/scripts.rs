@@ -20,6 +20,34 @@ fn lines() -> Vec<String> {
     out
 }
 
+/// 10,000 lines as `base64` (76 columns) and `hexdump -C` print pseudo-random bytes.
+fn dump_lines() -> Vec<String> {
+    use base64::Engine as _;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut bytes = || {
+        (0..57)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect::<Vec<u8>>()
+    };
+    let mut out = Vec::new();
+    for i in 0..10_000 {
+        let chunk = bytes();
+        if i % 2 == 0 {
+            out.push(base64::engine::general_purpose::STANDARD.encode(&chunk));
+        } else {
+            let hex: Vec<String> = chunk[..16].iter().map(|b| format!("{b:02x}")).collect();
+            let ascii: String = chunk[..16].iter().map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }).collect();
+            out.push(format!("{:08x}  {}  {}  |{ascii}|", i * 16, hex[..8].join(" "), hex[8..].join(" ")));
+        }
+    }
+    out
+}
+
 fn parser(c: &mut Criterion) {
     let lines = lines();
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
@@ -53,6 +81,20 @@ fn masker(c: &mut Criterion) {
         }
         group.bench_function(format!("10k_lines_{secrets}_secrets"), |b| {
             b.iter(|| lines.iter().map(|l| masker.mask(l).len()).sum::<usize>())
+        });
+    }
+    // Encoder output (no secret in it): every line is a base64 run or a hex dump, the
+    // slow path of the encoded forms (a base64 automaton over each run, hex decoded).
+    let dumps = dump_lines();
+    let dump_bytes: usize = dumps.iter().map(|l| l.len() + 1).sum();
+    group.throughput(Throughput::Bytes(dump_bytes as u64));
+    for secrets in [10usize, 100] {
+        let mut masker = Masker::new();
+        for i in 0..secrets {
+            masker.add(&format!("s3cret-value-{i}-{}", "x".repeat(i * 7 % 90)));
+        }
+        group.bench_function(format!("10k_dump_lines_{secrets}_secrets"), |b| {
+            b.iter(|| dumps.iter().map(|l| masker.mask(l).len()).sum::<usize>())
         });
     }
     group.finish();

@@ -701,3 +701,87 @@ fn python_scripts_see_the_bootstrap_modules_without_importing_them() {
         .stdout_has("b64: aGk= 6869\n")
         .stdout_has("name: __main__\n");
 }
+
+/// Whether `tool` is on the PATH; records a skip when it is not.
+fn has_tool(tool: &str) -> bool {
+    let ok = Command::new("bash")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        util::skip(&format!("{tool} is not installed: its form of a secret is not checked"));
+    }
+    ok
+}
+
+/// A secret printed through a common encoder is masked too: `base64` wrapping a 100-byte
+/// secret at 76 columns, its URL-safe form, hex dumps (`xxd -p`, `od -An -tx1`,
+/// `hexdump -C`, `hexdump`) and Python's `json.dumps` of a non-ASCII secret. No piece of
+/// the secret long enough to be masked (8 base64 characters, 4 bytes in hex or in clear)
+/// appears anywhere, and the marker lines between the forms all do.
+#[test]
+fn secrets_are_masked_in_encoded_forms() {
+    let env = TestEnv::new();
+    // 100 printable bytes whose base64 holds `+` and `/`.
+    let mut long = String::from("k3y>>>?");
+    while long.len() < 100 {
+        long.push_str(&format!("{}-~>?", long.len()));
+    }
+    long.truncate(100);
+    let unicode = "pässwörd-€-😀-gehéim";
+    let vars = env.variables("v.json", &[("Long", &long, true), ("Uni", unicode, true)]);
+    let mut script = String::from("set -euo pipefail\npw=$(get_octopusvariable Long)\necho marker-start\n");
+    let mut markers = vec!["marker-start"];
+    let mut form = |tool: &str, command: &str, marker: &'static str| {
+        if has_tool(tool) {
+            script.push_str(&format!("{command}\necho {marker}\n"));
+            markers.push(marker);
+        }
+    };
+    form("base64", "printf '%s' \"$pw\" | base64", "marker-base64");
+    form("base64", "printf 'prefix:%s:suffix' \"$pw\" | base64", "marker-base64-inside");
+    form("tr", "printf '%s' \"$pw\" | base64 | tr '+/' '-_'", "marker-url-safe");
+    form("xxd", "printf '%s' \"$pw\" | xxd -p", "marker-xxd");
+    form("xxd", "printf '%s' \"$pw\" | xxd -p -u", "marker-xxd-upper");
+    form("od", "printf '%s' \"$pw\" | od -An -tx1", "marker-od");
+    form("hexdump", "printf '%s' \"$pw\" | hexdump -C", "marker-hexdump-c");
+    form("hexdump", "printf '%s' \"$pw\" | hexdump", "marker-hexdump");
+    form(
+        "python3",
+        "python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' \"$(get_octopusvariable Uni)\" >&2",
+        "marker-json",
+    );
+    env.write("enc.sh", &script);
+    let run = env.cmd(&["run-script", "--script=enc.sh", "--variables"]).arg(&vars).run();
+    run.success();
+    for marker in &markers {
+        run.stdout_has(&format!("{marker}\n"));
+    }
+    let output = format!("{}{}", run.stdout, run.stderr);
+    let safe = |s: &str| s.replace('+', "-").replace('/', "_");
+    // Base64: any 8 stable characters of the secret's encoding at any of the three offsets.
+    for shift in 0..3 {
+        let encoded = b64(&format!("{}{long}", "\0".repeat(shift)));
+        let core = &encoded[[0, 2, 3][shift]..encoded.trim_end_matches('=').len() - 1];
+        for i in 0..=core.len() - 8 {
+            for piece in [core[i..i + 8].to_string(), safe(&core[i..i + 8])] {
+                assert!(!output.contains(&piece), "base64 piece {piece:?} of the secret printed:\n{output}");
+            }
+        }
+    }
+    // Hex and the dumps' ASCII column: any 4 bytes of the secret, in any case and spacing.
+    for window in long.as_bytes().windows(4) {
+        let lower: String = window.iter().map(|b| format!("{b:02x}")).collect();
+        let spaced: Vec<String> = window.iter().map(|b| format!("{b:02x}")).collect();
+        for piece in [lower.clone(), lower.to_uppercase(), spaced.join(" "), String::from_utf8_lossy(window).into()] {
+            assert!(!output.contains(&piece), "piece {piece:?} of the secret printed:\n{output}");
+        }
+    }
+    let escaped = "p\\u00e4ssw\\u00f6rd-\\u20ac-\\ud83d\\ude00-geh\\u00e9im";
+    for needle in [long.as_str(), unicode, escaped] {
+        run.output_lacks(needle);
+    }
+    if markers.contains(&"marker-json") {
+        run.stderr_has("\"********\"");
+    }
+}

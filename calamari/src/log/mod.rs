@@ -10,6 +10,7 @@
 //! long operation (an extraction) may draw a progress line there ([`Log::progress_bar`]);
 //! lines printed meanwhile are written around it. Never in the protocol.
 
+pub(crate) mod encoded;
 pub(crate) mod masker;
 
 use std::io::{self, IsTerminal, Write};
