@@ -140,6 +140,9 @@ pub enum Error {
     /// A convention of deploy-package or transfer-package failed.
     #[error(transparent)]
     Deployment(#[from] conventions::Error),
+    /// A release step (current link, shared paths, health check) or `rollback` failed.
+    #[error(transparent)]
+    Release(#[from] conventions::release::Error),
     /// A command's options are wrong.
     #[error(transparent)]
     Usage(#[from] UsageError),
@@ -161,6 +164,7 @@ impl Error {
             Error::Journal(e) => journal_kind(e),
             Error::SelfInstall(e) => self_install_kind(e),
             Error::Deployment(e) => deployment_kind(e),
+            Error::Release(e) => release_kind(e),
             Error::Usage(_) => ErrorKind::User,
         }
     }
@@ -231,6 +235,33 @@ fn deployment_kind(e: &conventions::Error) -> ErrorKind {
     match e {
         E::Io(_) => ErrorKind::Unexpected,
         _ => ErrorKind::User,
+    }
+}
+
+fn release_kind(e: &conventions::release::Error) -> ErrorKind {
+    use conventions::release::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        E::Journal(e) => journal_kind(e),
+        E::Script(e) => script_kind(e),
+        E::Variables(e) => variables_kind(e),
+        E::LockTimeout(t) => lock_timeout_kind(t),
+        E::LinkNotAbsolute(_)
+        | E::NotALink { .. }
+        | E::SharedPathsWithoutLink
+        | E::SharedPathEscapes(_)
+        | E::SharedPathThroughLink(_)
+        | E::TwoHealthChecks
+        | E::HealthCheckUrl { .. }
+        | E::InvalidSeconds { .. }
+        | E::HealthCheckFailed { .. }
+        | E::NoRetentionPolicySet
+        | E::NoJournal
+        | E::NoCurrentLink(_)
+        | E::NothingToRollBackTo { .. }
+        | E::UnknownDeployment { .. }
+        | E::CannotRollBackTo { .. }
+        | E::RollbackScriptFailed { .. } => ErrorKind::User,
     }
 }
 
@@ -323,6 +354,7 @@ classified!(
     journal::Error => journal_kind,
     self_install::Error => self_install_kind,
     conventions::Error => deployment_kind,
+    conventions::release::Error => release_kind,
 );
 
 /// The exit code a module's error gives, for the modules' own tests.
