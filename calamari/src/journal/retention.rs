@@ -380,8 +380,7 @@ impl Guard {
         }
         let journal_dir = journal.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         infrastructure.extend(forms(journal_dir));
-        let releases =
-            crate::conventions::release::protected_directories(all).iter().flat_map(|d| forms(d)).collect();
+        let releases = crate::conventions::release::protected_directories(all).iter().flat_map(|d| forms(d)).collect();
         Guard { kept, custom, infrastructure, releases }
     }
 

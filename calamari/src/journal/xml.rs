@@ -423,7 +423,9 @@ mod tests {
         let bytes = serialise(&[plain.clone(), linked.clone(), first.clone()]);
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
-            text.contains(r#"WasSuccessful="False" CurrentLink="/srv/app/current" PreviousTarget="/srv/app/releases/1" />"#),
+            text.contains(
+                r#"WasSuccessful="False" CurrentLink="/srv/app/current" PreviousTarget="/srv/app/releases/1" />"#
+            ),
             "{text}"
         );
         assert_eq!(parse(&bytes).unwrap(), vec![plain, linked, first]);

@@ -95,7 +95,9 @@ pub(crate) fn parse_url(url: &str) -> Result<HttpUrl, Error> {
     }
     let port = match port {
         None => 80,
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("the port is not a number from 1 to 65535"))?,
+        Some(p) => {
+            p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("the port is not a number from 1 to 65535"))?
+        }
     };
     Ok(HttpUrl { original: trimmed.to_string(), host, port, target })
 }
@@ -305,7 +307,10 @@ mod tests {
     #[test]
     fn status_lines() {
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some((200, "OK".into())));
-        assert_eq!(parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\nX: y"), Some((503, "Service Unavailable".into())));
+        assert_eq!(
+            parse_status_line(b"HTTP/1.0 503 Service Unavailable\r\nX: y"),
+            Some((503, "Service Unavailable".into()))
+        );
         assert_eq!(parse_status_line(b"HTTP/1.1 204\r\n"), Some((204, String::new())));
         assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK\r\n"), None);
         assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);

@@ -25,17 +25,15 @@ pub(crate) fn state(link: &Path) -> Result<LinkState, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LinkState::Missing),
         Err(e) => Err(e.into()),
         Ok(m) if m.file_type().is_symlink() => Ok(LinkState::Link(crate::fs::read_link(link)?)),
-        Ok(m) => Err(Error::NotALink { path: link.to_path_buf(), what: if m.is_dir() { "a directory" } else { "a file" } }),
+        Ok(m) => {
+            Err(Error::NotALink { path: link.to_path_buf(), what: if m.is_dir() { "a directory" } else { "a file" } })
+        }
     }
 }
 
 /// The link's target made absolute (a relative target is relative to the link's directory).
 pub(crate) fn absolute_target(link: &Path, target: &Path) -> PathBuf {
-    if target.is_absolute() {
-        target.to_path_buf()
-    } else {
-        link.parent().unwrap_or(Path::new("/")).join(target)
-    }
+    if target.is_absolute() { target.to_path_buf() } else { link.parent().unwrap_or(Path::new("/")).join(target) }
 }
 
 fn temporary_prefix(link: &Path) -> String {

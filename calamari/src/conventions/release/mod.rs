@@ -88,10 +88,14 @@ pub enum Error {
         what: &'static str,
     },
     /// Shared paths need the link's directory.
-    #[error("Calamari.Release.SharedPaths is set but Calamari.Release.CurrentLink is not; shared paths live in <parent of the link>/shared")]
+    #[error(
+        "Calamari.Release.SharedPaths is set but Calamari.Release.CurrentLink is not; shared paths live in <parent of the link>/shared"
+    )]
     SharedPathsWithoutLink,
     /// A shared path escapes `shared/`.
-    #[error("The shared path '{0}' (Calamari.Release.SharedPaths) must be a relative path that stays inside shared/ (no '..', not absolute)")]
+    #[error(
+        "The shared path '{0}' (Calamari.Release.SharedPaths) must be a relative path that stays inside shared/ (no '..', not absolute)"
+    )]
     SharedPathEscapes(String),
     /// A shared path whose parent in the release is a symbolic link.
     #[error("The shared path '{0}' (Calamari.Release.SharedPaths) goes through a symbolic link of the package")]
@@ -134,7 +138,9 @@ pub enum Error {
     #[error("The deployment journal location is unknown: neither TentacleJournal nor TentacleHome is set")]
     NoJournal,
     /// `rollback`: no deployment of the set used a current link.
-    #[error("No deployment of the retention policy set '{0}' has a current link (Calamari.Release.CurrentLink): nothing to roll back")]
+    #[error(
+        "No deployment of the retention policy set '{0}' has a current link (Calamari.Release.CurrentLink): nothing to roll back"
+    )]
     NoCurrentLink(String),
     /// `rollback`: nothing earlier to go back to.
     #[error(
@@ -303,7 +309,8 @@ pub(super) fn switch_current_link(d: &mut Deployment<'_>) -> Result<()> {
     if let (Some(journal), Some(id), super::JournalDecision::Record) =
         (&d.journal, &d.pending_entry, d.journal_decision)
     {
-        let (link_text, previous_text) = (link.display().to_string(), previous.as_ref().map(|p| p.display().to_string()));
+        let (link_text, previous_text) =
+            (link.display().to_string(), previous.as_ref().map(|p| p.display().to_string()));
         journal
             .update(|entries| {
                 if let Some(entry) = entries.iter_mut().find(|e| &e.id == id) {
@@ -342,13 +349,10 @@ pub(super) fn health_gate(d: &mut Deployment<'_>) -> Result<()> {
             d.log.info(format!("The health check {check} succeeded: {result}"));
             Ok(())
         }
-        Err((last, attempts)) => Err(Error::HealthCheckFailed {
-            check: check.to_string(),
-            timeout: release.health_timeout,
-            attempts,
-            last,
+        Err((last, attempts)) => {
+            Err(Error::HealthCheckFailed { check: check.to_string(), timeout: release.health_timeout, attempts, last }
+                .into())
         }
-        .into()),
     }
 }
 
@@ -367,12 +371,18 @@ pub(super) fn switch_back(d: &mut Deployment<'_>) {
             release.switched = false;
             let text = match &release.previous_target {
                 Some(p) => format!("Switched the current link '{}' back to '{}'", link.display(), p.display()),
-                None => format!("Removed the current link '{}': no release was current before this one", link.display()),
+                None => {
+                    format!("Removed the current link '{}': no release was current before this one", link.display())
+                }
             };
             d.log.warn(text);
             d.variables.set(names::ROLLED_BACK, Some("True".to_string()));
         }
-        Err(e) => d.log.error(format!("Could not switch the current link '{}' back: {}", link.display(), crate::error_chain(&e))),
+        Err(e) => d.log.error(format!(
+            "Could not switch the current link '{}' back: {}",
+            link.display(),
+            crate::error_chain(&e)
+        )),
     }
 }
 

@@ -52,9 +52,11 @@ pub(crate) fn candidate<'a>(entries: &[&'a JournalEntry], current: &Path) -> Opt
         .iter()
         .position(|e| e.installation_directory().is_some_and(|d| same(d, current)))
         .unwrap_or(entries.len());
-    entries[..first_current].iter().rev().copied().find(|e| {
-        e.was_successful && e.installation_directory().is_some_and(|d| d.is_dir() && !same(d, current))
-    })
+    entries[..first_current]
+        .iter()
+        .rev()
+        .copied()
+        .find(|e| e.was_successful && e.installation_directory().is_some_and(|d| d.is_dir() && !same(d, current)))
 }
 
 /// Runs `calamari rollback`.
@@ -62,7 +64,11 @@ pub(crate) fn candidate<'a>(entries: &[&'a JournalEntry], current: &Path) -> Opt
 /// # Errors
 /// No set, no journal, no link recorded for the set, nothing to roll back to, an entry that
 /// cannot be restored, the link's lock held too long, a failing `--script`.
-pub fn rollback(request: &RollbackRequest, variables: &mut VariableDictionary, log: &Log) -> crate::Result<RollbackOutcome> {
+pub fn rollback(
+    request: &RollbackRequest,
+    variables: &mut VariableDictionary,
+    log: &Log,
+) -> crate::Result<RollbackOutcome> {
     let set = request.retention_policy_set.trim();
     if set.is_empty() {
         return Err(Error::NoRetentionPolicySet.into());
@@ -172,8 +178,12 @@ fn run_script(script: &Path, directory: &Path, variables: &mut VariableDictionar
     log.verbose(format!("Running the rollback script '{}' in '{}'", script.display(), directory.display()));
     let outcome = crate::script::run_script(&copy, None, variables, log)?;
     if outcome.exit_code != 0 {
-        return Err(Error::RollbackScriptFailed { script, exit_code: outcome.exit_code, target: directory.to_path_buf() }
-            .into());
+        return Err(Error::RollbackScriptFailed {
+            script,
+            exit_code: outcome.exit_code,
+            target: directory.to_path_buf(),
+        }
+        .into());
     }
     Ok(())
 }
