@@ -325,6 +325,22 @@ fn rollback(d: &mut Deployment<'_>, error: &crate::Error) {
     }
 }
 
+/// The entry this deployment's journal records, with the release's link and the target it
+/// replaced when there is one.
+pub(crate) fn journal_entry(d: &Deployment<'_>, succeeded: bool, package: &Path) -> Result<Option<JournalEntry>> {
+    let extracted_to = d.staged.as_ref().map(|s| s.directory.as_path());
+    let Some(mut entry) = JournalEntry::for_deployment(d.variables, succeeded, Some(package), extracted_to)? else {
+        return Ok(None);
+    };
+    if let Some(release) = &d.release
+        && let Some(link) = release.link()
+    {
+        entry.current_link = Some(link.display().to_string());
+        entry.previous_target = release.previous_target.as_ref().map(|p| p.display().to_string());
+    }
+    Ok(Some(entry))
+}
+
 fn write_journal(d: &Deployment<'_>, succeeded: bool, package: &Path) -> Result<()> {
     let Some(journal) = &d.journal else {
         d.log.verbose("No deployment journal: neither TentacleJournal nor TentacleHome is set.");
@@ -333,15 +349,16 @@ fn write_journal(d: &Deployment<'_>, succeeded: bool, package: &Path) -> Result<
     if d.journal_decision != JournalDecision::Record {
         return Ok(());
     }
-    let extracted_to = d.staged.as_ref().map(|s| s.directory.as_path());
-    let Some(mut entry) = JournalEntry::for_deployment(d.variables, succeeded, Some(package), extracted_to)? else {
-        return Ok(());
-    };
-    if let Some(release) = &d.release
-        && let Some(link) = release.link()
-    {
-        entry.current_link = Some(link.display().to_string());
-        entry.previous_target = release.previous_target.as_ref().map(|p| p.display().to_string());
+    let Some(mut entry) = journal_entry(d, succeeded, package)? else { return Ok(()) };
+    // A release whose entry was marked successful before its switch: when nothing else
+    // changed, that entry (with the time it went live) is already the final one.
+    if let Some(marked) = d.release.as_ref().and_then(|r| r.marked.as_ref()) {
+        entry.installed_on = marked.installed_on;
+        entry.id.clone_from(&marked.id);
+        if succeeded && entry == *marked {
+            d.log.verbose(format!("The journal entry {} was recorded when the current link was switched", entry.id));
+            return Ok(());
+        }
     }
     match &d.pending_entry {
         // Complete the entry recorded when the directory was chosen (same id, final state).

@@ -213,6 +213,8 @@ pub(crate) struct Release {
     pub(crate) previous_target: Option<PathBuf>,
     /// Whether the link was switched to this release.
     pub(crate) switched: bool,
+    /// The journal entry written, successful, just before the switch.
+    pub(crate) marked: Option<JournalEntry>,
     /// Held for the whole deployment.
     _lock: Option<NamedLock>,
 }
@@ -261,7 +263,7 @@ pub(super) fn prepare(d: &mut Deployment<'_>) -> Result<()> {
         return Err(Error::SharedPathsWithoutLink.into());
     }
     let mut release =
-        Release { link: None, shared, health, health_timeout, previous_target: None, switched: false, _lock: None };
+        Release { link: None, shared, health, health_timeout, previous_target: None, switched: false, marked: None, _lock: None };
     if let Some(link) = link {
         if !link.is_absolute() || link.file_name().is_none() {
             return Err(Error::LinkNotAbsolute(link).into());
@@ -305,21 +307,24 @@ pub(super) fn switch_current_link(d: &mut Deployment<'_>) -> Result<()> {
     let target = d.current_directory.clone();
     let previous = d.release.as_ref().and_then(|r| r.previous_target.clone());
     // The journal first: should we be killed right after the switch, the link must point
-    // at a release the journal lists as successful.
+    // at a release the journal lists as successful. The entry is the final one as far as
+    // it is known now; the end of the deployment rewrites it only when something changed.
     if let (Some(journal), Some(id), super::JournalDecision::Record) =
-        (&d.journal, &d.pending_entry, d.journal_decision)
+        (&d.journal, d.pending_entry.clone(), d.journal_decision)
+        && let Some(mut entry) = super::journal_entry(d, true, &d.package)?
     {
-        let (link_text, previous_text) =
-            (link.display().to_string(), previous.as_ref().map(|p| p.display().to_string()));
+        entry.id = id;
+        let written = entry.clone();
+        journal.log_adding(&entry);
         journal
-            .update(|entries| {
-                if let Some(entry) = entries.iter_mut().find(|e| &e.id == id) {
-                    entry.was_successful = true;
-                    entry.current_link = Some(link_text);
-                    entry.previous_target = previous_text;
-                }
+            .update(|entries| match entries.iter_mut().find(|e| e.id == entry.id) {
+                Some(existing) => *existing = entry,
+                None => entries.push(entry),
             })
             .map_err(Error::from)?;
+        if let Some(release) = d.release.as_mut() {
+            release.marked = Some(written);
+        }
     }
     link::switch(&link, &target)?;
     if let Some(release) = d.release.as_mut() {
