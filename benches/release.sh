@@ -15,7 +15,7 @@ work=${BENCH_DIR:-$root/target/bench-release}
 runs=${RUNS:-30}
 rm -rf "$work" && mkdir -p "$work"
 cd "$work"
-cargo build --release --manifest-path "$root/Cargo.toml" -q
+cargo build --release -j 2 --manifest-path "$root/Cargo.toml" -q
 calamari="${CARGO_TARGET_DIR:-$root/target}/release/calamari"
 
 # A package of 200 small files and a 1 MB one.

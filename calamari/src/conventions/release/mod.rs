@@ -253,17 +253,22 @@ pub(super) fn prepare(d: &mut Deployment<'_>) -> Result<()> {
         (None, None) => None,
     };
     let health_timeout = seconds(v, names::HEALTH_CHECK_TIMEOUT, DEFAULT_HEALTH_CHECK_TIMEOUT)?;
-    if link.is_none() && health.is_none() {
-        if !shared.is_empty() {
-            return Err(Error::SharedPathsWithoutLink.into());
-        }
-        return Ok(());
-    }
     if link.is_none() && !shared.is_empty() {
         return Err(Error::SharedPathsWithoutLink.into());
     }
-    let mut release =
-        Release { link: None, shared, health, health_timeout, previous_target: None, switched: false, marked: None, _lock: None };
+    if link.is_none() && health.is_none() {
+        return Ok(());
+    }
+    let mut release = Release {
+        link: None,
+        shared,
+        health,
+        health_timeout,
+        previous_target: None,
+        switched: false,
+        marked: None,
+        _lock: None,
+    };
     if let Some(link) = link {
         if !link.is_absolute() || link.file_name().is_none() {
             return Err(Error::LinkNotAbsolute(link).into());
