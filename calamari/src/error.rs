@@ -390,6 +390,32 @@ mod tests {
     }
 
     #[test]
+    fn release_mistakes_are_user_errors_and_io_is_unexpected() {
+        use conventions::release::Error as R;
+        let user = [
+            R::NotALink { path: "/srv/current".into(), what: "a directory" },
+            R::SharedPathEscapes("../x".into()),
+            R::HealthCheckFailed {
+                check: "GET http://x/".into(),
+                timeout: std::time::Duration::from_secs(1),
+                attempts: 2,
+                last: "HTTP 500".into(),
+            },
+            R::NothingToRollBackTo { set: "S".into(), current: "/a".into() },
+            R::LockTimeout(lock::LockTimeout {
+                purpose: "release lock",
+                path: "/x.lock".into(),
+                waited: std::time::Duration::from_secs(1),
+            }),
+        ];
+        for e in user {
+            assert_eq!(Error::from(e).kind(), ErrorKind::User);
+        }
+        let io = crate::fs::IoError { op: "write", path: "/x".into(), source: std::io::Error::other("disk") };
+        assert_eq!(Error::from(R::Io(io)).kind(), ErrorKind::Unexpected);
+    }
+
+    #[test]
     fn chain_adds_causes_the_message_does_not_already_hold() {
         let io = std::io::Error::other("disk on fire");
         let e = Error::Usage(UsageError::Stdout(io));
