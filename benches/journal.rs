@@ -20,6 +20,8 @@ fn entries(n: usize) -> Vec<JournalEntry> {
             installed_on: Some(now - std::time::Duration::from_secs(3600 * i as u64)),
             extracted_to: Some(format!("/home/tentacle/Applications/Prod/Acme.Web/1.0.{i}")),
             custom_installation_directory: None,
+            current_link: None,
+            previous_target: None,
             was_successful: i % 7 != 0,
             packages: vec![JournalPackage {
                 package_id: "Acme.Web".into(),

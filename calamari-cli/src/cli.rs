@@ -119,6 +119,8 @@ pub(crate) enum Command {
     Clean(commands::clean::Args),
     /// Copy the current deployment's package to Octopus.Action.Package.TransferPath.
     TransferPackage(commands::transfer_package::Args),
+    /// Point a set's current link (Calamari.Release.CurrentLink) back at an earlier release.
+    Rollback(commands::rollback::Args),
 }
 
 /// What every command gets: the log writer, the global options and the environment the
@@ -193,6 +195,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::DeployPackage(args) => commands::deploy_package::exec(args, &ctx),
         Command::Clean(args) => commands::clean::exec(args, &ctx),
         Command::TransferPackage(args) => commands::transfer_package::exec(args, &ctx),
+        Command::Rollback(args) => commands::rollback::exec(args, &ctx),
     };
     if let Err(e) = &result {
         ctx.log.error(e.chain());

@@ -10,6 +10,7 @@ pub(crate) mod find_package;
 pub(crate) mod install;
 pub(crate) mod installed_versions;
 pub(crate) mod prune;
+pub(crate) mod rollback;
 pub(crate) mod run_script;
 pub(crate) mod substitute_in_files;
 pub(crate) mod transfer_package;

@@ -140,6 +140,9 @@ pub enum Error {
     /// A convention of deploy-package or transfer-package failed.
     #[error(transparent)]
     Deployment(#[from] conventions::Error),
+    /// A release step (current link, shared paths, health check) or `rollback` failed.
+    #[error(transparent)]
+    Release(#[from] conventions::release::Error),
     /// A command's options are wrong.
     #[error(transparent)]
     Usage(#[from] UsageError),
@@ -161,6 +164,7 @@ impl Error {
             Error::Journal(e) => journal_kind(e),
             Error::SelfInstall(e) => self_install_kind(e),
             Error::Deployment(e) => deployment_kind(e),
+            Error::Release(e) => release_kind(e),
             Error::Usage(_) => ErrorKind::User,
         }
     }
@@ -233,6 +237,33 @@ fn deployment_kind(e: &conventions::Error) -> ErrorKind {
     match e {
         E::Io(_) => ErrorKind::Unexpected,
         _ => ErrorKind::User,
+    }
+}
+
+fn release_kind(e: &conventions::release::Error) -> ErrorKind {
+    use conventions::release::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        E::Journal(e) => journal_kind(e),
+        E::Script(e) => script_kind(e),
+        E::Variables(e) => variables_kind(e),
+        E::LockTimeout(t) => lock_timeout_kind(t),
+        E::LinkNotAbsolute(_)
+        | E::NotALink { .. }
+        | E::SharedPathsWithoutLink
+        | E::SharedPathEscapes(_)
+        | E::SharedPathThroughLink(_)
+        | E::TwoHealthChecks
+        | E::HealthCheckUrl { .. }
+        | E::InvalidSeconds { .. }
+        | E::HealthCheckFailed { .. }
+        | E::NoRetentionPolicySet
+        | E::NoJournal
+        | E::NoCurrentLink(_)
+        | E::NothingToRollBackTo { .. }
+        | E::UnknownDeployment { .. }
+        | E::CannotRollBackTo { .. }
+        | E::RollbackScriptFailed { .. } => ErrorKind::User,
     }
 }
 
@@ -325,6 +356,7 @@ classified!(
     journal::Error => journal_kind,
     self_install::Error => self_install_kind,
     conventions::Error => deployment_kind,
+    conventions::release::Error => release_kind,
 );
 
 /// The exit code a module's error gives, for the modules' own tests.
@@ -357,6 +389,32 @@ mod tests {
         let install = Error::SelfInstall(self_install::Error::LockTimeout(timeout()));
         assert_eq!(journal.kind(), ErrorKind::User);
         assert_eq!(install.kind(), journal.kind());
+    }
+
+    #[test]
+    fn release_mistakes_are_user_errors_and_io_is_unexpected() {
+        use conventions::release::Error as R;
+        let user = [
+            R::NotALink { path: "/srv/current".into(), what: "a directory" },
+            R::SharedPathEscapes("../x".into()),
+            R::HealthCheckFailed {
+                check: "GET http://x/".into(),
+                timeout: std::time::Duration::from_secs(1),
+                attempts: 2,
+                last: "HTTP 500".into(),
+            },
+            R::NothingToRollBackTo { set: "S".into(), current: "/a".into() },
+            R::LockTimeout(lock::LockTimeout {
+                purpose: "release lock",
+                path: "/x.lock".into(),
+                waited: std::time::Duration::from_secs(1),
+            }),
+        ];
+        for e in user {
+            assert_eq!(Error::from(e).kind(), ErrorKind::User);
+        }
+        let io = crate::fs::IoError { op: "write", path: "/x".into(), source: std::io::Error::other("disk") };
+        assert_eq!(Error::from(R::Io(io)).kind(), ErrorKind::Unexpected);
     }
 
     #[test]

@@ -192,6 +192,7 @@ mod xml_escape;
 
 // Errors and the exit-code policy.
 pub use conventions::Error as DeploymentError;
+pub use conventions::release::Error as ReleaseError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
 pub use fs::IoError;
 pub use journal::Error as JournalError;
@@ -229,6 +230,9 @@ pub use conventions::{
     AlreadyInstalled, DeployOutcome, ExtractPackageRequest, ExtractedPackage, FindPackageRequest, JournalDecision,
     RunScriptRequest, Stage, Transfer, deploy_package, extract_package, find_package, run_script, transfer_package,
 };
+
+// Releases: the current link, shared paths, the health gate, rollback.
+pub use conventions::release::{RollbackOutcome, RollbackRequest, rollback};
 
 // Packages.
 pub use package::{

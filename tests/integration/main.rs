@@ -28,3 +28,5 @@ mod deploy;
 mod journal;
 // Structured configuration variables (JSON, YAML, XML, properties) through deploy-package.
 mod structured;
+// Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
+mod release;

@@ -19,6 +19,11 @@
 //! pipeline. On failure `OctopusLastError`/`OctopusLastErrorMessage` are set and the
 //! packaged `DeployFailed` script runs (the rollback convention); `DeployFailed.*` scripts
 //! are deleted afterwards either way. A journal entry is written on success and on failure.
+//!
+//! Releases ([`release`], opt-in through `Calamari.Release.*`) add four steps: prepare
+//! (before extraction), link shared paths (before `PreDeploy`), switch the current link
+//! (after `Deploy`) and the health gate (after `PostDeploy`); on failure after the switch the
+//! rollback conventions switch the link back first.
 
 mod already_installed;
 mod custom_installation;
@@ -26,6 +31,7 @@ mod error;
 mod extract_package;
 mod feature_scripts;
 mod find_package;
+pub(crate) mod release;
 mod run_script;
 mod scripts;
 pub(crate) mod transfer_package;
@@ -100,6 +106,9 @@ pub(crate) struct Deployment<'a> {
     /// was chosen, which the end of the deployment completes: a kill at any moment leaves
     /// a directory that the journal, and so retention, knows about.
     pub pending_entry: Option<String>,
+    /// The release settings and state (current link, shared paths, health check), when
+    /// any `Calamari.Release.*` variable asks for them.
+    pub release: Option<release::Release>,
 }
 
 impl Deployment<'_> {
@@ -161,6 +170,7 @@ pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &
         journal_decision,
         journal,
         pending_entry: None,
+        release: None,
     };
     let result = run_conventions(&mut deployment);
     if let Err(error) = &result {
@@ -184,8 +194,10 @@ fn run_conventions(d: &mut Deployment<'_>) -> Result<DeployOutcome> {
             skipped_as_already_installed: true,
         });
     }
-    let steps: [(&str, Convention); 17] = [
+    let steps: [(&str, Convention); 21] = [
+        ("release: current link, lock and settings", release::prepare),
         ("extract package", extract_to_staging),
+        ("release: link shared paths", release::link_shared_paths),
         ("feature BeforePreDeploy", |d| feature_scripts::run(d, FeatureStage::BeforePreDeploy)),
         ("configured PreDeploy script", |d| scripts::run_configured(d, Stage::PreDeploy)),
         ("packaged PreDeploy script", |d| scripts::run_packaged(d, Stage::PreDeploy)),
@@ -198,10 +210,12 @@ fn run_conventions(d: &mut Deployment<'_>) -> Result<DeployOutcome> {
         ("packaged Deploy script", |d| scripts::run_packaged(d, Stage::Deploy)),
         ("configured Deploy script", |d| scripts::run_configured(d, Stage::Deploy)),
         ("feature AfterDeploy", |d| feature_scripts::run(d, FeatureStage::AfterDeploy)),
+        ("release: switch the current link", release::switch_current_link),
         ("feature BeforePostDeploy", |d| feature_scripts::run(d, FeatureStage::BeforePostDeploy)),
         ("packaged PostDeploy script", |d| scripts::run_packaged(d, Stage::PostDeploy)),
         ("configured PostDeploy script", |d| scripts::run_configured(d, Stage::PostDeploy)),
         ("feature AfterPostDeploy", |d| feature_scripts::run(d, FeatureStage::AfterPostDeploy)),
+        ("release: health check", release::health_gate),
     ];
     for (name, step) in steps {
         d.log.verbose(format!("Running convention: {name}"));
@@ -296,6 +310,7 @@ fn rollback(d: &mut Deployment<'_>, error: &crate::Error) {
     d.variables.set(names::LAST_ERROR, Some(error.chain()));
     d.variables.set(names::LAST_ERROR_MESSAGE, Some(message.clone()));
     d.log.error("Running rollback conventions...");
+    release::switch_back(d);
     if !d.package_extracted() {
         return;
     }
@@ -310,6 +325,22 @@ fn rollback(d: &mut Deployment<'_>, error: &crate::Error) {
     }
 }
 
+/// The entry this deployment's journal records, with the release's link and the target it
+/// replaced when there is one.
+pub(crate) fn journal_entry(d: &Deployment<'_>, succeeded: bool, package: &Path) -> Result<Option<JournalEntry>> {
+    let extracted_to = d.staged.as_ref().map(|s| s.directory.as_path());
+    let Some(mut entry) = JournalEntry::for_deployment(d.variables, succeeded, Some(package), extracted_to)? else {
+        return Ok(None);
+    };
+    if let Some(release) = &d.release
+        && let Some(link) = release.link()
+    {
+        entry.current_link = Some(link.display().to_string());
+        entry.previous_target = release.previous_target.as_ref().map(|p| p.display().to_string());
+    }
+    Ok(Some(entry))
+}
+
 fn write_journal(d: &Deployment<'_>, succeeded: bool, package: &Path) -> Result<()> {
     let Some(journal) = &d.journal else {
         d.log.verbose("No deployment journal: neither TentacleJournal nor TentacleHome is set.");
@@ -318,10 +349,17 @@ fn write_journal(d: &Deployment<'_>, succeeded: bool, package: &Path) -> Result<
     if d.journal_decision != JournalDecision::Record {
         return Ok(());
     }
-    let extracted_to = d.staged.as_ref().map(|s| s.directory.as_path());
-    let Some(mut entry) = JournalEntry::for_deployment(d.variables, succeeded, Some(package), extracted_to)? else {
-        return Ok(());
-    };
+    let Some(mut entry) = journal_entry(d, succeeded, package)? else { return Ok(()) };
+    // A release whose entry was marked successful before its switch: when nothing else
+    // changed, that entry (with the time it went live) is already the final one.
+    if let Some(marked) = d.release.as_ref().and_then(|r| r.marked.as_ref()) {
+        entry.installed_on = marked.installed_on;
+        entry.id.clone_from(&marked.id);
+        if succeeded && entry == *marked {
+            d.log.verbose(format!("The journal entry {} was recorded when the current link was switched", entry.id));
+            return Ok(());
+        }
+    }
     match &d.pending_entry {
         // Complete the entry recorded when the directory was chosen (same id, final state).
         Some(id) => {

@@ -55,6 +55,12 @@ pub struct JournalEntry {
     pub was_successful: bool,
     /// The packages deployed.
     pub packages: Vec<JournalPackage>,
+    /// Our extension (`CurrentLink`): the current link (`Calamari.Release.CurrentLink`) this
+    /// deployment pointed at its installation directory; `None` for a deployment without one.
+    pub current_link: Option<String>,
+    /// Our extension (`PreviousTarget`): where the current link pointed before this
+    /// deployment switched it; `None` when it did not exist.
+    pub previous_target: Option<String>,
 }
 
 /// A new random (version 4) GUID in .NET's `ToString()` form.
@@ -125,12 +131,24 @@ impl JournalEntry {
             custom_installation_directory: non_empty(variables.get(CUSTOM_INSTALLATION_DIRECTORY)?),
             was_successful: success,
             packages,
+            current_link: None,
+            previous_target: None,
         }))
     }
 
     /// The first package (the one the "previous installation" variables describe).
     pub fn package(&self) -> Option<&JournalPackage> {
         self.packages.first()
+    }
+
+    /// Where the deployment was installed: the custom installation directory when it has
+    /// one, else the extraction directory (what a current link points at).
+    pub fn installation_directory(&self) -> Option<&Path> {
+        self.custom_installation_directory
+            .as_deref()
+            .or(self.extracted_to.as_deref())
+            .filter(|d| !d.trim().is_empty())
+            .map(Path::new)
     }
 
     /// `ExtractedTo` as a path.

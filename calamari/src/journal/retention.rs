@@ -10,6 +10,9 @@
 //!   inside any entry's custom installation directory (one that differs from that entry's
 //!   own extraction directory), when it contains `$TentacleHome` or
 //!   the journal, or when it is not an absolute path.
+//! * **Never a live release.** With releases (`Calamari.Release.CurrentLink`), the directory
+//!   a current link recorded in the journal points at, and the one `calamari rollback` would
+//!   restore, are not deleted, and their entries stay.
 //! * **Clock skew.** With `--days`, the two most recent successful deployments (the
 //!   current release and the one before it) are kept whatever their age, so a clock that
 //!   jumped forward cannot empty the machine.
@@ -347,6 +350,8 @@ struct Guard {
     custom: Vec<PathBuf>,
     /// `$TentacleHome` and the journal's directory.
     infrastructure: Vec<PathBuf>,
+    /// Where a current link points, and the release its rollback would restore.
+    releases: Vec<PathBuf>,
 }
 
 impl Guard {
@@ -375,7 +380,14 @@ impl Guard {
         }
         let journal_dir = journal.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         infrastructure.extend(forms(journal_dir));
-        Guard { kept, custom, infrastructure }
+        let releases = crate::conventions::release::protected_directories(all).iter().flat_map(|d| forms(d)).collect();
+        Guard { kept, custom, infrastructure, releases }
+    }
+
+    /// Whether `dir` is, or contains, where a current link points or the release its
+    /// rollback would restore: then its entry stays in the journal too.
+    fn is_release(&self, dir: &Path) -> bool {
+        forms(dir).iter().any(|c| self.releases.iter().any(|k| k.starts_with(c)))
     }
 
     /// Why `dir` must not be deleted, if it must not.
@@ -414,6 +426,14 @@ fn delete_extraction_directory(
     log: &Log,
     summary: &mut CleanSummary,
 ) -> bool {
+    if dir.is_absolute() && guard.is_release(dir) {
+        log.verbose(format!(
+            "Not removing directory '{}' nor its journal entry because a current link points at it or it is the rollback target",
+            dir.display()
+        ));
+        summary.kept_directories.push(dir.to_path_buf());
+        return true;
+    }
     if let Some(reason) = guard.reason(dir) {
         log.verbose(format!("Not removing directory '{}' because {reason}", dir.display()));
         summary.kept_directories.push(dir.to_path_buf());

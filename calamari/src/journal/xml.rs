@@ -210,6 +210,8 @@ fn read_deployment(start: &BytesStart<'_>) -> Result<(JournalEntry, Legacy), Cor
             "RetentionPolicySet" => entry.retention_policy_set = value,
             "ExtractedTo" => entry.extracted_to = non_empty(value),
             "CustomInstallationDirectory" => entry.custom_installation_directory = non_empty(value),
+            "CurrentLink" => entry.current_link = non_empty(value),
+            "PreviousTarget" => entry.previous_target = non_empty(value),
             // bool.Parse: case-insensitive "true"/"false". Anything else is read as the
             // default (true), the value the reference gives a missing attribute.
             "WasSuccessful" => entry.was_successful = !value.trim().eq_ignore_ascii_case("false"),
@@ -279,6 +281,13 @@ fn write_entry(out: &mut String, e: &JournalEntry, newline: &str) {
     attribute(out, "ExtractedTo", e.extracted_to.as_deref().unwrap_or(""));
     attribute(out, "CustomInstallationDirectory", e.custom_installation_directory.as_deref().unwrap_or(""));
     attribute(out, "WasSuccessful", if e.was_successful { "True" } else { "False" });
+    // Our extension, written only for a deployment with a current link: the reference reads
+    // attributes by name and ignores the others, and entries without a link stay
+    // byte-identical to the reference's.
+    if let Some(link) = &e.current_link {
+        attribute(out, "CurrentLink", link);
+        attribute(out, "PreviousTarget", e.previous_target.as_deref().unwrap_or(""));
+    }
     if e.packages.is_empty() {
         out.push_str(" />");
         return;
@@ -397,6 +406,29 @@ mod tests {
     fn literal_line_breaks_in_attributes_read_as_spaces() {
         let doc = "<Deployments><Deployment Id=\"a\" ExtractedTo=\"/x\r\n/y\t/z&#xA;\" /></Deployments>";
         assert_eq!(parse(doc.as_bytes()).unwrap()[0].extracted_to.as_deref(), Some("/x /y /z\n"));
+    }
+
+    #[test]
+    fn release_attributes_round_trip_and_are_absent_without_a_link() {
+        let plain = JournalEntry { id: "p".into(), ..JournalEntry::default() };
+        let text = String::from_utf8(serialise(std::slice::from_ref(&plain))).unwrap();
+        assert!(!text.contains("CurrentLink") && !text.contains("PreviousTarget"), "{text}");
+        let linked = JournalEntry {
+            id: "l".into(),
+            current_link: Some("/srv/app/current".into()),
+            previous_target: Some("/srv/app/releases/1".into()),
+            ..JournalEntry::default()
+        };
+        let first = JournalEntry { previous_target: None, ..linked.clone() };
+        let bytes = serialise(&[plain.clone(), linked.clone(), first.clone()]);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains(
+                r#"WasSuccessful="False" CurrentLink="/srv/app/current" PreviousTarget="/srv/app/releases/1" />"#
+            ),
+            "{text}"
+        );
+        assert_eq!(parse(&bytes).unwrap(), vec![plain, linked, first]);
     }
 
     #[test]
