@@ -114,7 +114,9 @@ impl Masker {
         // Built on the first hex that decodes to a few bytes (a hash, a dump).
         let hex_hit = |decoded: &[u8]| {
             let hex = self.hex_automaton.get_or_init(|| {
-                let fragments: Vec<Vec<u8>> =
+                // Deduplicated: the prefixes of similar values are often the same, and
+                // duplicate patterns make the build quadratic.
+                let fragments: indexmap::IndexSet<Vec<u8>, foldhash::fast::RandomState> =
                     self.values.iter().flat_map(|v| encoded::hex_fragments(v.as_bytes())).collect();
                 build(fragments.iter().map(Vec::as_slice))
             });
