@@ -139,6 +139,19 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, YamlSyntaxError> {
 /// in a copy of the text (`!yams!bool` becomes the local tag `!yams_bool`, same length)
 /// and the copy is parsed again; spans are the same in both texts.
 fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, YamlSyntaxError> {
+    // yaml-rust2's scanner takes a NUL for the end of the stream, so whatever follows one
+    // would never be checked (and a replacement could then turn a broken file into another
+    // broken one). YAML allows no NUL in a stream: refuse it where it is.
+    if let Some(at) = text.find('\0') {
+        let before = &text[..at];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        return Err(YamlSyntaxError::Scan {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+            index: before.chars().count(),
+            info: "the NUL character (U+0000) is not allowed in YAML".to_string(),
+        });
+    }
     let handles = declared_handles(text);
     let mut masked: Option<String> = None;
     loop {
@@ -830,6 +843,26 @@ mod tests {
         for bad in ["a: [1, 2", "a: 'x", "key: value\n  bad: indent", "- a\nb: c"] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    /// Found by `fuzz/templating` (target `structured`, minimised input `\x01d: |\0\nt`):
+    /// the scanner stopped at the NUL, so the invalid rest was accepted, and a replacement
+    /// of `d` wrote a file that no longer parsed.
+    #[test]
+    fn a_nul_is_refused_where_it_is() {
+        let err = parse("d: |\0\nt").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "(Line: 1, Col: 5, Idx: 4) - (Line: 1, Col: 5, Idx: 4): the NUL character (U+0000) is not allowed in YAML"
+        );
+        let err = parse("a: 1\nb: x\0").unwrap_err().to_string();
+        assert!(err.starts_with("(Line: 2, Col: 5, Idx: 9)"), "{err}");
+        let mut variables = crate::VariableDictionary::new();
+        variables.set("d", Some("- x".to_string()));
+        assert!(matches!(
+            crate::structured::replace(b"d: |\0\nt", crate::structured::Format::Yaml, &variables),
+            Err(crate::structured::Error::Syntax { .. })
+        ));
     }
 }
 
