@@ -465,7 +465,17 @@ fn scalar_span(
                 // `key:` with nothing after: insert after the indicator before `at`.
                 let from = last_end.min(at);
                 let gap = &text[from..at];
-                let indicator = gap.find([':', '-', '?']).map(|i| from + i + 1).unwrap_or(from);
+                let mut indicator = gap.find([':', '-', '?']).map(|i| from + i + 1).unwrap_or(from);
+                // `key: !tag` or `key: &anchor`: the value goes after the node's properties.
+                loop {
+                    let rest = &text[indicator..at.max(indicator)];
+                    let trimmed = rest.trim_start_matches([' ', '\t']);
+                    if !trimmed.starts_with(['!', '&']) {
+                        break;
+                    }
+                    let len = trimmed.find([' ', '\t', '\r', '\n', ',', '}', ']']).unwrap_or(trimmed.len());
+                    indicator += rest.len() - trimmed.len() + len;
+                }
                 return Ok((Kind::Empty, indicator..indicator));
             }
             let end = plain_end(text, at, value)
@@ -863,6 +873,22 @@ mod tests {
             crate::structured::replace(b"d: |\0\nt", crate::structured::Format::Yaml, &variables),
             Err(crate::structured::Error::Syntax { .. })
         ));
+    }
+
+    /// Found by `fuzz/templating` (target `structured`, input `a: !n`): the value of an
+    /// empty node with a tag was written before the tag, which then trailed the quoted
+    /// scalar and made the file invalid.
+    #[test]
+    fn an_empty_tagged_or_anchored_node_gets_its_value_after_the_properties() {
+        let mut variables = crate::VariableDictionary::new();
+        variables.set("a", Some("- x\n- y: z".to_string()));
+        variables.set("b", Some("v".to_string()));
+        let out = crate::structured::replace(b"a: !n\nb: &x !t\nc: [*x]\n", crate::structured::Format::Yaml, &variables)
+            .unwrap()
+            .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out, "a: !n \"- x\\n- y: z\"\nb: &x !t v\nc: [*x]\n");
+        assert!(parse(&out).is_ok(), "{out}");
     }
 }
 
