@@ -139,6 +139,19 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Node>, YamlSyntaxError> {
 /// in a copy of the text (`!yams!bool` becomes the local tag `!yams_bool`, same length)
 /// and the copy is parsed again; spans are the same in both texts.
 fn parse_with(text: &str, fold: bool) -> Result<Vec<Node>, YamlSyntaxError> {
+    // yaml-rust2's scanner takes a NUL for the end of the stream, so whatever follows one
+    // would never be checked (and a replacement could then turn a broken file into another
+    // broken one). YAML allows no NUL in a stream: refuse it where it is.
+    if let Some(at) = text.find('\0') {
+        let before = &text[..at];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        return Err(YamlSyntaxError::Scan {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+            index: before.chars().count(),
+            info: "the NUL character (U+0000) is not allowed in YAML".to_string(),
+        });
+    }
     let handles = declared_handles(text);
     let mut masked: Option<String> = None;
     loop {
@@ -452,7 +465,17 @@ fn scalar_span(
                 // `key:` with nothing after: insert after the indicator before `at`.
                 let from = last_end.min(at);
                 let gap = &text[from..at];
-                let indicator = gap.find([':', '-', '?']).map(|i| from + i + 1).unwrap_or(from);
+                let mut indicator = gap.find([':', '-', '?']).map(|i| from + i + 1).unwrap_or(from);
+                // `key: !tag` or `key: &anchor`: the value goes after the node's properties.
+                loop {
+                    let rest = &text[indicator..at.max(indicator)];
+                    let trimmed = rest.trim_start_matches([' ', '\t']);
+                    if !trimmed.starts_with(['!', '&']) {
+                        break;
+                    }
+                    let len = trimmed.find([' ', '\t', '\r', '\n', ',', '}', ']']).unwrap_or(trimmed.len());
+                    indicator += rest.len() - trimmed.len() + len;
+                }
                 return Ok((Kind::Empty, indicator..indicator));
             }
             let end = plain_end(text, at, value)
@@ -830,6 +853,42 @@ mod tests {
         for bad in ["a: [1, 2", "a: 'x", "key: value\n  bad: indent", "- a\nb: c"] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    /// Found by `fuzz/templating` (target `structured`, minimised input `\x01d: |\0\nt`):
+    /// the scanner stopped at the NUL, so the invalid rest was accepted, and a replacement
+    /// of `d` wrote a file that no longer parsed.
+    #[test]
+    fn a_nul_is_refused_where_it_is() {
+        let err = parse("d: |\0\nt").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "(Line: 1, Col: 5, Idx: 4) - (Line: 1, Col: 5, Idx: 4): the NUL character (U+0000) is not allowed in YAML"
+        );
+        let err = parse("a: 1\nb: x\0").unwrap_err().to_string();
+        assert!(err.starts_with("(Line: 2, Col: 5, Idx: 9)"), "{err}");
+        let mut variables = crate::VariableDictionary::new();
+        variables.set("d", Some("- x".to_string()));
+        assert!(matches!(
+            crate::structured::replace(b"d: |\0\nt", crate::structured::Format::Yaml, &variables),
+            Err(crate::structured::Error::Syntax { .. })
+        ));
+    }
+
+    /// Found by `fuzz/templating` (target `structured`, input `a: !n`): the value of an
+    /// empty node with a tag was written before the tag, which then trailed the quoted
+    /// scalar and made the file invalid.
+    #[test]
+    fn an_empty_tagged_or_anchored_node_gets_its_value_after_the_properties() {
+        let mut variables = crate::VariableDictionary::new();
+        variables.set("a", Some("- x\n- y: z".to_string()));
+        variables.set("b", Some("v".to_string()));
+        let out = crate::structured::replace(b"a: !n\nb: &x !t\nc: [*x]\n", crate::structured::Format::Yaml, &variables)
+            .unwrap()
+            .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out, "a: !n \"- x\\n- y: z\"\nb: &x !t v\nc: [*x]\n");
+        assert!(parse(&out).is_ok(), "{out}");
     }
 }
 
