@@ -41,7 +41,8 @@ fn dump_lines() -> Vec<String> {
             out.push(base64::engine::general_purpose::STANDARD.encode(&chunk));
         } else {
             let hex: Vec<String> = chunk[..16].iter().map(|b| format!("{b:02x}")).collect();
-            let ascii: String = chunk[..16].iter().map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }).collect();
+            let ascii: String =
+                chunk[..16].iter().map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' }).collect();
             out.push(format!("{:08x}  {}  {}  |{ascii}|", i * 16, hex[..8].join(" "), hex[8..].join(" ")));
         }
     }

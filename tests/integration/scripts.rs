@@ -704,10 +704,8 @@ fn python_scripts_see_the_bootstrap_modules_without_importing_them() {
 
 /// Whether `tool` is on the PATH; records a skip when it is not.
 fn has_tool(tool: &str) -> bool {
-    let ok = Command::new("bash")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok =
+        Command::new("bash").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
     if !ok {
         util::skip(&format!("{tool} is not installed: its form of a secret is not checked"));
     }

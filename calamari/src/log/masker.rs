@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use super::matcher::Matcher;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
@@ -35,9 +35,6 @@ pub(super) const MIN_FRAGMENT_LEN: usize = 4;
 /// a deployment with many short secrets.
 const WRAP_MIN_VALUE_LEN: usize = 58;
 
-/// Up to this many patterns the automaton is a DFA (fast scans, slower builds).
-const DFA_MAX_PATTERNS: usize = 500;
-
 /// A set of sensitive values and the automata that find them.
 #[derive(Debug, Default, Clone)]
 pub struct Masker {
@@ -51,11 +48,11 @@ pub struct Masker {
     values: Vec<String>,
     /// Built on first use after a change: registering many secrets one by one (as the CLI
     /// does when it loads the variables) must not rebuild the automaton each time.
-    automaton: OnceLock<Option<AhoCorasick>>,
+    automaton: OnceLock<Option<Matcher>>,
     /// URL-safe base64 and pieces of wrapped base64: a hit masks the whole base64 run.
-    base64_automaton: OnceLock<Option<AhoCorasick>>,
+    base64_automaton: OnceLock<Option<Matcher>>,
     /// Pieces of the raw values, scanned for in decoded hex.
-    hex_automaton: OnceLock<Option<AhoCorasick>>,
+    hex_automaton: OnceLock<Option<Matcher>>,
 }
 
 impl Masker {
@@ -92,10 +89,10 @@ impl Masker {
         if self.patterns.is_empty() {
             return Cow::Borrowed(text);
         }
-        let automaton = self.automaton.get_or_init(|| build(self.patterns.iter().map(String::as_bytes)));
-        let text = match automaton {
-            Some(ac) if ac.is_match(text) => Cow::Owned(ac.replace_all(text, &vec![MASK; self.patterns.len()])),
-            _ => Cow::Borrowed(text),
+        let automaton = self.automaton.get_or_init(|| Matcher::build(self.patterns.iter().map(String::as_bytes)));
+        let text = match automaton.as_ref().and_then(|m| m.replace_all(text, MASK)) {
+            Some(masked) => Cow::Owned(masked),
+            None => Cow::Borrowed(text),
         };
         if self.values.is_empty() {
             return text;
@@ -109,7 +106,7 @@ impl Masker {
             None => None,
         };
         if let Some(ac) = base64 {
-            encoded::base64_runs(&text, ac.find_iter(text.as_ref()).map(|m| (m.start(), m.end())), &mut spans);
+            encoded::base64_runs(&text, ac.find_all(text.as_bytes()).into_iter(), &mut spans);
         }
         // Built on the first hex that decodes to a few bytes (a hash, a dump).
         let hex_hit = |decoded: &[u8]| {
@@ -118,7 +115,7 @@ impl Masker {
                 // duplicate patterns make the build quadratic.
                 let fragments: indexmap::IndexSet<Vec<u8>, foldhash::fast::RandomState> =
                     self.values.iter().flat_map(|v| encoded::hex_fragments(v.as_bytes())).collect();
-                build(fragments.iter().map(Vec::as_slice))
+                Matcher::build(fragments.iter().map(Vec::as_slice))
             });
             hex.as_ref().is_some_and(|ac| ac.is_match(decoded))
         };
@@ -144,17 +141,9 @@ impl Masker {
     }
 }
 
-/// An automaton over `patterns` (leftmost-longest). A DFA scans every line Calamari prints
-/// 2-3x faster than the default (measured in benches/scripts.rs); it costs more to build,
-/// so only for small sets.
-fn build<'p>(patterns: impl ExactSizeIterator<Item = &'p [u8]> + Clone) -> Option<AhoCorasick> {
-    let kind = if patterns.len() <= DFA_MAX_PATTERNS { Some(AhoCorasickKind::DFA) } else { None };
-    AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).kind(kind).build(patterns).ok()
-}
-
 /// The automaton of URL-safe renderings (whole and cores) of every value, and of the
 /// wrapped-line pieces (both alphabets) of long ones.
-fn build_base64(values: &[String]) -> Option<AhoCorasick> {
+fn build_base64(values: &[String]) -> Option<Matcher> {
     let mut patterns: indexmap::IndexSet<String, foldhash::fast::RandomState> = indexmap::IndexSet::default();
     for value in values {
         let cores = encoded::base64_cores(value.as_bytes());
@@ -167,7 +156,7 @@ fn build_base64(values: &[String]) -> Option<AhoCorasick> {
     if patterns.is_empty() {
         return None;
     }
-    build(patterns.iter().map(String::as_bytes))
+    Matcher::build(patterns.iter().map(String::as_bytes))
 }
 
 fn derived_patterns(value: &str) -> Vec<String> {
@@ -401,7 +390,8 @@ mod tests {
         m.add(short);
         for value in [secret.as_str(), short] {
             let bytes = value.as_bytes();
-            let xxd_p: Vec<String> = hex(bytes, false).as_bytes().chunks(60).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+            let xxd_p: Vec<String> =
+                hex(bytes, false).as_bytes().chunks(60).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
             let xxd_pu: Vec<String> = xxd_p.iter().map(|l| l.to_uppercase()).collect();
             for (what, lines) in [
                 ("xxd -p", xxd_p),
@@ -415,7 +405,10 @@ mod tests {
                     let masked = m.mask(&line);
                     // What is left is at most an offset column.
                     let rest = masked.replace(MASK, "");
-                    assert!(masked.contains(MASK) && rest.trim().len() <= 8, "{what} {value:?}: {line:?} -> {masked:?}");
+                    assert!(
+                        masked.contains(MASK) && rest.trim().len() <= 8,
+                        "{what} {value:?}: {line:?} -> {masked:?}"
+                    );
                     assert!(!masked.contains(&hex(&bytes[..4.min(bytes.len())], false)));
                 }
             }
@@ -431,12 +424,18 @@ mod tests {
                 let ascii = &line[line.find('|').unwrap() + 1..line.len() - 1];
                 let holds = (0..=secret.len() - 4).any(|i| ascii.contains(&secret[i..i + 4]));
                 if holds {
-                    assert!(masked.ends_with(MASK) && masked.len() <= 8 + 2 + MASK.len(), "offset {offset}: {line} -> {masked}");
+                    assert!(
+                        masked.ends_with(MASK) && masked.len() <= 8 + 2 + MASK.len(),
+                        "offset {offset}: {line} -> {masked}"
+                    );
                 }
             }
         }
         // Dumps of other data, hashes and ordinary words are left alone.
-        for line in hexdump_c(&filler).into_iter().chain(["sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(), "a decade of cafe facade".into()]) {
+        for line in hexdump_c(&filler).into_iter().chain([
+            "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            "a decade of cafe facade".into(),
+        ]) {
             assert_eq!(m.mask(&line), line);
         }
     }

@@ -12,6 +12,7 @@
 
 pub(crate) mod encoded;
 pub(crate) mod masker;
+mod matcher;
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -883,9 +883,10 @@ mod tests {
         let mut variables = crate::VariableDictionary::new();
         variables.set("a", Some("- x\n- y: z".to_string()));
         variables.set("b", Some("v".to_string()));
-        let out = crate::structured::replace(b"a: !n\nb: &x !t\nc: [*x]\n", crate::structured::Format::Yaml, &variables)
-            .unwrap()
-            .unwrap();
+        let out =
+            crate::structured::replace(b"a: !n\nb: &x !t\nc: [*x]\n", crate::structured::Format::Yaml, &variables)
+                .unwrap()
+                .unwrap();
         let out = String::from_utf8(out).unwrap();
         assert_eq!(out, "a: !n \"- x\\n- y: z\"\nb: &x !t v\nc: [*x]\n");
         assert!(parse(&out).is_ok(), "{out}");
