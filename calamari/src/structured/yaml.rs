@@ -890,6 +890,21 @@ mod tests {
         assert_eq!(out, "a: !n \"- x\\n- y: z\"\nb: &x !t v\nc: [*x]\n");
         assert!(parse(&out).is_ok(), "{out}");
     }
+
+    /// Found by `fuzz/templating` (target `structured`, input `list:\n-st:\n- $a\n- `): the
+    /// empty last item of a replaced sequence was also filled in, after the replacement.
+    #[test]
+    fn an_empty_item_at_the_end_of_a_replaced_sequence_is_left_to_it() {
+        let mut variables = crate::VariableDictionary::new();
+        variables.set("-st", Some("v".to_string()));
+        variables.set("-st:1", Some("w".to_string()));
+        let out = crate::structured::replace(b"list:\n-st:\n- $a\n- ", crate::structured::Format::Yaml, &variables)
+            .unwrap()
+            .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out, "list:\n-st: v ");
+        assert!(parse(&out).is_ok(), "{out}");
+    }
 }
 
 #[cfg(test)]
