@@ -82,6 +82,10 @@ pub fn entry_path(raw: &str) -> Result<Option<String>, UnsafeName> {
         return Ok(None);
     }
     let path = parts.join("/");
+    // `./C:/x` only shows its drive once the `.` components are gone.
+    if has_drive_letter(path.as_bytes()) {
+        return Err(UnsafeName::DriveLetter);
+    }
     if path.len() > MAX_PATH_BYTES {
         return Err(UnsafeName::PathTooLong);
     }
@@ -109,6 +113,16 @@ pub(crate) fn windows_hostile(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `fuzz/package` (target `entry_path`, input `./Y:./.`): the drive letter was
+    /// looked for before the `.` components were dropped.
+    #[test]
+    fn a_drive_letter_behind_dot_components_is_refused() {
+        for name in ["./Y:./.", "./C:/x", ".//c:x", ".\\D:\\y"] {
+            assert_eq!(entry_path(name), Err(UnsafeName::DriveLetter), "{name:?}");
+        }
+        assert_eq!(entry_path("./x/C:y").unwrap().as_deref(), Some("x/C:y"));
+    }
 
     #[test]
     fn entry_names_are_checked_lexically() {

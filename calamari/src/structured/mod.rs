@@ -455,10 +455,14 @@ impl Edits {
         let mut out = String::with_capacity(text.len());
         let mut pos = 0;
         let mut changed = false;
+        let mut after_replaced = false;
         for (span, replacement) in &self.spans {
-            if span.start < pos {
+            // An empty span (an insertion after a `-` or `:`) right at the end of a replaced
+            // span is after that span's last indicator, so inside it: dropped too.
+            if span.start < pos || (span.is_empty() && span.start == pos && after_replaced) {
                 continue;
             }
+            after_replaced = !span.is_empty();
             out.push_str(&text[pos..span.start]);
             if &text[span.clone()] != replacement {
                 changed = true;

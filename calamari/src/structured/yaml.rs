@@ -891,6 +891,37 @@ mod tests {
         assert_eq!(out, "a: !n \"- x\\n- y: z\"\nb: &x !t v\nc: [*x]\n");
         assert!(parse(&out).is_ok(), "{out}");
     }
+
+    /// Found by `fuzz/templating` (target `structured`, input `list:\n-st:\n- $a\n- `): the
+    /// empty last item of a replaced sequence was also filled in, after the replacement.
+    #[test]
+    fn an_empty_item_at_the_end_of_a_replaced_sequence_is_left_to_it() {
+        let mut variables = crate::VariableDictionary::new();
+        variables.set("-st", Some("v".to_string()));
+        variables.set("-st:1", Some("w".to_string()));
+        let out = crate::structured::replace(b"list:\n-st:\n- $a\n- ", crate::structured::Format::Yaml, &variables)
+            .unwrap()
+            .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out, "list:\n-st: v ");
+        assert!(parse(&out).is_ok(), "{out}");
+    }
+
+    /// Found by `fuzz/templating` (target `structured`), not fixed yet: a sequence whose
+    /// only item is empty (`t:\n- \n`) is taken for an empty value, so `t` is inserted
+    /// after `t:` and the item's value after it, leaving the `- ` line: invalid YAML.
+    #[test]
+    #[ignore = "known bug, see the fuzzing notes in BENCHMARKS.md"]
+    fn a_sequence_of_one_empty_item_is_replaced_whole() {
+        let mut variables = crate::VariableDictionary::new();
+        variables.set("t", Some("[1]".to_string()));
+        variables.set("t:0", Some("null".to_string()));
+        let out = crate::structured::replace(b"t:\n- \nk: 1\n", crate::structured::Format::Yaml, &variables)
+            .unwrap()
+            .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(parse(&out).is_ok(), "{out}");
+    }
 }
 
 #[cfg(test)]
