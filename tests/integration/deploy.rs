@@ -8,20 +8,8 @@ use crate::util::{Run, TestEnv, fixtures};
 
 /// Builds `<dir>/<name>` (a .tar.gz) from (path, contents, mode) entries.
 fn package(env: &TestEnv, name: &str, files: &[(&str, &str, u32)]) -> PathBuf {
-    let path = env.path(name);
-    let file = std::fs::File::create(&path).unwrap();
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    for (entry, contents, mode) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(contents.len() as u64);
-        header.set_mode(*mode);
-        header.set_mtime(1_700_000_000);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, entry, contents.as_bytes()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap();
-    path
+    let files: Vec<(&str, &[u8], u32)> = files.iter().map(|(p, c, m)| (*p, c.as_bytes(), *m)).collect();
+    crate::util::tar_gz(env, name, &files)
 }
 
 /// Common variables: staging under the sandbox, a journal, ids for the journal entry.

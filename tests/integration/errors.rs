@@ -40,18 +40,8 @@ fn an_install_lock_held_too_long_exits_1_naming_the_lock() {
 
 /// A tar.gz holding `files` (path, contents).
 fn package(env: &TestEnv, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let path = env.path(name);
-    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    for (entry, contents) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(contents.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, entry, contents.as_bytes()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap();
-    path
+    let files: Vec<(&str, &[u8], u32)> = files.iter().map(|(p, c)| (*p, c.as_bytes(), 0o644)).collect();
+    crate::util::tar_gz(env, name, &files)
 }
 
 #[test]

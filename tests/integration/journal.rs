@@ -724,15 +724,7 @@ fn seed(env: &TestEnv, j: &DeploymentJournal, count: usize) {
 
 /// A tar.gz package `Acme.Web.<version>.tar.gz` holding one file.
 fn web_package(env: &TestEnv, version: &str) -> PathBuf {
-    let path = env.path(format!("Acme.Web.{version}.tar.gz"));
-    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    let mut header = tar::Header::new_gnu();
-    header.set_size(2);
-    header.set_mode(0o644);
-    builder.append_data(&mut header, "index.html", &b"hi"[..]).unwrap();
-    builder.into_inner().unwrap().finish().unwrap();
-    path
+    crate::util::tar_gz(env, format!("Acme.Web.{version}.tar.gz"), &[("index.html", b"hi", 0o644)])
 }
 
 /// Runs deploy-package for `package` with the retention set and `extra` variables.
@@ -838,26 +830,15 @@ fn adding_a_journal_entry_is_logged_verbosely_with_its_xml() {
 /// A package with `files` files and a substitution target, so a kill can land during the
 /// extraction, the scripts or the substitution.
 fn busy_package(env: &TestEnv, files: usize) -> PathBuf {
-    let path = env.path("Acme.Busy.1.0.0.tar.gz");
-    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    {
-        let mut add = |name: &str, body: &[u8]| {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(body.len() as u64);
-            header.set_mode(0o644);
-            builder.append_data(&mut header, name, body).unwrap();
-        };
-        for i in 0..files {
-            add(&format!("files/f{i}.txt"), format!("file {i} #{{Name}}").as_bytes());
-        }
-        add("PreDeploy.sh", b"echo pre\n");
-        // A Deploy script that takes a while: the kill often lands after the directory is in
-        // place and before the deployment ends, where an orphan used to be left.
-        add("Deploy.sh", b"echo deploy\nsleep 0.2\n");
-    }
-    builder.into_inner().unwrap().finish().unwrap();
-    path
+    let bodies: Vec<(String, String)> =
+        (0..files).map(|i| (format!("files/f{i}.txt"), format!("file {i} #{{Name}}"))).collect();
+    let mut entries: Vec<(&str, &[u8], u32)> =
+        bodies.iter().map(|(name, body)| (name.as_str(), body.as_bytes(), 0o644)).collect();
+    entries.push(("PreDeploy.sh", b"echo pre\n", 0o644));
+    // A Deploy script that takes a while: the kill often lands after the directory is in
+    // place and before the deployment ends, where an orphan used to be left.
+    entries.push(("Deploy.sh", b"echo deploy\nsleep 0.2\n", 0o644));
+    crate::util::tar_gz(env, "Acme.Busy.1.0.0.tar.gz", &entries)
 }
 
 #[test]

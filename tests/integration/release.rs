@@ -22,25 +22,12 @@ const FILES: usize = 20;
 /// `Acme.Web.<version>.tar.gz`: `marker.txt` (the version), `files/f0..f19.txt`, and `extra`
 /// (path, contents) entries.
 fn package(env: &TestEnv, version: &str, extra: &[(&str, &str)]) -> PathBuf {
-    let path = env.path(format!("Acme.Web.{version}.tar.gz"));
-    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gz);
-    let mut add = |name: &str, body: &str| {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(body.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, name, body.as_bytes()).unwrap();
-    };
-    add("marker.txt", version);
-    for i in 0..FILES {
-        add(&format!("files/f{i}.txt"), &format!("{version} {i}"));
-    }
-    for (name, body) in extra {
-        add(name, body);
-    }
-    builder.into_inner().unwrap().finish().unwrap();
-    path
+    let files: Vec<(String, String)> =
+        (0..FILES).map(|i| (format!("files/f{i}.txt"), format!("{version} {i}"))).collect();
+    let mut entries: Vec<(&str, &[u8], u32)> = vec![("marker.txt", version.as_bytes(), 0o644)];
+    entries.extend(files.iter().map(|(name, body)| (name.as_str(), body.as_bytes(), 0o644)));
+    entries.extend(extra.iter().map(|(name, body)| (*name, body.as_bytes(), 0o644)));
+    crate::util::tar_gz(env, format!("Acme.Web.{version}.tar.gz"), &entries)
 }
 
 fn link(env: &TestEnv) -> PathBuf {

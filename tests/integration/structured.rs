@@ -12,19 +12,8 @@ const TARGETS: &str = "Octopus.Action.Package.JsonConfigurationVariablesTargets"
 
 /// Writes `Acme.Structured.1.0.0.tar.gz` holding `files` and returns its path.
 fn package(env: &TestEnv, files: &[(&str, &[u8])]) -> PathBuf {
-    let path = env.path("Acme.Structured.1.0.0.tar.gz");
-    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    for (name, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(1_700_000_000);
-        header.set_cksum();
-        tar.append_data(&mut header, name, *bytes).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap();
-    path
+    let files: Vec<(&str, &[u8], u32)> = files.iter().map(|(name, bytes)| (*name, *bytes, 0o644)).collect();
+    crate::util::tar_gz(env, "Acme.Structured.1.0.0.tar.gz", &files)
 }
 
 /// Deploys the package with the feature enabled and `extra` variables.

@@ -261,3 +261,21 @@ impl Run {
         self.output_variables().into_iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 }
+
+/// Writes `env.path(name)`, a `.tar.gz` package holding `(path, contents, mode)` regular
+/// files (mtime 2023-11-14), and returns its path.
+pub fn tar_gz(env: &TestEnv, name: impl AsRef<Path>, files: &[(&str, &[u8], u32)]) -> PathBuf {
+    let path = env.path(name);
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (entry, contents, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(1_700_000_000);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, entry, *contents).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+    path
+}
