@@ -63,6 +63,27 @@ impl PackageIdentity {
     }
 }
 
+/// The version format letter of a cache name for a `--packageVersionFormat` value
+/// (case-insensitive): `S` Semver, `M` Maven, `O` Octopus, `L` Lexicographic, `D` Docker;
+/// `None` for any other name.
+#[allow(dead_code, reason = "download-package and apply-delta write cache names; they land next")]
+pub(crate) fn version_format_letter(format: &str) -> Option<char> {
+    ["Semver", "Maven", "Octopus", "Lexicographic", "Docker"]
+        .iter()
+        .find(|name| name.eq_ignore_ascii_case(format))
+        .and_then(|name| name.chars().next())
+}
+
+/// The cache name the reference writes for a package it stores:
+/// `<escaped id>@<format letter><escaped version>@<32 uppercase hex><extension>`, the hex
+/// part fresh each time (the reference uses a new GUID), so two downloads of one version
+/// never collide. `find-package` and [`parse_file_name`] read it back.
+#[allow(dead_code, reason = "download-package and apply-delta write cache names; they land next")]
+pub(crate) fn cached_file_name(id: &str, version: &str, version_format: char, extension: &str) -> String {
+    let buster: [u8; 16] = rand::random();
+    format!("{}@{version_format}{}@{}{extension}", escape(id), escape(version), hex::encode_upper(buster))
+}
+
 /// Splits a known extension off `name` (case-insensitive): `("Acme.1.0.0", ".tar.gz")`.
 pub(crate) fn split_extension(name: &str) -> Option<(&str, &str)> {
     let lower = name.to_ascii_lowercase();
@@ -192,6 +213,21 @@ pub(crate) fn unescape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_file_name_reads_back_and_is_fresh_each_time() {
+        let a = cached_file_name("Acme:Web", "1.0.0-beta+5", 'M', ".tar.gz");
+        let b = cached_file_name("Acme:Web", "1.0.0-beta+5", 'M', ".tar.gz");
+        assert_ne!(a, b);
+        assert!(a.starts_with("Acme%3AWeb@M1.0.0-beta+5@") && a.ends_with(".tar.gz"), "{a}");
+        let buster = &a["Acme%3AWeb@M1.0.0-beta+5@".len()..a.len() - ".tar.gz".len()];
+        assert!(buster.len() == 32 && buster.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()), "{a}");
+        let parsed = parse_file_name(&a).unwrap();
+        assert_eq!((parsed.id.as_str(), parsed.version_format, parsed.extension.as_str()), ("Acme:Web", 'M', ".tar.gz"));
+        assert_eq!(version_format_letter("maven"), Some('M'));
+        assert_eq!(version_format_letter("Lexicographic"), Some('L'));
+        assert_eq!(version_format_letter("Nuget"), None);
+    }
 
     #[test]
     fn parses_legacy_names() {
