@@ -261,8 +261,8 @@ pub fn write_atomic_with_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>
     };
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".tmp")
+        .prefix(&format!(".{file_name}.{TEMP_MARK}{}.", std::process::id()))
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .at("create temporary file in", dir)?;
     if let Some(mode) = mode {
@@ -273,6 +273,67 @@ pub fn write_atomic_with_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>
     tmp.as_file().sync_all().at("fsync", tmp.path())?;
     tmp.persist(path).map_err(|e| IoError { op: "rename to", path: path.to_path_buf(), source: e.error })?;
     sync_path(dir)
+}
+
+/// What [`write_atomic`]'s temp files are named: `.<file>.calamari<pid>.<random>.tmp`. The
+/// writer's pid lets a later run tell a file left by a killed writer from one being written.
+const TEMP_MARK: &str = "calamari";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Removes the temp files that [`write_atomic`] left in `dir` when its process was killed
+/// between creating and renaming them: those whose writer's pid is no longer running (a
+/// pid reused by another process keeps its file, which errs on the safe side). Returns what
+/// was removed. Temp files of this process and of running ones are left alone.
+///
+/// # Errors
+/// An unreadable directory, or a stale file that cannot be removed.
+pub fn remove_stale_temp_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+    let dir = dir.as_ref();
+    let mut removed = Vec::new();
+    for entry in read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_writer) else { continue };
+        if pid == std::process::id() || process_is_running(pid) {
+            continue;
+        }
+        let path = entry.path();
+        match remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.source.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
+/// [`remove_stale_temp_files`] in each directory that holds one of `files`, once per
+/// directory: what a run that is about to rewrite these files calls first, so an earlier run
+/// killed while rewriting them leaves nothing behind.
+///
+/// # Errors
+/// As [`remove_stale_temp_files`].
+pub fn remove_stale_temp_files_beside(files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let dirs: std::collections::BTreeSet<&Path> = files.iter().filter_map(|f| f.parent()).collect();
+    let mut removed = Vec::new();
+    for dir in dirs {
+        removed.extend(remove_stale_temp_files(dir)?);
+    }
+    Ok(removed)
+}
+
+/// The writer's pid, when `name` is one of [`write_atomic`]'s temp file names.
+fn temp_file_writer(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
+    let (before_random, _random) = rest.rsplit_once('.')?;
+    let (_file, marked) = before_random.rsplit_once('.')?;
+    marked.strip_prefix(TEMP_MARK)?.parse().ok().filter(|&pid| pid > 0)
+}
+
+/// Whether a process with this pid exists (signal 0: no signal is sent).
+fn process_is_running(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else { return false };
+    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
 }
 
 /// Replaces an existing file's contents atomically ([`write_atomic`]), keeping its Unix
@@ -287,6 +348,17 @@ pub fn replace_keeping_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_file_names_carry_their_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(dir.path().join("a.b.json"), "x").unwrap();
+        assert_eq!(read_dir(dir.path()).unwrap().count(), 1, "the temp file is renamed away");
+        assert_eq!(temp_file_writer(".a.b.json.calamari42.XyZ123.tmp"), Some(42));
+        for other in [".a.json.calamari.XyZ.tmp", ".a.json.calamari0.XyZ.tmp", "a.json.calamari4.X.tmp", ".a.json.4.X.tmp"] {
+            assert_eq!(temp_file_writer(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn errors_name_the_operation_and_the_path() {

@@ -345,3 +345,37 @@ fn deploy_package_substitution_past_a_limit_fails_naming_the_file() {
         .success();
     assert!(marker.exists());
 }
+
+#[test]
+fn substitute_in_files_removes_temp_files_left_by_a_killed_run() {
+    let env = TestEnv::new();
+    let v = env.variables("vars.json", &[("A", "1", false)]);
+    let f = env.write("d/a.txt", "x=#{A}");
+    // A writer that is gone (its pid reaped), one still running, and a file that only
+    // looks similar: only the first is stale.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let mut running = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    let stale = env.write(&format!("d/.a.txt.calamari{}.Ab12Cd.tmp", gone.id()), "half written");
+    let in_flight = env.write(&format!("d/.a.txt.calamari{}.Ef34Gh.tmp", running.id()), "being written");
+    let lookalike = env.write("d/.a.txt.backup.tmp", "not ours");
+    let run = env
+        .cmd(&[
+            "substitute-in-files",
+            &format!("--variables={}", v.display()),
+            &format!("--path={}", env.path("d").display()),
+            "--targetFiles=a.txt",
+        ])
+        .run();
+    running.kill().unwrap();
+    running.wait().unwrap();
+    run.success();
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "x=1");
+    assert!(!stale.exists(), "the stale temp file is removed");
+    assert!(in_flight.exists() && lookalike.exists(), "a running writer's file and a lookalike are kept");
+    let names: Vec<String> = std::fs::read_dir(env.path("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "nothing else is left in the directory: {names:?}");
+}

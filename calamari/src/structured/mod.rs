@@ -225,6 +225,9 @@ pub fn replace_in_files(
             log.warn(format!("No files were found that match the replacement target pattern '{target}'"));
             continue;
         }
+        for stale in crate::fs::remove_stale_temp_files_beside(&files)? {
+            log.verbose(format!("Removed '{}', left by an interrupted replacement", stale.display()));
+        }
         for file in files {
             let outcome = replace_in_file(&file, json_only, &candidates, log)?;
             summary.files.push(outcome);

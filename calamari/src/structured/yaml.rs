@@ -290,7 +290,8 @@ fn parse_events(text: &str, fold: bool) -> Result<Vec<Node>, Failure> {
                 if anchor > 0 {
                     anchored_strings.insert(anchor, style != TScalarStyle::Plain || reads_as_string(&value));
                 }
-                let (kind, span) = scalar_span(text, at, last_end, &value, style)?;
+                let item = matches!(stack.last(), Some(Frame::Sequence { flow: false, .. }));
+                let (kind, span) = scalar_span(text, at, last_end, &value, style, item)?;
                 last_end = span.end;
                 set_block_starts(text, &stack, &mut nodes, span.start);
                 if is_key {
@@ -398,13 +399,15 @@ fn next_char(text: &str, at: usize) -> usize {
 }
 
 /// The span of a scalar whose event was marked at `at` (for block scalars, at the first
-/// content line; `last_end` is where the previous token ended).
+/// content line; `last_end` is where the previous token ended); `item` when it is an item
+/// of a block sequence.
 fn scalar_span(
     text: &str,
     at: usize,
     last_end: usize,
     value: &str,
     style: TScalarStyle,
+    item: bool,
 ) -> Result<(Kind, Range<usize>), YamlSyntaxError> {
     let bytes = text.as_bytes();
     match style {
@@ -465,7 +468,11 @@ fn scalar_span(
                 // `key:` with nothing after: insert after the indicator before `at`.
                 let from = last_end.min(at);
                 let gap = &text[from..at];
-                let mut indicator = gap.find([':', '-', '?']).map(|i| from + i + 1).unwrap_or(from);
+                // An empty item goes after its own `-`, the last one before it; the gap may
+                // also hold the parent's `key:` (`t:\n- \n`).
+                let dash = if item { item_dash(gap) } else { None };
+                let mut indicator =
+                    dash.or_else(|| gap.find([':', '-', '?'])).map(|i| from + i + 1).unwrap_or(from);
                 // `key: !tag` or `key: &anchor`: the value goes after the node's properties.
                 loop {
                     let rest = &text[indicator..at.max(indicator)];
@@ -483,6 +490,24 @@ fn scalar_span(
             Ok((Kind::Scalar(style), at..end))
         }
     }
+}
+
+/// Where the `-` of a block sequence item is in `gap` (the text between the previous token
+/// and an empty item): the last `-` that starts an item (followed by a space, a tab, a line
+/// break or the end), outside comments.
+fn item_dash(gap: &str) -> Option<usize> {
+    let mut found = None;
+    let mut line_start = 0;
+    for line in gap.split_inclusive('\n') {
+        let code = line.find('#').map_or(line, |i| &line[..i]);
+        for (i, _) in code.match_indices('-') {
+            if code[i + 1..].starts_with([' ', '\t', '\r', '\n']) || i + 1 == code.len() {
+                found = Some(line_start + i);
+            }
+        }
+        line_start += line.len();
+    }
+    found
 }
 
 /// The end of a plain scalar starting at `start` whose folded value is `value`: line
@@ -907,11 +932,11 @@ mod tests {
         assert!(parse(&out).is_ok(), "{out}");
     }
 
-    /// Found by `fuzz/templating` (target `structured`), not fixed yet: a sequence whose
-    /// only item is empty (`t:\n- \n`) is taken for an empty value, so `t` is inserted
-    /// after `t:` and the item's value after it, leaving the `- ` line: invalid YAML.
+    /// Found by `fuzz/templating` (target `structured`, input
+    /// `regressions/structured-yaml-sequence-of-one-empty-item`): the empty item of a
+    /// sequence was placed after the parent's `t:` instead of after its own `-`, so `t`
+    /// was inserted after `t:`, leaving the `- ` line behind: invalid YAML.
     #[test]
-    #[ignore = "known bug, see the fuzzing notes in BENCHMARKS.md"]
     fn a_sequence_of_one_empty_item_is_replaced_whole() {
         let mut variables = crate::VariableDictionary::new();
         variables.set("t", Some("[1]".to_string()));
@@ -920,7 +945,18 @@ mod tests {
             .unwrap()
             .unwrap();
         let out = String::from_utf8(out).unwrap();
-        assert!(parse(&out).is_ok(), "{out}");
+        assert_eq!(out, "t: [1] \nk: 1\n", "the item's trailing space stays");
+        let mut item_only = crate::VariableDictionary::new();
+        item_only.set("t:0", Some("x".to_string()));
+        for (doc, expected) in [
+            ("t:\n- \nk: 1\n", "t:\n- x \nk: 1\n"),
+            ("t: # a - b\n  -   # c-d -\nk: 1\n", "t: # a - b\n  - x   # c-d -\nk: 1\n"),
+        ] {
+            let out = crate::structured::replace(doc.as_bytes(), crate::structured::Format::Yaml, &item_only)
+                .unwrap()
+                .unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{doc:?}");
+        }
     }
 }
 

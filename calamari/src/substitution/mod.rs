@@ -176,6 +176,9 @@ pub fn substitute_in_files(
             summary.unmatched_targets.push(target.to_string());
         }
     }
+    for stale in crate::fs::remove_stale_temp_files_beside(&summary.files)? {
+        log.verbose(format!("Removed '{}', left by an interrupted substitution", stale.display()));
+    }
     for file in &summary.files {
         if substitute_file(file, variables, log)? == FileOutcome::Substituted {
             summary.substituted.push(file.clone());
