@@ -170,6 +170,7 @@
 //! ```
 
 mod conventions;
+mod delta;
 mod env_vars;
 mod error;
 pub mod fs;
@@ -193,6 +194,7 @@ mod xml_escape;
 // Errors and the exit-code policy.
 pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
+pub use delta::Error as DeltaError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
 pub use fs::IoError;
 pub use journal::Error as JournalError;
@@ -244,6 +246,12 @@ pub use package::{
 pub use structured::{Format as ConfigFormat, replace as replace_structured, replace_in_files};
 pub use substitution::{SubstitutionSummary, substitute_in_files, substitute_in_files_command};
 
+// Delta compression (Octodiff formats): apply-delta, delta signature, delta create.
+pub use delta::{
+    ApplyDeltaRequest, DEFAULT_CHUNK_SIZE, DeltaRequest, DeltaStats, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, SignatureRequest,
+    apply_delta, create_delta, create_signature,
+};
+
 // The journal and retention.
 pub use journal::{
     CleanRequest, CleanSummary, DeploymentJournal, JournalEntry, JournalPackage, RetentionPolicy, clean_deployments,
@@ -261,6 +269,10 @@ pub use self_install::{
 /// no stability promise.
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::delta::{
+        Chunk as DeltaChunk, DeltaCommand, DeltaReader, DeltaWriter, FileKind as DeltaFileKind, RollingChecksum,
+        Signature as DeltaSignature, explain_delta, read_signature,
+    };
     pub use crate::journal::entry::new_guid;
     pub use crate::journal::retention::select as select_for_retention;
     pub use crate::journal::xml::{parse as parse_journal, serialise as serialise_journal};
