@@ -334,3 +334,142 @@ impl Drop for PartialFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::disallowed_methods)]
+
+    use sha1::Digest as _;
+
+    use super::*;
+    use crate::error::code_of;
+
+    fn random(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    fn header(hash: &format::Sha1) -> Vec<u8> {
+        DeltaWriter::new(Vec::new(), hash).unwrap().finish().unwrap()
+    }
+
+    fn apply_bytes(basis: &[u8], delta: &[u8], skip: bool) -> (std::result::Result<(format::Sha1, u64), Error>, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (b, d, out) = (dir.path().join("basis"), dir.path().join("delta"), dir.path().join("out/new.zip"));
+        std::fs::write(&b, basis).unwrap();
+        std::fs::write(&d, delta).unwrap();
+        let result = apply::apply(&b, &d, &out, skip, &mut Progress::new(None));
+        let partial = dir.path().join("out/new.zip.partial");
+        assert!(!partial.exists(), "the partial file is always gone");
+        let written = std::fs::read(&out).unwrap_or_default();
+        if result.is_err() {
+            assert!(!out.exists(), "no output after {result:?}");
+        }
+        (result, written)
+    }
+
+    #[test]
+    fn bad_deltas_are_refused_with_the_problem_and_no_output() {
+        let basis = random(1000, 1);
+        let good_hash: format::Sha1 = sha1::Sha1::digest(&basis[..10]).into();
+        let mut cases: Vec<(Vec<u8>, &str)> = Vec::new();
+        let mut copy = header(&good_hash);
+        copy.push(format::COPY);
+        copy.extend_from_slice(&0i64.to_le_bytes());
+        copy.extend_from_slice(&10i64.to_le_bytes());
+        let (result, written) = apply_bytes(&basis, &copy, false);
+        assert_eq!(result.unwrap(), (good_hash, 10));
+        assert_eq!(written, &basis[..10]);
+
+        let with = |tail: &[u8]| {
+            let mut d = header(&good_hash);
+            d.extend_from_slice(tail);
+            d
+        };
+        let le = |v: i64| v.to_le_bytes();
+        cases.push((with(&[0x42]), "unknown command byte 0x42"));
+        cases.push((with(&[[format::DATA].as_slice(), &le(1 << 40), b"abc"].concat()), "DATA command of 1099511627776 bytes"));
+        cases.push((with(&[[format::DATA].as_slice(), &le(-1)].concat()), "DATA with length -1"));
+        cases.push((with(&[[format::COPY].as_slice(), &le(990), &le(11)].concat()), "beyond the end of the basis file (1000 bytes)"));
+        cases.push((with(&[[format::COPY].as_slice(), &le(i64::MAX), &le(i64::MAX)].concat()), "beyond the end"));
+        cases.push((with(&[[format::COPY].as_slice(), &le(0), &le(-5)].concat()), "COPY with start 0 and length -5"));
+        cases.push((with(&[[format::COPY].as_slice(), &le(0)].concat()), "inside a COPY command"));
+        cases.push((with(&[format::DATA, 1, 2]), "inside a DATA command"));
+        cases.push((b"OCTODELTB\x01".to_vec(), "does not start with OCTODELTA"));
+        cases.push((header(&good_hash)[..15].to_vec(), "is truncated"));
+        let mut v2 = header(&good_hash);
+        v2[9] = 2;
+        cases.push((v2, "format version 2"));
+        let md5 = [b"OCTODELTA\x01\x03MD5".as_slice(), &20i32.to_le_bytes(), &[0u8; 20], b">>>"].concat();
+        cases.push((md5, "hash algorithm 'MD5'"));
+        let long_hash = [b"OCTODELTA\x01\x04SHA1".as_slice(), &i32::MAX.to_le_bytes()].concat();
+        cases.push((long_hash, "a SHA1 hash of 2147483647 bytes"));
+        let mut no_end = header(&good_hash);
+        no_end.truncate(no_end.len() - 3);
+        no_end.extend_from_slice(b"<<<");
+        cases.push((no_end, "does not end with >>>"));
+        cases.push((with(&[[format::COPY].as_slice(), &le(0), &le(11)].concat()), "Verification of the patched file failed"));
+        for (delta, expected) in cases {
+            let (result, _) = apply_bytes(&basis, &delta, false);
+            let e = result.expect_err(expected);
+            assert!(e.to_string().contains(expected), "{e} lacks {expected:?}");
+            assert_eq!(code_of(&e), 1, "{e}");
+        }
+        let (result, written) = apply_bytes(&basis, &with(&[[format::COPY].as_slice(), &le(0), &le(11)].concat()), true);
+        assert_eq!(result.unwrap().1, 11, "--skipVerification keeps it");
+        assert_eq!(written, &basis[..11]);
+    }
+
+    #[test]
+    fn deltas_round_trip_across_read_windows_with_moves_inserts_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let basis = random(4 * 1024 * 1024 + 300_000, 7);
+        let mut new = Vec::new();
+        new.extend_from_slice(&basis[3_000_000..4_000_000]);
+        new.extend_from_slice(b"inserted");
+        new.extend_from_slice(&basis[..2_000_000]);
+        new.extend_from_slice(&basis[2_003_000..]);
+        new.extend_from_slice(&random(5000, 9));
+        let (b, n) = (dir.path().join("basis"), dir.path().join("new"));
+        std::fs::write(&b, &basis).unwrap();
+        std::fs::write(&n, &new).unwrap();
+        for chunk_size in [MIN_CHUNK_SIZE, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE] {
+            let (sig, delta, out) = (dir.path().join("sig"), dir.path().join("delta"), dir.path().join("out"));
+            signature::write_signature(&b, &sig, chunk_size, &mut Progress::new(None)).unwrap();
+            let stats = builder::write_delta(&sig, &n, &delta, &mut Progress::new(None)).unwrap();
+            assert_eq!(stats.copied + stats.literal, new.len() as u64);
+            assert!(stats.literal < 3 * u64::from(chunk_size) + 5100, "{chunk_size}: {stats:?}");
+            assert_eq!(stats.delta_len, std::fs::metadata(&delta).unwrap().len());
+            let (hash, len) = apply::apply(&b, &delta, &out, false, &mut Progress::new(None)).unwrap();
+            assert_eq!(std::fs::read(&out).unwrap(), new);
+            assert_eq!((hash.to_vec(), len), (sha1::Sha1::digest(&new).to_vec(), new.len() as u64));
+        }
+    }
+
+    #[test]
+    fn chunk_sizes_outside_octodiffs_limits_are_refused() {
+        for bad in [0, 127, 31745, u32::MAX] {
+            let e = check_chunk_size(bad).unwrap_err();
+            assert_eq!(code_of(&e), 1);
+        }
+        assert!(check_chunk_size(128).is_ok() && check_chunk_size(31744).is_ok());
+    }
+
+    #[test]
+    fn a_failed_output_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x.octosig");
+        {
+            let (partial, _file) = PartialFile::create(&dest).unwrap();
+            assert!(partial.partial_path().exists());
+        }
+        assert!(!dest.exists() && !dir.path().join("x.octosig.partial").exists());
+    }
+}
