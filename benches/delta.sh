@@ -57,17 +57,16 @@ best() {
 export TentacleHome=$FIX/home
 mkdir -p "$TentacleHome/Files"
 HASH=$(sha1sum basis.zip | cut -d' ' -f1)
-apply() {
-    rm -f "$TentacleHome"/Files/*
-    "$BIN" apply-delta --basisFileName=basis.zip --fileHash="$HASH" --deltaFileName=new.octodelta --newFileName=Bench.2.0.0.zip
-}
-floor() { cp basis.zip copy.zip && sha1sum copy.zip; }
+export BIN HASH
+APPLY='rm -f "$TentacleHome"/Files/* && "$BIN" apply-delta --basisFileName=basis.zip --fileHash="$HASH" --deltaFileName=new.octodelta --newFileName=Bench.2.0.0.zip'
+FLOOR='cp basis.zip copy.zip && sha1sum copy.zip'
 
 sig=$(best "$BIN" delta signature basis.zip basis.octosig)
 create=$(best "$BIN" delta create basis.octosig new.zip new.octodelta)
-applied=$(best apply)
-floor_t=$(best floor)
-cmp "$TentacleHome"/Files/Bench@S2.0.0@*.zip new.zip
+applied=$(best bash -c "$APPLY")
+floor_t=$(best bash -c "$FLOOR")
+rm -f copy.zip
+cmp "$TentacleHome"/Files/Bench@S2.0.0@*.zip new.zip || { echo "apply-delta gave the wrong file" >&2; exit 1; }
 
 new_bytes=$(stat -c %s new.zip)
 delta_bytes=$(stat -c %s new.octodelta)
