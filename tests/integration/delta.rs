@@ -243,12 +243,7 @@ fn delta_case(dir: &Path, env: &TestEnv, case: &serde_json::Value) -> Result<(),
         }
     };
     let ours = env.path("ours.octodelta");
-    let run = env
-        .cmd(&["delta", "create"])
-        .arg(&signature)
-        .arg(&new)
-        .arg(&ours)
-        .run();
+    let run = env.cmd(&["delta", "create"]).arg(&signature).arg(&new).arg(&ours).run();
     ensure!(run.code == 0, "delta create failed: {}{}", run.stdout, run.stderr);
     if case["builderIdentical"] == true {
         ensure!(std::fs::read(&ours).unwrap() == std::fs::read(&expected_delta).unwrap(), "our delta differs");
@@ -380,7 +375,10 @@ fn signature_create_and_apply_round_trip_on_real_packages() {
 
     // Between unrelated packages of every format the delta is mostly data, and still right.
     let packages = util::fixtures().join("packages");
-    for (from, to) in [("Sample.App.2.1.0-beta.1.zip", "Sample.App.2.1.0-beta.1.tar.gz"), ("Sample.App.2.1.0-beta.1.nupkg", "Sample.App.2.1.0-beta.1.jar")] {
+    for (from, to) in [
+        ("Sample.App.2.1.0-beta.1.zip", "Sample.App.2.1.0-beta.1.tar.gz"),
+        ("Sample.App.2.1.0-beta.1.nupkg", "Sample.App.2.1.0-beta.1.jar"),
+    ] {
         let env = TestEnv::new();
         let (basis, new) = (packages.join(from), packages.join(to));
         let delta = signature_and_delta(&env, &basis, &new);
@@ -395,10 +393,22 @@ fn missing_options_are_reported_with_the_reference_messages() {
     let basis = env.write("Acme.Web.1.0.0.zip", b"basis");
     let delta = env.write("Acme.Web.1.0.0_to_1.0.1.octodelta", b"delta");
     let all = [
-        ("--basisFileName", basis.display().to_string(), "No basis file was specified. Please pass --basisFileName MyPackage.1.0.0.0.nupkg"),
+        (
+            "--basisFileName",
+            basis.display().to_string(),
+            "No basis file was specified. Please pass --basisFileName MyPackage.1.0.0.0.nupkg",
+        ),
         ("--fileHash", "Hash".to_string(), "No file hash was specified. Please pass --fileHash MyFileHash"),
-        ("--deltaFileName", delta.display().to_string(), "No delta file was specified. Please pass --deltaFileName MyPackage.1.0.0.0_to_1.0.0.1.octodelta"),
-        ("--newFileName", "Acme.Web.1.0.1.zip".to_string(), "No new file name was specified. Please pass --newFileName MyPackage.1.0.0.1.nupkg"),
+        (
+            "--deltaFileName",
+            delta.display().to_string(),
+            "No delta file was specified. Please pass --deltaFileName MyPackage.1.0.0.0_to_1.0.0.1.octodelta",
+        ),
+        (
+            "--newFileName",
+            "Acme.Web.1.0.1.zip".to_string(),
+            "No new file name was specified. Please pass --newFileName MyPackage.1.0.0.1.nupkg",
+        ),
     ];
     for (missing, _, message) in &all {
         for blank in [false, true] {
@@ -438,16 +448,28 @@ fn missing_files_and_a_basis_hash_mismatch_are_reported() {
     let other = "2e9407c9eae20ffa94bf050283f9b4292a48504c";
     let run = run_bounded(
         &env,
-        &apply_args(Path::new("Acme.Web.1.0.0.zip"), other, Path::new("Acme.Web.1.0.0_to_1.0.1.octodelta"), "Acme.Web.1.0.1.zip"),
+        &apply_args(
+            Path::new("Acme.Web.1.0.0.zip"),
+            other,
+            Path::new("Acme.Web.1.0.0_to_1.0.1.octodelta"),
+            "Acme.Web.1.0.1.zip",
+        ),
     );
     run.code(0);
     let actual = sha1_hex(b"the basis package");
-    assert_eq!(reported_error(&run), format!("Basis file hash `{actual}` does not match the file hash specified `{other}`"));
+    assert_eq!(
+        reported_error(&run),
+        format!("Basis file hash `{actual}` does not match the file hash specified `{other}`")
+    );
     assert!(cache_files(&env).is_empty());
 
     // Not a delta at all: reported as corrupt, after the line that says what is applied.
     let run = apply(&env, &basis, &delta, "Acme.Web.1.0.1.zip");
-    run.code(0).stdout_has(&format!("Applying delta to {} with hash {actual} and storing as {}", basis.display(), cache(&env).display()));
+    run.code(0).stdout_has(&format!(
+        "Applying delta to {} with hash {actual} and storing as {}",
+        basis.display(),
+        cache(&env).display()
+    ));
     let error = reported_error(&run);
     assert!(error.contains("is corrupt") && error.contains("OCTODELTA"), "{error}");
     assert!(cache_files(&env).is_empty());
@@ -497,14 +519,23 @@ fn delta_signature_and_create_refuse_bad_options_and_missing_files() {
             .code(1)
             .stderr_has(&format!("--chunkSize must be between 128 and 31744 bytes, found {size}"));
     }
-    env.cmd(&["delta", "signature", "missing.bin", "out.octosig"]).run().code(1).stderr_has("Could not find the basis file: missing.bin");
+    env.cmd(&["delta", "signature", "missing.bin", "out.octosig"])
+        .run()
+        .code(1)
+        .stderr_has("Could not find the basis file: missing.bin");
     assert!(!env.path("out.octosig").exists() && !env.path("out.octosig.partial").exists());
     env.cmd(&["delta", "create", "missing.octosig", "basis.bin", "out.octodelta"])
         .run()
         .code(1)
         .stderr_has("Could not find the signature file: missing.octosig");
-    env.cmd(&["delta", "signature", "basis.bin", "basis.octosig", "--chunkSize=31744"]).run().success().stdout_has("1 chunk of up to 31744 bytes");
-    env.cmd(&["delta", "create", "basis.octosig", "new.bin", "out.octodelta"]).run().code(1).stderr_has("Could not find the new file: new.bin");
+    env.cmd(&["delta", "signature", "basis.bin", "basis.octosig", "--chunkSize=31744"])
+        .run()
+        .success()
+        .stdout_has("1 chunk of up to 31744 bytes");
+    env.cmd(&["delta", "create", "basis.octosig", "new.bin", "out.octodelta"])
+        .run()
+        .code(1)
+        .stderr_has("Could not find the new file: new.bin");
     assert!(!env.path("out.octodelta").exists() && !env.path("out.octodelta.partial").exists());
     // A signature is no delta: refused by apply-delta as corrupt.
     let run = apply(&env, &basis, &env.path("basis.octosig"), "Acme.1.0.0.zip");

@@ -54,7 +54,9 @@ pub(crate) fn apply(
                         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                             return Err(Error::BasisChanged(basis.to_path_buf()));
                         }
-                        Err(e) => return Err(crate::fs::IoError { op: "read", path: basis.to_path_buf(), source: e }.into()),
+                        Err(e) => {
+                            return Err(crate::fs::IoError { op: "read", path: basis.to_path_buf(), source: e }.into());
+                        }
                     }
                     hasher.update(&buf[..n]);
                     w.write_all(&buf[..n]).map_err(wrote)?;

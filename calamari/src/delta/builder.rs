@@ -58,7 +58,8 @@ pub(crate) fn write_delta(
     let len = input.metadata().at("read metadata of", new_file)?.len();
     let mut data_source = crate::fs::open(new_file)?;
     let (out, out_file) = PartialFile::create(delta)?;
-    let wrote = |e: std::io::Error| crate::fs::IoError { op: "write", path: out.partial_path().to_path_buf(), source: e };
+    let wrote =
+        |e: std::io::Error| crate::fs::IoError { op: "write", path: out.partial_path().to_path_buf(), source: e };
     let mut writer = DeltaWriter::new(format::buffered(out_file), &hash).map_err(wrote)?;
     let mut ctx = Build {
         writer: &mut writer,
@@ -90,7 +91,9 @@ struct Build<'a, W: std::io::Write> {
 impl<W: std::io::Write> Build<'_, W> {
     fn data(&mut self, offset: u64, length: u64) -> Result<(), Error> {
         self.stats.literal += length;
-        self.writer.data_from(self.data_source, offset, length, &mut self.copy_buf).at("copy data from", self.new_file)?;
+        self.writer
+            .data_from(self.data_source, offset, length, &mut self.copy_buf)
+            .at("copy data from", self.new_file)?;
         Ok(())
     }
 
@@ -150,7 +153,8 @@ impl<W: std::io::Write> Build<'_, W> {
                         }
                         let Some(&index) = first.get(&checksum) else { continue };
                         let hash: Sha1 = sha1::Sha1::digest(&buf[i..i + window]).into();
-                        let found = chunks[index..].iter().take_while(|c| c.checksum == checksum).find(|c| c.hash == hash);
+                        let found =
+                            chunks[index..].iter().take_while(|c| c.checksum == checksum).find(|c| c.hash == hash);
                         if let Some(chunk) = found {
                             if position > last_match {
                                 self.data(last_match, position - last_match)?;

@@ -56,7 +56,7 @@ pub enum Error {
         name: String,
         /// Why it could not be parsed.
         #[source]
-        source: crate::package::Error,
+        source: Box<crate::package::Error>,
     },
     /// The basis file's SHA-1 is not the `--fileHash` given.
     #[error("Basis file hash `{actual}` does not match the file hash specified `{expected}`")]
@@ -154,7 +154,9 @@ pub enum Error {
     #[error("The basis file '{}' changed while the delta was applied", .0.display())]
     BasisChanged(PathBuf),
     /// The result's SHA-1 is not the one the delta's header promises.
-    #[error("Verification of the patched file failed. The SHA1 hash of the patch result file ({actual}), and the file that was used as input for the delta ({expected}), do not match. This can happen if the basis file changed since the signatures were calculated.")]
+    #[error(
+        "Verification of the patched file failed. The SHA1 hash of the patch result file ({actual}), and the file that was used as input for the delta ({expected}), do not match. This can happen if the basis file changed since the signatures were calculated."
+    )]
     VerificationFailed {
         /// The SHA-1 in the delta's header.
         expected: String,

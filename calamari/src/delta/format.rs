@@ -180,8 +180,8 @@ pub fn read_signature(path: &Path) -> Result<Signature, Error> {
     let mut src = Source::open(path, FileKind::Signature)?;
     src.preamble(SIGNATURE_MAGIC, "OCTOSIG")?;
     let name = src.name("the rolling checksum name")?;
-    let algorithm =
-        Algorithm::from_name(&name).ok_or_else(|| Error::UnsupportedRollingChecksum { path: path.to_path_buf(), name })?;
+    let algorithm = Algorithm::from_name(&name)
+        .ok_or_else(|| Error::UnsupportedRollingChecksum { path: path.to_path_buf(), name })?;
     src.end_of_metadata()?;
     let records = src.remaining() / CHUNK_RECORD;
     if src.remaining() % CHUNK_RECORD != 0 {

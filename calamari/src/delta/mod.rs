@@ -165,7 +165,7 @@ fn try_apply(
         return Err(Error::DeltaNotFound(delta_name).into());
     }
     let identity = PackageIdentity::from_file(Path::new(&new_name)).map_err(|source| {
-        Failure::Fatal(Error::BadNewFileName { name: new_name.clone(), source }.into())
+        Failure::Fatal(Error::BadNewFileName { name: new_name.clone(), source: Box::new(source) }.into())
     })?;
     let home = environment
         .tentacle_home()
@@ -360,7 +360,11 @@ mod tests {
         DeltaWriter::new(Vec::new(), hash).unwrap().finish().unwrap()
     }
 
-    fn apply_bytes(basis: &[u8], delta: &[u8], skip: bool) -> (std::result::Result<(format::Sha1, u64), Error>, Vec<u8>) {
+    fn apply_bytes(
+        basis: &[u8],
+        delta: &[u8],
+        skip: bool,
+    ) -> (std::result::Result<(format::Sha1, u64), Error>, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let (b, d, out) = (dir.path().join("basis"), dir.path().join("delta"), dir.path().join("out/new.zip"));
         std::fs::write(&b, basis).unwrap();
@@ -395,9 +399,15 @@ mod tests {
         };
         let le = |v: i64| v.to_le_bytes();
         cases.push((with(&[0x42]), "unknown command byte 0x42"));
-        cases.push((with(&[[format::DATA].as_slice(), &le(1 << 40), b"abc"].concat()), "DATA command of 1099511627776 bytes"));
+        cases.push((
+            with(&[[format::DATA].as_slice(), &le(1 << 40), b"abc"].concat()),
+            "DATA command of 1099511627776 bytes",
+        ));
         cases.push((with(&[[format::DATA].as_slice(), &le(-1)].concat()), "DATA with length -1"));
-        cases.push((with(&[[format::COPY].as_slice(), &le(990), &le(11)].concat()), "beyond the end of the basis file (1000 bytes)"));
+        cases.push((
+            with(&[[format::COPY].as_slice(), &le(990), &le(11)].concat()),
+            "beyond the end of the basis file (1000 bytes)",
+        ));
         cases.push((with(&[[format::COPY].as_slice(), &le(i64::MAX), &le(i64::MAX)].concat()), "beyond the end"));
         cases.push((with(&[[format::COPY].as_slice(), &le(0), &le(-5)].concat()), "COPY with start 0 and length -5"));
         cases.push((with(&[[format::COPY].as_slice(), &le(0)].concat()), "inside a COPY command"));
@@ -415,14 +425,18 @@ mod tests {
         no_end.truncate(no_end.len() - 3);
         no_end.extend_from_slice(b"<<<");
         cases.push((no_end, "does not end with >>>"));
-        cases.push((with(&[[format::COPY].as_slice(), &le(0), &le(11)].concat()), "Verification of the patched file failed"));
+        cases.push((
+            with(&[[format::COPY].as_slice(), &le(0), &le(11)].concat()),
+            "Verification of the patched file failed",
+        ));
         for (delta, expected) in cases {
             let (result, _) = apply_bytes(&basis, &delta, false);
             let e = result.expect_err(expected);
             assert!(e.to_string().contains(expected), "{e} lacks {expected:?}");
             assert_eq!(code_of(&e), 1, "{e}");
         }
-        let (result, written) = apply_bytes(&basis, &with(&[[format::COPY].as_slice(), &le(0), &le(11)].concat()), true);
+        let (result, written) =
+            apply_bytes(&basis, &with(&[[format::COPY].as_slice(), &le(0), &le(11)].concat()), true);
         assert_eq!(result.unwrap().1, 11, "--skipVerification keeps it");
         assert_eq!(written, &basis[..11]);
     }
