@@ -17,6 +17,7 @@
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
+//! | rebuild a package from a delta, make signatures and deltas (Octodiff) | [`apply_delta`], [`create_signature`], [`create_delta`] |
 //! | install Calamari where an agent looks for it | [`install_executable`], [`install_bundle`], [`check_install`], [`needs_update`], [`installed_versions`], [`prune`] |
 //!
 //! Output goes through a [`Log`], which speaks the agent's protocol (`##octopus[...]`
