@@ -351,7 +351,14 @@ fn package_pair(env: &TestEnv) -> (PathBuf, PathBuf) {
 fn signature_and_delta(env: &TestEnv, basis: &Path, new: &Path) -> PathBuf {
     let (sig, delta) = (env.path("basis.octosig"), env.path("new.octodelta"));
     env.cmd(&["delta", "signature"]).arg(basis).arg(&sig).run().success().stdout_has("Wrote the signature");
-    env.cmd(&["delta", "create"]).arg(&sig).arg(new).arg(&delta).run().success().stdout_has("copied from the basis");
+    env.cmd(&["delta", "create", "--progress"])
+        .arg(&sig)
+        .arg(new)
+        .arg(&delta)
+        .run()
+        .success()
+        .stdout_has("Building delta: 100%")
+        .stdout_has("copied from the basis");
     delta
 }
 

@@ -144,6 +144,9 @@ impl<W: std::io::Write> Build<'_, W> {
                             checksum = R::roll(checksum, buf[i - 1], buf[i + window - 1], window as u32);
                         }
                         let position = start_position + i as u64;
+                        if i % (1 << 20) == 0 {
+                            progress.report("Building delta", position, len);
+                        }
                         if position < last_match {
                             continue;
                         }
@@ -162,9 +165,6 @@ impl<W: std::io::Write> Build<'_, W> {
                             let chunk = chunk.clone();
                             self.copy(&chunk)?;
                             last_match = position + window as u64;
-                        }
-                        if i % (1 << 20) == 0 {
-                            progress.report("Building delta", position, len);
                         }
                     }
                 }
