@@ -121,6 +121,10 @@ pub(crate) enum Command {
     TransferPackage(commands::transfer_package::Args),
     /// Point a set's current link (Calamari.Release.CurrentLink) back at an earlier release.
     Rollback(commands::rollback::Args),
+    /// Rebuild a package from a basis package and an Octodiff delta into the package cache.
+    ApplyDelta(commands::apply_delta::Args),
+    /// Write Octodiff signatures and deltas.
+    Delta(commands::delta::Args),
 }
 
 /// What every command gets: the log writer, the global options and the environment the
@@ -196,6 +200,8 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::Clean(args) => commands::clean::exec(args, &ctx),
         Command::TransferPackage(args) => commands::transfer_package::exec(args, &ctx),
         Command::Rollback(args) => commands::rollback::exec(args, &ctx),
+        Command::ApplyDelta(args) => commands::apply_delta::exec(args, &ctx),
+        Command::Delta(args) => commands::delta::exec(args, &ctx),
     };
     if let Err(e) = &result {
         ctx.log.error(e.chain());

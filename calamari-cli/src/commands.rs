@@ -1,8 +1,10 @@
 //! One module per subcommand: an `Args` struct (clap) and `exec`, which calls the library.
 
+pub(crate) mod apply_delta;
 pub(crate) mod bundle;
 pub(crate) mod check_install;
 pub(crate) mod clean;
+pub(crate) mod delta;
 pub(crate) mod deploy_package;
 pub(crate) mod evaluate;
 pub(crate) mod extract_package;

@@ -16,7 +16,7 @@
 //! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
 //! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran or a package was extracted |
 
-use crate::{conventions, journal, lock, package, script, self_install, structured, substitution, variables};
+use crate::{conventions, delta, journal, lock, package, script, self_install, structured, substitution, variables};
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +146,9 @@ pub enum Error {
     /// A command's options are wrong.
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// Making or applying a delta failed.
+    #[error(transparent)]
+    Delta(#[from] delta::Error),
 }
 
 /// `Result` with the crate's [`Error`].
@@ -166,6 +169,7 @@ impl Error {
             Error::Deployment(e) => deployment_kind(e),
             Error::Release(e) => release_kind(e),
             Error::Usage(_) => ErrorKind::User,
+            Error::Delta(e) => delta_kind(e),
         }
     }
 
@@ -293,6 +297,29 @@ fn package_kind(e: &package::Error) -> ErrorKind {
     }
 }
 
+fn delta_kind(e: &delta::Error) -> ErrorKind {
+    use delta::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        E::MissingOption { .. }
+        | E::BasisNotFound(_)
+        | E::DeltaNotFound(_)
+        | E::InputNotFound { .. }
+        | E::BadNewFileName { .. }
+        | E::BasisHashMismatch { .. }
+        | E::InvalidChunkSize { .. }
+        | E::BadMagic { .. }
+        | E::NewerVersion { .. }
+        | E::UnsupportedHash { .. }
+        | E::UnsupportedRollingChecksum { .. }
+        | E::Corrupt { .. }
+        | E::Truncated { .. }
+        | E::CopyBeyondBasis { .. }
+        | E::BasisChanged(_)
+        | E::VerificationFailed { .. } => ErrorKind::User,
+    }
+}
+
 fn substitution_kind(e: &substitution::Error) -> ErrorKind {
     use substitution::Error as E;
     match e {
@@ -357,6 +384,7 @@ classified!(
     self_install::Error => self_install_kind,
     conventions::Error => deployment_kind,
     conventions::release::Error => release_kind,
+    delta::Error => delta_kind,
 );
 
 /// The exit code a module's error gives, for the modules' own tests.

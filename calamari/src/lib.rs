@@ -17,6 +17,7 @@
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
+//! | rebuild a package from a delta, make signatures and deltas (Octodiff) | [`apply_delta`], [`create_signature`], [`create_delta`] |
 //! | install Calamari where an agent looks for it | [`install_executable`], [`install_bundle`], [`check_install`], [`needs_update`], [`installed_versions`], [`prune`] |
 //!
 //! Output goes through a [`Log`], which speaks the agent's protocol (`##octopus[...]`
@@ -170,6 +171,7 @@
 //! ```
 
 mod conventions;
+mod delta;
 mod env_vars;
 mod error;
 pub mod fs;
@@ -193,6 +195,7 @@ mod xml_escape;
 // Errors and the exit-code policy.
 pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
+pub use delta::Error as DeltaError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
 pub use fs::IoError;
 pub use journal::Error as JournalError;
@@ -244,6 +247,12 @@ pub use package::{
 pub use structured::{Format as ConfigFormat, replace as replace_structured, replace_in_files};
 pub use substitution::{SubstitutionSummary, substitute_in_files, substitute_in_files_command};
 
+// Delta compression (Octodiff formats): apply-delta, delta signature, delta create.
+pub use delta::{
+    ApplyDeltaRequest, DEFAULT_CHUNK_SIZE, DeltaRequest, DeltaStats, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, SignatureRequest,
+    apply_delta, create_delta, create_signature,
+};
+
 // The journal and retention.
 pub use journal::{
     CleanRequest, CleanSummary, DeploymentJournal, JournalEntry, JournalPackage, RetentionPolicy, clean_deployments,
@@ -261,6 +270,10 @@ pub use self_install::{
 /// no stability promise.
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::delta::{
+        Chunk as DeltaChunk, DeltaCommand, DeltaReader, DeltaWriter, FileKind as DeltaFileKind, RollingChecksum,
+        Signature as DeltaSignature, explain_delta, read_signature,
+    };
     pub use crate::journal::entry::new_guid;
     pub use crate::journal::retention::select as select_for_retention;
     pub use crate::journal::xml::{parse as parse_journal, serialise as serialise_journal};

@@ -30,3 +30,5 @@ mod journal;
 mod structured;
 // Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
 mod release;
+// apply-delta and delta signature/create: the Octodiff conformance vectors, messages, round trips.
+mod delta;
