@@ -174,6 +174,7 @@ mod env_vars;
 mod error;
 pub mod fs;
 mod glob;
+mod isolation;
 mod journal;
 mod lock;
 mod log;
@@ -195,6 +196,7 @@ pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
 pub use fs::IoError;
+pub use isolation::Error as IsolationError;
 pub use journal::Error as JournalError;
 pub use lock::LockTimeout;
 pub use package::Error as PackageError;
@@ -243,6 +245,12 @@ pub use package::{
 // Files: substitution and structured configuration.
 pub use structured::{Format as ConfigFormat, replace as replace_structured, replace_in_files};
 pub use substitution::{SubstitutionSummary, substitute_in_files, substitute_in_files_command};
+
+// Script isolation: the lock held for a whole command.
+pub use isolation::{
+    INFINITE_TIMESPAN, IsolationGuard, IsolationLevel, IsolationRequest, REPORT_EVERY as ISOLATION_REPORT_EVERY,
+    enforce_isolation, format_timespan, parse_timespan,
+};
 
 // The journal and retention.
 pub use journal::{

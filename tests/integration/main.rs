@@ -30,3 +30,5 @@ mod journal;
 mod structured;
 // Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
 mod release;
+// Script isolation: the mutex under TentacleHome, waiting, timeouts, signals, flock checks.
+mod isolation;
