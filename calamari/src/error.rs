@@ -16,7 +16,8 @@
 //! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
 //! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
 
-use crate::{conventions, isolation, journal, lock, package, script, self_install, structured, substitution, variables};
+use crate::isolation;
+use crate::{conventions, journal, lock, package, script, self_install, structured, substitution, variables};
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

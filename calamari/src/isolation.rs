@@ -75,10 +75,14 @@ pub enum Error {
         missing: &'static str,
     },
     /// Isolation was asked for but `$TentacleHome`, where the lock lives, is not set.
-    #[error("Script isolation (--scriptIsolationLevel) needs the environment variable 'TentacleHome', which has not been set")]
+    #[error(
+        "Script isolation (--scriptIsolationLevel) needs the environment variable 'TentacleHome', which has not been set"
+    )]
     NoTentacleHome,
     /// Another holder kept the mutex longer than `--scriptIsolationTimeout`.
-    #[error("Timed out after {timeout} (--scriptIsolationTimeout) waiting for the script isolation mutex '{mutex}' ({level}); {holders}")]
+    #[error(
+        "Timed out after {timeout} (--scriptIsolationTimeout) waiting for the script isolation mutex '{mutex}' ({level}); {holders}"
+    )]
     Timeout {
         /// The mutex name.
         mutex: String,
@@ -90,12 +94,14 @@ pub enum Error {
         holders: String,
     },
     /// SIGINT or SIGTERM arrived while waiting for the mutex.
-    #[error("Stopped by signal {signal} while waiting for the script isolation mutex '{mutex}'")]
+    #[error("Cancelled by {name} while waiting for the script isolation mutex '{mutex}'")]
     Cancelled {
         /// The mutex name.
         mutex: String,
         /// The signal.
         signal: i32,
+        /// Its name (`SIGINT`).
+        name: String,
     },
     /// The lock file or a holder record could not be opened, locked or written.
     #[error(transparent)]
@@ -322,7 +328,11 @@ pub fn enforce_isolation(
     log.verbose(format!("Acquiring script isolation mutex {mutex} with {} lock", level.lock_type()));
 
     let mut refused = Vec::new();
-    for dir in candidate_directories(&home, environment) {
+    for (i, dir) in candidate_directories(&home, environment).into_iter().enumerate() {
+        if i > 0 && !ours(&dir) {
+            refused.push(format!("{} is not a directory of this user", dir.display()));
+            continue;
+        }
         match wait.lock_in(&dir)? {
             Taken::Held(held) => {
                 if !refused.is_empty() {
@@ -371,6 +381,16 @@ fn candidate_directories(home: &Path, environment: &AgentEnvironment) -> Vec<Pat
     dirs
 }
 
+/// True when `dir` is (or, created now, becomes) a real directory owned by this user: a
+/// fallback in a shared temporary directory that another user made is not used.
+fn ours(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    if crate::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    crate::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == rustix::process::geteuid().as_raw())
+}
+
 enum Taken {
     Held(Held),
     NotEnforced { filesystem: String },
@@ -408,12 +428,21 @@ impl Wait<'_> {
         let mut pause = Duration::from_millis(1);
         loop {
             match rustix::fs::flock(file, self.level.lock(false)) {
-                Ok(()) => return Ok(()),
+                // A Ctrl-C that came while we waited still stops us, lock or not.
+                Ok(()) => match crate::signals::received().filter(|_| signals.is_some()) {
+                    None => return Ok(()),
+                    Some(signal) => {
+                        let _ = rustix::fs::flock(file, FlockOperation::Unlock);
+                        let name = crate::script::process::signal_name(signal);
+                        return Err(Error::Cancelled { mutex: self.mutex.to_string(), signal, name });
+                    }
+                },
                 Err(rustix::io::Errno::WOULDBLOCK) => {}
                 Err(e) => return Err(std::io::Error::from(e)).at("lock", path).map_err(Error::from),
             }
             if let Some(signal) = crate::signals::received().filter(|_| signals.is_some()) {
-                return Err(Error::Cancelled { mutex: self.mutex.to_string(), signal });
+                let name = crate::script::process::signal_name(signal);
+                return Err(Error::Cancelled { mutex: self.mutex.to_string(), signal, name });
             }
             let waited = self.started.elapsed();
             if self.timeout.is_some_and(|t| waited >= t) {
@@ -454,23 +483,36 @@ impl Wait<'_> {
         let record = holders.join(format!("{me}-{}", start_time(me).unwrap_or(0)));
         let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let text = format!("level={}\ncommand={}\nsince={since}\n", self.level, self.command.replace('\n', " "));
-        let mut file = crate::fs::create(&record)?;
+        // A new file, never through whatever sits at that name (a record left by a dead
+        // process, or a link planted in a shared temporary directory).
+        crate::fs::remove_file(&record)?;
+        let mut file =
+            OpenOptions::new().write(true).create_new(true).open(&record).at("create holder record", &record)?;
         file.write_all(text.as_bytes()).at("write", &record)?;
+        // Holding it exclusively, nobody else can: every other record is stale. (Shared
+        // holders leave the cleaning of dead records to the waiters, who read them anyway.)
         if self.level == IsolationLevel::FullIsolation {
             for entry in crate::fs::read_dir(holders)?.flatten() {
                 if entry.path() != record {
                     let _ = crate::fs::remove_file(entry.path());
                 }
             }
-        } else {
-            let _ = read_holders(holders);
         }
         Ok(record)
     }
 }
 
+/// Opens (creating it) a lock file; a symbolic link planted in its place is refused.
 fn open_lock_file(path: &Path) -> Result<File, Error> {
-    Ok(OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).at("open lock file", path)?)
+    use std::os::unix::fs::OpenOptionsExt as _;
+    Ok(OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .at("open lock file", path)?)
 }
 
 /// True when a second open file description of `path` cannot take the lock that conflicts
@@ -551,10 +593,8 @@ fn describe(holders: &[Holder]) -> String {
     if holders.is_empty() {
         return "held by a process that left no record (a Calamari that does not record holders?)".into();
     }
-    let list: Vec<String> = holders
-        .iter()
-        .map(|h| format!("pid {} ({} {}, since {})", h.pid, h.command, h.level, h.since))
-        .collect();
+    let list: Vec<String> =
+        holders.iter().map(|h| format!("pid {} ({} {}, since {})", h.pid, h.command, h.level, h.since)).collect();
     format!("held by {}", list.join(", "))
 }
 
@@ -623,7 +663,20 @@ mod tests {
         assert_eq!(s("-00:00:00"), Some(Duration::ZERO));
         assert_eq!(s(INFINITE_TIMESPAN), None);
         assert_eq!(s("-00:00:00.001"), None);
-        for bad in ["", "x", "-1", "-00:00:01", "24:00:00", "00:60:00", "00:00:60", "1.2", "00:00:00.12345678", "1:2:3:4:5", "00:05.", "00:05.0"] {
+        for bad in [
+            "",
+            "x",
+            "-1",
+            "-00:00:01",
+            "24:00:00",
+            "00:60:00",
+            "00:00:60",
+            "1.2",
+            "00:00:00.12345678",
+            "1:2:3:4:5",
+            "00:05.",
+            "00:05.0",
+        ] {
             assert!(matches!(parse_timespan(bad), Err(Error::BadTimeout { .. })), "{bad:?}");
         }
     }

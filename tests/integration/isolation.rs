@@ -138,7 +138,10 @@ fn two_full_isolation_runs_take_turns_and_the_waiter_names_the_holder() {
     let waiting = wait_waiting(&b, "M");
     assert!(!started(&env, "b"), "b ran while a held the mutex");
     assert!(
-        waiting.contains(&format!("(FullIsolation, waited 0s, no timeout): held by pid {} (run-script FullIsolation, since 20", a.pid())),
+        waiting.contains(&format!(
+            "(FullIsolation, waited 0s, no timeout): held by pid {} (run-script FullIsolation, since 20",
+            a.pid()
+        )),
         "{waiting}"
     );
     // The holder's record is on disk while it runs, under its pid.
@@ -249,7 +252,7 @@ fn sigint_or_sigterm_while_waiting_exits_at_once_with_128_plus_the_signal() {
     let env = TestEnv::new();
     let a = start(&env, "a", "FullIsolation", "M", &[]);
     wait_started(&env, "a");
-    for (tag, signal) in [("b", libc::SIGINT), ("c", libc::SIGTERM)] {
+    for (tag, signal, name) in [("b", libc::SIGINT, "SIGINT"), ("c", libc::SIGTERM, "SIGTERM")] {
         let waiter = start(&env, tag, "FullIsolation", "M", &[]);
         wait_waiting(&waiter, "M");
         // SAFETY: kill(2) on the calamari child this test spawned.
@@ -258,7 +261,10 @@ fn sigint_or_sigterm_while_waiting_exits_at_once_with_128_plus_the_signal() {
         }
         let (code, out, err) = waiter.finish();
         assert_eq!(code, 128 + signal, "{out}\n{err}");
-        assert!(err.contains(&format!("Stopped by signal {signal} while waiting for the script isolation mutex 'M'")), "{err}");
+        assert!(
+            err.contains(&format!("Cancelled by {name} while waiting for the script isolation mutex 'M'")),
+            "{err}"
+        );
         assert!(!started(&env, tag));
     }
     release(&env, "a");
@@ -312,7 +318,11 @@ fn bad_isolation_options_exit_1_naming_the_option() {
             "--scriptIsolationTimeout expects a TimeSpan such as 00:05:00 ([d.]hh:mm[:ss[.fffffff]], or -00:00:00.0010000 for no limit), found '5m'",
         ),
         (
-            &["--scriptIsolationLevel=FullIsolation", "--scriptIsolationMutexName=M", "--scriptIsolationTimeout=-00:00:05"],
+            &[
+                "--scriptIsolationLevel=FullIsolation",
+                "--scriptIsolationMutexName=M",
+                "--scriptIsolationTimeout=-00:00:05",
+            ],
             "found '-00:00:05'",
         ),
         (
@@ -331,7 +341,13 @@ fn bad_isolation_options_exit_1_naming_the_option() {
         ),
     ];
     for (args, message) in cases {
-        env.cmd(&["version"]).args(args).env("TentacleHome", &home).run().code(1).stderr_has(message).output_lacks(calamari::VERSION);
+        env.cmd(&["version"])
+            .args(args)
+            .env("TentacleHome", &home)
+            .run()
+            .code(1)
+            .stderr_has(message)
+            .output_lacks(calamari::VERSION);
     }
     env.cmd(&["version"])
         .args(&options("FullIsolation", "M"))
@@ -346,7 +362,10 @@ fn bad_isolation_options_exit_1_naming_the_option() {
         .run()
         .success();
     let help = env.cmd(&["run-script", "--help"]).run();
-    help.success().stdout_has("--scriptIsolationLevel <LEVEL>").stdout_has("--scriptIsolationMutexName <NAME>").stdout_has("--scriptIsolationTimeout <TIMESPAN>");
+    help.success()
+        .stdout_has("--scriptIsolationLevel <LEVEL>")
+        .stdout_has("--scriptIsolationMutexName <NAME>")
+        .stdout_has("--scriptIsolationTimeout <TIMESPAN>");
 }
 
 #[test]
@@ -363,11 +382,14 @@ fn a_filesystem_that_ignores_flock_moves_the_lock_to_a_local_temp_directory() {
         .env("CALAMARI_FAULT_FLOCK_IGNORED", home(&env))
         .run();
     let moved = tmp.join("octopus.tentacle");
-    run.success().stdout_has("ran").stdout_has(&format!(
-        "Script isolation mutex 'M' is held in {} instead, as the ",
-        moved.display()
-    ));
-    assert!(run.stdout.contains(&format!("filesystem of {} does not enforce file locks", home(&env).display())), "{}", run.stdout);
+    run.success()
+        .stdout_has("ran")
+        .stdout_has(&format!("Script isolation mutex 'M' is held in {} instead, as the ", moved.display()));
+    assert!(
+        run.stdout.contains(&format!("filesystem of {} does not enforce file locks", home(&env).display())),
+        "{}",
+        run.stdout
+    );
     assert!(moved.join("ScriptIsolation.M.lock").is_file());
 }
 
