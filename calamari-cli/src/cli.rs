@@ -28,7 +28,8 @@ Exit codes:
   100      an unexpected failure (a bug, an I/O error nobody could foresee)
   101      a recursive variable definition
   128+N    stopped by signal N while a script ran or a package was extracted
-           (130 for Ctrl-C / SIGINT, 143 for SIGTERM); nothing partial is left behind
+           (130 for Ctrl-C / SIGINT, 143 for SIGTERM); nothing partial is left behind;
+           also while waiting for the script isolation mutex
   N        run-script: the script's own exit code
 
 Colour is used at a terminal unless NO_COLOR is set (to any non-empty value).";
