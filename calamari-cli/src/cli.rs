@@ -28,7 +28,8 @@ Exit codes:
   100      an unexpected failure (a bug, an I/O error nobody could foresee)
   101      a recursive variable definition
   128+N    stopped by signal N while a script ran or a package was extracted
-           (130 for Ctrl-C / SIGINT, 143 for SIGTERM); nothing partial is left behind
+           (130 for Ctrl-C / SIGINT, 143 for SIGTERM); nothing partial is left behind;
+           also while waiting for the script isolation mutex
   N        run-script: the script's own exit code
 
 Colour is used at a terminal unless NO_COLOR is set (to any non-empty value).";
@@ -75,14 +76,17 @@ pub(crate) struct GlobalArgs {
     /// Read the --sensitiveVariables password from this file ("-" for standard input).
     #[arg(long = "sensitiveVariablesPasswordFile", value_name = "PATH", global = true)]
     pub(crate) sensitive_variables_password_file: Option<PathBuf>,
-    /// Accepted for compatibility; isolation is the agent's job here.
-    #[arg(long = "scriptIsolationLevel", value_name = "LEVEL", global = true, hide = true)]
+    /// FullIsolation (nothing else with the same mutex runs meanwhile) or NoIsolation (runs
+    /// beside other NoIsolation commands only); the lock lives in $TentacleHome and is held
+    /// for the whole command. Needs --scriptIsolationMutexName.
+    #[arg(long = "scriptIsolationLevel", value_name = "LEVEL", global = true)]
     pub(crate) script_isolation_level: Option<String>,
-    /// Accepted for compatibility.
-    #[arg(long = "scriptIsolationMutexName", value_name = "NAME", global = true, hide = true)]
+    /// The mutex to hold: commands with the same name exclude each other as their levels say.
+    #[arg(long = "scriptIsolationMutexName", value_name = "NAME", global = true)]
     pub(crate) script_isolation_mutex_name: Option<String>,
-    /// Accepted for compatibility.
-    #[arg(long = "scriptIsolationTimeout", value_name = "TIMESPAN", global = true, hide = true)]
+    /// How long to wait for the mutex, as a .NET TimeSpan ([d.]hh:mm[:ss[.fffffff]]); no
+    /// limit when absent or -00:00:00.0010000. Past it: exit 1.
+    #[arg(long = "scriptIsolationTimeout", value_name = "TIMESPAN", global = true)]
     pub(crate) script_isolation_timeout: Option<String>,
 }
 
@@ -163,8 +167,11 @@ impl Context {
 
 /// Parses `args`, runs the command and returns the process exit code.
 pub(crate) fn run(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed = <Cli as clap::CommandFactory>::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Ok((<Cli as clap::FromArgMatches>::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
@@ -181,6 +188,24 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         log.set_colour(false);
     }
     let ctx = Context { log, globals: cli.globals, environment };
+    // Script isolation: the lock is held until the command has finished.
+    let isolation = calamari::IsolationRequest {
+        level: ctx.globals.script_isolation_level.clone(),
+        mutex_name: ctx.globals.script_isolation_mutex_name.clone(),
+        timeout: ctx.globals.script_isolation_timeout.clone(),
+        command: matches.subcommand_name().unwrap_or_default().to_string(),
+    };
+    let isolation_guard = match calamari::enforce_isolation(&isolation, &ctx.environment, &ctx.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            let result = Err(calamari::Error::from(e));
+            if let Err(e) = &result {
+                ctx.log.error(e.chain());
+            }
+            ctx.log.flush();
+            return exit_code(&result);
+        }
+    };
     let result = match cli.command {
         Command::Version => {
             ctx.log.info(calamari::VERSION);
@@ -203,6 +228,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::ApplyDelta(args) => commands::apply_delta::exec(args, &ctx),
         Command::Delta(args) => commands::delta::exec(args, &ctx),
     };
+    drop(isolation_guard);
     if let Err(e) = &result {
         ctx.log.error(e.chain());
     }

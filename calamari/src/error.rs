@@ -14,9 +14,11 @@
 //! | 101 | [`ErrorKind::RecursiveDefinition`]: a variable whose value refers back to itself |
 //! | 3 | [`Outcome::OutOfDate`]: `check-install` found the version missing or incomplete |
 //! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
-//! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran or a package was extracted |
+//! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
 
-use crate::{conventions, delta, journal, lock, package, script, self_install, structured, substitution, variables};
+use crate::{
+    conventions, delta, isolation, journal, lock, package, script, self_install, structured, substitution, variables,
+};
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +151,9 @@ pub enum Error {
     /// Making or applying a delta failed.
     #[error(transparent)]
     Delta(#[from] delta::Error),
+    /// The script isolation options are wrong, or the isolation mutex could not be had.
+    #[error(transparent)]
+    Isolation(#[from] isolation::Error),
 }
 
 /// `Result` with the crate's [`Error`].
@@ -170,6 +175,7 @@ impl Error {
             Error::Release(e) => release_kind(e),
             Error::Usage(_) => ErrorKind::User,
             Error::Delta(e) => delta_kind(e),
+            Error::Isolation(e) => isolation_kind(e),
         }
     }
 
@@ -208,6 +214,21 @@ fn variables_kind(e: &variables::Error) -> ErrorKind {
 fn lock_timeout_kind(_: &lock::LockTimeout) -> ErrorKind {
     // Another process held the lock: the step failed and can be retried; not a bug.
     ErrorKind::User
+}
+
+fn isolation_kind(e: &isolation::Error) -> ErrorKind {
+    use isolation::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        E::Cancelled { signal, .. } => ErrorKind::Cancelled(*signal),
+        // Another process held the mutex past the timeout: like any lock timeout, exit 1.
+        E::UnknownLevel { .. }
+        | E::BadTimeout { .. }
+        | E::BadMutexName { .. }
+        | E::Incomplete { .. }
+        | E::NoTentacleHome
+        | E::Timeout { .. } => ErrorKind::User,
+    }
 }
 
 fn journal_kind(e: &journal::Error) -> ErrorKind {
@@ -385,6 +406,7 @@ classified!(
     conventions::Error => deployment_kind,
     conventions::release::Error => release_kind,
     delta::Error => delta_kind,
+    isolation::Error => isolation_kind,
 );
 
 /// The exit code a module's error gives, for the modules' own tests.

@@ -355,7 +355,9 @@ mod tests {
         write_atomic(dir.path().join("a.b.json"), "x").unwrap();
         assert_eq!(read_dir(dir.path()).unwrap().count(), 1, "the temp file is renamed away");
         assert_eq!(temp_file_writer(".a.b.json.calamari42.XyZ123.tmp"), Some(42));
-        for other in [".a.json.calamari.XyZ.tmp", ".a.json.calamari0.XyZ.tmp", "a.json.calamari4.X.tmp", ".a.json.4.X.tmp"] {
+        for other in
+            [".a.json.calamari.XyZ.tmp", ".a.json.calamari0.XyZ.tmp", "a.json.calamari4.X.tmp", ".a.json.4.X.tmp"]
+        {
             assert_eq!(temp_file_writer(other), None, "{other}");
         }
     }

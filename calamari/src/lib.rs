@@ -176,6 +176,7 @@ mod env_vars;
 mod error;
 pub mod fs;
 mod glob;
+mod isolation;
 mod journal;
 mod lock;
 mod log;
@@ -198,6 +199,7 @@ pub use conventions::release::Error as ReleaseError;
 pub use delta::Error as DeltaError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
 pub use fs::IoError;
+pub use isolation::Error as IsolationError;
 pub use journal::Error as JournalError;
 pub use lock::LockTimeout;
 pub use package::Error as PackageError;
@@ -251,6 +253,12 @@ pub use substitution::{SubstitutionSummary, substitute_in_files, substitute_in_f
 pub use delta::{
     ApplyDeltaRequest, DEFAULT_CHUNK_SIZE, DeltaRequest, DeltaStats, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, SignatureRequest,
     apply_delta, create_delta, create_signature,
+};
+
+// Script isolation: the lock held for a whole command.
+pub use isolation::{
+    INFINITE_TIMESPAN, IsolationGuard, IsolationLevel, IsolationRequest, REPORT_EVERY as ISOLATION_REPORT_EVERY,
+    enforce_isolation, format_timespan, parse_timespan,
 };
 
 // The journal and retention.

@@ -32,3 +32,5 @@ mod structured;
 mod release;
 // apply-delta and delta signature/create: the Octodiff conformance vectors, messages, round trips.
 mod delta;
+// Script isolation: the mutex under TentacleHome, waiting, timeouts, signals, flock checks.
+mod isolation;

@@ -356,8 +356,8 @@ fn substitute_in_files_removes_temp_files_left_by_a_killed_run() {
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     gone.wait().unwrap();
     let mut running = std::process::Command::new("sleep").arg("60").spawn().unwrap();
-    let stale = env.write(&format!("d/.a.txt.calamari{}.Ab12Cd.tmp", gone.id()), "half written");
-    let in_flight = env.write(&format!("d/.a.txt.calamari{}.Ef34Gh.tmp", running.id()), "being written");
+    let stale = env.write(format!("d/.a.txt.calamari{}.Ab12Cd.tmp", gone.id()), "half written");
+    let in_flight = env.write(format!("d/.a.txt.calamari{}.Ef34Gh.tmp", running.id()), "being written");
     let lookalike = env.write("d/.a.txt.backup.tmp", "not ours");
     let run = env
         .cmd(&[

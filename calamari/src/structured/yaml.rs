@@ -471,8 +471,7 @@ fn scalar_span(
                 // An empty item goes after its own `-`, the last one before it; the gap may
                 // also hold the parent's `key:` (`t:\n- \n`).
                 let dash = if item { item_dash(gap) } else { None };
-                let mut indicator =
-                    dash.or_else(|| gap.find([':', '-', '?'])).map(|i| from + i + 1).unwrap_or(from);
+                let mut indicator = dash.or_else(|| gap.find([':', '-', '?'])).map(|i| from + i + 1).unwrap_or(from);
                 // `key: !tag` or `key: &anchor`: the value goes after the node's properties.
                 loop {
                     let rest = &text[indicator..at.max(indicator)];
