@@ -121,6 +121,12 @@ pub(crate) enum Command {
     TransferPackage(commands::transfer_package::Args),
     /// Point a set's current link (Calamari.Release.CurrentLink) back at an earlier release.
     Rollback(commands::rollback::Args),
+    /// Record that a task uses a cached package, and lock it for the task.
+    RegisterPackage(commands::register_package::Args),
+    /// Release a task's package locks, and expire stale ones.
+    ReleasePackageLock(commands::release_package_lock::Args),
+    /// Apply the machine package cache retention strategy to the package cache.
+    CleanPackages(commands::clean_packages::Args),
 }
 
 /// What every command gets: the log writer, the global options and the environment the
@@ -196,6 +202,9 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::Clean(args) => commands::clean::exec(args, &ctx),
         Command::TransferPackage(args) => commands::transfer_package::exec(args, &ctx),
         Command::Rollback(args) => commands::rollback::exec(args, &ctx),
+        Command::RegisterPackage(args) => commands::register_package::exec(args, &ctx),
+        Command::ReleasePackageLock(args) => commands::release_package_lock::exec(args, &ctx),
+        Command::CleanPackages(args) => commands::clean_packages::exec(args, &ctx),
     };
     if let Err(e) = &result {
         ctx.log.error(e.chain());

@@ -3,6 +3,7 @@
 pub(crate) mod bundle;
 pub(crate) mod check_install;
 pub(crate) mod clean;
+pub(crate) mod clean_packages;
 pub(crate) mod deploy_package;
 pub(crate) mod evaluate;
 pub(crate) mod extract_package;
@@ -10,6 +11,8 @@ pub(crate) mod find_package;
 pub(crate) mod install;
 pub(crate) mod installed_versions;
 pub(crate) mod prune;
+pub(crate) mod register_package;
+pub(crate) mod release_package_lock;
 pub(crate) mod rollback;
 pub(crate) mod run_script;
 pub(crate) mod substitute_in_files;

@@ -16,7 +16,7 @@
 //! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
 //! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran or a package was extracted |
 
-use crate::{conventions, journal, lock, package, script, self_install, structured, substitution, variables};
+use crate::{conventions, journal, lock, package, package_retention, script, self_install, structured, substitution, variables};
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +146,9 @@ pub enum Error {
     /// A command's options are wrong.
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// The package retention journal could not be read or written, or a retention variable is bad.
+    #[error(transparent)]
+    PackageRetention(#[from] package_retention::Error),
 }
 
 /// `Result` with the crate's [`Error`].
@@ -166,6 +169,7 @@ impl Error {
             Error::Deployment(e) => deployment_kind(e),
             Error::Release(e) => release_kind(e),
             Error::Usage(_) => ErrorKind::User,
+            Error::PackageRetention(e) => package_retention_kind(e),
         }
     }
 
@@ -212,6 +216,15 @@ fn journal_kind(e: &journal::Error) -> ErrorKind {
         journal::Error::Variables(e) => variables_kind(e),
         journal::Error::LockTimeout(t) => lock_timeout_kind(t),
         _ => ErrorKind::User,
+    }
+}
+
+fn package_retention_kind(e: &package_retention::Error) -> ErrorKind {
+    match e {
+        package_retention::Error::Io(_) => ErrorKind::Unexpected,
+        package_retention::Error::Variables(e) => variables_kind(e),
+        package_retention::Error::LockTimeout(t) => lock_timeout_kind(t),
+        package_retention::Error::InvalidVariable { .. } | package_retention::Error::NoJournalPath => ErrorKind::User,
     }
 }
 

@@ -178,6 +178,7 @@ mod journal;
 mod lock;
 mod log;
 mod package;
+mod package_retention;
 mod script;
 mod self_install;
 mod service_message;
@@ -198,6 +199,7 @@ pub use fs::IoError;
 pub use journal::Error as JournalError;
 pub use lock::LockTimeout;
 pub use package::Error as PackageError;
+pub use package_retention::Error as PackageRetentionError;
 pub use script::Error as ScriptError;
 pub use self_install::Error as SelfInstallError;
 pub use structured::Error as StructuredError;
@@ -228,7 +230,8 @@ pub use service_message::parse::{Item as ServiceMessageItem, Parser as ServiceMe
 // The commands' pipelines.
 pub use conventions::{
     AlreadyInstalled, DeployOutcome, ExtractPackageRequest, ExtractedPackage, FindPackageRequest, JournalDecision,
-    RunScriptRequest, Stage, Transfer, deploy_package, extract_package, find_package, run_script, transfer_package,
+    RunScriptRequest, Stage, Transfer, deploy_package, extract_package, find_package, find_package_and_register, run_script,
+    transfer_package,
 };
 
 // Releases: the current link, shared paths, the health gate, rollback.
@@ -247,6 +250,12 @@ pub use substitution::{SubstitutionSummary, substitute_in_files, substitute_in_f
 // The journal and retention.
 pub use journal::{
     CleanRequest, CleanSummary, DeploymentJournal, JournalEntry, JournalPackage, RetentionPolicy, clean_deployments,
+};
+
+// The machine package cache and its retention.
+pub use package_retention::{
+    CleanPackagesSummary, PackageUse, RegisterPackageRequest, ReleasePackageLockRequest, clean_packages,
+    register_package, register_package_use, release_package_lock,
 };
 
 // The self-install.
