@@ -16,7 +16,9 @@
 //! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
 //! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran or a package was extracted |
 
-use crate::{conventions, journal, lock, package, package_retention, script, self_install, structured, substitution, variables};
+use crate::{
+    conventions, journal, lock, package, package_retention, script, self_install, structured, substitution, variables,
+};
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

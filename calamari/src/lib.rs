@@ -230,8 +230,8 @@ pub use service_message::parse::{Item as ServiceMessageItem, Parser as ServiceMe
 // The commands' pipelines.
 pub use conventions::{
     AlreadyInstalled, DeployOutcome, ExtractPackageRequest, ExtractedPackage, FindPackageRequest, JournalDecision,
-    RunScriptRequest, Stage, Transfer, deploy_package, extract_package, find_package, find_package_and_register, run_script,
-    transfer_package,
+    RunScriptRequest, Stage, Transfer, deploy_package, extract_package, find_package, find_package_and_register,
+    run_script, transfer_package,
 };
 
 // Releases: the current link, shared paths, the health gate, rollback.

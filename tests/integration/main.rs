@@ -30,3 +30,5 @@ mod journal;
 mod structured;
 // Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
 mod release;
+// The machine package cache: register-package, release-package-lock, clean-packages, registration by deploy/find.
+mod package_retention;

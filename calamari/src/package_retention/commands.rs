@@ -104,7 +104,9 @@ fn file_size(path: &Path) -> Result<u64> {
     match crate::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(m.len()),
         Ok(_) => Err(UsageError::PackageNotFound(path.to_path_buf()).into()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(UsageError::PackageNotFound(path.to_path_buf()).into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(UsageError::PackageNotFound(path.to_path_buf()).into())
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -121,7 +123,11 @@ fn canonical_format(format: &str) -> Option<&'static str> {
 /// A missing or invalid option, a package file that does not exist, no journal location,
 /// a bad variable, the journal lock held too long, or an I/O failure. Each is preceded by
 /// the reference's "Unable to register package use." (info).
-pub fn register_package(request: &RegisterPackageRequest, variables: &VariableDictionary, log: &Log) -> Result<Outcome> {
+pub fn register_package(
+    request: &RegisterPackageRequest,
+    variables: &VariableDictionary,
+    log: &Log,
+) -> Result<Outcome> {
     let result = (|| -> Result<()> {
         let id = required(
             request.package_id.as_deref(),

@@ -228,12 +228,13 @@ impl PackageJournal {
     }
 
     fn lock(&self) -> Result<NamedLock, Error> {
-        let lock = NamedLock::acquire_within("package retention journal lock", self.lock_path(), self.lock_timeout, |path| {
-            self.log.verbose(format!(
-                "Waiting for the package retention journal lock '{}' held by another process",
-                path.display()
-            ));
-        })?;
+        let lock =
+            NamedLock::acquire_within("package retention journal lock", self.lock_path(), self.lock_timeout, |path| {
+                self.log.verbose(format!(
+                    "Waiting for the package retention journal lock '{}' held by another process",
+                    path.display()
+                ));
+            })?;
         Ok(lock)
     }
 

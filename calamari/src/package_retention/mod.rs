@@ -132,7 +132,8 @@ pub(crate) fn parse_timespan(text: &str) -> Option<Duration> {
     if text.starts_with('-') || text.is_empty() {
         return None;
     }
-    let number = |s: &str| -> Option<u64> { (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())? };
+    let number =
+        |s: &str| -> Option<u64> { (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())? };
     if !text.contains(':') {
         return Some(Duration::from_secs(number(text)?.checked_mul(86_400)?));
     }

@@ -65,7 +65,9 @@ fn invalid(variable: &'static str, value: String, expected: &'static str) -> Err
 fn count(variables: &VariableDictionary, name: &'static str, default: i64) -> Result<Option<usize>, Error> {
     let value = match text(variables, name)? {
         None => default,
-        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= -1).ok_or_else(|| invalid(name, v, "a whole number, -1 for all"))?,
+        Some(v) => {
+            v.parse::<i64>().ok().filter(|n| *n >= -1).ok_or_else(|| invalid(name, v, "a whole number, -1 for all"))?
+        }
     };
     Ok(usize::try_from(value).ok())
 }
@@ -98,9 +100,11 @@ pub(crate) fn settings(variables: &VariableDictionary) -> Result<Strategy, Error
     }
     let percent = match text(variables, names::PERCENT_FREE)? {
         None => DEFAULT_PERCENT_FREE,
-        Some(v) => v.parse::<u64>().ok().filter(|p| *p <= 100).ok_or_else(|| {
-            invalid(names::PERCENT_FREE, v, "a whole number of percent from 0 to 100")
-        })?,
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| invalid(names::PERCENT_FREE, v, "a whole number of percent from 0 to 100"))?,
     };
     Ok(Strategy::FreeSpace { percent })
 }
@@ -170,7 +174,7 @@ fn size(bytes: u64) -> String {
 }
 
 /// Groups entry indices by package id (ignoring case), in order of first appearance.
-fn group_by_id<'a>(entries: &'a [Entry], indices: impl Iterator<Item = usize>) -> Vec<Vec<usize>> {
+fn group_by_id(entries: &[Entry], indices: impl Iterator<Item = usize>) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut by_id: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for i in indices {
@@ -181,7 +185,6 @@ fn group_by_id<'a>(entries: &'a [Entry], indices: impl Iterator<Item = usize>) -
         });
         groups[slot].push(i);
     }
-    let _: &'a [Entry] = entries;
     groups
 }
 
@@ -216,7 +219,8 @@ pub(crate) fn least_frequently_used_with_aging(entries: &[Entry]) -> Vec<usize> 
         });
         for (newer, (_, index)) in versions.into_iter().enumerate() {
             let entry = &entries[index];
-            let age = entry.usages.iter().map(|u| i64::from(u.cache_age_at_usage.value)).min().unwrap_or(i64::from(i32::MAX));
+            let age =
+                entry.usages.iter().map(|u| i64::from(u.cache_age_at_usage.value)).min().unwrap_or(i64::from(i32::MAX));
             candidates.push(Candidate { index, age, hits: entry.usages.len() as i64, newer: newer as i64 });
         }
     }
@@ -266,7 +270,8 @@ pub(crate) fn select_by_quantity(
     groups.sort_by_key(|g| std::cmp::Reverse(last_used(&entries[g[0]])));
     let mut remove: Vec<usize> = Vec::new();
     match packages {
-        None => log.verbose("Machine cache retention quantity of packages to keep is Keep All. No packages will be removed."),
+        None => log
+            .verbose("Machine cache retention quantity of packages to keep is Keep All. No packages will be removed."),
         Some(keep) if keep < groups.len() => {
             let n = groups.len() - keep;
             log.verbose(format!(
@@ -353,7 +358,8 @@ mod tests {
     #[test]
     fn free_space_takes_packages_until_the_shortfall_and_buffer_are_covered() {
         let (log, _, _) = Log::capture();
-        let entries: Vec<Entry> = (0..10).map(|i| entry("HelloWorld", &format!("1.0.{i}"), &[(i, i64::from(i))], false)).collect();
+        let entries: Vec<Entry> =
+            (0..10).map(|i| entry("HelloWorld", &format!("1.0.{i}"), &[(i, i64::from(i))], false)).collect();
         // The reference's cases: 500 free of 5000 → 1 package; 1000 of 10000 → 2; 1000 of 1000 → 0.
         assert_eq!(select_for_free_space(20, 500, 5000, &entries, &log).len(), 1);
         assert_eq!(select_for_free_space(20, 1000, 10000, &entries, &log).len(), 2);
@@ -371,7 +377,10 @@ mod tests {
             entry("C", "1.0.0", &[(5, 0)], true),
         ];
         assert_eq!(names(&entries, &select_by_quantity(None, Some(2), &entries, &log)), ["A v1.0.0"]);
-        assert_eq!(names(&entries, &select_by_quantity(Some(1), Some(5), &entries, &log)), ["A v3.0.0", "A v2.0.0", "A v1.0.0"]);
+        assert_eq!(
+            names(&entries, &select_by_quantity(Some(1), Some(5), &entries, &log)),
+            ["A v3.0.0", "A v2.0.0", "A v1.0.0"]
+        );
         assert!(select_by_quantity(None, None, &entries, &log).is_empty());
     }
 
