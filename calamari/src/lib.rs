@@ -17,6 +17,7 @@
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
+//! | the machine package cache: register, release locks, clean | [`register_package`], [`release_package_lock`], [`clean_packages`], [`register_package_use`] |
 //! | install Calamari where an agent looks for it | [`install_executable`], [`install_bundle`], [`check_install`], [`needs_update`], [`installed_versions`], [`prune`] |
 //!
 //! Output goes through a [`Log`], which speaks the agent's protocol (`##octopus[...]`

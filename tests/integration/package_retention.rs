@@ -461,6 +461,12 @@ fn deploy_package_registers_its_package_when_retention_is_on() {
         .stdout_has("Registered package use/lock for Acme.Web v1.2.3 and task ServerTasks-7");
     assert_eq!(entries(&env), [("Acme.Web".to_string(), "1.2.3".to_string(), vec!["ServerTasks-7".to_string()])]);
     assert_eq!(journal(&env)["JournalEntries"][0]["Package"]["Path"]["Value"], pkg.display().to_string());
+    // A package deployed from outside the cache is not the cache's to delete: not registered.
+    let outside = tar_gz(&env, "Other.App.1.0.0.tar.gz", &[("index.html", b"hi", 0o644)]);
+    deploy(&env, &outside, &retention_vars(Some("ServerTasks-9"), "true"))
+        .success()
+        .stdout_has("is not in the package cache ($TentacleHome/Files): its use is not registered for retention.");
+    assert_eq!(entries(&env).len(), 1);
     // A journal that cannot be written never fails the deployment.
     std::fs::remove_file(journal_path(&env)).unwrap();
     std::fs::create_dir(journal_path(&env)).unwrap();

@@ -292,10 +292,22 @@ pub fn clean_packages(variables: &VariableDictionary, log: &Log) -> Result<Clean
 }
 
 /// [`register_package_use`] for a package file whose name (or nuspec) gives its id and
-/// version: the registration `deploy-package` makes. A name that tells neither is logged
-/// at info when retention is on, and nothing is recorded.
+/// version: the registration `deploy-package` makes. Only a package in the cache
+/// (`$TentacleHome/Files`) is registered: `clean-packages` may delete what is registered,
+/// and a package deployed from anywhere else is not the cache's to delete. A name that
+/// tells neither id nor version is logged at info, and nothing is recorded.
 pub(crate) fn register_package_file(path: &Path, variables: &VariableDictionary, log: &Log) -> bool {
     if !super::is_enabled(variables).unwrap_or(false) {
+        return false;
+    }
+    let in_cache = super::cache_root(variables)
+        .and_then(|root| std::path::absolute(root).ok())
+        .is_some_and(|root| std::path::absolute(path).is_ok_and(|p| p.starts_with(root)));
+    if !in_cache {
+        log.verbose(format!(
+            "The package '{}' is not in the package cache ($TentacleHome/Files): its use is not registered for retention.",
+            path.display()
+        ));
         return false;
     }
     match crate::package::PackageIdentity::from_file(path) {

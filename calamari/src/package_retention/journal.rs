@@ -47,18 +47,32 @@ impl Serialize for Tiny {
 
 impl<'de> Deserialize<'de> for Tiny {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Plain(String),
-            Wrapped {
-                #[serde(rename = "Value")]
-                value: String,
-            },
+        // A visitor rather than an untagged enum: no buffering, ten thousand entries parse fast.
+        struct TinyVisitor;
+        impl<'de> serde::de::Visitor<'de> for TinyVisitor {
+            type Value = Tiny;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"a string or {"Value": string}"#)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Tiny, E> {
+                Ok(Tiny(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Tiny, E> {
+                Ok(Tiny(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Tiny, A::Error> {
+                let mut value = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "Value" {
+                        value = Some(map.next_value::<String>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                value.map(Tiny).ok_or_else(|| serde::de::Error::missing_field("Value"))
+            }
         }
-        Ok(match Either::deserialize(d)? {
-            Either::Plain(v) | Either::Wrapped { value: v } => Tiny(v),
-        })
+        d.deserialize_any(TinyVisitor)
     }
 }
 

@@ -284,9 +284,10 @@ pub(crate) fn select_by_quantity(
     }
     let by_id = remove.len();
     if let Some(keep) = versions {
+        let mut chosen: std::collections::HashSet<usize> = remove.iter().copied().collect();
         for group in &groups {
             for &i in group.iter().skip(keep) {
-                if !remove.contains(&i) {
+                if chosen.insert(i) {
                     remove.push(i);
                 }
             }
