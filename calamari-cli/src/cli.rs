@@ -129,6 +129,12 @@ pub(crate) enum Command {
     ApplyDelta(commands::apply_delta::Args),
     /// Write Octodiff signatures and deltas.
     Delta(commands::delta::Args),
+    /// Record that a task uses a cached package, and lock it for the task.
+    RegisterPackage(commands::register_package::Args),
+    /// Release a task's package locks, and expire stale ones.
+    ReleasePackageLock(commands::release_package_lock::Args),
+    /// Apply the machine package cache retention strategy to the package cache.
+    CleanPackages(commands::clean_packages::Args),
 }
 
 /// What every command gets: the log writer, the global options and the environment the
@@ -227,6 +233,9 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::Rollback(args) => commands::rollback::exec(args, &ctx),
         Command::ApplyDelta(args) => commands::apply_delta::exec(args, &ctx),
         Command::Delta(args) => commands::delta::exec(args, &ctx),
+        Command::RegisterPackage(args) => commands::register_package::exec(args, &ctx),
+        Command::ReleasePackageLock(args) => commands::release_package_lock::exec(args, &ctx),
+        Command::CleanPackages(args) => commands::clean_packages::exec(args, &ctx),
     };
     drop(isolation_guard);
     if let Err(e) = &result {

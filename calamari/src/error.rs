@@ -17,7 +17,8 @@
 //! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
 
 use crate::{
-    conventions, delta, isolation, journal, lock, package, script, self_install, structured, substitution, variables,
+    conventions, delta, isolation, journal, lock, package, package_retention, script, self_install, structured,
+    substitution, variables,
 };
 
 /// How a command that did not fail ended.
@@ -154,6 +155,9 @@ pub enum Error {
     /// The script isolation options are wrong, or the isolation mutex could not be had.
     #[error(transparent)]
     Isolation(#[from] isolation::Error),
+    /// The package retention journal could not be read or written, or a retention variable is bad.
+    #[error(transparent)]
+    PackageRetention(#[from] package_retention::Error),
 }
 
 /// `Result` with the crate's [`Error`].
@@ -176,6 +180,7 @@ impl Error {
             Error::Usage(_) => ErrorKind::User,
             Error::Delta(e) => delta_kind(e),
             Error::Isolation(e) => isolation_kind(e),
+            Error::PackageRetention(e) => package_retention_kind(e),
         }
     }
 
@@ -237,6 +242,15 @@ fn journal_kind(e: &journal::Error) -> ErrorKind {
         journal::Error::Variables(e) => variables_kind(e),
         journal::Error::LockTimeout(t) => lock_timeout_kind(t),
         _ => ErrorKind::User,
+    }
+}
+
+fn package_retention_kind(e: &package_retention::Error) -> ErrorKind {
+    match e {
+        package_retention::Error::Io(_) => ErrorKind::Unexpected,
+        package_retention::Error::Variables(e) => variables_kind(e),
+        package_retention::Error::LockTimeout(t) => lock_timeout_kind(t),
+        package_retention::Error::InvalidVariable { .. } | package_retention::Error::NoJournalPath => ErrorKind::User,
     }
 }
 

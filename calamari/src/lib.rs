@@ -18,6 +18,7 @@
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
 //! | rebuild a package from a delta, make signatures and deltas (Octodiff) | [`apply_delta`], [`create_signature`], [`create_delta`] |
+//! | the machine package cache: register, release locks, clean | [`register_package`], [`release_package_lock`], [`clean_packages`], [`register_package_use`] |
 //! | install Calamari where an agent looks for it | [`install_executable`], [`install_bundle`], [`check_install`], [`needs_update`], [`installed_versions`], [`prune`] |
 //!
 //! Output goes through a [`Log`], which speaks the agent's protocol (`##octopus[...]`
@@ -181,6 +182,7 @@ mod journal;
 mod lock;
 mod log;
 mod package;
+mod package_retention;
 mod script;
 mod self_install;
 mod service_message;
@@ -203,6 +205,7 @@ pub use isolation::Error as IsolationError;
 pub use journal::Error as JournalError;
 pub use lock::LockTimeout;
 pub use package::Error as PackageError;
+pub use package_retention::Error as PackageRetentionError;
 pub use script::Error as ScriptError;
 pub use self_install::Error as SelfInstallError;
 pub use structured::Error as StructuredError;
@@ -233,7 +236,8 @@ pub use service_message::parse::{Item as ServiceMessageItem, Parser as ServiceMe
 // The commands' pipelines.
 pub use conventions::{
     AlreadyInstalled, DeployOutcome, ExtractPackageRequest, ExtractedPackage, FindPackageRequest, JournalDecision,
-    RunScriptRequest, Stage, Transfer, deploy_package, extract_package, find_package, run_script, transfer_package,
+    RunScriptRequest, Stage, Transfer, deploy_package, extract_package, find_package, find_package_and_register,
+    run_script, transfer_package,
 };
 
 // Releases: the current link, shared paths, the health gate, rollback.
@@ -264,6 +268,12 @@ pub use isolation::{
 // The journal and retention.
 pub use journal::{
     CleanRequest, CleanSummary, DeploymentJournal, JournalEntry, JournalPackage, RetentionPolicy, clean_deployments,
+};
+
+// The machine package cache and its retention.
+pub use package_retention::{
+    CleanPackagesSummary, PackageUse, RegisterPackageRequest, ReleasePackageLockRequest, clean_packages,
+    register_package, register_package_use, release_package_lock,
 };
 
 // The self-install.

@@ -34,3 +34,5 @@ mod release;
 mod delta;
 // Script isolation: the mutex under TentacleHome, waiting, timeouts, signals, flock checks.
 mod isolation;
+// The machine package cache: register-package, release-package-lock, clean-packages, registration by deploy/find.
+mod package_retention;

@@ -3,7 +3,7 @@
 //! service messages.
 
 use calamari::Outcome;
-use calamari::{FindPackageRequest, find_package};
+use calamari::{FindPackageRequest, find_package_and_register};
 
 use crate::cli::Context;
 
@@ -28,7 +28,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    let _variables = ctx.variables()?;
+    let variables = ctx.variables()?;
     let request = FindPackageRequest {
         package_id: args.package_id,
         package_version: args.package_version,
@@ -36,5 +36,5 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
         package_version_format: args.package_version_format,
         exact_match: args.exact_match,
     };
-    find_package(&request, &ctx.environment, &ctx.log)
+    find_package_and_register(&request, &variables, &ctx.environment, &ctx.log)
 }

@@ -5,7 +5,7 @@
 use crate::env_vars::{AgentEnvironment, TENTACLE_HOME};
 use crate::error::{Outcome, UsageError};
 use crate::package::Version;
-use crate::package::find::find_and_report;
+use crate::package::find::{Found, find_and_report};
 use crate::{Log, Result};
 
 /// What `find-package` was asked, as given on its command line.
@@ -35,6 +35,34 @@ fn required(value: Option<&String>, option: &'static str, message: &str) -> Resu
 /// # Errors
 /// A missing or invalid option, `TentacleHome` not set, or the cache cannot be read.
 pub fn find_package(request: &FindPackageRequest, environment: &AgentEnvironment, log: &Log) -> Result<Outcome> {
+    find(request, environment, log).map(|_| Outcome::Success)
+}
+
+/// As [`find_package`], and when the exact package is found and
+/// `Octopus.Calamari.EnablePackageRetention` is true, registers its use for the task
+/// `Octopus.Task.Id` in the package retention journal (see [`crate::register_package_use`]).
+///
+/// # Errors
+/// As [`find_package`]; a failed registration is logged, never an error.
+pub fn find_package_and_register(
+    request: &FindPackageRequest,
+    variables: &crate::VariableDictionary,
+    environment: &AgentEnvironment,
+    log: &Log,
+) -> Result<Outcome> {
+    if let Found::Exact(package) = find(request, environment, log)? {
+        let use_ = crate::PackageUse {
+            package_id: package.identity.id.clone(),
+            version: request.package_version.clone().unwrap_or_default().trim().to_string(),
+            version_format: request.package_version_format.clone(),
+            path: package.path.clone(),
+        };
+        crate::register_package_use(&use_, variables, log);
+    }
+    Ok(Outcome::Success)
+}
+
+fn find(request: &FindPackageRequest, environment: &AgentEnvironment, log: &Log) -> Result<Found> {
     let id = required(
         request.package_id.as_ref(),
         "--packageId",
@@ -71,6 +99,5 @@ pub fn find_package(request: &FindPackageRequest, environment: &AgentEnvironment
         ),
     })?;
     let home = environment.tentacle_home().ok_or(UsageError::EnvironmentVariableNotSet(TENTACLE_HOME))?;
-    find_and_report(&home.join("Files"), &id, &version, &hash, exact, log)?;
-    Ok(Outcome::Success)
+    Ok(find_and_report(&home.join("Files"), &id, &version, &hash, exact, log)?)
 }

@@ -49,7 +49,7 @@ pub use already_installed::AlreadyInstalled;
 pub(crate) use already_installed::check_already_installed;
 pub use error::Error;
 pub use extract_package::{ExtractPackageRequest, ExtractedPackage, extract_package};
-pub use find_package::{FindPackageRequest, find_package};
+pub use find_package::{FindPackageRequest, find_package, find_package_and_register};
 pub use run_script::{RunScriptRequest, run_script};
 pub use scripts::Stage;
 pub use transfer_package::{Transfer, transfer_package};
@@ -153,6 +153,7 @@ pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &
     if !package.is_file() {
         return Err(Error::PackageNotFound(package).into());
     }
+    crate::package_retention::commands::register_package_file(&package, variables, log);
     let journal = DeploymentJournal::from_variables(variables)?.map(|j| j.with_log(log.clone()));
     journal::set_previous_installation_variables(journal.as_ref(), variables)?;
     let journal_decision = if variables.get_flag(names::SKIP_JOURNAL, false)? {

@@ -228,20 +228,8 @@ impl DeploymentJournal {
         Ok(result)
     }
 
-    /// Temp files of writers that were killed before their rename. Only writers of this
-    /// journal use the prefix, and they all hold the lock we hold, so none is in use.
     fn remove_stale_temp_files(&self) {
-        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else { return };
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        let prefix = format!(".{}.", name.to_string_lossy());
-        let Ok(read_dir) = crate::fs::read_dir(dir) else { return };
-        for item in read_dir.flatten() {
-            let file_name = item.file_name();
-            let file_name = file_name.to_string_lossy();
-            if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") {
-                let _ = crate::fs::remove_file(item.path());
-            }
-        }
+        remove_stale_temp_files(&self.path);
     }
 
     /// Appends an entry.
@@ -307,6 +295,23 @@ impl DeploymentJournal {
         Ok(latest(self.entries()?, |e| {
             e.was_successful && e.retention_policy_set.eq_ignore_ascii_case(retention_policy_set)
         }))
+    }
+}
+
+/// Removes the temp files [`crate::fs::write_atomic`] left next to `path` when a writer was
+/// killed before its rename. Only writers of this file use the prefix, and they all hold
+/// the lock the caller holds, so none is in use.
+pub(crate) fn remove_stale_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(read_dir) = crate::fs::read_dir(dir) else { return };
+    for item in read_dir.flatten() {
+        let file_name = item.file_name();
+        let file_name = file_name.to_string_lossy();
+        if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") {
+            let _ = crate::fs::remove_file(item.path());
+        }
     }
 }
 
