@@ -5,7 +5,7 @@
 //! the arguments are parsed we overwrite the password bytes in the process's original argv
 //! area, which is what `/proc/<pid>/cmdline` shows. glibc passes `(argc, argv, envp)` to
 //! functions in `.init_array`; that is how the original argv is found. A short window between
-//! exec and the scrub remains: prefer `--variablesPasswordFile`.
+//! exec and the scrub remains: prefer `--variablesPasswordFile` (and `--feedPasswordFile`).
 
 use std::ffi::{CStr, c_char, c_int};
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -24,7 +24,7 @@ extern "C" fn capture(argc: c_int, argv: *mut *mut c_char, _envp: *mut *mut c_ch
 static CAPTURE: extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) = capture;
 
 /// Options whose values are secrets.
-const SECRET_OPTIONS: [&str; 2] = ["--variablesPassword", "--sensitiveVariablesPassword"];
+const SECRET_OPTIONS: [&str; 3] = ["--variablesPassword", "--sensitiveVariablesPassword", "--feedPassword"];
 
 /// Overwrites the values of password options in the original argv with `*`.
 pub(crate) fn scrub_passwords() {

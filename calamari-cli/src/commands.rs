@@ -4,6 +4,7 @@ pub(crate) mod bundle;
 pub(crate) mod check_install;
 pub(crate) mod clean;
 pub(crate) mod deploy_package;
+pub(crate) mod download_package;
 pub(crate) mod evaluate;
 pub(crate) mod extract_package;
 pub(crate) mod find_package;

@@ -16,7 +16,7 @@
 //! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
 //! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran or a package was extracted |
 
-use crate::{conventions, journal, lock, package, script, self_install, structured, substitution, variables};
+use crate::{conventions, feeds, journal, lock, package, script, self_install, structured, substitution, variables};
 
 /// How a command that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +146,9 @@ pub enum Error {
     /// A command's options are wrong.
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// `download-package` could not fetch a package from its feed.
+    #[error(transparent)]
+    Feed(#[from] feeds::Error),
 }
 
 /// `Result` with the crate's [`Error`].
@@ -166,6 +169,7 @@ impl Error {
             Error::Deployment(e) => deployment_kind(e),
             Error::Release(e) => release_kind(e),
             Error::Usage(_) => ErrorKind::User,
+            Error::Feed(e) => feed_kind(e),
         }
     }
 
@@ -326,6 +330,23 @@ fn script_kind(e: &script::Error) -> ErrorKind {
         | E::InterpreterMissing { .. }
         | E::Start { .. }
         | E::Timeout { .. } => ErrorKind::User,
+    }
+}
+
+fn feed_kind(e: &feeds::Error) -> ErrorKind {
+    use feeds::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        // A feed that is down, refuses us or lacks the package fails the step, as a bad
+        // option does; the last failure decides for the whole download.
+        E::Failed { source, .. } => feed_kind(source),
+        E::UnsupportedFeedType { .. }
+        | E::Status { .. }
+        | E::Network { .. }
+        | E::BadResponse { .. }
+        | E::NotFound { .. }
+        | E::HashMismatch { .. }
+        | E::CaBundle { .. } => ErrorKind::User,
     }
 }
 

@@ -172,6 +172,7 @@
 mod conventions;
 mod env_vars;
 mod error;
+mod feeds;
 pub mod fs;
 mod glob;
 mod journal;
@@ -193,6 +194,7 @@ mod xml_escape;
 // Errors and the exit-code policy.
 pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
+pub use feeds::Error as FeedError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
 pub use fs::IoError;
 pub use journal::Error as JournalError;
@@ -233,6 +235,9 @@ pub use conventions::{
 
 // Releases: the current link, shared paths, the health gate, rollback.
 pub use conventions::release::{RollbackOutcome, RollbackRequest, rollback};
+
+// Feeds: download-package.
+pub use feeds::{DownloadPackageRequest, DownloadedPackage, FeedType, download_package};
 
 // Packages.
 pub use package::{

@@ -66,7 +66,6 @@ impl PackageIdentity {
 /// The version format letter of a cache name for a `--packageVersionFormat` value
 /// (case-insensitive): `S` Semver, `M` Maven, `O` Octopus, `L` Lexicographic, `D` Docker;
 /// `None` for any other name.
-#[allow(dead_code, reason = "download-package and apply-delta write cache names; they land next")]
 pub(crate) fn version_format_letter(format: &str) -> Option<char> {
     ["Semver", "Maven", "Octopus", "Lexicographic", "Docker"]
         .iter()
@@ -78,7 +77,6 @@ pub(crate) fn version_format_letter(format: &str) -> Option<char> {
 /// `<escaped id>@<format letter><escaped version>@<32 uppercase hex><extension>`, the hex
 /// part fresh each time (the reference uses a new GUID), so two downloads of one version
 /// never collide. `find-package` and [`parse_file_name`] read it back.
-#[allow(dead_code, reason = "download-package and apply-delta write cache names; they land next")]
 pub(crate) fn cached_file_name(id: &str, version: &str, version_format: char, extension: &str) -> String {
     let buster: [u8; 16] = rand::random();
     format!("{}@{version_format}{}@{}{extension}", escape(id), escape(version), hex::encode_upper(buster))
