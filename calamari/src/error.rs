@@ -146,9 +146,16 @@ pub enum Error {
     /// A command's options are wrong.
     #[error(transparent)]
     Usage(#[from] UsageError),
-    /// `download-package` could not fetch a package from its feed.
+    /// `download-package` could not fetch a package from its feed (boxed: its variants
+    /// carry the feed, the package and the URL).
     #[error(transparent)]
-    Feed(#[from] feeds::Error),
+    Feed(Box<feeds::Error>),
+}
+
+impl From<feeds::Error> for Error {
+    fn from(e: feeds::Error) -> Self {
+        Error::Feed(Box::new(e))
+    }
 }
 
 /// `Result` with the crate's [`Error`].
@@ -345,7 +352,7 @@ fn feed_kind(e: &feeds::Error) -> ErrorKind {
         | E::Network { .. }
         | E::BadResponse { .. }
         | E::NotFound { .. }
-        | E::HashMismatch { .. }
+        | E::HashMismatch(_)
         | E::CaBundle { .. } => ErrorKind::User,
     }
 }

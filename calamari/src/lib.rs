@@ -194,8 +194,9 @@ mod xml_escape;
 // Errors and the exit-code policy.
 pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
-pub use feeds::Error as FeedError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
+pub use feeds::Error as FeedError;
+pub use feeds::HashMismatch as FeedHashMismatch;
 pub use fs::IoError;
 pub use journal::Error as JournalError;
 pub use lock::LockTimeout;

@@ -30,3 +30,5 @@ mod journal;
 mod structured;
 // Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
 mod release;
+// download-package against real feeds on loopback: NuGet v3, Maven, Helm (HTTPS), npm, PyPI, HTTP.
+mod feeds;

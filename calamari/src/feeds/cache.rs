@@ -114,7 +114,7 @@ pub(crate) fn download(
         let actual = digests.published.clone().unwrap_or_default();
         if actual != expected.digest {
             let t = &http.target;
-            return Err(Error::HashMismatch {
+            return Err(Error::HashMismatch(Box::new(super::error::HashMismatch {
                 feed_id: t.feed_id.clone(),
                 feed_uri: t.feed_uri.clone(),
                 package: t.package.clone(),
@@ -123,7 +123,7 @@ pub(crate) fn download(
                 algorithm: expected.algorithm.name(),
                 expected: expected.show(&expected.digest),
                 actual: expected.show(&actual),
-            });
+            })));
         }
     }
     file.sync_all().at("fsync", &partial)?;

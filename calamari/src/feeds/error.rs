@@ -74,27 +74,8 @@ pub enum Error {
     },
     /// What was downloaded does not have the hash the feed publishes for it; nothing was
     /// left in the cache.
-    #[error(
-        "feed '{feed_id}' ({feed_uri}): package {package} v{version} downloaded from {url} has {algorithm} {actual}, but the feed publishes {expected}"
-    )]
-    HashMismatch {
-        /// `--feedId`.
-        feed_id: String,
-        /// `--feedUri`, credentials stripped.
-        feed_uri: String,
-        /// The package id.
-        package: String,
-        /// The version.
-        version: String,
-        /// The URL downloaded, credentials stripped.
-        url: String,
-        /// `SHA-512`, `SHA-256` or `SHA-1`.
-        algorithm: &'static str,
-        /// The published hash, as published (hex, or base64 for an SRI `integrity`).
-        expected: String,
-        /// The hash of what was received, in the same notation.
-        actual: String,
-    },
+    #[error(transparent)]
+    HashMismatch(Box<HashMismatch>),
     /// A CA bundle (`SSL_CERT_FILE`) could not be read or holds no certificate.
     #[error("Cannot use the CA certificates in '{path}' (SSL_CERT_FILE): {message}")]
     CaBundle {
@@ -104,7 +85,9 @@ pub enum Error {
         message: String,
     },
     /// Every attempt failed; `source` is the last failure. The first line is the reference's.
-    #[error("Failed to download package {package} v{version} from feed: '{feed_uri}' (feed {feed_id}, {attempts} attempt(s))")]
+    #[error(
+        "Failed to download package {package} v{version} from feed: '{feed_uri}' (feed {feed_id}, {attempts} attempt(s))"
+    )]
     Failed {
         /// The package id.
         package: String,
@@ -128,9 +111,33 @@ impl Error {
     /// 4xx answer (401, 403, 404), a missing version or a local failure is final.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
-            Error::Network { .. } | Error::BadResponse { .. } | Error::HashMismatch { .. } => true,
+            Error::Network { .. } | Error::BadResponse { .. } | Error::HashMismatch(_) => true,
             Error::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             _ => false,
         }
     }
+}
+
+/// A download whose hash is not the one its feed publishes.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "feed '{feed_id}' ({feed_uri}): package {package} v{version} downloaded from {url} has {algorithm} {actual}, but the feed publishes {expected}"
+)]
+pub struct HashMismatch {
+    /// `--feedId`.
+    pub feed_id: String,
+    /// `--feedUri`, credentials stripped.
+    pub feed_uri: String,
+    /// The package id.
+    pub package: String,
+    /// The version.
+    pub version: String,
+    /// The URL downloaded, credentials stripped.
+    pub url: String,
+    /// `SHA-512`, `SHA-256` or `SHA-1`.
+    pub algorithm: &'static str,
+    /// The published hash, as published (hex, or base64 for an SRI `integrity`).
+    pub expected: String,
+    /// The hash of what was received, in the same notation.
+    pub actual: String,
 }

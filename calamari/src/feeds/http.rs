@@ -297,7 +297,10 @@ mod tests {
     #[test]
     fn references_resolve_like_a_browser() {
         let base = "http://h:1/simple/acme/";
-        assert_eq!(resolve(base, "../../packages/acme-1.0.tar.gz#sha256=ab"), "http://h:1/packages/acme-1.0.tar.gz#sha256=ab");
+        assert_eq!(
+            resolve(base, "../../packages/acme-1.0.tar.gz#sha256=ab"),
+            "http://h:1/packages/acme-1.0.tar.gz#sha256=ab"
+        );
         assert_eq!(resolve(base, "/x/y.tgz"), "http://h:1/x/y.tgz");
         assert_eq!(resolve("http://h/charts/index.yaml", "acme-1.0.tgz"), "http://h/charts/acme-1.0.tgz");
         assert_eq!(resolve("http://h/charts/", "https://o/z.tgz"), "https://o/z.tgz");

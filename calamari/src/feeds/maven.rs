@@ -37,5 +37,8 @@ pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &s
             .and_then(|text| text.split_whitespace().next().and_then(|h| Expected::hex(Algorithm::Sha1, h)));
         return Ok(Resolved { url, extension: (*extension).to_string(), expected });
     }
-    Err(http.not_found(format!("nothing at {dir}/{artifact}-{version}.{{{}}}", EXTENSIONS.iter().map(|e| &e[1..]).collect::<Vec<_>>().join(","))))
+    Err(http.not_found(format!(
+        "nothing at {dir}/{artifact}-{version}.{{{}}}",
+        EXTENSIONS.iter().map(|e| &e[1..]).collect::<Vec<_>>().join(",")
+    )))
 }

@@ -23,7 +23,7 @@ mod verify;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use error::Error;
+pub use error::{Error, HashMismatch};
 
 use crate::env_vars::{AgentEnvironment, TENTACLE_HOME};
 use crate::error::UsageError;
@@ -166,13 +166,18 @@ pub fn download_package(
         log.add_sensitive(password);
     }
     let feed_type = FeedType::parse(request.feed_type.as_deref().unwrap_or("NuGet"))?;
-    let id = required(request.package_id.as_ref(), "--packageId", "No package ID was specified. Please pass --packageId YourPackage")?;
+    let id = required(
+        request.package_id.as_ref(),
+        "--packageId",
+        "No package ID was specified. Please pass --packageId YourPackage",
+    )?;
     let version = required(
         request.package_version.as_ref(),
         "--packageVersion",
         "No package version was specified. Please pass --packageVersion 1.0.0.0",
     )?;
-    let feed_id = required(request.feed_id.as_ref(), "--feedId", "No feed ID was specified. Please pass --feedId feed-id")?;
+    let feed_id =
+        required(request.feed_id.as_ref(), "--feedId", "No feed ID was specified. Please pass --feedId feed-id")?;
     let raw_uri = required(
         request.feed_uri.as_ref(),
         "--feedUri",
@@ -230,7 +235,8 @@ pub fn download_package(
         (Some(u), Some(p)) => Some((u.to_string(), p.to_string())),
         _ => uri_credentials,
     };
-    let target = Target { feed_id: feed_id.clone(), feed_uri: uri.clone(), package: id.clone(), version: version.clone() };
+    let target =
+        Target { feed_id: feed_id.clone(), feed_uri: uri.clone(), package: id.clone(), version: version.clone() };
     let client = http::Http::new(target, credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())), environment)?;
     let dir = home.join("Files").join(crate::package::name::escape(&feed_id));
     log.info(format!("Downloading package {id} v{version} from feed '{feed_id}': '{uri}'"));
@@ -271,7 +277,15 @@ pub fn download_package(
     log.output_variable("StagedPackage.Hash", &file.sha1, false);
     log.output_variable("StagedPackage.Size", &file.size.to_string(), false);
     log.output_variable("StagedPackage.FullPathOnRemoteMachine", &file.path.display().to_string(), false);
-    Ok(DownloadedPackage { package_id: id, version, feed_id, path: file.path, hash: file.sha1, size: file.size, reused })
+    Ok(DownloadedPackage {
+        package_id: id,
+        version,
+        feed_id,
+        path: file.path,
+        hash: file.sha1,
+        size: file.size,
+        reused,
+    })
 }
 
 #[allow(clippy::too_many_arguments, reason = "one attempt of the loop above, with everything it checked")]

@@ -40,14 +40,16 @@ pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &s
     if let Some(registrations) = find("RegistrationsBaseUrl") {
         let url = format!("{}/{lower_id}/index.json", registrations.trim_end_matches('/'));
         if let Some(text) = http.get_text_optional(&url)? {
-            let json: Value = serde_json::from_str(&text).map_err(|e| http.bad_response(&url, format!("not JSON: {e}")))?;
+            let json: Value =
+                serde_json::from_str(&text).map_err(|e| http.bad_response(&url, format!("not JSON: {e}")))?;
             if let Some(found) = from_registration(http, &url, &json, version)? {
                 return Ok(found);
             }
         }
     }
-    let base = find("PackageBaseAddress")
-        .ok_or_else(|| http.bad_response(&index_url, "neither a RegistrationsBaseUrl nor a PackageBaseAddress resource"))?;
+    let base = find("PackageBaseAddress").ok_or_else(|| {
+        http.bad_response(&index_url, "neither a RegistrationsBaseUrl nor a PackageBaseAddress resource")
+    })?;
     let base = base.trim_end_matches('/');
     Ok(Resolved {
         url: format!("{base}/{lower_id}/{normalized}/{lower_id}.{normalized}.nupkg"),
@@ -56,19 +58,26 @@ pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &s
     })
 }
 
-/// The service index: `feed_uri` itself, or `feed_uri/index.json` when that 404s.
+/// The service index: `feed_uri` itself, or `feed_uri/index.json` when that is not one
+/// (404, an HTML listing, JSON without `resources`).
 fn service_index(http: &Http, feed_uri: &str) -> Result<(String, Value), Error> {
     let mut urls = vec![feed_uri.to_string()];
     if !feed_uri.ends_with(".json") {
         urls.push(format!("{}/index.json", feed_uri.trim_end_matches('/')));
     }
+    let mut last = None;
     for url in &urls {
-        if let Some(text) = http.get_text_optional(url)? {
-            let json = serde_json::from_str(&text).map_err(|e| http.bad_response(url, format!("not JSON: {e}")))?;
-            return Ok((url.clone(), json));
+        let Some(text) = http.get_text_optional(url)? else {
+            last = Some(http.status(url, 404));
+            continue;
+        };
+        match serde_json::from_str::<Value>(&text) {
+            Ok(json) if json.get("resources").is_some() => return Ok((url.clone(), json)),
+            Ok(_) => last = Some(http.bad_response(url, "no `resources` list: not a NuGet v3 service index")),
+            Err(e) => last = Some(http.bad_response(url, format!("not a NuGet v3 service index (not JSON: {e})"))),
         }
     }
-    Err(http.status(urls.last().map_or(feed_uri, String::as_str), 404))
+    Err(last.unwrap_or_else(|| http.status(feed_uri, 404)))
 }
 
 /// The leaf for `version` in a registration index, following pages that are not inlined.
@@ -121,8 +130,11 @@ fn normalize_version(version: &str) -> String {
         Some((r, p)) => (r.to_string(), Some(p.to_string())),
         None => (v.clone(), None),
     };
-    let mut parts: Vec<String> =
-        release.split('.').map(|p| p.trim_start_matches('0').to_string()).map(|p| if p.is_empty() { "0".into() } else { p }).collect();
+    let mut parts: Vec<String> = release
+        .split('.')
+        .map(|p| p.trim_start_matches('0').to_string())
+        .map(|p| if p.is_empty() { "0".into() } else { p })
+        .collect();
     while parts.len() < 3 {
         parts.push("0".into());
     }

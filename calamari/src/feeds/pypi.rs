@@ -53,8 +53,10 @@ pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &s
             Some((u, f)) => (u.to_string(), Some(f.to_string())),
             None => (href.clone(), None),
         };
-        let expected =
-            fragment.as_deref().and_then(|f| f.strip_prefix("sha256=")).and_then(|h| Expected::hex(Algorithm::Sha256, h));
+        let expected = fragment
+            .as_deref()
+            .and_then(|f| f.strip_prefix("sha256="))
+            .and_then(|h| Expected::hex(Algorithm::Sha256, h));
         let found = Resolved { url: resolve(&page_url, &url), extension, expected };
         if found.extension == ".whl" {
             wheel.get_or_insert(found);
@@ -116,9 +118,21 @@ mod tests {
     #[test]
     fn names_and_files_parse() {
         assert_eq!(normalize("Acme_Web..Tools"), "acme-web-tools");
-        assert_eq!(parse_file_name("acme_web-1.0.0-py3-none-any.whl"), Some(("acme_web".into(), "1.0.0".into(), ".whl".into())));
-        assert_eq!(parse_file_name("acme-web-1.0.0.tar.gz"), Some(("acme-web".into(), "1.0.0".into(), ".tar.gz".into())));
+        assert_eq!(
+            parse_file_name("acme_web-1.0.0-py3-none-any.whl"),
+            Some(("acme_web".into(), "1.0.0".into(), ".whl".into()))
+        );
+        assert_eq!(
+            parse_file_name("acme-web-1.0.0.tar.gz"),
+            Some(("acme-web".into(), "1.0.0".into(), ".tar.gz".into()))
+        );
         let page = r#"<html><body><a href="../../packages/acme-1.0.tar.gz#sha256=ab">acme-1.0.tar.gz</a><br><A HREF='x.whl'>x</A></body></html>"#;
-        assert_eq!(links(page), vec![("../../packages/acme-1.0.tar.gz#sha256=ab".to_string(), "acme-1.0.tar.gz".to_string()), ("x.whl".into(), "x".into())]);
+        assert_eq!(
+            links(page),
+            vec![
+                ("../../packages/acme-1.0.tar.gz#sha256=ab".to_string(), "acme-1.0.tar.gz".to_string()),
+                ("x.whl".into(), "x".into())
+            ]
+        );
     }
 }

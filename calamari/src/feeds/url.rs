@@ -11,7 +11,8 @@ use crate::package::name::split_extension;
 /// # Errors
 /// The URL's file name has no package extension.
 pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &str) -> Result<Resolved, Error> {
-    let url = feed_uri.replace("{packageId}", &encode_segment(id)).replace("{packageVersion}", &encode_segment(version));
+    let url =
+        feed_uri.replace("{packageId}", &encode_segment(id)).replace("{packageVersion}", &encode_segment(version));
     let path = url.split(['?', '#']).next().unwrap_or(&url);
     let file_name = path.rsplit('/').next().unwrap_or("");
     let Some((_, extension)) = split_extension(file_name) else {

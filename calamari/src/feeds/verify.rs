@@ -62,7 +62,9 @@ impl Expected {
 
     /// From an SRI `integrity` string: the first `sha512-`, else `sha256-`, else `sha1-` item.
     pub(crate) fn sri(text: &str) -> Option<Expected> {
-        for (prefix, algorithm) in [("sha512-", Algorithm::Sha512), ("sha256-", Algorithm::Sha256), ("sha1-", Algorithm::Sha1)] {
+        for (prefix, algorithm) in
+            [("sha512-", Algorithm::Sha512), ("sha256-", Algorithm::Sha256), ("sha1-", Algorithm::Sha1)]
+        {
             if let Some(item) = text.split_whitespace().find_map(|i| i.strip_prefix(prefix))
                 && let Some(mut e) = Expected::base64(algorithm, item)
             {
