@@ -84,18 +84,18 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-/// Polls until `url` answers any HTTP status; `false` when the process exits first.
-fn wait_http(child: &mut Child, url: &str) -> bool {
+/// Polls until `port` on loopback accepts connections (the servers listen once ready);
+/// `false` when the process exits first or the deadline passes.
+fn wait_listening(child: &mut Child, port: u16) -> bool {
     let deadline = std::time::Instant::now() + STARTUP;
     while std::time::Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
             return false;
         }
-        let ok = Command::new("curl").args(["-s", "-o", "/dev/null", url]).status().is_ok_and(|s| s.success());
-        if ok {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     false
 }
@@ -601,8 +601,7 @@ fn npm_from_verdaccio_checks_the_integrity_and_reuses_the_cache() {
         .spawn()
         .expect("spawn verdaccio");
     let mut server = Server { child, port, log: env.path("none.log") };
-    let ping = server.url("-/ping");
-    if !wait_http(&mut server.child, &ping) {
+    if !wait_listening(&mut server.child, port) {
         skip("verdaccio did not start");
         return;
     }
@@ -653,8 +652,7 @@ fn pypi_from_pypiserver_prefers_the_wheel_and_checks_its_sha256() {
         .spawn()
         .expect("spawn pypiserver");
     let mut server = Server { child, port, log: env.path("none.log") };
-    let index = server.url("simple/");
-    if !wait_http(&mut server.child, &index) {
+    if !wait_listening(&mut server.child, port) {
         skip("pypiserver did not start");
         return;
     }
@@ -976,4 +974,35 @@ fn unsupported_feed_types_and_missing_options_are_user_errors() {
         .run()
         .code(1)
         .stderr_has("Environment variable 'TentacleHome' has not been set.");
+}
+
+#[test]
+fn a_feed_that_cannot_be_reached_is_named_with_the_network_error() {
+    let env = TestEnv::new();
+    let port = free_port(); // nothing listens there any more
+    let uri = format!("http://127.0.0.1:{port}/{{packageId}}.{{packageVersion}}.zip");
+    let run = download(
+        &env,
+        &[
+            "--packageId",
+            "Acme",
+            "--packageVersion",
+            "1.0.0",
+            "--feedType",
+            "http",
+            "--feedId",
+            "down",
+            "--feedUri",
+            &uri,
+            "--attempts",
+            "2",
+            "--attemptBackoffSeconds",
+            "0",
+        ],
+    )
+    .run();
+    run.code(1)
+        .stdout_has("Attempt 1 of 2 to download package Acme v1.0.0 failed: ")
+        .stderr_has(&format!("Failed to download package Acme v1.0.0 from feed: '{uri}' (feed down, 2 attempt(s)): feed 'down' ({uri}): request for http://127.0.0.1:{port}/Acme.1.0.0.zip (package Acme) failed: "));
+    assert_eq!(cache_files(&env, "down"), Vec::<PathBuf>::new());
 }
