@@ -385,6 +385,7 @@ classified!(
     self_install::Error => self_install_kind,
     conventions::Error => deployment_kind,
     conventions::release::Error => release_kind,
+    feeds::Error => feed_kind,
 );
 
 /// The exit code a module's error gives, for the modules' own tests.

@@ -797,41 +797,63 @@ fn the_feed_password_is_scrubbed_from_the_process_arguments_and_masked() {
         return;
     };
     let uri = server.url("{packageId}.{packageVersion}.zip");
-    let mut cmd = download(
-        &env,
-        &[
-            "--packageId",
-            "Acme",
-            "--packageVersion",
-            "1.0.0",
-            "--feedType",
-            "Http",
-            "--feedId",
-            "web",
-            "--feedUri",
-            &uri,
-            "--feedUsername",
-            "me",
-            &format!("--feedPassword={SECRET}"),
-        ],
-    )
-    .cmd;
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn calamari");
-    wait_until(PROMPTLY, "calamari's request to reach the server", || {
-        server.requests().iter().any(|l| l.starts_with("START"))
+    let spawn = |args: &[&str]| {
+        let mut cmd = download(&env, args).cmd;
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn calamari")
+    };
+    let password_option = format!("--feedPassword={SECRET}");
+    let with_option = spawn(&[
+        "--packageId",
+        "Acme",
+        "--packageVersion",
+        "1.0.0",
+        "--feedType",
+        "Http",
+        "--feedId",
+        "web",
+        "--feedUri",
+        &uri,
+        "--feedUsername",
+        "me",
+        &password_option,
+    ]);
+    // The other form: the credentials in the feed URI, as a separate argument.
+    let userinfo_uri = format!("http://me:{SECRET}@127.0.0.1:{}/{{packageId}}.{{packageVersion}}.zip", server.port);
+    let in_uri = spawn(&[
+        "--packageId",
+        "Acme",
+        "--packageVersion",
+        "1.0.0",
+        "--feedType",
+        "Http",
+        "--feedId",
+        "web2",
+        "--feedUri",
+        &userinfo_uri,
+    ]);
+    wait_until(PROMPTLY, "both requests to reach the server", || {
+        server.requests().iter().filter(|l| l.starts_with("START")).count() >= 2
     });
-    let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default())
-        .replace('\0', " ");
+    let cmdline = |child: &Child| {
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap_or_default())
+            .replace('\0', " ")
+    };
+    let (option_cmdline, uri_cmdline) = (cmdline(&with_option), cmdline(&in_uri));
     std::fs::write(&release, "").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    if cfg!(all(target_os = "linux", target_env = "gnu")) {
-        assert!(!cmdline.contains(SECRET), "the password is in /proc/<pid>/cmdline: {cmdline}");
-        assert!(cmdline.contains(&format!("--feedPassword={}", "*".repeat(SECRET.len()))), "{cmdline}");
+    for child in [with_option, in_uri] {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "{stdout}\n{stderr}");
     }
-    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        let stars = "*".repeat(SECRET.len());
+        assert!(!option_cmdline.contains(SECRET), "the password is in /proc/<pid>/cmdline: {option_cmdline}");
+        assert!(option_cmdline.contains(&format!("--feedPassword={stars}")), "{option_cmdline}");
+        assert!(!uri_cmdline.contains(SECRET), "the password is in /proc/<pid>/cmdline: {uri_cmdline}");
+        assert!(uri_cmdline.contains(&format!("http://me:{stars}@127.0.0.1:")), "{uri_cmdline}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -317,3 +317,44 @@ fn attempt_once(
     let file = cache::download(http, &resolved, dir, id, version, letter)?;
     Ok((file, false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code_of;
+
+    fn status(status: u16) -> Error {
+        Error::Status {
+            feed_id: "f".into(),
+            feed_uri: "http://h/".into(),
+            package: "A".into(),
+            url: "http://h/A".into(),
+            status,
+        }
+    }
+
+    #[test]
+    fn feed_failures_are_user_errors_and_only_transient_ones_are_retried() {
+        assert!(status(503).is_transient() && status(429).is_transient() && status(408).is_transient());
+        assert!(!status(404).is_transient() && !status(401).is_transient());
+        let failed = Error::Failed {
+            package: "A".into(),
+            version: "1".into(),
+            feed_id: "f".into(),
+            feed_uri: "http://h/".into(),
+            attempts: 5,
+            source: Box::new(status(503)),
+        };
+        assert_eq!(code_of(&failed), 1);
+        assert_eq!(code_of(&Error::UnsupportedFeedType { feed_type: "Docker".into() }), 1);
+        let io = crate::fs::IoError { op: "write", path: "/x".into(), source: std::io::Error::other("disk") };
+        assert_eq!(code_of(&Error::Io(io)), 100);
+    }
+
+    #[test]
+    fn feed_types_parse_case_insensitively() {
+        assert_eq!(FeedType::parse("nuget").ok(), Some(FeedType::NuGet));
+        assert_eq!(FeedType::parse("PYPI").ok(), Some(FeedType::PyPi));
+        assert!(matches!(FeedType::parse("Docker"), Err(Error::UnsupportedFeedType { .. })));
+    }
+}
