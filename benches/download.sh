@@ -23,7 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && cargo build --release -q -p calamari-cli)
+# NO_BUILD=1 uses the release binary as it is.
+[ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release -q -p calamari-cli)
 mkdir -p "$WORK/www" "$WORK/home"
 head -c $((SIZE_MB << 20)) /dev/urandom > "$WORK/www/Bench.1.0.0.zip"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
