@@ -12,6 +12,7 @@
 //! | load the variables an agent hands over | [`load_variables`], [`VariableSources`], [`AgentEnvironment`] |
 //! | deploy a package (the whole convention pipeline) | [`deploy_package`] |
 //! | run a script with the Calamari helpers | [`run_script`] with a [`RunScriptRequest`] |
+//! | download a package from a feed into the cache | [`download_package`] with a [`DownloadPackageRequest`] |
 //! | extract a package safely | [`extract`] (any destination), [`extract_package`] (the command) |
 //! | evaluate an Octostache template | [`VariableDictionary::evaluate`] |
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
