@@ -5,7 +5,7 @@
 //! the arguments are parsed we overwrite the password bytes in the process's original argv
 //! area, which is what `/proc/<pid>/cmdline` shows. glibc passes `(argc, argv, envp)` to
 //! functions in `.init_array`; that is how the original argv is found. A short window between
-//! exec and the scrub remains: prefer `--variablesPasswordFile`.
+//! exec and the scrub remains: prefer `--variablesPasswordFile` (and `--feedPasswordFile`).
 
 use std::ffi::{CStr, c_char, c_int};
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -24,9 +24,24 @@ extern "C" fn capture(argc: c_int, argv: *mut *mut c_char, _envp: *mut *mut c_ch
 static CAPTURE: extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) = capture;
 
 /// Options whose values are secrets.
-const SECRET_OPTIONS: [&str; 2] = ["--variablesPassword", "--sensitiveVariablesPassword"];
+const SECRET_OPTIONS: [&str; 3] = ["--variablesPassword", "--sensitiveVariablesPassword", "--feedPassword"];
 
-/// Overwrites the values of password options in the original argv with `*`.
+/// Options whose values are URLs that may hold `user:password@`.
+const URL_OPTIONS: [&str; 1] = ["--feedUri"];
+
+/// Overwrites the password of a URL's `user:password@` with `*`.
+fn scrub_userinfo(url: &mut [u8]) {
+    let Some(scheme_end) = url.windows(3).position(|w| w == b"://") else { return };
+    let start = scheme_end + 3;
+    let end = url[start..].iter().position(|b| matches!(b, b'/' | b'?' | b'#')).map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..end].iter().rposition(|&b| b == b'@').map(|i| start + i) else { return };
+    if let Some(colon) = url[start..at].iter().position(|&b| b == b':').map(|i| start + i) {
+        url[colon + 1..at].fill(b'*');
+    }
+}
+
+/// Overwrites the values of password options in the original argv with `*`, and the
+/// password of a `user:password@` in a feed URL.
 pub(crate) fn scrub_passwords() {
     let argv = ARGV.load(Ordering::Relaxed);
     let argc = ARGC.load(Ordering::Relaxed);
@@ -34,6 +49,7 @@ pub(crate) fn scrub_passwords() {
         return;
     }
     let mut previous_was_secret_flag = false;
+    let mut previous_was_url_flag = false;
     for i in 0..argc {
         // SAFETY: glibc handed us argv with argc valid, NUL-terminated entries that live for
         // the whole process; we only overwrite bytes inside each string, never its NUL.
@@ -49,6 +65,19 @@ pub(crate) fn scrub_passwords() {
                 previous_was_secret_flag = false;
                 continue;
             }
+            if previous_was_url_flag {
+                scrub_userinfo(bytes);
+                previous_was_url_flag = false;
+                continue;
+            }
+            for option in URL_OPTIONS {
+                let opt = option.as_bytes();
+                if bytes == opt {
+                    previous_was_url_flag = true;
+                } else if bytes.len() > opt.len() && bytes.starts_with(opt) && bytes[opt.len()] == b'=' {
+                    scrub_userinfo(&mut bytes[opt.len() + 1..]);
+                }
+            }
             for option in SECRET_OPTIONS {
                 let opt = option.as_bytes();
                 if bytes == opt {
@@ -58,5 +87,18 @@ pub(crate) fn scrub_passwords() {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_the_password_of_a_url_is_scrubbed() {
+        let mut url = b"https://me:s3cret@feed:8443/v3/index.json".to_vec();
+        super::scrub_userinfo(&mut url);
+        assert_eq!(url, b"https://me:******@feed:8443/v3/index.json");
+        let mut plain = b"http://feed/a@b".to_vec();
+        super::scrub_userinfo(&mut plain);
+        assert_eq!(plain, b"http://feed/a@b");
     }
 }

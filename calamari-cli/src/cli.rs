@@ -135,6 +135,8 @@ pub(crate) enum Command {
     ReleasePackageLock(commands::release_package_lock::Args),
     /// Apply the machine package cache retention strategy to the package cache.
     CleanPackages(commands::clean_packages::Args),
+    /// Download a package from a feed into the package cache, TentacleHome/Files/<feedId>.
+    DownloadPackage(commands::download_package::Args),
 }
 
 /// What every command gets: the log writer, the global options and the environment the
@@ -236,6 +238,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::RegisterPackage(args) => commands::register_package::exec(args, &ctx),
         Command::ReleasePackageLock(args) => commands::release_package_lock::exec(args, &ctx),
         Command::CleanPackages(args) => commands::clean_packages::exec(args, &ctx),
+        Command::DownloadPackage(args) => commands::download_package::exec(args, &ctx),
     };
     drop(isolation_guard);
     if let Err(e) = &result {

@@ -7,6 +7,7 @@ pub(crate) mod clean;
 pub(crate) mod clean_packages;
 pub(crate) mod delta;
 pub(crate) mod deploy_package;
+pub(crate) mod download_package;
 pub(crate) mod evaluate;
 pub(crate) mod extract_package;
 pub(crate) mod find_package;

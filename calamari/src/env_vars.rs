@@ -16,6 +16,8 @@ pub(crate) const PROGRESS_DELAY_MS: &str = "CALAMARI_PROGRESS_DELAY_MS";
 pub(crate) const HOME: &str = "HOME";
 /// Windows-style root for staging directories (`%SystemDrive%/Applications`).
 pub(crate) const SYSTEM_DRIVE: &str = "SystemDrive";
+/// A PEM CA bundle that `download-package` trusts for HTTPS besides the system roots.
+pub(crate) const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 
 use std::path::PathBuf;
 

@@ -17,7 +17,7 @@
 //! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
 
 use crate::{
-    conventions, delta, isolation, journal, lock, package, package_retention, script, self_install, structured,
+    conventions, delta, feeds, isolation, journal, lock, package, package_retention, script, self_install, structured,
     substitution, variables,
 };
 
@@ -158,6 +158,16 @@ pub enum Error {
     /// The package retention journal could not be read or written, or a retention variable is bad.
     #[error(transparent)]
     PackageRetention(#[from] package_retention::Error),
+    /// `download-package` could not fetch a package from its feed (boxed: its variants
+    /// carry the feed, the package and the URL).
+    #[error(transparent)]
+    Feed(Box<feeds::Error>),
+}
+
+impl From<feeds::Error> for Error {
+    fn from(e: feeds::Error) -> Self {
+        Error::Feed(Box::new(e))
+    }
 }
 
 /// `Result` with the crate's [`Error`].
@@ -181,6 +191,7 @@ impl Error {
             Error::Delta(e) => delta_kind(e),
             Error::Isolation(e) => isolation_kind(e),
             Error::PackageRetention(e) => package_retention_kind(e),
+            Error::Feed(e) => feed_kind(e),
         }
     }
 
@@ -391,6 +402,23 @@ fn script_kind(e: &script::Error) -> ErrorKind {
     }
 }
 
+fn feed_kind(e: &feeds::Error) -> ErrorKind {
+    use feeds::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        // A feed that is down, refuses us or lacks the package fails the step, as a bad
+        // option does; the last failure decides for the whole download.
+        E::Failed { source, .. } => feed_kind(source),
+        E::UnsupportedFeedType { .. }
+        | E::Status { .. }
+        | E::Network { .. }
+        | E::BadResponse { .. }
+        | E::NotFound { .. }
+        | E::HashMismatch(_)
+        | E::CaBundle { .. } => ErrorKind::User,
+    }
+}
+
 /// The kind of a module's error, decided by the functions above (for the modules' tests).
 #[cfg(test)]
 pub(crate) trait Classified {
@@ -421,6 +449,7 @@ classified!(
     conventions::release::Error => release_kind,
     delta::Error => delta_kind,
     isolation::Error => isolation_kind,
+    feeds::Error => feed_kind,
 );
 
 /// The exit code a module's error gives, for the modules' own tests.

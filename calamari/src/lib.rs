@@ -12,6 +12,7 @@
 //! | load the variables an agent hands over | [`load_variables`], [`VariableSources`], [`AgentEnvironment`] |
 //! | deploy a package (the whole convention pipeline) | [`deploy_package`] |
 //! | run a script with the Calamari helpers | [`run_script`] with a [`RunScriptRequest`] |
+//! | download a package from a feed into the cache | [`download_package`] with a [`DownloadPackageRequest`] |
 //! | extract a package safely | [`extract`] (any destination), [`extract_package`] (the command) |
 //! | evaluate an Octostache template | [`VariableDictionary::evaluate`] |
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
@@ -175,6 +176,7 @@ mod conventions;
 mod delta;
 mod env_vars;
 mod error;
+mod feeds;
 pub mod fs;
 mod glob;
 mod isolation;
@@ -200,6 +202,8 @@ pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
 pub use delta::Error as DeltaError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
+pub use feeds::Error as FeedError;
+pub use feeds::HashMismatch as FeedHashMismatch;
 pub use fs::IoError;
 pub use isolation::Error as IsolationError;
 pub use journal::Error as JournalError;
@@ -236,12 +240,15 @@ pub use service_message::parse::{Item as ServiceMessageItem, Parser as ServiceMe
 // The commands' pipelines.
 pub use conventions::{
     AlreadyInstalled, DeployOutcome, ExtractPackageRequest, ExtractedPackage, FindPackageRequest, JournalDecision,
-    RunScriptRequest, Stage, Transfer, deploy_package, extract_package, find_package, find_package_and_register,
-    run_script, transfer_package,
+    RunScriptRequest, Stage, Transfer, deploy_package, download_package_and_register, extract_package, find_package,
+    find_package_and_register, run_script, transfer_package,
 };
 
 // Releases: the current link, shared paths, the health gate, rollback.
 pub use conventions::release::{RollbackOutcome, RollbackRequest, rollback};
+
+// Feeds: download-package.
+pub use feeds::{DownloadPackageRequest, DownloadedPackage, FeedType, download_package};
 
 // Packages.
 pub use package::{

@@ -36,3 +36,5 @@ mod delta;
 mod isolation;
 // The machine package cache: register-package, release-package-lock, clean-packages, registration by deploy/find.
 mod package_retention;
+// download-package against real feeds on loopback: NuGet v3, Maven, Helm (HTTPS), npm, PyPI, HTTP.
+mod feeds;

@@ -27,6 +27,7 @@
 
 mod already_installed;
 mod custom_installation;
+mod download_package;
 mod error;
 mod extract_package;
 mod feature_scripts;
@@ -47,6 +48,7 @@ use feature_scripts::FeatureStage;
 
 pub use already_installed::AlreadyInstalled;
 pub(crate) use already_installed::check_already_installed;
+pub use download_package::download_package_and_register;
 pub use error::Error;
 pub use extract_package::{ExtractPackageRequest, ExtractedPackage, extract_package};
 pub use find_package::{FindPackageRequest, find_package, find_package_and_register};

@@ -66,7 +66,6 @@ impl PackageIdentity {
 /// The version format letter of a cache name for a `--packageVersionFormat` value
 /// (case-insensitive): `S` Semver, `M` Maven, `O` Octopus, `L` Lexicographic, `D` Docker;
 /// `None` for any other name.
-#[allow(dead_code, reason = "download-package and apply-delta write cache names; they land next")]
 pub(crate) fn version_format_letter(format: &str) -> Option<char> {
     ["Semver", "Maven", "Octopus", "Lexicographic", "Docker"]
         .iter()
