@@ -98,11 +98,11 @@ pub(crate) fn download(
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}{DOWNLOADING}"));
     let response = http.get(&resolved.url)?;
-    let mut file = crate::fs::create(&partial)?;
+    let file = crate::fs::create(&partial)?;
     let mut guard = PartialGuard(Some(&partial));
     let mut hasher = Hasher::new(resolved.expected.as_ref());
     let mut body = Http::body_reader(response);
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, crate::fs::Writeback::new(&file));
     verify::copy_hashing(&mut body, &mut out, &mut hasher).map_err(|e| match e {
         Ok(net) => http.network(&resolved.url, net),
         Err(io) => Error::Io(crate::fs::IoError { op: "write", path: partial.clone(), source: io }),

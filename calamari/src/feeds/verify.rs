@@ -152,26 +152,67 @@ impl Hasher {
     }
 }
 
-/// Copies `reader` to `writer` in 1 MiB reads, hashing as it goes.
+/// Copies `reader` to `writer`, hashing as it goes, in two threads: this one reads (the
+/// network) while a second hashes and writes what was read before, so hashing costs no
+/// time as long as the network is the slower side (a single thread stops reading while it
+/// hashes, and the sender stalls). At most [`IN_FLIGHT`] chunks of [`CHUNK`] bytes wait
+/// between them, so memory stays bounded.
 ///
 /// # Errors
 /// `Err(Ok(e))` when reading failed (the network), `Err(Err(e))` when writing failed.
 pub(crate) fn copy_hashing(
     reader: &mut impl Read,
-    writer: &mut impl Write,
+    writer: &mut (impl Write + Send),
     hasher: &mut Hasher,
 ) -> Result<(), Result<std::io::Error, std::io::Error>> {
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Ok(e)),
-        };
-        hasher.update(&buf[..n]);
-        writer.write_all(&buf[..n]).map_err(Err)?;
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || -> std::io::Result<()> {
+            for (buf, n) in full_rx {
+                hasher.update(&buf[..n]);
+                writer.write_all(&buf[..n])?;
+                // The reader may have finished and dropped its end: nothing to reuse then.
+                let _ = empty_tx.send(buf);
+            }
+            Ok(())
+        });
+        let read = (|| loop {
+            let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+            let n = fill(reader, &mut buf)?;
+            if n == 0 || full_tx.send((buf, n)).is_err() {
+                // The end, or the worker stopped on a write error, which it reports.
+                return Ok(());
+            }
+        })();
+        drop(full_tx);
+        let written = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match (read, written) {
+            (_, Err(e)) => Err(Err(e)),
+            (Err(e), Ok(())) => Err(Ok(e)),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    })
+}
+
+/// Bytes per chunk handed from the reading thread to the hashing one.
+const CHUNK: usize = 1 << 20;
+/// Chunks that may wait for the hashing thread.
+const IN_FLIGHT: usize = 4;
+
+/// Reads into `buf` until at least half of it is filled or the stream ends; returns the
+/// bytes read (0 at the end).
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() / 2 {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(n)
 }
 
 /// The digests of a file already on disk.
@@ -192,6 +233,70 @@ pub(crate) fn hash_file(path: &Path, expected: Option<&Expected>) -> Result<Dige
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads `data` in pieces of 7,777 bytes, then fails with `fail` if given.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        fail: Option<std::io::ErrorKind>,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.data.is_empty() {
+                return match self.fail.take() {
+                    Some(kind) => Err(kind.into()),
+                    None => Ok(0),
+                };
+            }
+            let n = buf.len().min(self.data.len()).min(7777);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// Accepts `room` bytes, then fails.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::ErrorKind::StorageFull.into());
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn copying_on_two_threads_keeps_every_byte_in_order_and_reports_which_side_failed() {
+        let data: Vec<u8> = (0..(5 * CHUNK + 12_345)).map(|i| (i * 31 % 251) as u8).collect();
+        let mut out = Vec::new();
+        let mut hasher = Hasher::new(None);
+        copy_hashing(&mut Trickle { data: &data, fail: None }, &mut out, &mut hasher).unwrap();
+        assert!(out == data, "the copy differs");
+        let digests = hasher.finish(None);
+        assert_eq!((digests.sha1, digests.size), (hex::encode(sha1::Sha1::digest(&data)), data.len() as u64));
+
+        let mut hasher = Hasher::new(None);
+        let read = copy_hashing(
+            &mut Trickle { data: &data, fail: Some(std::io::ErrorKind::ConnectionReset) },
+            &mut Vec::new(),
+            &mut hasher,
+        );
+        assert!(matches!(&read, Err(Ok(e)) if e.kind() == std::io::ErrorKind::ConnectionReset), "{read:?}");
+
+        let mut hasher = Hasher::new(None);
+        let written = copy_hashing(&mut Trickle { data: &data, fail: None }, &mut Full { room: CHUNK }, &mut hasher);
+        assert!(matches!(&written, Err(Err(e)) if e.kind() == std::io::ErrorKind::StorageFull), "{written:?}");
+    }
 
     #[test]
     fn published_hashes_parse_and_show_as_published() {
