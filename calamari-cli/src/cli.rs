@@ -121,6 +121,8 @@ pub(crate) enum Command {
     TransferPackage(commands::transfer_package::Args),
     /// Point a set's current link (Calamari.Release.CurrentLink) back at an earlier release.
     Rollback(commands::rollback::Args),
+    /// Run a command on many hosts over OpenSSH, pushing Calamari where it is missing.
+    Fleet(commands::fleet::Args),
 }
 
 /// What every command gets: the log writer, the global options and the environment the
@@ -196,6 +198,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::Clean(args) => commands::clean::exec(args, &ctx),
         Command::TransferPackage(args) => commands::transfer_package::exec(args, &ctx),
         Command::Rollback(args) => commands::rollback::exec(args, &ctx),
+        Command::Fleet(args) => commands::fleet::exec(args, &ctx),
     };
     if let Err(e) = &result {
         ctx.log.error(e.chain());

@@ -146,6 +146,9 @@ pub enum Error {
     /// A command's options are wrong.
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// `calamari fleet` could not start, or some hosts failed.
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::Error),
 }
 
 /// `Result` with the crate's [`Error`].
@@ -166,6 +169,7 @@ impl Error {
             Error::Deployment(e) => deployment_kind(e),
             Error::Release(e) => release_kind(e),
             Error::Usage(_) => ErrorKind::User,
+            Error::Fleet(e) => fleet_kind(e),
         }
     }
 
@@ -190,6 +194,17 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+fn fleet_kind(e: &crate::fleet::Error) -> ErrorKind {
+    use crate::fleet::Error as E;
+    match e {
+        E::Io(_) | E::Start(_) => ErrorKind::Unexpected,
+        E::Variables(e) => variables_kind(e),
+        E::Bundle(e) => self_install_kind(e),
+        // Failed hosts are failed steps; bad options and hosts are the user's.
+        E::Usage(_) | E::BadHost { .. } | E::HostsFailed { .. } => ErrorKind::User,
+    }
 }
 
 fn variables_kind(e: &variables::Error) -> ErrorKind {

@@ -17,6 +17,7 @@
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
+//! | run a command on many hosts over OpenSSH | [`parse_fleet_arguments`], [`run_fleet`] |
 //! | install Calamari where an agent looks for it | [`install_executable`], [`install_bundle`], [`check_install`], [`needs_update`], [`installed_versions`], [`prune`] |
 //!
 //! Output goes through a [`Log`], which speaks the agent's protocol (`##octopus[...]`
@@ -172,6 +173,7 @@
 mod conventions;
 mod env_vars;
 mod error;
+mod fleet;
 pub mod fs;
 mod glob;
 mod journal;
@@ -194,6 +196,7 @@ mod xml_escape;
 pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
+pub use fleet::Error as FleetError;
 pub use fs::IoError;
 pub use journal::Error as JournalError;
 pub use lock::LockTimeout;
@@ -255,6 +258,12 @@ pub use self_install::{
     CalamariExecutable, InstallOptions, InstallOutcome, InstallRequest, InstallState, InstallStatus, InstalledVersion,
     PruneReport, check_install, install_bundle, install_bundle_with, install_executable, installed_versions,
     needs_update, prune, resolve_home, verify_bundle, verify_install, version_dir, write_bundle,
+};
+
+// Many hosts over OpenSSH (`calamari fleet`).
+pub use fleet::{
+    Batch as FleetBatch, CheckReport as FleetCheckReport, CommandArg as FleetCommandArg, FileKind as FleetFileKind,
+    FleetOutput, FleetRequest, HostReport, HostResult, parse_arguments as parse_fleet_arguments, run_fleet,
 };
 
 /// Internals that the fuzz targets and benchmarks exercise directly. Not part of the API:

@@ -30,3 +30,7 @@ mod journal;
 mod structured;
 // Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
 mod release;
+// Real sshd servers on loopback for the fleet tests (and the Ansible tests after them).
+mod sshd;
+// `calamari fleet` over OpenSSH: push, no re-push, repair, concurrency, drops, full disk, limits, report.
+mod fleet;
