@@ -402,6 +402,11 @@ fn check(
             }
         }
     }
+    // Newest first, as `installed-versions` lists them.
+    versions.sort_by(|a, b| {
+        let parse = |v: &str| crate::package::Version::parse(v.split('+').next().unwrap_or(v));
+        parse(b).cmp(&parse(a)).then_with(|| a.cmp(b))
+    });
     let free_kib: Option<u64> = field(&run.stdout, "free").and_then(|f| f.trim().parse().ok());
     let complete = versions.contains(&version);
     let prefix = output::prefix(dest, context.output);
