@@ -157,10 +157,17 @@ fn two_drivers_at_once_push_and_install_once() {
     let (a, b) = (spawn(1), spawn(2));
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let pushed: Vec<bool> =
-        [1, 2].iter().map(|n| report(&env.path(format!("r{n}.json")))[0]["pushedCalamari"].as_bool().unwrap()).collect();
+    let pushed: Vec<bool> = [1, 2]
+        .iter()
+        .map(|n| report(&env.path(format!("r{n}.json")))[0]["pushedCalamari"].as_bool().unwrap())
+        .collect();
     assert_eq!(pushed.iter().filter(|p| **p).count(), 1, "exactly one driver pushed: {pushed:?}");
     let calamari = hosts.hosts[0].tentacle_home(INSTANCE).join("Calamari");
     let names: Vec<String> =
@@ -200,9 +207,11 @@ fn a_dropped_connection_and_an_unreachable_host_fail_alone() {
     // Mid-upload: the package is arriving in host2's work directory.
     let work = hosts.hosts[1].tentacle_home(INSTANCE).join("Work");
     util::wait_until(std::time::Duration::from_secs(120), "host2's upload to start", || {
-        std::fs::read_dir(&work).into_iter().flatten().flatten().any(|run| {
-            std::fs::metadata(run.path().join("packages/Big.1.0.0.tar")).is_ok_and(|m| m.len() > 0)
-        })
+        std::fs::read_dir(&work)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| std::fs::metadata(run.path().join("packages/Big.1.0.0.tar")).is_ok_and(|m| m.len() > 0))
     });
     hosts.hosts[1].kill();
     let out = child.wait_with_output().unwrap();
@@ -227,7 +236,8 @@ fn a_full_disk_fails_that_host_clearly() {
     let Some(hosts) = SshFleet::start_with(&specs) else { return };
     let env = TestEnv::new();
     env.write("hello.sh", "echo hi\n");
-    let run = fleet(&env, &hosts, &["run-script", "--script=hello.sh", "--maxFailPercentage=50", "--report=r.json"]).run();
+    let run =
+        fleet(&env, &hosts, &["run-script", "--script=hello.sh", "--maxFailPercentage=50", "--report=r.json"]).run();
     run.code(1).stderr_has("host2 | error: ").stderr_has("the remote disk is full").stderr_has("1 of 3 hosts failed");
     let entries = report(&env.path("r.json"));
     assert_eq!(entry(&entries, "host1")["exitCode"], 0);
@@ -309,8 +319,7 @@ fn max_fail_percentage_stops_new_hosts() {
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
     // 25%: one failure of four is not more than that; everyone runs.
     std::fs::remove_file(&log).unwrap();
-    let run =
-        fleet(&env, &hosts, &["run-script", "--script=step.sh", "--parallel=1", "--maxFailPercentage=25"]).run();
+    let run = fleet(&env, &hosts, &["run-script", "--script=step.sh", "--parallel=1", "--maxFailPercentage=25"]).run();
     run.code(1).stderr_has("1 of 4 hosts failed");
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 8);
 }
@@ -324,7 +333,7 @@ fn scan_argv(needle: String, until: Arc<AtomicBool>, hits: Arc<AtomicUsize>, rem
             let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             if text.contains(&needle) {
                 hits.fetch_add(1, Ordering::SeqCst);
-                eprintln!("password seen in argv: {text}");
+                println!("password seen in argv: {text}");
             }
             if text.contains("/Calamari/") && text.contains("run-script") {
                 remote_seen.fetch_add(1, Ordering::SeqCst);
@@ -341,7 +350,10 @@ fn the_password_never_appears_in_argv_and_paths_are_quoted() {
     let plain = util::variables_json(&[("Greeting", "hello through stdin", false), ("Secret", "s3cr3t", true)]);
     env.write("enc vars.json", calamari::encrypt_variables(plain.as_bytes(), password));
     env.write("pw.txt", format!("{password}\n"));
-    env.write("my dir/it's a \"script\".sh", "sleep 1\necho \"greeting: $(get_octopusvariable Greeting)\"\nset_octopusvariable Token abc -sensitive\n");
+    env.write(
+        "my dir/it's a \"script\".sh",
+        "sleep 1\necho \"greeting: $(get_octopusvariable Greeting)\"\nset_octopusvariable Token abc -sensitive\n",
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let (hits, remote_seen) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let scanner = {
@@ -363,7 +375,9 @@ fn the_password_never_appears_in_argv_and_paths_are_quoted() {
     .run();
     stop.store(true, Ordering::SeqCst);
     scanner.join().unwrap();
-    run.success().stdout_has("host1 | greeting: hello through stdin").stdout_has("host2 | greeting: hello through stdin");
+    run.success()
+        .stdout_has("host1 | greeting: hello through stdin")
+        .stdout_has("host2 | greeting: hello through stdin");
     run.output_lacks(password);
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the password was in some process's argv");
     assert!(remote_seen.load(Ordering::SeqCst) > 0, "the scan never saw the remote calamari run");
@@ -374,7 +388,13 @@ fn the_password_never_appears_in_argv_and_paths_are_quoted() {
     let run = fleet(
         &env,
         &hosts,
-        &["run-script", "--script=my dir/it's a \"script\".sh", "--variables=enc vars.json", "--variablesPasswordFile=-", "--serviceMessages"],
+        &[
+            "run-script",
+            "--script=my dir/it's a \"script\".sh",
+            "--variables=enc vars.json",
+            "--variablesPasswordFile=-",
+            "--serviceMessages",
+        ],
     )
     .stdin(format!("{password}\n"))
     .run();
