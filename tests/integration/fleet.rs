@@ -26,7 +26,8 @@ fn fleet(env: &TestEnv, fleet: &SshFleet, args: &[&str]) -> util::TestCommand {
     all.extend(args.iter().map(|s| s.to_string()));
     all.extend(fleet.fleet_args());
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    env.cmd(&refs)
+    // One bundle cache for all the tests: the bundle of this build is made once.
+    env.cmd(&refs).env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-cache"))
 }
 
 /// A package with a substitution target and a deploy script that sets an output variable.
@@ -399,4 +400,27 @@ fn the_password_never_appears_in_argv_and_paths_are_quoted() {
     .stdin(format!("{password}\n"))
     .run();
     run.success().stdout_has("host1 | ##octopus[setVariable ");
+}
+
+#[test]
+fn output_streams_line_by_line_as_it_arrives() {
+    use std::io::BufRead as _;
+    let Some(hosts) = SshFleet::start(1) else { return };
+    let env = TestEnv::new();
+    let flag = env.path("go-on");
+    env.write(
+        "wait.sh",
+        format!("echo waiting\nwhile [ ! -f '{}' ]; do sleep 0.05; done\necho released\n", flag.display()),
+    );
+    let mut cmd = fleet(&env, &hosts, &["run-script", "--script=wait.sh"]).cmd;
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // The first line arrives while the script still runs (it waits for the flag).
+    let seen = lines.by_ref().map(Result::unwrap).find(|l| l == "host1 | waiting");
+    assert!(seen.is_some(), "no streamed line before the end");
+    std::fs::write(&flag, b"").unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(rest.iter().any(|l| l == "host1 | released"), "{rest:?}");
+    assert!(child.wait().unwrap().success());
 }
