@@ -223,10 +223,7 @@ mod tests {
         let buster = &a["Acme%3AWeb@M1.0.0-beta+5@".len()..a.len() - ".tar.gz".len()];
         assert!(buster.len() == 32 && buster.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()), "{a}");
         let parsed = parse_file_name(&a).unwrap();
-        assert_eq!(
-            (parsed.id.as_str(), parsed.version_format, parsed.extension.as_str()),
-            ("Acme:Web", 'M', ".tar.gz")
-        );
+        assert_eq!((parsed.id.as_str(), parsed.version_format, parsed.extension.as_str()), ("Acme:Web", 'M', ".tar.gz"));
         assert_eq!(version_format_letter("maven"), Some('M'));
         assert_eq!(version_format_letter("Lexicographic"), Some('L'));
         assert_eq!(version_format_letter("Nuget"), None);
