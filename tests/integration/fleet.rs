@@ -244,6 +244,8 @@ fn a_full_disk_fails_that_host_clearly() {
     assert_eq!(entry(&entries, "host1")["exitCode"], 0);
     assert_eq!(entry(&entries, "host3")["exitCode"], 0);
     assert!(entry(&entries, "host2")["exitCode"].is_null());
+    let work = hosts.hosts[1].tentacle_home(INSTANCE).join("Work");
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0, "work directories left on the full host");
 }
 
 /// A script that logs its start and end to `log` and fails on a host whose home holds `fail`.

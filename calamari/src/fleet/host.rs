@@ -21,6 +21,22 @@ pub(crate) struct HostContext<'a> {
     pub(crate) bundle: &'a BundleSource,
     pub(crate) ssh: SshOptions,
     pub(crate) output: &'a FleetOutput,
+    /// The packages' SHA-256, computed once for all hosts.
+    pub(crate) package_hashes: std::sync::Mutex<std::collections::HashMap<PathBuf, String>>,
+}
+
+impl HostContext<'_> {
+    fn package_hash(&self, path: &Path) -> Result<String, HostError> {
+        let mut hashes = self.package_hashes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hash) = hashes.get(path) {
+            return Ok(hash.clone());
+        }
+        let hash = crate::package::hash::hash_file(path)
+            .map_err(|e| HostError::new("cannot read the package", crate::error::chain(&e)))?
+            .sha256;
+        hashes.insert(path.to_path_buf(), hash.clone());
+        Ok(hash)
+    }
 }
 
 /// Why a host failed: the step and what was seen.
@@ -175,9 +191,7 @@ fn run_command(
     let mut packages = Vec::new();
     for arg in &request.command_args {
         if let CommandArg::File { path, kind: FileKind::Package, .. } = arg {
-            let hash = crate::package::hash::hash_file(path)
-                .map_err(|e| HostError::new("cannot read the package", crate::error::chain(&e)))?
-                .sha256;
+            let hash = context.package_hash(path)?;
             packages.push((path.clone(), base_name(path)?, hash));
         }
     }
@@ -193,9 +207,39 @@ fn run_command(
         return Err(HostError::new("probe failed", format!("unexpected answer: {}", probe.stdout.trim())));
     };
     let cached: Vec<&str> = probe.stdout.lines().filter_map(|l| l.strip_prefix("cached ")).collect();
-    if state != "complete" {
+    let probed = Probed { home, work, state, arch: field(&probe.stdout, "arch"), cached };
+    let result = push_upload_run(context, master, dest, report, &probed, &packages, version);
+    if result.is_err() && master.check() {
+        // The run script removes the work directory itself; before it started, do it here.
+        let _ = script(master, dest, context.output, remote::REMOVE_WORK, &[work.to_string()]);
+    }
+    result
+}
+
+/// What the probe found on a host.
+struct Probed<'a> {
+    home: &'a str,
+    work: &'a str,
+    state: &'a str,
+    arch: Option<&'a str>,
+    /// Per package, the SHA-256 of the cached file of that name (`-` when none).
+    cached: Vec<&'a str>,
+}
+
+fn push_upload_run(
+    context: &HostContext<'_>,
+    master: &Master,
+    dest: &str,
+    report: &mut HostReport,
+    probed: &Probed<'_>,
+    packages: &[(PathBuf, String, String)],
+    version: String,
+) -> Result<Option<i32>, HostError> {
+    let request = context.request;
+    let Probed { home, work, state, arch, cached } = probed;
+    if *state != "complete" {
         if request.bundle.is_none()
-            && let Some(arch) = field(&probe.stdout, "arch")
+            && let Some(arch) = arch
             && !arch_matches(arch)
         {
             return Err(HostError::new(

@@ -217,6 +217,7 @@ pub fn run_fleet(
         bundle: &bundle,
         ssh: ssh::SshOptions { config: request.ssh_config.clone(), control_dir: control.path().to_path_buf() },
         output,
+        package_hashes: Default::default(),
     };
     let reports = schedule::run_all(&context)?;
     report::print_summary(&reports, output);

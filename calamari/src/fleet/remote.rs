@@ -19,7 +19,8 @@ pub(crate) const READY_LINE: &str = "##calamari-fleet[ready]";
 
 /// `$1` instance, `$2` version, then package file names. Prints `home H`, `calamari
 /// complete|incomplete|missing`, `arch M`, `work W` (a new 0700 directory), and per
-/// package `cached <sha256 or ->`.
+/// package `cached <sha256 or ->`. Work directories older than a day (left by a host that
+/// went away mid-run) are removed first.
 pub(crate) const PROBE: &str = r#"H="$HOME/.octopus/$1"; V="$2"; shift 2
 echo "home $H"
 if [ -f "$H/Calamari/$V/Success.txt" ]; then echo "calamari complete"
@@ -27,6 +28,7 @@ elif [ -d "$H/Calamari/$V" ]; then echo "calamari incomplete"
 else echo "calamari missing"; fi
 echo "arch $(uname -m)"
 mkdir -p "$H/Work" || exit 97
+find "$H/Work" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null
 W=$(mktemp -d "$H/Work/run-XXXXXXXX") || exit 97
 echo "work $W"
 for p in "$@"; do
@@ -71,6 +73,9 @@ TentacleHome="$H"; export TentacleHome
 echo "##calamari-fleet[ready]"
 if [ "$P" = 1 ]; then printf '%s\n' "$pw" | "$H/Calamari/$V/calamari" "$@"; else "$H/Calamari/$V/calamari" "$@" </dev/null; fi
 "###;
+
+/// `$1` a work directory to remove (after a failure before the run script started).
+pub(crate) const REMOVE_WORK: &str = r#"rm -rf "$1""#;
 
 /// `$1` instance. Prints `home H`, one `version <name> complete|incomplete` per directory
 /// under `Calamari/`, and `free <KiB>` available under the home (or its nearest existing
