@@ -203,7 +203,7 @@ fn fleet_kind(e: &crate::fleet::Error) -> ErrorKind {
         E::Variables(e) => variables_kind(e),
         E::Bundle(e) => self_install_kind(e),
         // Failed hosts are failed steps; bad options and hosts are the user's.
-        E::Usage(_) | E::BadHost { .. } | E::HostsFailed { .. } => ErrorKind::User,
+        E::Usage(_) | E::HostsFile { .. } | E::BadHost { .. } | E::HostsFailed { .. } => ErrorKind::User,
     }
 }
 

@@ -426,3 +426,29 @@ fn output_streams_line_by_line_as_it_arrives() {
     assert!(rest.iter().any(|l| l == "host1 | released"), "{rest:?}");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn usage_errors_exit_1_before_any_connection() {
+    let env = TestEnv::new();
+    env.cmd(&["fleet", "check"])
+        .run()
+        .code(1)
+        .stderr_has("calamari fleet needs at least one host: --host=DEST or --hosts=FILE");
+    env.cmd(&["fleet", "--host=a"]).run().code(1).stderr_has("calamari fleet needs a command");
+    env.write("hosts.txt", "# web\nweb1\n-oProxyCommand=evil\n");
+    env.cmd(&["fleet", "check", "--hosts=hosts.txt"])
+        .run()
+        .code(1)
+        .stderr_has("invalid host '-oProxyCommand=evil' (")
+        .stderr_has("hosts.txt:3): it starts with '-', which ssh would read as an option");
+    env.cmd(&["fleet", "check", "--host=a", "--batch=0"]).run().code(1).stderr_has("--batch expects a number of hosts");
+    env.cmd(&["fleet", "run-script", "--host=a", "--sensitiveVariablesPassword=x"])
+        .run()
+        .code(1)
+        .stderr_has("--sensitiveVariablesPassword cannot be used with fleet");
+    env.cmd(&["fleet", "check", "--hosts=missing.txt"])
+        .run()
+        .code(1)
+        .stderr_has("cannot read the --hosts file: ")
+        .stderr_has("missing.txt");
+}

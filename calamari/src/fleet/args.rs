@@ -153,7 +153,7 @@ pub fn parse_arguments(args: &[String], working_directory: &Path) -> Result<Flee
         }
     }
     for file in host_files {
-        let text = crate::fs::read_to_string(&file)?;
+        let text = crate::fs::read_to_string(&file).map_err(|source| Error::HostsFile { source })?;
         request.hosts.extend(hosts::parse_hosts_file(&text, &file)?);
     }
     if request.hosts.is_empty() {

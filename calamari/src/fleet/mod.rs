@@ -49,6 +49,13 @@ pub enum Error {
     /// A file (hosts file, package, report) could not be read or written.
     #[error(transparent)]
     Io(#[from] crate::fs::IoError),
+    /// The `--hosts` file cannot be read.
+    #[error("cannot read the --hosts file: {source}")]
+    HostsFile {
+        /// What failed, naming the file.
+        #[source]
+        source: crate::fs::IoError,
+    },
     /// The options are wrong.
     #[error("{0}")]
     Usage(String),
