@@ -452,3 +452,14 @@ fn usage_errors_exit_1_before_any_connection() {
         .stderr_has("cannot read the --hosts file: ")
         .stderr_has("missing.txt");
 }
+
+#[test]
+fn the_sshd_harness_gives_each_host_its_own_home() {
+    let Some(hosts) = SshFleet::start(2) else { return };
+    for host in &hosts.hosts {
+        let out = hosts.ssh(&host.alias, "echo \"$HOME\"");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), host.home.display().to_string());
+    }
+    assert!(hosts.ansible_inventory("targets").contains("host2 home="));
+}

@@ -281,6 +281,20 @@ impl SshFleet {
         std::fs::write(&self.ssh_config, text).unwrap();
     }
 
+    /// An Ansible inventory (INI) of the hosts in group `group`, reaching them through the
+    /// generated ssh config; each host's `$HOME` is the host variable `home`.
+    pub fn ansible_inventory(&self, group: &str) -> String {
+        let mut text = format!("[{group}]\n");
+        for host in &self.hosts {
+            text.push_str(&format!("{} home={}\n", host.alias, host.home.display()));
+        }
+        text.push_str(&format!(
+            "[{group}:vars]\nansible_ssh_common_args='-F {}'\nansible_python_interpreter=/usr/bin/python3\n",
+            self.ssh_config.display()
+        ));
+        text
+    }
+
     /// `ssh -F <config> <alias> <command>`: runs a command on a host directly.
     pub fn ssh(&self, alias: &str, command: &str) -> std::process::Output {
         Command::new("ssh")
