@@ -2,7 +2,7 @@
 //!
 //! The system `ssh` is used, so the user's configuration, agent, `known_hosts`,
 //! `ProxyJump` and so on apply as they do for `ssh` itself. The master is started with
-//! `ControlMaster=yes`, `ControlPersist=yes` and `-f -N`: `ssh` authenticates, then goes to
+//! `ControlMaster=yes`, `ControlPersist=120` and `-f -N`: `ssh` authenticates, then goes to
 //! the background holding the connection, and its exit status says whether that worked.
 //! Its stderr goes to a file in the run's private control directory (a pipe would be held
 //! open by the background process). Every later `ssh` names the same `ControlPath`
@@ -15,6 +15,10 @@ use std::process::{Command, Stdio};
 
 /// How long `ssh` may take to open the TCP connection to a host.
 const CONNECT_TIMEOUT_SECONDS: u32 = 15;
+
+/// How long a master outlives its last session: the gaps between our commands are short,
+/// and a driver killed before it could close its masters leaves none behind for long.
+const CONTROL_PERSIST: &str = "ControlPersist=120";
 
 /// The options every `ssh` of one host gets.
 #[derive(Debug, Clone)]
@@ -52,7 +56,7 @@ impl Master {
         let log = crate::fs::create(&log_path).map_err(|e| e.to_string())?;
         let status = Command::new("ssh")
             .args(&base)
-            .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-o"])
+            .args(["-o", "ControlMaster=yes", "-o", CONTROL_PERSIST, "-o"])
             .arg(format!("ConnectTimeout={CONNECT_TIMEOUT_SECONDS}"))
             .args(["-f", "-N", "--", dest])
             .stdin(Stdio::null())
