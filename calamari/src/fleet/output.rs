@@ -59,6 +59,9 @@ pub(crate) fn stream_stdout(
     let mut summary = StdoutSummary::default();
     let mut parser = Parser::new();
     let mut items = Vec::new();
+    // Verbose lines (after `##octopus[stdout-verbose]`) are left out for a person, as the
+    // agent's log hides them by default; `--serviceMessages` passes everything.
+    let mut verbose = false;
     lines(stream, |line| {
         if !summary.ready && line == READY_LINE {
             summary.ready = true;
@@ -72,11 +75,15 @@ pub(crate) fn stream_stdout(
         for item in items.drain(..) {
             match item {
                 Item::Text(text) => {
-                    if !service_messages {
+                    if !service_messages && !verbose {
                         output.line(&format!("{prefix}{text}"));
                     }
                 }
                 Item::Message { message, .. } => {
+                    if let Some(level) = message.name.strip_prefix("stdout-") {
+                        verbose = level == "verbose";
+                        continue;
+                    }
                     if message.name != SET_VARIABLE {
                         continue;
                     }
@@ -131,14 +138,16 @@ mod tests {
     fn lines_are_prefixed_and_variables_collected() {
         let secret = ServiceMessage::set_variable("Token", "abc", true).to_string();
         let plain = ServiceMessage::set_variable("Where", "/srv", false).to_string();
-        let text = format!("{READY_LINE}\nhello\n##octopus[stdout-verbose]\n{secret}\n{plain}\n");
+        let text = format!(
+            "{READY_LINE}\nhello\n##octopus[stdout-verbose]\ndetail\n{secret}\n##octopus[stdout-default]\n{plain}\nbye\n"
+        );
         let (output, buffer) = capture();
         let summary = stream_stdout(text.as_bytes(), "web1", &output, false);
         assert!(summary.ready);
         assert_eq!(summary.variables["Token"], OutputVariable { value: "abc".into(), sensitive: true });
         assert_eq!(
             buffer.contents(),
-            "web1 | hello\nweb1 | Output variable Token = ********\nweb1 | Output variable Where = /srv\n"
+            "web1 | hello\nweb1 | Output variable Token = ********\nweb1 | Output variable Where = /srv\nweb1 | bye\n"
         );
 
         let (output, buffer) = capture();
