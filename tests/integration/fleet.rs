@@ -463,3 +463,35 @@ fn the_sshd_harness_gives_each_host_its_own_home() {
     }
     assert!(hosts.ansible_inventory("targets").contains("host2 home="));
 }
+
+#[test]
+fn a_given_bundle_and_a_hosts_file() {
+    let Some(hosts) = SshFleet::start(2) else { return };
+    let env = TestEnv::new();
+    env.cmd(&["bundle", "--output=out"]).run().success();
+    let v = version();
+    env.write("hosts.txt", "# the web tier\nhost1\n\nhost2   # second\n");
+    env.write("hello.sh", "echo hi\n");
+    let run = env
+        .cmd(&[
+            "fleet",
+            "run-script",
+            "--script=hello.sh",
+            "--hosts=hosts.txt",
+            &format!("--sshConfig={}", hosts.ssh_config.display()),
+            &format!("--bundle=out/Calamari.{v}.tar.gz"),
+            "--instance=Other",
+        ])
+        .run();
+    run.success().stdout_has("host1 | hi").stdout_has("host2 | hi").stdout_has("2 of 2 hosts succeeded");
+    for host in &hosts.hosts {
+        assert!(host.tentacle_home("Other").join(format!("Calamari/{v}/Success.txt")).is_file());
+    }
+    env.cmd(&["fleet", "check", "--hosts=hosts.txt", "--bundle=out/missing.tar.gz"])
+        .env("XDG_CACHE_HOME", env.path("cache"))
+        .arg(format!("--sshConfig={}", hosts.ssh_config.display()))
+        .run()
+        .code(1)
+        .stderr_has("--bundle=")
+        .stderr_has("missing.tar.gz: ");
+}

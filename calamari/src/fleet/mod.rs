@@ -217,6 +217,10 @@ pub fn run_fleet(
 ) -> Result<(Outcome, Vec<HostReport>), Error> {
     let password = request.resolve_password()?;
     let bundle = bundle::BundleSource::new(request.bundle.clone(), executable.cloned());
+    if let Some(path) = &request.bundle {
+        // A given bundle is checked before any host is contacted.
+        bundle.get().map_err(|e| Error::Usage(format!("--bundle={}: {e}", path.display())))?;
+    }
     let control = ssh::control_dir()?;
     let context = host::HostContext {
         request,
