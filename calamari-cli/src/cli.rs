@@ -137,6 +137,8 @@ pub(crate) enum Command {
     CleanPackages(commands::clean_packages::Args),
     /// Download a package from a feed into the package cache, TentacleHome/Files/<feedId>.
     DownloadPackage(commands::download_package::Args),
+    /// Run a command on many hosts over OpenSSH, pushing Calamari where it is missing.
+    Fleet(commands::fleet::Args),
 }
 
 /// What every command gets: the log writer, the global options and the environment the
@@ -239,6 +241,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::ReleasePackageLock(args) => commands::release_package_lock::exec(args, &ctx),
         Command::CleanPackages(args) => commands::clean_packages::exec(args, &ctx),
         Command::DownloadPackage(args) => commands::download_package::exec(args, &ctx),
+        Command::Fleet(args) => commands::fleet::exec(args, &ctx),
     };
     drop(isolation_guard);
     if let Err(e) = &result {

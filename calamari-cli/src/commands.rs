@@ -11,6 +11,7 @@ pub(crate) mod download_package;
 pub(crate) mod evaluate;
 pub(crate) mod extract_package;
 pub(crate) mod find_package;
+pub(crate) mod fleet;
 pub(crate) mod install;
 pub(crate) mod installed_versions;
 pub(crate) mod prune;

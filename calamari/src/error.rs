@@ -162,6 +162,9 @@ pub enum Error {
     /// carry the feed, the package and the URL).
     #[error(transparent)]
     Feed(Box<feeds::Error>),
+    /// `calamari fleet` could not start, or some hosts failed.
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::Error),
 }
 
 impl From<feeds::Error> for Error {
@@ -192,6 +195,7 @@ impl Error {
             Error::Isolation(e) => isolation_kind(e),
             Error::PackageRetention(e) => package_retention_kind(e),
             Error::Feed(e) => feed_kind(e),
+            Error::Fleet(e) => fleet_kind(e),
         }
     }
 
@@ -216,6 +220,17 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+fn fleet_kind(e: &crate::fleet::Error) -> ErrorKind {
+    use crate::fleet::Error as E;
+    match e {
+        E::Io(_) | E::Start(_) => ErrorKind::Unexpected,
+        E::Variables(e) => variables_kind(e),
+        E::Bundle(e) => self_install_kind(e),
+        // Failed hosts are failed steps; bad options and hosts are the user's.
+        E::Usage(_) | E::HostsFile { .. } | E::BadHost { .. } | E::HostsFailed { .. } => ErrorKind::User,
+    }
 }
 
 fn variables_kind(e: &variables::Error) -> ErrorKind {
@@ -450,6 +465,8 @@ classified!(
     delta::Error => delta_kind,
     isolation::Error => isolation_kind,
     feeds::Error => feed_kind,
+    package_retention::Error => package_retention_kind,
+    crate::fleet::Error => fleet_kind,
 );
 
 /// The exit code a module's error gives, for the modules' own tests.

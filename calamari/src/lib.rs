@@ -20,6 +20,7 @@
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
 //! | rebuild a package from a delta, make signatures and deltas (Octodiff) | [`apply_delta`], [`create_signature`], [`create_delta`] |
 //! | the machine package cache: register, release locks, clean | [`register_package`], [`release_package_lock`], [`clean_packages`], [`register_package_use`] |
+//! | run a command on many hosts over OpenSSH | [`parse_fleet_arguments`], [`run_fleet`] |
 //! | install Calamari where an agent looks for it | [`install_executable`], [`install_bundle`], [`check_install`], [`needs_update`], [`installed_versions`], [`prune`] |
 //!
 //! Output goes through a [`Log`], which speaks the agent's protocol (`##octopus[...]`
@@ -177,6 +178,7 @@ mod delta;
 mod env_vars;
 mod error;
 mod feeds;
+mod fleet;
 pub mod fs;
 mod glob;
 mod isolation;
@@ -204,6 +206,7 @@ pub use delta::Error as DeltaError;
 pub use error::{Error, ErrorKind, Outcome, Result, UsageError, chain as error_chain, exit_code};
 pub use feeds::Error as FeedError;
 pub use feeds::HashMismatch as FeedHashMismatch;
+pub use fleet::Error as FleetError;
 pub use fs::IoError;
 pub use isolation::Error as IsolationError;
 pub use journal::Error as JournalError;
@@ -289,6 +292,12 @@ pub use self_install::{
     CalamariExecutable, InstallOptions, InstallOutcome, InstallRequest, InstallState, InstallStatus, InstalledVersion,
     PruneReport, check_install, install_bundle, install_bundle_with, install_executable, installed_versions,
     needs_update, prune, resolve_home, verify_bundle, verify_install, version_dir, write_bundle,
+};
+
+// Many hosts over OpenSSH (`calamari fleet`).
+pub use fleet::{
+    Batch as FleetBatch, CheckReport as FleetCheckReport, CommandArg as FleetCommandArg, FileKind as FleetFileKind,
+    FleetOutput, FleetRequest, HostReport, HostResult, parse_arguments as parse_fleet_arguments, run_fleet,
 };
 
 /// Internals that the fuzz targets and benchmarks exercise directly. Not part of the API:

@@ -1056,7 +1056,7 @@ fn a_download_registers_its_package_for_the_task_when_retention_is_on() {
         "vars.json",
         &[("Octopus.Calamari.EnablePackageRetention", "True", false), ("Octopus.Task.Id", "ServerTasks-42", false)],
     );
-    download(&env, &args).arg(&format!("--variables={}", vars.display())).run().success();
+    download(&env, &args).arg(format!("--variables={}", vars.display())).run().success();
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&journal).unwrap()).unwrap();
     let entries = json["JournalEntries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{json}");

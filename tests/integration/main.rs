@@ -38,3 +38,7 @@ mod isolation;
 mod package_retention;
 // download-package against real feeds on loopback: NuGet v3, Maven, Helm (HTTPS), npm, PyPI, HTTP.
 mod feeds;
+// Real sshd servers on loopback for the fleet tests (and the Ansible tests after them).
+mod sshd;
+// `calamari fleet` over OpenSSH: push, no re-push, repair, concurrency, drops, full disk, limits, report.
+mod fleet;
