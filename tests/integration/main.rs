@@ -34,3 +34,5 @@ mod release;
 mod sshd;
 // `calamari fleet` over OpenSSH: push, no re-push, repair, concurrency, drops, full disk, limits, report.
 mod fleet;
+// The Ansible role in contrib/ansible with ansible-core against the same sshd servers.
+mod ansible;
