@@ -3,11 +3,11 @@
 //! disk, parallel and batch limits, maxFailPercentage, the report, quoting, the password
 //! never in any process's argv.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::sshd::{HostSpec, SshFleet};
-#[allow(unused_imports)]
-use crate::sshd as _;
 use crate::util::{self, TestEnv, tar_gz};
 
 const INSTANCE: &str = "OctopusServer";
@@ -26,7 +26,8 @@ fn fleet(env: &TestEnv, fleet: &SshFleet, args: &[&str]) -> util::TestCommand {
     all.extend(args.iter().map(|s| s.to_string()));
     all.extend(fleet.fleet_args());
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    env.cmd(&refs)
+    // One bundle cache for all the tests: the bundle of this build is made once.
+    env.cmd(&refs).env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-cache"))
 }
 
 /// A package with a substitution target and a deploy script that sets an output variable.
@@ -95,4 +96,331 @@ fn first_push_then_no_repush_and_the_report() {
         assert_eq!(entry["pushedCalamari"], false, "{entry}");
         assert_eq!(entry["exitCode"], 0);
     }
+}
+
+fn entry<'a>(entries: &'a [serde_json::Value], host: &str) -> &'a serde_json::Value {
+    entries.iter().find(|e| e["host"] == host).unwrap_or_else(|| panic!("{host} not in the report"))
+}
+
+#[test]
+fn check_reports_half_installs_which_are_repaired_then_prune() {
+    let Some(hosts) = SshFleet::start(2) else { return };
+    let env = TestEnv::new();
+    let v = version();
+    // host1: this version half-installed (no Success.txt); host2: only an older version.
+    let half = hosts.hosts[0].tentacle_home(INSTANCE).join(format!("Calamari/{v}"));
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("calamari"), b"truncated").unwrap();
+    let old = hosts.hosts[1].tentacle_home(INSTANCE).join("Calamari/0.0.1");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("Success.txt"), b"").unwrap();
+
+    let run = fleet(&env, &hosts, &["check", "--report=check.json"]).run();
+    run.success()
+        .stdout_has(&format!("host1 | Incomplete (no Success.txt): {v}"))
+        .stdout_has(&format!("host1 | This build's version {v}: incomplete"))
+        .stdout_has("host1 | warning: No versions of Calamari are installed.")
+        .stdout_has("host2 | Installed Calamari versions: 0.0.1")
+        .stdout_has(&format!("host2 | warning: Not running latest version of Calamari. Expected: {v}"))
+        .stdout_has("Free disk space under $HOME/.octopus: ");
+    let entries = report(&env.path("check.json"));
+    assert_eq!(entry(&entries, "host1")["check"]["complete"], false);
+    assert!(entry(&entries, "host2")["check"]["freeBytes"].as_u64().unwrap() > 0);
+
+    env.write("hello.sh", "echo \"hello from fleet\"\n");
+    let run = fleet(&env, &hosts, &["run-script", "--script=hello.sh", "--report=run.json"]).run();
+    run.success().stdout_has("host1 | hello from fleet").stdout_has("host2 | hello from fleet");
+    for e in report(&env.path("run.json")) {
+        assert_eq!(e["pushedCalamari"], true, "{e}");
+    }
+    assert!(half.join("Success.txt").is_file(), "the half install was repaired");
+    assert!(std::fs::metadata(half.join("calamari")).unwrap().len() > 1000, "the truncated binary was replaced");
+
+    let run = fleet(&env, &hosts, &["check"]).run();
+    run.success().stdout_has(&format!("host2 | Installed Calamari versions: {v}, 0.0.1"));
+    assert!(!run.stdout.contains("warning:"), "{}", run.stdout);
+
+    fleet(&env, &hosts, &["prune", "--keep=1"]).run().success();
+    assert!(!old.exists(), "the older version was pruned");
+    assert!(hosts.hosts[1].tentacle_home(INSTANCE).join(format!("Calamari/{v}/Success.txt")).is_file());
+}
+
+#[test]
+fn two_drivers_at_once_push_and_install_once() {
+    let Some(hosts) = SshFleet::start(1) else { return };
+    let env = TestEnv::new();
+    env.write("hello.sh", "echo hi\n");
+    let spawn = |n: usize| {
+        let mut cmd = fleet(&env, &hosts, &["run-script", "--script=hello.sh", &format!("--report=r{n}.json")]).cmd;
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (spawn(1), spawn(2));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pushed: Vec<bool> = [1, 2]
+        .iter()
+        .map(|n| report(&env.path(format!("r{n}.json")))[0]["pushedCalamari"].as_bool().unwrap())
+        .collect();
+    assert_eq!(pushed.iter().filter(|p| **p).count(), 1, "exactly one driver pushed: {pushed:?}");
+    let calamari = hosts.hosts[0].tentacle_home(INSTANCE).join("Calamari");
+    let names: Vec<String> =
+        std::fs::read_dir(&calamari).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| !n.starts_with(".tmp-") && !n.starts_with(".old-")), "{names:?}");
+}
+
+/// A plain-tar package holding one large file (zeros: quick to make, as slow to send as any).
+fn big_package(env: &TestEnv, megabytes: u64) -> PathBuf {
+    let path = env.path("Big.1.0.0.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(megabytes << 20);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, "big.bin", std::io::repeat(0).take(megabytes << 20)).unwrap();
+    builder.into_inner().unwrap();
+    path
+}
+
+use std::io::Read as _;
+
+#[test]
+fn a_dropped_connection_and_an_unreachable_host_fail_alone() {
+    let Some(mut hosts) = SshFleet::start(3) else { return };
+    hosts.add_unreachable("host4");
+    let env = TestEnv::new();
+    big_package(&env, 96);
+    let mut cmd = fleet(
+        &env,
+        &hosts,
+        &["deploy-package", "--package=Big.1.0.0.tar", "--host=host4", "--maxFailPercentage=50", "--report=r.json"],
+    )
+    .cmd;
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Mid-upload: the package is arriving in host2's work directory.
+    let work = hosts.hosts[1].tentacle_home(INSTANCE).join("Work");
+    util::wait_until(std::time::Duration::from_secs(120), "host2's upload to start", || {
+        std::fs::read_dir(&work)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| std::fs::metadata(run.path().join("packages/Big.1.0.0.tar")).is_ok_and(|m| m.len() > 0))
+    });
+    hosts.hosts[1].kill();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("host2 | error: connection lost while uploading"), "{stderr}");
+    assert!(stderr.contains("host4 | error: cannot connect: "), "{stderr}");
+    assert!(stderr.contains("2 of 4 hosts failed"), "{stderr}");
+    let entries = report(&env.path("r.json"));
+    for (host, ok) in [("host1", true), ("host2", false), ("host3", true), ("host4", false)] {
+        let e = entry(&entries, host);
+        assert_eq!(e["exitCode"] == 0, ok, "{e}");
+        if !ok {
+            assert!(e["exitCode"].is_null() && e["error"].is_string(), "{e}");
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_fails_that_host_clearly() {
+    let specs = [HostSpec::default(), HostSpec { tmpfs_kib: Some(1024) }, HostSpec::default()];
+    let Some(hosts) = SshFleet::start_with(&specs) else { return };
+    let env = TestEnv::new();
+    env.write("hello.sh", "echo hi\n");
+    let run =
+        fleet(&env, &hosts, &["run-script", "--script=hello.sh", "--maxFailPercentage=50", "--report=r.json"]).run();
+    run.code(1).stderr_has("host2 | error: ").stderr_has("the remote disk is full").stderr_has("1 of 3 hosts failed");
+    let entries = report(&env.path("r.json"));
+    assert_eq!(entry(&entries, "host1")["exitCode"], 0);
+    assert_eq!(entry(&entries, "host3")["exitCode"], 0);
+    assert!(entry(&entries, "host2")["exitCode"].is_null());
+}
+
+/// A script that logs its start and end to `log` and fails on a host whose home holds `fail`.
+fn logging_script(env: &TestEnv, log: &Path) {
+    env.write(
+        "step.sh",
+        format!(
+            "echo \"start $HOME\" >> '{log}'\nsleep 0.4\necho \"end $HOME\" >> '{log}'\nif [ -f \"$HOME/fail\" ]; then exit 3; fi\n",
+            log = log.display()
+        ),
+    );
+}
+
+fn max_overlap(log: &str) -> usize {
+    let (mut now, mut max) = (0usize, 0usize);
+    for line in log.lines() {
+        if line.starts_with("start") {
+            now += 1;
+            max = max.max(now);
+        } else {
+            now -= 1;
+        }
+    }
+    max
+}
+
+#[test]
+fn parallel_and_batch_limits() {
+    let Some(hosts) = SshFleet::start(4) else { return };
+    let env = TestEnv::new();
+    let log = env.path("events.log");
+    logging_script(&env, &log);
+    fleet(&env, &hosts, &["run-script", "--script=step.sh", "--parallel=2"]).run().success();
+    let events = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(events.lines().count(), 8, "{events}");
+    assert!(max_overlap(&events) <= 2, "more than 2 hosts at once:\n{events}");
+
+    // Rolling windows of 2: the second starts after the first ended.
+    std::fs::remove_file(&log).unwrap();
+    fleet(&env, &hosts, &["run-script", "--script=step.sh", "--batch=50%"]).run().success();
+    let events = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = events.lines().collect();
+    let first: Vec<String> = hosts.hosts[..2].iter().map(|h| format!("end {}", h.home.display())).collect();
+    let second: Vec<String> = hosts.hosts[2..].iter().map(|h| format!("start {}", h.home.display())).collect();
+    let last_end = lines.iter().rposition(|l| first.iter().any(|f| f == l)).unwrap();
+    let first_start = lines.iter().position(|l| second.iter().any(|s| s == l)).unwrap();
+    assert!(last_end < first_start, "the second window started early:\n{events}");
+
+    // A failure in the first window: the second is not started.
+    std::fs::remove_file(&log).unwrap();
+    std::fs::write(hosts.hosts[0].home.join("fail"), b"").unwrap();
+    let run = fleet(&env, &hosts, &["run-script", "--script=step.sh", "--batch=2", "--report=r.json"]).run();
+    run.code(1).stderr_has("1 of 4 hosts failed, 2 not started");
+    let entries = report(&env.path("r.json"));
+    assert_eq!(entry(&entries, "host1")["exitCode"], 3);
+    assert_eq!(entry(&entries, "host2")["exitCode"], 0);
+    for host in ["host3", "host4"] {
+        assert!(entry(&entries, host)["exitCode"].is_null());
+        assert_eq!(entry(&entries, host)["result"], "notStarted");
+    }
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 4);
+}
+
+#[test]
+fn max_fail_percentage_stops_new_hosts() {
+    let Some(hosts) = SshFleet::start(4) else { return };
+    let env = TestEnv::new();
+    let log = env.path("events.log");
+    logging_script(&env, &log);
+    std::fs::write(hosts.hosts[0].home.join("fail"), b"").unwrap();
+    // Default 0%: after host1 fails nothing else starts.
+    let run = fleet(&env, &hosts, &["run-script", "--script=step.sh", "--parallel=1", "--report=r.json"]).run();
+    run.code(1).stderr_has("1 of 4 hosts failed, 3 not started").stdout_has("HOST").stdout_has("not started");
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+    // 25%: one failure of four is not more than that; everyone runs.
+    std::fs::remove_file(&log).unwrap();
+    let run = fleet(&env, &hosts, &["run-script", "--script=step.sh", "--parallel=1", "--maxFailPercentage=25"]).run();
+    run.code(1).stderr_has("1 of 4 hosts failed");
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 8);
+}
+
+/// Every process's argv, while `until` is not set; returns how many scans saw `needle` and
+/// how many saw a remote `calamari run-script`.
+fn scan_argv(needle: String, until: Arc<AtomicBool>, hits: Arc<AtomicUsize>, remote_seen: Arc<AtomicUsize>) {
+    while !until.load(Ordering::SeqCst) {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(&needle) {
+                hits.fetch_add(1, Ordering::SeqCst);
+                println!("password seen in argv: {text}");
+            }
+            if text.contains("/Calamari/") && text.contains("run-script") {
+                remote_seen.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_password_never_appears_in_argv_and_paths_are_quoted() {
+    let Some(hosts) = SshFleet::start(2) else { return };
+    let env = TestEnv::new();
+    let password = "Fleet-Pa55word-Never-In-Argv";
+    let plain = util::variables_json(&[("Greeting", "hello through stdin", false), ("Secret", "s3cr3t", true)]);
+    env.write("enc vars.json", calamari::encrypt_variables(plain.as_bytes(), password));
+    env.write("pw.txt", format!("{password}\n"));
+    env.write(
+        "my dir/it's a \"script\".sh",
+        "sleep 1\necho \"greeting: $(get_octopusvariable Greeting)\"\nset_octopusvariable Token abc -sensitive\n",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (hits, remote_seen) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let scanner = {
+        let (stop, hits, remote_seen) = (stop.clone(), hits.clone(), remote_seen.clone());
+        let needle = password.to_string();
+        std::thread::spawn(move || scan_argv(needle, stop, hits, remote_seen))
+    };
+    let run = fleet(
+        &env,
+        &hosts,
+        &[
+            "run-script",
+            "--script=my dir/it's a \"script\".sh",
+            "--variables=enc vars.json",
+            "--variablesPasswordFile=pw.txt",
+            "--report=r.json",
+        ],
+    )
+    .run();
+    stop.store(true, Ordering::SeqCst);
+    scanner.join().unwrap();
+    run.success()
+        .stdout_has("host1 | greeting: hello through stdin")
+        .stdout_has("host2 | greeting: hello through stdin");
+    run.output_lacks(password);
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the password was in some process's argv");
+    assert!(remote_seen.load(Ordering::SeqCst) > 0, "the scan never saw the remote calamari run");
+    for e in report(&env.path("r.json")) {
+        assert_eq!(e["outputVariables"]["Token"], "********", "{e}");
+    }
+    // --serviceMessages passes the protocol through, per host.
+    let run = fleet(
+        &env,
+        &hosts,
+        &[
+            "run-script",
+            "--script=my dir/it's a \"script\".sh",
+            "--variables=enc vars.json",
+            "--variablesPasswordFile=-",
+            "--serviceMessages",
+        ],
+    )
+    .stdin(format!("{password}\n"))
+    .run();
+    run.success().stdout_has("host1 | ##octopus[setVariable ");
+}
+
+#[test]
+fn output_streams_line_by_line_as_it_arrives() {
+    use std::io::BufRead as _;
+    let Some(hosts) = SshFleet::start(1) else { return };
+    let env = TestEnv::new();
+    let flag = env.path("go-on");
+    env.write(
+        "wait.sh",
+        format!("echo waiting\nwhile [ ! -f '{}' ]; do sleep 0.05; done\necho released\n", flag.display()),
+    );
+    let mut cmd = fleet(&env, &hosts, &["run-script", "--script=wait.sh"]).cmd;
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // The first line arrives while the script still runs (it waits for the flag).
+    let seen = lines.by_ref().map(Result::unwrap).find(|l| l == "host1 | waiting");
+    assert!(seen.is_some(), "no streamed line before the end");
+    std::fs::write(&flag, b"").unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(rest.iter().any(|l| l == "host1 | released"), "{rest:?}");
+    assert!(child.wait().unwrap().success());
 }

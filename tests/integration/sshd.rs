@@ -121,7 +121,12 @@ pub struct SshFleet {
 }
 
 fn tool_missing(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status().map_or(true, |s| !s.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .map_or(true, |s| !s.success())
 }
 
 fn user_name() -> String {
@@ -278,7 +283,12 @@ impl SshFleet {
 
     /// `ssh -F <config> <alias> <command>`: runs a command on a host directly.
     pub fn ssh(&self, alias: &str, command: &str) -> std::process::Output {
-        Command::new("ssh").arg("-F").arg(&self.ssh_config).args(["-o", "BatchMode=yes", alias, command]).output().expect("run ssh")
+        Command::new("ssh")
+            .arg("-F")
+            .arg(&self.ssh_config)
+            .args(["-o", "BatchMode=yes", alias, command])
+            .output()
+            .expect("run ssh")
     }
 }
 

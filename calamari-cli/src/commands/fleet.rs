@@ -3,7 +3,9 @@
 
 use std::io::IsTerminal as _;
 
-use calamari::{CalamariExecutable, FleetCommandArg, FleetFileKind, FleetOutput, Outcome, parse_fleet_arguments, run_fleet};
+use calamari::{
+    CalamariExecutable, FleetCommandArg, FleetFileKind, FleetOutput, Outcome, parse_fleet_arguments, run_fleet,
+};
 
 use crate::cli::Context;
 
@@ -42,7 +44,11 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     // Global options given before `fleet` apply too.
     let g = &ctx.globals;
     for path in &g.variables {
-        request.command_args.push(FleetCommandArg::File { option: "variables", path: path.clone(), kind: FleetFileKind::Variables });
+        request.command_args.push(FleetCommandArg::File {
+            option: "variables",
+            path: path.clone(),
+            kind: FleetFileKind::Variables,
+        });
     }
     request.password_inline = request.password_inline.or_else(|| g.variables_password.clone());
     request.password_file = request.password_file.or_else(|| g.variables_password_file.clone());

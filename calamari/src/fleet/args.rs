@@ -107,11 +107,7 @@ pub fn parse_arguments(args: &[String], working_directory: &Path) -> Result<Flee
             None => iter.next().cloned().ok_or_else(|| usage_option(name, "a value"))?,
         };
         if let Some((option, kind)) = file_kind {
-            request.command_args.push(CommandArg::File {
-                option,
-                path: working_directory.join(&value),
-                kind: *kind,
-            });
+            request.command_args.push(CommandArg::File { option, path: working_directory.join(&value), kind: *kind });
             continue;
         }
         match name {
@@ -132,9 +128,11 @@ pub fn parse_arguments(args: &[String], working_directory: &Path) -> Result<Flee
                 request.instance = value;
             }
             "parallel" => {
-                request.parallel = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    usage_option(name, "a number of hosts greater than 0")
-                })?;
+                request.parallel = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| usage_option(name, "a number of hosts greater than 0"))?;
             }
             "batch" => request.batch = Some(parse_batch(&value)?),
             "maxFailPercentage" => {

@@ -109,7 +109,13 @@ impl ScriptRun {
 }
 
 /// Runs a script and collects its output (stdout kept whole; stderr streamed).
-fn script(master: &Master, dest: &str, output: &FleetOutput, script: &str, args: &[String]) -> Result<ScriptRun, HostError> {
+fn script(
+    master: &Master,
+    dest: &str,
+    output: &FleetOutput,
+    script: &str,
+    args: &[String],
+) -> Result<ScriptRun, HostError> {
     let mut child = spawn(master, &sh_command(script, args), Stdio::null())?;
     let stderr = child.stderr.take().expect("piped");
     let out = output.clone();
@@ -227,11 +233,11 @@ fn run_command(
                 }
                 remote_args.push(format!("--{option}={remote}"));
             }
-            CommandArg::File { option, path, kind } => {
+            CommandArg::File { option, path, .. } => {
+                // Variables (and scripts, which may hold secrets too): 0600 in the 0700 work directory.
                 let entry = format!("files/{i}-{}", base_name(path)?);
-                let mode = if *kind == FileKind::Variables { 0o600 } else { 0o600 };
                 remote_args.push(format!("--{option}={work}/{entry}"));
-                uploads.push(Upload { local: path.clone(), entry, mode });
+                uploads.push(Upload { local: path.clone(), entry, mode: 0o600 });
             }
         }
     }
@@ -267,7 +273,8 @@ fn arch_matches(remote: &str) -> bool {
 /// driver installed it meanwhile.
 fn push_calamari(context: &HostContext<'_>, master: &Master, dest: &str, version: &str) -> Result<bool, HostError> {
     let bundle = context.bundle.get().map_err(|e| HostError::new("no Calamari bundle", e))?;
-    let args = vec![context.request.instance.clone(), version.to_string(), bundle.sha256.clone(), bundle.size.to_string()];
+    let args =
+        vec![context.request.instance.clone(), version.to_string(), bundle.sha256.clone(), bundle.size.to_string()];
     let mut child = spawn(master, &sh_command(remote::PUSH, &args), Stdio::piped())?;
     let stderr = child.stderr.take().expect("piped");
     let out = context.output.clone();
@@ -402,6 +409,11 @@ fn check(
             }
         }
     }
+    // Newest first, as `installed-versions` lists them.
+    versions.sort_by(|a, b| {
+        let parse = |v: &str| crate::package::Version::parse(v.split('+').next().unwrap_or(v));
+        parse(b).cmp(&parse(a)).then_with(|| a.cmp(b))
+    });
     let free_kib: Option<u64> = field(&run.stdout, "free").and_then(|f| f.trim().parse().ok());
     let complete = versions.contains(&version);
     let prefix = output::prefix(dest, context.output);
@@ -412,16 +424,31 @@ fn check(
     }
     context.output.line(&format!(
         "{prefix}This build's version {version}: {}",
-        if complete { "complete" } else if incomplete.contains(&version) { "incomplete" } else { "missing" }
+        if complete {
+            "complete"
+        } else if incomplete.contains(&version) {
+            "incomplete"
+        } else {
+            "missing"
+        }
     ));
     if let Some(kib) = free_kib {
-        context.output.line(&format!("{prefix}Free disk space under $HOME/{}: {} MiB", remote::OCTOPUS_DIR, kib / 1024));
+        context.output.line(&format!(
+            "{prefix}Free disk space under $HOME/{}: {} MiB",
+            remote::OCTOPUS_DIR,
+            kib / 1024
+        ));
     }
     if versions.is_empty() {
         context.output.line(&format!("{prefix}warning: No versions of Calamari are installed."));
     } else if !complete {
         context.output.line(&format!("{prefix}warning: Not running latest version of Calamari. Expected: {version}"));
     }
-    report.check = Some(CheckReport { installed_versions: versions, incomplete_versions: incomplete, complete, free_bytes: free_kib.map(|k| k * 1024) });
+    report.check = Some(CheckReport {
+        installed_versions: versions,
+        incomplete_versions: incomplete,
+        complete,
+        free_bytes: free_kib.map(|k| k * 1024),
+    });
     Ok(Some(0))
 }

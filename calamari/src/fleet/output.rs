@@ -116,3 +116,42 @@ pub(crate) fn stream_stderr(stream: impl Read, host: &str, output: &FleetOutput)
     });
     (own, tail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service_message::ServiceMessage;
+
+    fn capture() -> (FleetOutput, crate::log::SharedBuffer) {
+        let (_, buffer, _) = crate::Log::capture();
+        (FleetOutput::new(buffer.clone(), std::io::sink(), false), buffer)
+    }
+
+    #[test]
+    fn lines_are_prefixed_and_variables_collected() {
+        let secret = ServiceMessage::set_variable("Token", "abc", true).to_string();
+        let plain = ServiceMessage::set_variable("Where", "/srv", false).to_string();
+        let text = format!("{READY_LINE}\nhello\n##octopus[stdout-verbose]\n{secret}\n{plain}\n");
+        let (output, buffer) = capture();
+        let summary = stream_stdout(text.as_bytes(), "web1", &output, false);
+        assert!(summary.ready);
+        assert_eq!(summary.variables["Token"], OutputVariable { value: "abc".into(), sensitive: true });
+        assert_eq!(
+            buffer.contents(),
+            "web1 | hello\nweb1 | Output variable Token = ********\nweb1 | Output variable Where = /srv\n"
+        );
+
+        let (output, buffer) = capture();
+        stream_stdout(text.as_bytes(), "web1", &output, true);
+        assert!(buffer.contents().contains(&format!("web1 | {secret}\n")), "{}", buffer.contents());
+    }
+
+    #[test]
+    fn own_errors_are_kept_apart() {
+        let (output, _) = capture();
+        let (own, tail) =
+            stream_stderr("calamari-fleet: the bundle arrived incomplete\noops\n".as_bytes(), "h", &output);
+        assert_eq!(own, ["the bundle arrived incomplete"]);
+        assert_eq!(tail, ["oops"]);
+    }
+}

@@ -42,11 +42,8 @@ pub(crate) fn run_all(context: &HostContext<'_>) -> Result<Vec<HostReport>, Erro
                         loop {
                             let i = next.fetch_add(1, Ordering::SeqCst);
                             let Some(&index) = window.get(i) else { break };
-                            if limit_exceeded(
-                                failed.load(Ordering::SeqCst),
-                                total,
-                                context.request.max_fail_percentage,
-                            ) {
+                            if limit_exceeded(failed.load(Ordering::SeqCst), total, context.request.max_fail_percentage)
+                            {
                                 continue;
                             }
                             let report = run_host(context, index, &hosts[index]);
