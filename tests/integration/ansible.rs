@@ -148,7 +148,8 @@ impl Controller {
     }
 
     fn result(&self, host: &str) -> serde_json::Value {
-        let text = std::fs::read_to_string(self.env.path(format!("results/{host}.json"))).expect("calamari_result written");
+        let text =
+            std::fs::read_to_string(self.env.path(format!("results/{host}.json"))).expect("calamari_result written");
         serde_json::from_str(&text).expect("calamari_result is JSON")
     }
 }
@@ -179,10 +180,10 @@ impl ArgvWatch {
             let mut found = Vec::new();
             while !s.load(Ordering::Relaxed) {
                 for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-                    if let Ok(argv) = std::fs::read(entry.path().join("cmdline")) {
-                        if argv.windows(secret.len()).any(|w| w == secret.as_bytes()) {
-                            found.push(String::from_utf8_lossy(&argv).replace('\0', " "));
-                        }
+                    if let Ok(argv) = std::fs::read(entry.path().join("cmdline"))
+                        && argv.windows(secret.len()).any(|w| w == secret.as_bytes())
+                    {
+                        found.push(String::from_utf8_lossy(&argv).replace('\0', " "));
                     }
                 }
                 n.fetch_add(1, Ordering::Relaxed);
@@ -287,7 +288,8 @@ fn the_role_installs_once_deploys_and_returns_output_variables() {
     }
     assert!(!run.stdout.contains(PASSWORD) && !run.stdout.contains(TOKEN), "{}", run.stdout);
     assert_eq!(work_entries(&fleet), Vec::<String>::new(), "work or temp directories left behind");
-    let mtimes: Vec<_> = (0..2).map(|i| std::fs::metadata(success_txt(&fleet, i)).unwrap().modified().unwrap()).collect();
+    let mtimes: Vec<_> =
+        (0..2).map(|i| std::fs::metadata(success_txt(&fleet, i)).unwrap().modified().unwrap()).collect();
 
     // Again with the example playbook (password from the environment): nothing installed.
     let run = ctl.play(&example_playbook(), &[], &[("CALAMARI_VARIABLES_PASSWORD", PASSWORD)]);
@@ -314,8 +316,7 @@ fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_fails_the_insta
     let bundle = bundle(&env);
     // Without the .sha256 beside it the role computes the hash on the controller.
     std::fs::remove_file(format!("{}.sha256", bundle.display())).unwrap();
-    let package =
-        tar_gz(&env, "Acme.Fail.1.0.0.tar.gz", &[("Deploy.sh", b"echo about to fail\nexit 3\n", 0o755)]);
+    let package = tar_gz(&env, "Acme.Fail.1.0.0.tar.gz", &[("Deploy.sh", b"echo about to fail\nexit 3\n", 0o755)]);
     let variables = env.variables("vars.json", &[("Name", "plain", false)]);
     let ctl = Controller::new(
         env,
@@ -341,7 +342,10 @@ fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_fails_the_insta
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     assert!(success_txt(&fleet, 0).is_file(), "installed with the computed hash");
     let failed = task_output(&run.stdout, "Fail when calamari deploy-package failed");
-    assert!(failed.contains("fatal: [host1]") && failed.contains("calamari deploy-package exited with code"), "{failed}");
+    assert!(
+        failed.contains("fatal: [host1]") && failed.contains("calamari deploy-package exited with code"),
+        "{failed}"
+    );
     assert!(failed.contains("about to fail"), "{failed}");
     assert!(!ctl.env.path("results/host1.json").exists(), "the play went on after the failure");
     assert_eq!(work_entries(&fleet), Vec::<String>::new(), "the work directory left behind on failure");
@@ -352,9 +356,6 @@ fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_fails_the_insta
     let result = ctl.result("host1");
     let rc = result["rc"].as_i64().expect("rc is a number");
     assert_ne!(rc, 0, "{result}");
-    assert!(
-        result["stdout_lines"].as_array().unwrap().iter().any(|l| l == "about to fail"),
-        "{result}"
-    );
+    assert!(result["stdout_lines"].as_array().unwrap().iter().any(|l| l == "about to fail"), "{result}");
     assert_eq!(work_entries(&fleet), Vec::<String>::new());
 }
