@@ -8,6 +8,7 @@
 //! Skipped when `ansible-playbook` is missing (`.ci/install.d/ssh.sh` installs ansible-core)
 //! or sshd cannot run.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -168,7 +169,7 @@ fn task_output<'a>(stdout: &'a str, task: &str) -> &'a str {
 struct ArgvWatch {
     stop: Arc<AtomicBool>,
     scans: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<BTreeSet<String>>>,
 }
 
 impl ArgvWatch {
@@ -177,13 +178,13 @@ impl ArgvWatch {
         let scans = Arc::new(AtomicUsize::new(0));
         let (s, n) = (stop.clone(), scans.clone());
         let thread = std::thread::spawn(move || {
-            let mut found = Vec::new();
+            let mut found = BTreeSet::new();
             while !s.load(Ordering::Relaxed) {
                 for entry in std::fs::read_dir("/proc").unwrap().flatten() {
                     if let Ok(argv) = std::fs::read(entry.path().join("cmdline"))
                         && argv.windows(secret.len()).any(|w| w == secret.as_bytes())
                     {
-                        found.push(String::from_utf8_lossy(&argv).replace('\0', " "));
+                        found.insert(String::from_utf8_lossy(&argv).replace('\0', " "));
                     }
                 }
                 n.fetch_add(1, Ordering::Relaxed);
