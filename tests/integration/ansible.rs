@@ -2,7 +2,8 @@
 //! sshd servers of `sshd.rs`: the first run installs Calamari from a bundle built by the
 //! binary, deploys a package with an encrypted variables file and returns
 //! `calamari_result`; the example playbook run again does not re-install; a failing
-//! script fails the play unless ignored; a bad bundle hash fails the install; the password
+//! script fails the play unless ignored; a bad bundle hash fails the install; two plays at
+//! once install once; the password
 //! is in no process's argv while the plays run, and the work directories are gone after.
 //!
 //! Skipped when `ansible-playbook` is missing (`.ci/install.d/ssh.sh` installs ansible-core)
@@ -57,6 +58,8 @@ fn ansible_available() -> Option<()> {
 struct Controller {
     env: TestEnv,
     inventory: PathBuf,
+    /// Numbers each play's output files, so plays may run at once.
+    plays: AtomicUsize,
 }
 
 impl Controller {
@@ -78,7 +81,7 @@ impl Controller {
         for dir in ["ansible-home", "ansible-local-tmp", "cp"] {
             std::fs::create_dir_all(env.path(dir)).unwrap();
         }
-        Controller { env, inventory }
+        Controller { env, inventory, plays: AtomicUsize::new(0) }
     }
 
     /// `ansible-playbook -i <inventory> <playbook> <args>` with the role on the roles path
@@ -106,8 +109,9 @@ impl Controller {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = self.env.path("play.out");
-        let err = self.env.path("play.err");
+        let n = self.plays.fetch_add(1, Ordering::Relaxed);
+        let out = self.env.path(format!("play-{n}.out"));
+        let err = self.env.path(format!("play-{n}.err"));
         cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap());
@@ -358,5 +362,47 @@ fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_fails_the_insta
     let rc = result["rc"].as_i64().expect("rc is a number");
     assert_ne!(rc, 0, "{result}");
     assert!(result["stdout_lines"].as_array().unwrap().iter().any(|l| l == "about to fail"), "{result}");
+    assert_eq!(work_entries(&fleet), Vec::<String>::new());
+}
+
+#[test]
+fn two_plays_at_once_install_once() {
+    if ansible_available().is_none() {
+        return;
+    }
+    let Some(fleet) = SshFleet::start(1) else { return };
+    let env = TestEnv::new();
+    let bundle = bundle(&env);
+    let package = tar_gz(&env, "Acme.Both.1.0.0.tar.gz", &[("Deploy.sh", b"echo deployed\n", 0o755)]);
+    let ctl = Controller::new(
+        env,
+        &fleet,
+        &[("calamari_bundle", bundle.display().to_string()), ("calamari_package", package.display().to_string())],
+    );
+    let playbook = ctl.result_playbook();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| ctl.play(&playbook, &[], &[]));
+        let b = s.spawn(|| ctl.play(&playbook, &[], &[]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for run in [&a, &b] {
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    }
+    // Whether the second play found Success.txt already (the install skipped) or installed
+    // after waiting for the first one's lock (Calamari said it was already installed), one
+    // play installed.
+    let installs =
+        [&a, &b].iter().filter(|r| task_output(&r.stdout, "calamari install").contains("changed: [host1]")).count();
+    assert_eq!(installs, 1, "{}\n----\n{}", a.stdout, b.stdout);
+    assert!(success_txt(&fleet, 0).is_file());
+    let calamari_dir = fleet.hosts[0].tentacle_home(INSTANCE).join("Calamari");
+    let mut versions: Vec<String> = std::fs::read_dir(&calamari_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    versions.sort();
+    assert_eq!(versions, vec![version()], "leftovers in {}", calamari_dir.display());
     assert_eq!(work_entries(&fleet), Vec::<String>::new());
 }
