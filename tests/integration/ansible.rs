@@ -3,8 +3,8 @@
 //! binary, deploys a package with an encrypted variables file and returns
 //! `calamari_result`; the example playbook run again does not re-install; a failing
 //! script fails the play unless ignored; a bad bundle hash fails the install; two plays at
-//! once install once; the password
-//! is in no process's argv while the plays run, and the work directories are gone after.
+//! once install once; the password is in no process's argv while the plays run, and the
+//! work directories are gone after.
 //!
 //! Skipped when `ansible-playbook` is missing (`.ci/install.d/ssh.sh` installs ansible-core)
 //! or sshd cannot run.
