@@ -2,7 +2,7 @@
 //! sshd servers of `sshd.rs`: the first run installs Calamari from a bundle built by the
 //! binary, deploys a package with an encrypted variables file and returns
 //! `calamari_result`; the example playbook run again does not re-install; a failing
-//! script fails the play unless ignored; a bad bundle hash fails the install; two plays at
+//! script fails the play unless ignored; a bad bundle hash fails the install, a wrong password the run; two plays at
 //! once install once; the password is in no process's argv while the plays run, and the
 //! work directories are gone after.
 //!
@@ -312,7 +312,7 @@ fn the_role_installs_once_deploys_and_returns_output_variables() {
 }
 
 #[test]
-fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_fails_the_install() {
+fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_or_password_fails() {
     if ansible_available().is_none() {
         return;
     }
@@ -362,6 +362,19 @@ fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_fails_the_insta
     let rc = result["rc"].as_i64().expect("rc is a number");
     assert_ne!(rc, 0, "{result}");
     assert!(result["stdout_lines"].as_array().unwrap().iter().any(|l| l == "about to fail"), "{result}");
+    assert_eq!(work_entries(&fleet), Vec::<String>::new());
+
+    // An encrypted variables file with the wrong password: Calamari's message, not the password.
+    let encrypted = ctl.env.write("vars.bin", calamari::encrypt_variables(b"[]", PASSWORD));
+    let wrong = ctl.env.write(
+        "wrong.yml",
+        format!("calamari_variables_file: \"{}\"\ncalamari_variables_password: \"{TOKEN}\"\n", encrypted.display()),
+    );
+    let run = ctl.play(&playbook, &["-e", &format!("@{}", wrong.display())], &[]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let failed = task_output(&run.stdout, "Fail when calamari deploy-package failed");
+    assert!(failed.contains("wrong password or corrupt file"), "{failed}");
+    assert!(!run.stdout.contains(TOKEN) && !run.stdout.contains(PASSWORD), "{}", run.stdout);
     assert_eq!(work_entries(&fleet), Vec::<String>::new());
 }
 
