@@ -2,9 +2,9 @@
 //! sshd servers of `sshd.rs`: the first run installs Calamari from a bundle built by the
 //! binary, deploys a package with an encrypted variables file and returns
 //! `calamari_result`; the example playbook run again does not re-install; a failing
-//! script fails the play unless ignored; a bad bundle hash fails the install, a wrong password the run; two plays at
-//! once install once; the password is in no process's argv while the plays run, and the
-//! work directories are gone after.
+//! script fails the play unless ignored; a bad bundle hash fails the install and a wrong
+//! password the run; two plays at once install once; the password is in no process's argv
+//! while the plays run, and the work directories are gone after.
 //!
 //! Skipped when `ansible-playbook` is missing (`.ci/install.d/ssh.sh` installs ansible-core)
 //! or sshd cannot run.
