@@ -2,9 +2,10 @@
 //! sshd servers of `sshd.rs`: the first run installs Calamari from a bundle built by the
 //! binary, deploys a package with an encrypted variables file and returns
 //! `calamari_result`; the example playbook run again does not re-install; a failing
-//! script fails the play unless ignored; a bad bundle hash fails the install and a wrong
-//! password the run; two plays at once install once; the password is in no process's argv
-//! while the plays run, and the work directories are gone after.
+//! script fails the play unless ignored; a bad bundle hash fails the install, a wrong
+//! password or an unknown extra argument the run; two plays at once install once; the
+//! password is in no process's argv while the plays run, and the work directories are gone
+//! after.
 //!
 //! Skipped when `ansible-playbook` is missing (`.ci/install.d/ssh.sh` installs ansible-core)
 //! or sshd cannot run.
@@ -315,7 +316,7 @@ fn the_role_installs_once_deploys_and_returns_output_variables() {
 }
 
 #[test]
-fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_or_password_fails() {
+fn a_failing_script_fails_the_play_unless_ignored_and_bad_inputs_fail_it() {
     if ansible_available().is_none() {
         return;
     }
@@ -379,6 +380,15 @@ fn a_failing_script_fails_the_play_unless_ignored_and_a_bad_hash_or_password_fai
     assert!(failed.contains("wrong password or corrupt file"), "{failed}");
     assert!(!run.stdout.contains(TOKEN) && !run.stdout.contains(PASSWORD), "{}", run.stdout);
     assert_eq!(work_entries(&fleet), Vec::<String>::new());
+
+    // calamari_extra_args reach the command line: Calamari refuses an unknown option.
+    let run = ctl.play(&playbook, &["-e", r#"{"calamari_extra_args": ["--noSuchOption"]}"#], &[]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let failed = task_output(&run.stdout, "Fail when calamari deploy-package failed");
+    assert!(
+        failed.contains("exited with code 1") && failed.contains("unexpected argument '--noSuchOption'"),
+        "{failed}"
+    );
 }
 
 #[test]
