@@ -42,3 +42,5 @@ mod feeds;
 mod sshd;
 // `calamari fleet` over OpenSSH: push, no re-push, repair, concurrency, drops, full disk, limits, report.
 mod fleet;
+// The Ansible role in contrib/ansible with ansible-core against the same sshd servers.
+mod ansible;
