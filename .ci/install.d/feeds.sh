@@ -4,10 +4,11 @@
 # serves the static NuGet, Maven, Helm and HTTP feeds (tests/integration/feeds/server.py).
 # Idempotent: installs only what is missing.
 set -euo pipefail
+. "$(dirname "$0")/../pip-install.sh"
 
 if ! python3 -c 'import pypiserver, passlib' >/dev/null 2>&1; then
     echo "feeds.sh: installing pypiserver and passlib"
-    python3 -m pip install --quiet --disable-pip-version-check pypiserver passlib
+    pip_install pypiserver passlib
 fi
 
 if ! command -v verdaccio >/dev/null 2>&1; then

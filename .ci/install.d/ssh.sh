@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The fleet tests start real sshd servers on loopback and drive them with the system ssh;
-# the Ansible side of the fleet benchmarks (and its later tests) needs ansible-core.
+# the Ansible role tests (tests/integration/ansible.rs) and the fleet benchmarks need ansible-core.
 # Idempotent: installs only what is missing.
 set -euo pipefail
+. "$(dirname "$0")/../pip-install.sh"
 
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
@@ -21,5 +22,5 @@ fi
 if [ "$(id -u)" = 0 ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
 
 if ! command -v ansible-playbook >/dev/null; then
-  python3 -m pip install --quiet ansible-core || echo "ssh.sh: ansible-core not installed (only the benchmarks need it)" >&2
+  pip_install ansible-core || echo "ssh.sh: ansible-core not installed (the Ansible role tests will skip)" >&2
 fi
