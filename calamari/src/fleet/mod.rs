@@ -18,6 +18,7 @@
 
 mod args;
 mod bundle;
+mod delta;
 mod host;
 mod hosts;
 mod output;
@@ -32,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use args::{CommandArg, FileKind, parse_arguments};
-pub use report::{CheckReport, HostReport, HostResult};
+pub use report::{CheckReport, HostReport, HostResult, PackageSent, SendMode};
 
 use crate::error::Outcome;
 use crate::self_install::CalamariExecutable;
@@ -128,6 +129,8 @@ pub struct FleetRequest {
     pub password_inline: Option<String>,
     /// `--variablesPasswordFile` as given (`-` for standard input).
     pub password_file: Option<PathBuf>,
+    /// `--noDelta`: always send whole packages, never a delta against an earlier version.
+    pub no_delta: bool,
 }
 
 impl FleetRequest {
@@ -147,6 +150,7 @@ impl FleetRequest {
             bundle: None,
             password_inline: None,
             password_file: None,
+            no_delta: false,
         }
     }
 
