@@ -364,10 +364,9 @@ fn push_upload_run(
     run_remote(context, master, dest, &args, &uploads, report)
 }
 
-/// Whether a package must be sent, given the remote cache's hash of the same name.
-///
-/// This is where "send a delta instead" slots in: with an earlier version in the remote
-/// cache (the probe would report it), a delta against it is sent and applied remotely.
+/// Whether a package must be sent, given the remote cache's hash of the same name. When
+/// it must, an earlier version in the remote cache may let a delta go instead
+/// ([`delta::send_delta`]).
 fn send_package(cached_hash: Option<&str>, local_hash: &str) -> bool {
     cached_hash != Some(local_hash)
 }

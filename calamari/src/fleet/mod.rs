@@ -10,6 +10,10 @@
 //! runs the command and removes the work directory. Output streams back line by line,
 //! prefixed with the host.
 //!
+//! A package to send whose earlier version is in the remote cache goes as a delta when
+//! that is small enough ([`delta`]): the remote makes the basis's signature, the delta is
+//! built here and applied remotely, and anything wrong falls back to the full package.
+//!
 //! Scheduling ([`schedule`]): `--parallel` hosts at once, `--batch` rolling windows,
 //! `--maxFailPercentage`. The summary table and the JSON report are in [`report`].
 //!
