@@ -516,11 +516,12 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// An uncompressed tar package `Acme.Data.<version>.tar`: 512 KiB of data, with `changed`
-/// bytes of it different from version 1.0.0's, a version file and a deploy script.
+/// bytes of it different from version 1.0.0's (from offset 200,000, or 0 for many), a version file and a deploy script.
 fn data_package(env: &TestEnv, version: &str, changed: usize) -> (PathBuf, Vec<u8>) {
     let mut data = noise(512 * 1024, 7);
     let patch = noise(changed, version.len() as u64 * 31 + changed as u64);
-    data[200_000..200_000 + changed].copy_from_slice(&patch);
+    let start = if changed > 200_000 { 0 } else { 200_000 };
+    data[start..start + changed].copy_from_slice(&patch);
     let path = env.path(format!("Acme.Data.{version}.tar"));
     let mut builder = tar::Builder::new(Vec::new());
     let files: [(&str, &[u8], u32); 3] = [
@@ -586,6 +587,15 @@ fn an_earlier_cached_version_gets_a_delta_and_falls_back_to_the_full_package() {
     deploy("1.0.1", &[]).success().stdout_has("Package Acme.Data.1.0.1.tar is in the remote cache with the same hash");
     assert_eq!(sent(&env.path("r.json"))["mode"], "cached");
 
+    // Everything changed: the delta would not be worth it, the full file goes.
+    let (_, v090) = data_package(&env, "1.0.1-big", 500_000);
+    std::fs::rename(env.path("Acme.Data.1.0.1-big.tar"), env.path("Acme.Data.1.0.1-x.tar")).unwrap();
+    let run = deploy("1.0.1-x", &[]);
+    run.success().stdout_has("host1 | Package Acme.Data.1.0.1-x.tar: a delta against Acme.Data.1.0.0.tar would be ");
+    run.stdout_has(&format!("bytes of {}: sending the full package", v090.len()));
+    assert_eq!(sent(&env.path("r.json"))["mode"], "full");
+    std::fs::remove_file(files.join("Acme.Data.1.0.1-x.tar")).unwrap();
+
     // --noDelta: the full file.
     let (_, v102) = data_package(&env, "1.0.2", 5 * 1024);
     let run = deploy("1.0.2", &["--noDelta"]);
@@ -615,6 +625,7 @@ fn an_earlier_cached_version_gets_a_delta_and_falls_back_to_the_full_package() {
     let run = deploy("1.0.3", &[]);
     run.success()
         .stdout_has("host1 | Package Acme.Data.1.0.3.tar: the delta against Acme.Data.1.0.2.tar failed (")
+        .stdout_has("does not match the file hash specified")
         .stdout_has("sending the full package")
         .stdout_has("host1 | deployed version 1.0.3");
     let fallback = sent(&env.path("r.json"));
