@@ -299,6 +299,7 @@ pub use fleet::{
     Batch as FleetBatch, CheckReport as FleetCheckReport, CommandArg as FleetCommandArg, FileKind as FleetFileKind,
     FleetOutput, FleetRequest, HostReport, HostResult, parse_arguments as parse_fleet_arguments, run_fleet,
 };
+pub use fleet::{PackageSent as FleetPackageSent, SendMode as FleetSendMode};
 
 /// Internals that the fuzz targets and benchmarks exercise directly. Not part of the API:
 /// no stability promise.

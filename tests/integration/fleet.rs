@@ -501,3 +501,134 @@ fn a_given_bundle_and_a_hosts_file() {
         .stderr_has("--bundle=")
         .stderr_has("missing.tar.gz: ");
 }
+
+/// Reproducible incompressible bytes (xorshift).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// An uncompressed tar package `Acme.Data.<version>.tar`: 512 KiB of data, with `changed`
+/// bytes of it different from version 1.0.0's (from offset 200,000, or 0 for many), a version file and a deploy script.
+fn data_package(env: &TestEnv, version: &str, changed: usize) -> (PathBuf, Vec<u8>) {
+    let mut data = noise(512 * 1024, 7);
+    let patch = noise(changed, version.len() as u64 * 31 + changed as u64);
+    let start = if changed > 200_000 { 0 } else { 200_000 };
+    data[start..start + changed].copy_from_slice(&patch);
+    let path = env.path(format!("Acme.Data.{version}.tar"));
+    let mut builder = tar::Builder::new(Vec::new());
+    let files: [(&str, &[u8], u32); 3] = [
+        ("data.bin", &data, 0o644),
+        ("version.txt", version.as_bytes(), 0o644),
+        ("Deploy.sh", b"echo \"deployed version $(cat version.txt)\"\n", 0o755),
+    ];
+    for (name, bytes, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, name, bytes).unwrap();
+    }
+    let bytes = builder.into_inner().unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
+fn sent(report_path: &Path) -> serde_json::Value {
+    let entries = report(report_path);
+    let packages = entries[0]["packagesSent"].as_array().expect("packagesSent").clone();
+    assert_eq!(packages.len(), 1, "{packages:?}");
+    packages[0].clone()
+}
+
+#[test]
+fn an_earlier_cached_version_gets_a_delta_and_falls_back_to_the_full_package() {
+    let Some(hosts) = SshFleet::start(1) else { return };
+    let env = TestEnv::new();
+    let files = hosts.hosts[0].tentacle_home(INSTANCE).join("Files");
+    let deploy = |version: &str, extra: &[&str]| {
+        let package = format!("--package=Acme.Data.{version}.tar");
+        let mut args = vec!["deploy-package", package.as_str(), "--report=r.json"];
+        args.extend_from_slice(extra);
+        fleet(&env, &hosts, &args).run()
+    };
+    // v1.0.0: nothing earlier in the cache, sent whole.
+    let (_, v100) = data_package(&env, "1.0.0", 0);
+    deploy("1.0.0", &[]).success().stdout_has("host1 | deployed version 1.0.0");
+    let first = sent(&env.path("r.json"));
+    assert_eq!(first["mode"], "full", "{first}");
+    assert_eq!(first["bytes"], v100.len() as u64);
+
+    // v1.0.1, 1 % changed: a delta against v1.0.0, rebuilt into the cache under the package's name.
+    let (_, v101) = data_package(&env, "1.0.1", 5 * 1024);
+    let run = deploy("1.0.1", &[]);
+    run.success()
+        .stdout_has("host1 | Package Acme.Data.1.0.1.tar: sent a delta of ")
+        .stdout_has(&format!("against Acme.Data.1.0.0.tar instead of {} bytes", v101.len()))
+        .stdout_has("host1 | deployed version 1.0.1");
+    let delta = sent(&env.path("r.json"));
+    assert_eq!(delta["mode"], "delta", "{delta}");
+    let bytes = delta["bytes"].as_u64().unwrap();
+    assert!(bytes * 10 < v101.len() as u64, "a delta of {bytes} bytes for a package of {}", v101.len());
+    println!("delta for a 1%-changed package of {} bytes: {bytes} bytes", v101.len());
+    assert_eq!(std::fs::read(files.join("Acme.Data.1.0.1.tar")).unwrap(), v101, "the rebuilt package differs");
+    let names: Vec<String> =
+        std::fs::read_dir(&files).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "left in the cache: {names:?}");
+    // Again: the rebuilt package is found under its name and not sent.
+    deploy("1.0.1", &[]).success().stdout_has("Package Acme.Data.1.0.1.tar is in the remote cache with the same hash");
+    assert_eq!(sent(&env.path("r.json"))["mode"], "cached");
+
+    // Everything changed: the delta would not be worth it, the full file goes.
+    let (_, v090) = data_package(&env, "1.0.1-big", 500_000);
+    std::fs::rename(env.path("Acme.Data.1.0.1-big.tar"), env.path("Acme.Data.1.0.1-x.tar")).unwrap();
+    let run = deploy("1.0.1-x", &[]);
+    run.success().stdout_has("host1 | Package Acme.Data.1.0.1-x.tar: a delta against Acme.Data.1.0.0.tar would be ");
+    run.stdout_has(&format!("bytes of {}: sending the full package", v090.len()));
+    assert_eq!(sent(&env.path("r.json"))["mode"], "full");
+    std::fs::remove_file(files.join("Acme.Data.1.0.1-x.tar")).unwrap();
+
+    // --noDelta: the full file.
+    let (_, v102) = data_package(&env, "1.0.2", 5 * 1024);
+    let run = deploy("1.0.2", &["--noDelta"]);
+    run.success().stdout_has("host1 | deployed version 1.0.2");
+    assert!(!run.stdout.contains("delta"), "{}", run.stdout);
+    let full = sent(&env.path("r.json"));
+    assert_eq!((full["mode"].as_str(), full["bytes"].as_u64()), (Some("full"), Some(v102.len() as u64)));
+
+    // The basis is corrupted after its signature was made (the remote calamari overwrites it
+    // as apply-delta starts): apply-delta fails verification and the full package goes.
+    let v = version();
+    let remote = hosts.hosts[0].tentacle_home(INSTANCE).join(format!("Calamari/{v}"));
+    std::fs::rename(remote.join("calamari"), remote.join("calamari.real")).unwrap();
+    std::fs::write(
+        remote.join("calamari"),
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = apply-delta ]; then for a; do case $a in --basisFileName=*) printf corrupt | dd of=\"${{a#--basisFileName=}}\" conv=notrunc 2>/dev/null;; esac; done; fi\nexec '{}' \"$@\"\n",
+            remote.join("calamari.real").display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(remote.join("calamari"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let (_, v103) = data_package(&env, "1.0.3", 5 * 1024);
+    let run = deploy("1.0.3", &[]);
+    run.success()
+        .stdout_has("host1 | Package Acme.Data.1.0.3.tar: the delta against Acme.Data.1.0.2.tar failed (")
+        .stdout_has("does not match the file hash specified")
+        .stdout_has("sending the full package")
+        .stdout_has("host1 | deployed version 1.0.3");
+    let fallback = sent(&env.path("r.json"));
+    assert_eq!((fallback["mode"].as_str(), fallback["bytes"].as_u64()), (Some("full"), Some(v103.len() as u64)));
+    assert_eq!(std::fs::read(files.join("Acme.Data.1.0.3.tar")).unwrap(), v103);
+}

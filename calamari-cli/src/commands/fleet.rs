@@ -23,12 +23,14 @@ Fleet options (anywhere after the command):
   --serviceMessages       pass the agent protocol through, each line prefixed with the host
   --bundle=FILE           push this Calamari bundle instead of this build (another platform)
   --variablesPasswordFile=FILE|-   read the password here; each host gets it over stdin
+  --noDelta               send whole packages, never a delta against an earlier cached version
 
 <COMMAND> is any calamari command (deploy-package, run-script, clean, rollback, prune...) or
 `check` (installed versions, this build's completeness, free disk space). Files named by
 --package, --variables, --sensitiveVariables and --script are uploaded and the options
 rewritten to the remote paths; packages go to the remote package cache and are not sent
-again when it holds the same bytes. Exit 0 when every host succeeded, else 1.";
+again when it holds the same bytes; with an earlier version cached, a delta against it is
+sent when it is under 70% of the package, and rebuilt remotely. Exit 0 when every host succeeded, else 1.";
 
 /// Options of `fleet`.
 #[derive(Debug, clap::Args)]

@@ -97,6 +97,10 @@ pub fn parse_arguments(args: &[String], working_directory: &Path) -> Result<Flee
             request.service_messages = true;
             continue;
         }
+        if name == "noDelta" {
+            request.no_delta = true;
+            continue;
+        }
         let file_kind = FILE_OPTIONS.iter().find(|(o, _)| *o == name);
         if !FLEET_VALUE_OPTIONS.contains(&name) && file_kind.is_none() {
             request.command_args.push(CommandArg::Plain(arg.clone()));

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use super::args::{CommandArg, FileKind};
 use super::bundle::BundleSource;
+use super::delta;
 use super::output::{self, StdoutSummary};
 use super::quote::sh_command;
 use super::remote::{self, SCRIPT_FAILED};
-use super::report::{CheckReport, HostReport, HostResult};
+use super::report::{CheckReport, HostReport, HostResult, PackageSent, SendMode};
 use super::ssh::{Master, SshOptions, last_lines};
 use super::{FleetOutput, FleetRequest};
 
@@ -21,19 +22,20 @@ pub(crate) struct HostContext<'a> {
     pub(crate) bundle: &'a BundleSource,
     pub(crate) ssh: SshOptions,
     pub(crate) output: &'a FleetOutput,
-    /// The packages' SHA-256, computed once for all hosts.
-    pub(crate) package_hashes: std::sync::Mutex<std::collections::HashMap<PathBuf, String>>,
+    /// The packages' SHA-256 and SHA-1, computed once for all hosts.
+    pub(crate) package_hashes: std::sync::Mutex<std::collections::HashMap<PathBuf, (String, String)>>,
 }
 
 impl HostContext<'_> {
-    fn package_hash(&self, path: &Path) -> Result<String, HostError> {
+    /// The package's SHA-256 and SHA-1.
+    fn package_hash(&self, path: &Path) -> Result<(String, String), HostError> {
         let mut hashes = self.package_hashes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(hash) = hashes.get(path) {
             return Ok(hash.clone());
         }
-        let hash = crate::package::hash::hash_file(path)
-            .map_err(|e| HostError::new("cannot read the package", crate::error::chain(&e)))?
-            .sha256;
+        let hashes_of = crate::package::hash::hash_file(path)
+            .map_err(|e| HostError::new("cannot read the package", crate::error::chain(&e)))?;
+        let hash = (hashes_of.sha256, hashes_of.sha1);
         hashes.insert(path.to_path_buf(), hash.clone());
         Ok(hash)
     }
@@ -144,6 +146,11 @@ fn script(
     Ok(ScriptRun { status: status.code(), stdout, own_errors, stderr_tail })
 }
 
+/// Runs `remote` over the master connection, stdout and stderr piped.
+pub(super) fn spawn_remote(master: &Master, remote: &str, stdin: Stdio) -> Result<Child, HostError> {
+    spawn(master, remote, stdin)
+}
+
 fn spawn(master: &Master, remote: &str, stdin: Stdio) -> Result<Child, HostError> {
     master
         .command(remote)
@@ -197,6 +204,8 @@ fn run_command(
     }
     let mut args = vec![request.instance.clone(), version.clone()];
     args.extend(packages.iter().map(|(_, name, _)| name.clone()));
+    let packages: Vec<(PathBuf, String, String, String)> =
+        packages.into_iter().map(|(path, name, (sha256, sha1))| (path, name, sha256, sha1)).collect();
     let probe = script(master, dest, context.output, remote::PROBE, &args)?;
     if probe.status != Some(0) {
         return Err(HostError::new("probe failed", probe.problem()));
@@ -207,7 +216,8 @@ fn run_command(
         return Err(HostError::new("probe failed", format!("unexpected answer: {}", probe.stdout.trim())));
     };
     let cached: Vec<&str> = probe.stdout.lines().filter_map(|l| l.strip_prefix("cached ")).collect();
-    let probed = Probed { home, work, state, arch: field(&probe.stdout, "arch"), cached };
+    let files = delta::cached_files(&probe.stdout);
+    let probed = Probed { home, work, state, arch: field(&probe.stdout, "arch"), cached, files };
     let result = push_upload_run(context, master, dest, report, &probed, &packages, version);
     if result.is_err() && master.check() {
         // The run script removes the work directory itself; before it started, do it here.
@@ -224,6 +234,8 @@ struct Probed<'a> {
     arch: Option<&'a str>,
     /// Per package, the SHA-256 of the cached file of that name (`-` when none).
     cached: Vec<&'a str>,
+    /// The files in the package cache (the bases for deltas).
+    files: Vec<delta::CachedFile>,
 }
 
 fn push_upload_run(
@@ -232,11 +244,11 @@ fn push_upload_run(
     dest: &str,
     report: &mut HostReport,
     probed: &Probed<'_>,
-    packages: &[(PathBuf, String, String)],
+    packages: &[(PathBuf, String, String, String)],
     version: String,
 ) -> Result<Option<i32>, HostError> {
     let request = context.request;
-    let Probed { home, work, state, arch, cached } = probed;
+    let Probed { home, work, state, arch, cached, files } = probed;
     if *state != "complete" {
         if request.bundle.is_none()
             && let Some(arch) = arch
@@ -256,24 +268,72 @@ fn push_upload_run(
     // The files to send, and the command line with their remote paths.
     let mut uploads = Vec::new();
     let mut moved = Vec::new();
+    let mut rebuilt = Vec::new();
     let mut remote_args = vec![request.command.clone()];
     let mut package_index = 0;
     for (i, arg) in request.command_args.iter().enumerate() {
         match arg {
             CommandArg::Plain(text) => remote_args.push(text.clone()),
             CommandArg::File { option, path, kind: FileKind::Package } => {
-                let (local, name, hash) = &packages[package_index];
+                let (local, name, hash, sha1) = &packages[package_index];
                 debug_assert_eq!(local, path);
                 package_index += 1;
                 let remote = format!("{}/{name}", remote_cache(home));
+                let prefix = output::prefix(dest, context.output);
+                let size = crate::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
                 if !send_package(cached.get(package_index - 1).copied(), hash) {
-                    context.output.line(&format!(
-                        "{}Package {name} is in the remote cache with the same hash: not sent",
-                        output::prefix(dest, context.output)
-                    ));
+                    context
+                        .output
+                        .line(&format!("{prefix}Package {name} is in the remote cache with the same hash: not sent"));
+                    report.packages_sent.push(PackageSent { name: name.clone(), mode: SendMode::Cached, bytes: 0 });
                 } else {
-                    uploads.push(Upload { local: local.clone(), entry: format!("packages/{name}"), mode: 0o600 });
-                    moved.push(name.clone());
+                    let basis = if request.no_delta { None } else { delta::choose_basis(name, files) };
+                    let sent = basis.map(|basis| {
+                        (
+                            basis,
+                            delta::send_delta(
+                                context,
+                                master,
+                                (work, &version),
+                                &delta::LocalPackage { path: local, name, sha1 },
+                                basis,
+                            ),
+                        )
+                    });
+                    match sent {
+                        Some((basis, Ok(delta::Sent::Delta { bytes, rebuilt: path }))) => {
+                            context.output.line(&format!(
+                                "{prefix}Package {name}: sent a delta of {bytes} bytes against {} instead of {size} bytes",
+                                basis.name
+                            ));
+                            report.packages_sent.push(PackageSent { name: name.clone(), mode: SendMode::Delta, bytes });
+                            rebuilt.push((path, name.clone()));
+                        }
+                        other => {
+                            match other {
+                                Some((basis, Ok(delta::Sent::TooBig(bytes)))) => context.output.line(&format!(
+                                    "{prefix}Package {name}: a delta against {} would be {bytes} bytes of {size}: sending the full package",
+                                    basis.name
+                                )),
+                                Some((basis, Err(why))) => context.output.line(&format!(
+                                    "{prefix}Package {name}: the delta against {} failed ({why}): sending the full package",
+                                    basis.name
+                                )),
+                                _ => {}
+                            }
+                            uploads.push(Upload {
+                                local: local.clone(),
+                                entry: format!("packages/{name}"),
+                                mode: 0o600,
+                            });
+                            moved.push(name.clone());
+                            report.packages_sent.push(PackageSent {
+                                name: name.clone(),
+                                mode: SendMode::Full,
+                                bytes: size,
+                            });
+                        }
+                    }
                 }
                 remote_args.push(format!("--{option}={remote}"));
             }
@@ -296,14 +356,17 @@ fn push_upload_run(
         moved.len().to_string(),
     ];
     args.extend(moved);
+    args.push(rebuilt.len().to_string());
+    for (path, name) in rebuilt {
+        args.extend([path, name]);
+    }
     args.extend(remote_args);
     run_remote(context, master, dest, &args, &uploads, report)
 }
 
-/// Whether a package must be sent, given the remote cache's hash of the same name.
-///
-/// This is where "send a delta instead" slots in: with an earlier version in the remote
-/// cache (the probe would report it), a delta against it is sent and applied remotely.
+/// Whether a package must be sent, given the remote cache's hash of the same name. When
+/// it must, an earlier version in the remote cache may let a delta go instead
+/// ([`delta::send_delta`]).
 fn send_package(cached_hash: Option<&str>, local_hash: &str) -> bool {
     cached_hash != Some(local_hash)
 }

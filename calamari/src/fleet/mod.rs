@@ -10,6 +10,10 @@
 //! runs the command and removes the work directory. Output streams back line by line,
 //! prefixed with the host.
 //!
+//! A package to send whose earlier version is in the remote cache goes as a delta when
+//! that is small enough ([`delta`]): the remote makes the basis's signature, the delta is
+//! built here and applied remotely, and anything wrong falls back to the full package.
+//!
 //! Scheduling ([`schedule`]): `--parallel` hosts at once, `--batch` rolling windows,
 //! `--maxFailPercentage`. The summary table and the JSON report are in [`report`].
 //!
@@ -18,6 +22,7 @@
 
 mod args;
 mod bundle;
+mod delta;
 mod host;
 mod hosts;
 mod output;
@@ -32,7 +37,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use args::{CommandArg, FileKind, parse_arguments};
-pub use report::{CheckReport, HostReport, HostResult};
+pub use report::{CheckReport, HostReport, HostResult, PackageSent, SendMode};
 
 use crate::error::Outcome;
 use crate::self_install::CalamariExecutable;
@@ -128,6 +133,8 @@ pub struct FleetRequest {
     pub password_inline: Option<String>,
     /// `--variablesPasswordFile` as given (`-` for standard input).
     pub password_file: Option<PathBuf>,
+    /// `--noDelta`: always send whole packages, never a delta against an earlier version.
+    pub no_delta: bool,
 }
 
 impl FleetRequest {
@@ -147,6 +154,7 @@ impl FleetRequest {
             bundle: None,
             password_inline: None,
             password_file: None,
+            no_delta: false,
         }
     }
 

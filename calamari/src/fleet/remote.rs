@@ -19,8 +19,9 @@ pub(crate) const READY_LINE: &str = "##calamari-fleet[ready]";
 
 /// `$1` instance, `$2` version, then package file names. Prints `home H`, `calamari
 /// complete|incomplete|missing`, `arch M`, `work W` (a new 0700 directory), and per
-/// package `cached <sha256 or ->`. Work directories older than a day (left by a host that
-/// went away mid-run) are removed first.
+/// package `cached <sha256 or ->`, then `file <size> <name>` per file in the package cache
+/// (when packages were named: the bases for deltas). Work directories older than a day
+/// (left by a host that went away mid-run) are removed first.
 pub(crate) const PROBE: &str = r#"H="$HOME/.octopus/$1"; V="$2"; shift 2
 echo "home $H"
 if [ -f "$H/Calamari/$V/Success.txt" ]; then echo "calamari complete"
@@ -35,6 +36,10 @@ for p in "$@"; do
   if [ -f "$H/Files/$p" ]; then h=$(sha256sum < "$H/Files/$p" | cut -d' ' -f1); else h=-; fi
   echo "cached $h"
 done
+if [ $# -gt 0 ] && [ -d "$H/Files" ]; then
+  for f in "$H/Files"/*; do [ -f "$f" ] && s=$(wc -c < "$f") && echo "file $((s)) ${f##*/}"; done
+fi
+exit 0
 "#;
 
 /// `$1` instance, `$2` version, `$3` bundle SHA-256, `$4` bundle size. Under the push lock:
@@ -56,7 +61,8 @@ echo installed
 "#;
 
 /// `$1` instance, `$2` version, `$3` work directory, `$4` 1 when a password line comes
-/// first on stdin, `$5` N, then N package file names, then Calamari's arguments. Reads the
+/// first on stdin, `$5` N, then N package file names, then M and M pairs (a package
+/// rebuilt from a delta, its cache name), then Calamari's arguments. Reads the
 /// password line, extracts the tar stream on stdin into the work directory, moves the
 /// packages into the package cache, prints [`READY_LINE`] and runs Calamari in the work
 /// directory with TentacleHome set, the password on its stdin. The work directory is
@@ -68,6 +74,8 @@ if [ "$P" = 1 ]; then IFS= read -r pw || { echo "calamari-fleet: the password di
 tar --no-same-owner -xf - -C "$W" || exit 97
 if [ "$n" -gt 0 ]; then mkdir -p "$H/Files" || exit 97; fi
 while [ "$n" -gt 0 ]; do mv -f "$W/packages/$1" "$H/Files/$1" || exit 97; shift; n=$((n-1)); done
+m="$1"; shift
+while [ "$m" -gt 0 ]; do [ "$1" = "$H/Files/$2" ] || mv -f "$1" "$H/Files/$2" || exit 97; shift 2; m=$((m-1)); done
 cd "$W" || exit 97
 TentacleHome="$H"; export TentacleHome
 echo "##calamari-fleet[ready]"

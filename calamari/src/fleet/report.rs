@@ -63,6 +63,32 @@ pub struct HostReport {
     /// `check` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckReport>,
+    /// How each package went to the host, in the command's order.
+    pub packages_sent: Vec<PackageSent>,
+}
+
+/// How a package went to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SendMode {
+    /// The whole file.
+    Full,
+    /// A delta against an earlier version in the remote cache, applied remotely.
+    Delta,
+    /// Not sent: the remote cache holds the same bytes.
+    Cached,
+}
+
+/// One package sent to a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageSent {
+    /// The package's file name.
+    pub name: String,
+    /// How.
+    pub mode: SendMode,
+    /// Bytes of package or delta sent.
+    pub bytes: u64,
 }
 
 impl HostReport {
@@ -76,6 +102,7 @@ impl HostReport {
             output_variables: IndexMap::new(),
             error: None,
             check: None,
+            packages_sent: Vec::new(),
         }
     }
 }
