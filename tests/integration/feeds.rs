@@ -1067,3 +1067,41 @@ fn a_download_registers_its_package_for_the_task_when_retention_is_on() {
     assert_eq!(entries[0]["Package"]["Path"]["Value"], cached[0].display().to_string());
     assert_eq!(entries[0]["locks"][0]["DeploymentTaskId"]["Value"], "ServerTasks-42");
 }
+
+#[test]
+fn a_feed_that_is_down_falls_back_to_the_cached_copy_unless_forced() {
+    let env = TestEnv::new();
+    let package = nupkg("Acme.Api", "3.0.0");
+    nuget_feed(&env.path("feed"), "Acme.Api", "3.0.0", &package, &package, true);
+    let Some(server) = static_server(&env, &env.path("feed"), &[]) else { return };
+    let feed_uri = server.url("v3/index.json");
+    let args = [
+        "--packageId",
+        "Acme.Api",
+        "--packageVersion",
+        "3.0.0",
+        "--feedId",
+        "nuget",
+        "--feedUri",
+        &feed_uri,
+        "--attempts",
+        "1",
+    ];
+    download(&env, &args).run().success();
+    let cached = cache_files(&env, "nuget");
+    assert_eq!(cached.len(), 1);
+    drop(server); // the feed goes away: its service index cannot be read any more
+    let run = download(&env, &args).run();
+    run.success()
+        .stdout_has("The feed 'nuget' could not be reached after 1 attempt(s) (")
+        .stdout_has("using the copy of Acme.Api v3.0.0 already in the package cache, whose hash could not be checked against the feed")
+        .stdout_has(&format!("Package Acme.Api v3.0.0 is already in the package cache: {}", cached[0].display()));
+    assert_eq!(run.output_variable("StagedPackage.Hash"), Some(sha1_hex(&package)));
+    // Forced, the cached copy is not what was asked for: the failure stands.
+    download(&env, &args)
+        .arg("--forcePackageDownload")
+        .run()
+        .code(1)
+        .stderr_has("Failed to download package Acme.Api v3.0.0");
+    assert_eq!(cache_files(&env, "nuget"), cached, "nothing was added or removed");
+}

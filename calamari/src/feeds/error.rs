@@ -116,6 +116,13 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether the feed could not be asked at all (a network error, a server error, an
+    /// unreadable answer): then a copy already in the cache may serve. Not for a hash
+    /// mismatch, where the feed did answer and what it publishes is not what we hold.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        self.is_transient() && !matches!(self, Error::HashMismatch(_))
+    }
 }
 
 /// A download whose hash is not the one its feed publishes.
