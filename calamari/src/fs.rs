@@ -322,6 +322,24 @@ pub fn remove_stale_temp_files_beside(files: &[PathBuf]) -> Result<Vec<PathBuf>>
     Ok(removed)
 }
 
+/// Removes every temp file [`write_atomic`] left next to `path`, whatever its writer: for a
+/// caller that holds the lock every writer of `path` takes (a journal), so none of them is
+/// in use. Best effort: what cannot be listed or removed stays for the next time.
+pub fn remove_temp_files_of(path: impl AsRef<Path>) {
+    let path = path.as_ref();
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        if file_name.starts_with(&prefix) && file_name.ends_with(TEMP_SUFFIX) {
+            let _ = remove_file(entry.path());
+        }
+    }
+}
+
 /// The writer's pid, when `name` is one of [`write_atomic`]'s temp file names.
 fn temp_file_writer(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
@@ -382,6 +400,15 @@ impl Write for Writeback<'_> {
     fn flush(&mut self) -> io::Result<()> {
         (&*self.file).flush()
     }
+}
+
+/// [`write_atomic_with_mode`] keeping the mode of the file it replaces, or `new_mode` when
+/// there is none yet (rather than a temp file's 0600).
+pub fn write_atomic_keeping_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>, new_mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = path.as_ref();
+    let mode = metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(new_mode);
+    write_atomic_with_mode(path, contents, Some(mode))
 }
 
 /// Replaces an existing file's contents atomically ([`write_atomic`]), keeping its Unix

@@ -256,32 +256,20 @@ pub fn download_package(
                 std::thread::sleep(Duration::from_secs(wait));
                 attempt += 1;
             }
-            Err(e) if e.is_unreachable() && !request.force_package_download => {
+            Err(e) => {
                 // The feed cannot be reached (or keeps failing): a copy already in the cache
                 // serves, as the reference's cache-first lookup would, with a warning that
                 // its hash could not be checked against the feed this time.
-                match cache::find_cached(&dir, &id, &version, letter, None)? {
-                    Some(cached) => {
-                        log.warn(format!(
-                            "The feed '{feed_id}' could not be reached after {attempt} attempt(s) ({}): using the copy of {id} v{version} already in the package cache, whose hash could not be checked against the feed",
-                            crate::error::chain(&e)
-                        ));
-                        break (cached, true);
-                    }
-                    None => {
-                        return Err(Error::Failed {
-                            package: id,
-                            version,
-                            feed_id,
-                            feed_uri: uri,
-                            attempts: attempt,
-                            source: Box::new(e),
-                        }
-                        .into());
-                    }
+                if e.is_unreachable()
+                    && !request.force_package_download
+                    && let Some(cached) = cache::find_cached(&dir, &id, &version, letter, None)?
+                {
+                    log.warn(format!(
+                        "The feed '{feed_id}' could not be reached after {attempt} attempt(s) ({}): using the copy of {id} v{version} already in the package cache, whose hash could not be checked against the feed",
+                        crate::error::chain(&e)
+                    ));
+                    break (cached, true);
                 }
-            }
-            Err(e) => {
                 return Err(Error::Failed {
                     package: id,
                     version,

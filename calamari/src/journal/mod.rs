@@ -221,15 +221,10 @@ impl DeploymentJournal {
             crate::fs::create_dir_all(dir)?;
         }
         // Keep the journal's mode (a new one gets the usual 0644, not the temp file's 0600).
-        let mode =
-            crate::fs::metadata(&self.path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
-        crate::fs::write_atomic_with_mode(&self.path, xml::serialise(&entries), Some(mode.unwrap_or(0o644)))?;
-        self.remove_stale_temp_files();
+        crate::fs::write_atomic_keeping_mode(&self.path, xml::serialise(&entries), 0o644)?;
+        // Writers of the journal all hold its lock, which we hold: any temp file left is stale.
+        crate::fs::remove_temp_files_of(&self.path);
         Ok(result)
-    }
-
-    fn remove_stale_temp_files(&self) {
-        remove_stale_temp_files(&self.path);
     }
 
     /// Appends an entry.
@@ -295,23 +290,6 @@ impl DeploymentJournal {
         Ok(latest(self.entries()?, |e| {
             e.was_successful && e.retention_policy_set.eq_ignore_ascii_case(retention_policy_set)
         }))
-    }
-}
-
-/// Removes the temp files [`crate::fs::write_atomic`] left next to `path` when a writer was
-/// killed before its rename. Only writers of this file use the prefix, and they all hold
-/// the lock the caller holds, so none is in use.
-pub(crate) fn remove_stale_temp_files(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let Ok(read_dir) = crate::fs::read_dir(dir) else { return };
-    for item in read_dir.flatten() {
-        let file_name = item.file_name();
-        let file_name = file_name.to_string_lossy();
-        if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") {
-            let _ = crate::fs::remove_file(item.path());
-        }
     }
 }
 

@@ -288,10 +288,8 @@ impl PackageJournal {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::fs::create_dir_all(dir)?;
         }
-        let mode =
-            crate::fs::metadata(&self.path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
-        crate::fs::write_atomic_with_mode(&self.path, data.serialise(), Some(mode.unwrap_or(0o644)))?;
-        crate::journal::remove_stale_temp_files(&self.path);
+        crate::fs::write_atomic_keeping_mode(&self.path, data.serialise(), 0o644)?;
+        crate::fs::remove_temp_files_of(&self.path);
         Ok(result)
     }
 }
