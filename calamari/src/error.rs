@@ -412,6 +412,7 @@ fn script_kind(e: &script::Error) -> ErrorKind {
         | E::UnknownSyntaxName { .. }
         | E::NoScriptToRun
         | E::InterpreterMissing { .. }
+        | E::ScriptFunctions { .. }
         | E::Start { .. }
         | E::Timeout { .. } => ErrorKind::User,
     }

@@ -22,6 +22,8 @@ mod package;
 mod templating;
 // run-script: bootstraps, service messages, masking, secrets, processes and signals.
 mod scripts;
+// PowerShell under a real pwsh: run-script, the bootstrap's helpers, exit codes, modules, deploy-package.
+mod powershell;
 // deploy-package: conventions in order, DeployFailed, skip-if-installed, the bundled sample.
 mod deploy;
 // DeploymentJournal.xml under kill and concurrency, retention (`clean`), transfer-package.

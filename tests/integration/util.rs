@@ -60,6 +60,23 @@ pub fn skip(reason: &str) {
     }
 }
 
+/// Whether `pwsh` (PowerShell 7.2+) is on the PATH for the PowerShell tests. Without it a
+/// test skips through [`skip`], except under CI (`CI=true`), where a PowerShell test that
+/// cannot run fails: `.ci/install.d/pwsh.sh` installs it there.
+#[track_caller]
+pub fn pwsh_available() -> bool {
+    let found =
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("pwsh").is_file()));
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "pwsh is not on the PATH under CI: .ci/install.d/pwsh.sh should have installed it"
+        );
+        skip("pwsh (PowerShell 7.2 or newer) is not on the PATH; bash ../shared/tools/pwsh/install.sh installs it");
+    }
+    found
+}
+
 /// How long to wait for something that should happen promptly (a killed process to be
 /// gone, a child to reach a state) before failing: generous, for a loaded CI machine.
 pub const PROMPTLY: Duration = Duration::from_secs(20);

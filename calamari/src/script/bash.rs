@@ -7,7 +7,7 @@ use std::process::Command;
 
 use super::interpreter::Launch;
 use super::workspace::StepDir;
-use super::{Error, ScriptSyntax, evaluated_variables};
+use super::{Error, evaluated_variables};
 
 /// The interpreter.
 pub(crate) const PROGRAM: &str = "bash";
@@ -20,7 +20,7 @@ pub(crate) const PROGRAM: &str = "bash";
 pub(crate) fn command(launch: &Launch<'_>) -> Result<Command, Error> {
     normalise_line_endings(launch.script)?;
     let bootstrap = write(launch.step, &evaluated_variables(launch.variables)?, launch.script, launch.parameters)?;
-    let mut cmd = Command::new(launch.require(PROGRAM, "bash", ScriptSyntax::Bash)?);
+    let mut cmd = Command::new(launch.interpreter);
     // `$0` is the user's script (so `$(dirname "$0")` finds its siblings), not the
     // bootstrap in the private step directory.
     cmd.args(["--noprofile", "--norc", "-c", "source \"$1\""]).arg(launch.script).arg(bootstrap);

@@ -42,18 +42,28 @@ pub enum Error {
         /// The variable that held it.
         variable: &'static str,
     },
+    /// The server's script functions registration is not valid.
+    #[error("Cannot generate the script functions of {variable}: {reason}")]
+    ScriptFunctions {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// `run-script` found neither a script file nor an inline script.
     #[error(
         "No script to run: give --script, or set Octopus.Action.Script.ScriptBody (with Octopus.Action.Script.Syntax) or Octopus.Action.Script.ScriptFileName"
     )]
     NoScriptToRun,
     /// The interpreter is not on the PATH.
-    #[error("{description} was not found on the PATH; it is needed to run '{script}'")]
+    #[error("{description} was not found on the PATH; it is needed to run '{script}'.{install}")]
     InterpreterMissing {
         /// The program looked for (`bash`, `python3`, `pwsh`).
         program: &'static str,
         /// How messages name it ("Python 3 (python3)").
         description: &'static str,
+        /// How to install it (a sentence with a leading space, or empty).
+        install: &'static str,
         /// The syntax it runs.
         syntax: ScriptSyntax,
         /// The script that needed it.

@@ -1,15 +1,18 @@
 //! What every syntax's module gets to build its interpreter command ([`Launch`]), and
-//! finding the interpreter on the PATH.
+//! finding the interpreter on the PATH before anything of the step is written.
 
 use std::path::{Path, PathBuf};
 
+use super::modules::ScriptModule;
 use super::workspace::StepDir;
 use super::{Error, ScriptSyntax};
-use crate::VariableDictionary;
+use crate::{Log, VariableDictionary};
 
 /// One script run, as the syntax modules see it.
 #[derive(Debug)]
 pub(crate) struct Launch<'a> {
+    /// The interpreter, found on the PATH ([`find_interpreter`]).
+    pub interpreter: &'a Path,
     /// The user's script (absolute).
     pub script: &'a Path,
     /// The parameters, trimmed; `None` when there are none.
@@ -19,27 +22,25 @@ pub(crate) struct Launch<'a> {
     /// The private directory for the bootstrap and variables file.
     pub step: &'a StepDir,
     /// The script modules written beside the script.
-    pub modules: &'a [PathBuf],
+    pub modules: &'a [ScriptModule],
+    /// Where the run's own messages go.
+    pub log: &'a Log,
 }
 
-impl Launch<'_> {
-    /// `program` from the PATH, or [`Error::InterpreterMissing`] naming it as `description`.
-    ///
-    /// # Errors
-    /// When no executable `program` is on the PATH.
-    pub(crate) fn require(
-        &self,
-        program: &'static str,
-        description: &'static str,
-        syntax: ScriptSyntax,
-    ) -> Result<PathBuf, Error> {
-        find_program(program).ok_or_else(|| Error::InterpreterMissing {
-            program,
-            description,
-            syntax,
-            script: self.script.to_path_buf(),
-        })
-    }
+/// The interpreter of `syntax` from the PATH, or [`Error::InterpreterMissing`] naming it
+/// and how to install it.
+///
+/// # Errors
+/// When no executable interpreter is on the PATH.
+pub(crate) fn find_interpreter(syntax: ScriptSyntax, script: &Path) -> Result<PathBuf, Error> {
+    let interpreter = syntax.interpreter();
+    find_program(interpreter.program).ok_or_else(|| Error::InterpreterMissing {
+        program: interpreter.program,
+        description: interpreter.description,
+        install: interpreter.install,
+        syntax,
+        script: script.to_path_buf(),
+    })
 }
 
 /// The first `name` on the PATH that is an executable file.

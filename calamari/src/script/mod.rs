@@ -87,6 +87,14 @@ pub(crate) mod variable_names {
     pub(crate) const SUPPRESS_ENVIRONMENT_LOGGING: &str = "Octopus.Action.Script.SuppressEnvironmentLogging";
     /// Run pwsh with -NoProfile.
     pub(crate) const POWERSHELL_WITHOUT_PROFILE: &str = "Octopus.Action.PowerShell.ExecuteWithoutProfile";
+    /// `Set-PSDebug -Trace N` before the script (a number, or true for 2).
+    pub(crate) const POWERSHELL_TRACE: &str = "Octopus.Action.PowerShell.PSDebug.Trace";
+    /// `Set-PSDebug -Strict` before the script.
+    pub(crate) const POWERSHELL_STRICT: &str = "Octopus.Action.PowerShell.PSDebug.Strict";
+    /// A private `XDG_CACHE_HOME` for pwsh, so parallel steps do not share its caches.
+    pub(crate) const POWERSHELL_UNIQUE_CACHE_PATH: &str = "Octopus.Action.PowerShell.UniqueCachePath";
+    /// Server-generated helper functions (`New-<Name>` for PowerShell), as JSON.
+    pub(crate) const SCRIPT_FUNCTIONS_REGISTRATION: &str = "Octopus.Sashimi.ScriptFunctions.Registration";
     /// Prefix of script modules: `Octopus.Script.Module[Name]`.
     pub(crate) const MODULE_PREFIX: &str = "Octopus.Script.Module[";
     /// Prefix of script module languages: `Octopus.Script.Module.Language[Name]`.
@@ -115,15 +123,27 @@ pub(crate) fn run_script(
     let dir = script.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
     let parameters = parameters.map(str::trim).filter(|p| !p.is_empty());
 
+    // The interpreter first: when it is missing, nothing of the step is written or run.
+    let interpreter = interpreter::find_interpreter(syntax, &script)?;
     let step = workspace::StepDir::create(variables)?;
-    let modules = RemoveOnDrop(write_script_modules(&dir, syntax, variables)?);
-    let launch = interpreter::Launch { script: &script, parameters, variables, step: &step, modules: &modules.0 };
+    let modules = write_script_modules(&dir, syntax, variables)?;
+    let remove_modules = RemoveOnDrop(modules.iter().map(|m| m.path.clone()).collect());
+    let launch = interpreter::Launch {
+        interpreter: &interpreter,
+        script: &script,
+        parameters,
+        variables,
+        step: &step,
+        modules: &modules,
+        log,
+    };
     let mut cmd = syntax.command(&launch)?;
     cmd.current_dir(&dir);
     if let Ok(cwd) = std::env::current_dir() {
         cmd.env(crate::env_vars::CALAMARI_WORKING_DIRECTORY, cwd);
     }
-    if !variables.get_flag(variable_names::SUPPRESS_ENVIRONMENT_LOGGING, false)? {
+    // The PowerShell bootstrap logs its own, from inside pwsh (`HostProcess: pwsh (<pid>)`).
+    if syntax != ScriptSyntax::PowerShell && !variables.get_flag(variable_names::SUPPRESS_ENVIRONMENT_LOGGING, false)? {
         log_environment(log, syntax, &dir);
     }
     let timeout = variables.get_int(variable_names::TIMEOUT)?.filter(|s| *s > 0).map(|s| s as u64);
@@ -136,7 +156,7 @@ pub(crate) fn run_script(
     handler.finish();
     let had_error_output = handler.had_error_output;
     drop(handler);
-    drop(modules);
+    drop(remove_modules);
     drop(step);
     match result {
         Ok(process::Exit::Code(exit_code)) => Ok(ScriptOutcome { exit_code, had_error_output }),

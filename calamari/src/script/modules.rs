@@ -6,11 +6,21 @@ use std::path::{Path, PathBuf};
 use super::{Error, ScriptSyntax, variable_names};
 use crate::VariableDictionary;
 
+/// A script module written for one run: the name from `Octopus.Script.Module[Name]` and the
+/// file written for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScriptModule {
+    /// The module's name as the variable gives it.
+    pub name: String,
+    /// The file written beside the script.
+    pub path: PathBuf,
+}
+
 /// Writes the script modules of `syntax` (`Octopus.Script.Module[Name]` whose
 /// `Octopus.Script.Module.Language[Name]`, default PowerShell, matches) into `dir`: bash
 /// `<Name>.sh` (scripts `source` it), Python `<Name>.py` (`import`), PowerShell
-/// `Library_<Name>_<ticks>.psm1` (imported by the bootstrap). Names keep only
-/// `[A-Za-z0-9_-]`. Returns the files written; the caller removes them.
+/// `Library_<Name>_<ticks>.psm1` (imported by the bootstrap). File names keep only
+/// `[A-Za-z0-9_-]` of the name. Returns the modules written; the caller removes them.
 ///
 /// # Errors
 /// When a value cannot be evaluated or a file cannot be written.
@@ -18,7 +28,7 @@ pub(crate) fn write_script_modules(
     dir: &Path,
     syntax: ScriptSyntax,
     variables: &VariableDictionary,
-) -> Result<Vec<PathBuf>, Error> {
+) -> Result<Vec<ScriptModule>, Error> {
     let mut written = Vec::new();
     let names: Vec<String> = variables.names().map(str::to_string).collect();
     for var in names {
@@ -54,7 +64,7 @@ pub(crate) fn write_script_modules(
         let body = variables.get(&var)?.unwrap_or_default();
         let path = dir.join(file);
         crate::fs::write(&path, body.replace("\r\n", "\n"))?;
-        written.push(path);
+        written.push(ScriptModule { name: module.to_string(), path });
     }
     Ok(written)
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use super::interpreter::Launch;
 use super::workspace::StepDir;
-use super::{Error, ScriptSyntax, variables_payload};
+use super::{Error, variables_payload};
 
 /// The bootstrap, run as `python3 -u Bootstrap.py <variables file> <script> [params...]`.
 pub(crate) const BOOTSTRAP: &str = include_str!("bootstrap/Bootstrap.py");
@@ -24,7 +24,7 @@ pub(crate) const PROGRAM: &str = "python3";
 pub(crate) fn command(launch: &Launch<'_>) -> Result<Command, Error> {
     let variables_file = launch.step.write("Variables.bin", &variables_payload(launch.variables)?)?;
     let bootstrap = write(launch.step)?;
-    let mut cmd = Command::new(launch.require(PROGRAM, "Python 3 (python3)", ScriptSyntax::Python)?);
+    let mut cmd = Command::new(launch.interpreter);
     let params = launch.parameters.map(split_parameters).unwrap_or_default();
     cmd.args(arguments(&bootstrap, &variables_file, launch.script, &params));
     // Script modules are removed after the step: leave no compiled copies behind.

@@ -53,6 +53,24 @@ impl ScriptSyntax {
         Self::preferred_order().iter().copied().find(|s| s.name().eq_ignore_ascii_case(name.trim()))
     }
 
+    /// The program that runs scripts of this syntax, how messages name it, and how to
+    /// install it.
+    pub(crate) fn interpreter(self) -> Interpreter {
+        match self {
+            ScriptSyntax::Bash => Interpreter { program: bash::PROGRAM, description: "bash", install: "" },
+            ScriptSyntax::PowerShell => Interpreter {
+                program: powershell::PROGRAM,
+                description: "PowerShell 7.2 or newer (pwsh)",
+                install: powershell::INSTALL_HINT,
+            },
+            ScriptSyntax::Python => Interpreter {
+                program: python::PROGRAM,
+                description: "Python 3 (python3)",
+                install: " Install Python 3 (Debian: apt-get install python3).",
+            },
+        }
+    }
+
     /// The interpreter command for one run, built by the syntax's own module (which also
     /// writes its bootstrap and variables into the step directory).
     pub(super) fn command(self, launch: &Launch<'_>) -> Result<Command, Error> {
@@ -62,4 +80,15 @@ impl ScriptSyntax {
             ScriptSyntax::Python => python::command(launch),
         }
     }
+}
+
+/// The program a syntax runs with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interpreter {
+    /// Looked up on the PATH.
+    pub program: &'static str,
+    /// How messages name it.
+    pub description: &'static str,
+    /// A sentence on how to install it (with a leading space), or empty.
+    pub install: &'static str,
 }

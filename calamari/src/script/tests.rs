@@ -54,66 +54,75 @@ fn modules_of_the_matching_language_are_written() {
     vars.set("Octopus.Script.Module.Language[My Lib]", "Bash".to_string());
     vars.set("Octopus.Script.Module[Ps]", "function x {}".to_string());
     let bash = write_script_modules(dir.path(), ScriptSyntax::Bash, &vars).unwrap();
-    assert_eq!(bash, vec![dir.path().join("MyLib.sh")]);
+    assert_eq!(bash, vec![modules::ScriptModule { name: "My Lib".into(), path: dir.path().join("MyLib.sh") }]);
     let ps = write_script_modules(dir.path(), ScriptSyntax::PowerShell, &vars).unwrap();
     assert_eq!(ps.len(), 1);
-    let name = ps[0].file_name().unwrap().to_str().unwrap();
+    assert_eq!(ps[0].name, "Ps");
+    let name = ps[0].path.file_name().unwrap().to_str().unwrap();
     assert!(name.starts_with("Library_Ps_") && name.ends_with(".psm1"), "{name}");
     assert!(write_script_modules(dir.path(), ScriptSyntax::Python, &vars).unwrap().is_empty());
 }
 
 #[test]
-fn powershell_bootstrap_text_has_every_helper() {
-    let text = powershell::bootstrap_text(
-        Path::new("/s/Variables.bin"),
-        Path::new("/w/it's.ps1"),
-        Some("-Name 'x y'"),
-        &[PathBuf::from("/w/Library_M_1.psm1")],
+fn powershell_local_variables_follow_the_reference_naming() {
+    let names =
+        ["Foo_bar", "Octopus.Action.Name", "Octopus.Action[Step].Output.X", "日本.名前", "a😀b", "...", "Plain"];
+    let locals = powershell::local_variables(names.into_iter());
+    let got: Vec<(&str, &str)> = locals.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    assert_eq!(
+        got,
+        [
+            ("Foobar", "Foo_bar"),
+            ("Foo_bar", "Foo_bar"),
+            ("OctopusActionName", "Octopus.Action.Name"),
+            ("日本名前", "日本.名前"),
+            // .NET sees a character outside the BMP as two surrogates, neither a letter.
+            ("ab", "a😀b"),
+            ("Plain", "Plain"),
+        ]
     );
-    for needle in [
-        "$OctopusParameters = New-Object 'System.Collections.Generic.Dictionary[String,String]' ([System.StringComparer]::OrdinalIgnoreCase)",
-        "ReadAllText('/s/Variables.bin'",
-        "function Set-OctopusVariable",
-        "function New-OctopusArtifact",
-        "function Fail-Step",
-        "exit -1",
-        "function Update-Progress",
-        "function Write-Highlight",
-        "function Write-Wait",
-        "function Write-Verbose",
-        "function Write-Warning",
-        "function Set-EnvironmentState",
-        "function Set-EnvironmentUrl",
-        "function Convert-ServiceMessageValue",
-        "'setVariable'",
-        "'createArtifact'",
-        "'resultMessage'",
-        "'progress'",
-        "'set-environmentstate'",
-        "Import-Module -Name '/w/Library_M_1.psm1'",
-        ". '/w/it''s.ps1' -Name 'x y'",
-    ] {
-        assert!(text.contains(needle), "bootstrap lacks {needle:?}\n{text}");
-    }
-    assert!(!text.contains("{{"), "every placeholder is filled");
-    let args = powershell::arguments(Path::new("/s/Bootstrap.ps1"), true);
-    assert_eq!(args[0], "-NoProfile");
-    assert!(args.last().unwrap().contains(". '/s/Bootstrap.ps1'"));
 }
 
 #[test]
-fn powershell_without_pwsh_is_a_clear_error() {
-    if find_program("pwsh").is_some() {
-        crate::test_support::skip("pwsh is installed; this test is about its absence");
-        return;
+fn powershell_values_are_single_quoted_literals() {
+    assert_eq!(powershell::escape("it's"), "it''s");
+    assert_eq!(powershell::escape("‘curly’"), "‘‘curly’’");
+    assert_eq!(powershell::escape("$(x) `n \"q\""), "$(x) `n \"q\"");
+    let args = powershell::arguments(Path::new("/s/it's/Bootstrap.ps1"), true);
+    assert_eq!(args[..6], ["-NoProfile", "-NoLogo", "-NonInteractive", "-ExecutionPolicy", "Unrestricted", "-Command"]);
+    assert_eq!(
+        args[6],
+        "Try {. {. '/s/it''s/Bootstrap.ps1'; if ((test-path variable:global:lastexitcode)) { exit $LastExitCode }};} catch { throw }"
+    );
+    assert_eq!(powershell::arguments(Path::new("/b.ps1"), false)[0], "-NoLogo");
+}
+
+/// The typed target helpers: one `New-<Name>` per registration, a parameter that depends on
+/// another written only when that one is set (string: not empty, switch: on, int: > 0).
+#[test]
+fn powershell_script_functions_are_generated_from_the_registration() {
+    let json = r#"[{"Name":"OctopusWebTarget","Description":"","ServiceMessageName":"create-webtarget",
+        "Parameters":{"url":{"Type":0},"secure":{"Type":1},"port":{"Type":2,"DependsOn":"secure"},"note":{"Type":"String","DependsOn":"url"}}}]"#;
+    let text = powershell::script_functions(json).unwrap();
+    let expected = "function New-OctopusWebTarget([string] $url, [switch] $secure, [int] $port, [string] $note)\n{\n\t$parameters = \"\"\n\
+        \t$tempParameter = Convert-ToServiceMessageParameter -name \"url\" -value $url\n\t$parameters = $parameters, $tempParameter -join ' '\n\
+        \t$tempParameter = Convert-ToServiceMessageParameter -name \"secure\" -value $secure\n\t$parameters = $parameters, $tempParameter -join ' '\n\
+        \tif ($secure -eq $true)\n\t{\n\
+        \t\t$tempParameter = Convert-ToServiceMessageParameter -name \"port\" -value $port\n\t\t$parameters = $parameters, $tempParameter -join ' '\n\t}\n\
+        \tif (![string]::IsNullOrEmpty($url))\n\t{\n\
+        \t\t$tempParameter = Convert-ToServiceMessageParameter -name \"note\" -value $note\n\t\t$parameters = $parameters, $tempParameter -join ' '\n\t}\n\
+        \tWrite-Host \"##octopus[create-webtarget $($parameters)]\"\n}\n\n";
+    assert_eq!(text, expected);
+    for (bad, reason) in [
+        ("{}", "not a JSON array"),
+        (r#"[{"Name":"X; rm -rf /","ServiceMessageName":"m"}]"#, "'X; rm -rf /' is not an identifier"),
+        (r#"[{"Name":"X","ServiceMessageName":"m]'"}]"#, "service message name 'm]'' of New-X"),
+        (r#"[{"Name":"X","ServiceMessageName":"m","Parameters":{"$(x)":{"Type":0}}}]"#, "'$(x)' of New-X"),
+        (r#"[{"Name":"X","ServiceMessageName":"m","Parameters":{"a":{"Type":7}}}]"#, "type 7 of parameter 'a'"),
+    ] {
+        let err = powershell::script_functions(bad).unwrap_err().to_string();
+        assert!(err.contains("Octopus.Sashimi.ScriptFunctions.Registration") && err.contains(reason), "{bad}: {err}");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("s.ps1");
-    std::fs::write(&script, "Write-Host hi").unwrap();
-    let (log, _, _) = Log::capture();
-    let err = run_script(&script, None, &mut VariableDictionary::new(), &log).unwrap_err();
-    assert!(err.to_string().contains("PowerShell Core (pwsh) was not found"), "{err}");
-    crate::test_support::skip("executing PowerShell scripts: pwsh is not installed here");
 }
 
 fn run(file: &str, body: &str, params: Option<&str>, vars: &mut VariableDictionary) -> (ScriptOutcome, String, String) {
@@ -257,10 +266,11 @@ fn error_messages_name_their_data() {
             Error::InterpreterMissing {
                 program: "python3",
                 description: "Python 3 (python3)",
+                install: " Install it.",
                 syntax: ScriptSyntax::Python,
                 script: PathBuf::from("/w/s.py"),
             },
-            "Python 3 (python3) was not found on the PATH; it is needed to run '/w/s.py'",
+            "Python 3 (python3) was not found on the PATH; it is needed to run '/w/s.py'. Install it.",
         ),
     ];
     for (error, message) in cases {

@@ -28,7 +28,6 @@ pub(crate) struct StepDir {
 
 impl StepDir {
     /// The directory.
-    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
