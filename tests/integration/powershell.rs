@@ -378,6 +378,10 @@ throw "terminating $Password"
 "#;
     let run = run_ps(&env, "Mask.ps1", body, &[("Password", secret, true)], &[]);
     run.code(1).output_lacks(secret);
+    // A secret written into the script itself (as substitution does) is masked where the
+    // error record quotes the line.
+    let literal = run_ps(&env, "Literal.ps1", &format!("throw 'no {secret}'"), &[("Password", secret, true)], &[]);
+    literal.code(1).output_lacks(secret).stderr_has("+ throw 'no ********'");
     for stream in ["host", "output", "warning", "verbose", "debug"] {
         run.stdout_has(&format!("{stream} ********"));
     }
@@ -810,4 +814,38 @@ fn deploy_package_prefers_bash_and_runs_configured_powershell() {
     let dir = env.path("Applications/Test/Acme.Ps/1.0.0");
     assert!(!dir.join("Deploy.ps1").exists() && !dir.join("Deploy.sh").exists(), "both Deploy scripts are removed");
     assert!(!dir.join("Octopus.Action.CustomScripts.PostDeploy.ps1").exists(), "the configured script is removed");
+}
+
+#[test]
+fn powershell_feature_scripts_run_and_can_be_overridden() {
+    if !util::pwsh_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let features = [("Octopus.Action.EnabledFeatures", "Octopus.Features.HelloWorld", false)];
+    let pkg = package(&env, &[("PreDeploy.ps1", "Write-Host packaged-pre")]);
+    let run = deploy(&env, &pkg, &features);
+    run.success().stdout_has("packaged-pre");
+    assert_eq!(run.stdout.matches("Hello World!").count(), 2, "bash's and PowerShell's: {}", run.stdout);
+    let dir = env.path("Applications/Test/Acme.Ps/1.0.0");
+    let script = dir.join("Octopus.Features.HelloWorld_BeforePreDeploy.ps1");
+    run.stdout_has(&format!("Creating '{}' from embedded resource", script.display()));
+    assert!(!script.exists(), "the feature script is deleted");
+
+    // One already in the package runs instead of ours, and its failure fails the deployment.
+    let env = TestEnv::new();
+    let pkg = package(
+        &env,
+        &[
+            ("Octopus.Features.HelloWorld_BeforePreDeploy.ps1", "Write-Host overridden-feature; exit 5"),
+            ("PreDeploy.ps1", "Write-Host pre-should-not-run"),
+        ],
+    );
+    let run = deploy(&env, &pkg, &features);
+    let script = env.path("Applications/Test/Acme.Ps/1.0.0/Octopus.Features.HelloWorld_BeforePreDeploy.ps1");
+    run.code(1)
+        .stdout_has("overridden-feature")
+        .stdout_has(&format!("Did not overwrite '{}', it was already on disk", script.display()))
+        .stderr_has(&format!("Script '{}' returned non-zero exit code: 5", script.display()))
+        .output_lacks("pre-should-not-run");
 }

@@ -4,7 +4,8 @@
 //! Reference rules (`FeatureConvention`): a feature's script for a stage is named
 //! `<Feature>_<Stage>.<ext>` (for example `Octopus.Features.HelloWorld_BeforePreDeploy.sh`),
 //! and every supported syntax is tried, in the platform's preference order (`.sh`, `.py`,
-//! `.ps1`). A script we embed is written to the current directory (an existing file of that
+//! `.ps1`): a feature with both a bash and a PowerShell script runs both, as the reference
+//! does on Linux. A script we embed is written to the current directory (an existing file of that
 //! name is kept and run instead, with a warning, so it can override ours), run, then
 //! deleted. Features without embedded scripts are skipped silently. The name is matched
 //! exactly, case included, as the reference looks up its embedded resources.
@@ -49,10 +50,16 @@ impl FeatureStage {
 }
 
 /// The feature scripts embedded in Calamari: (file name, contents).
-const EMBEDDED: &[(&str, &str)] = &[(
-    "Octopus.Features.HelloWorld_BeforePreDeploy.sh",
-    include_str!("feature_scripts/Octopus.Features.HelloWorld_BeforePreDeploy.sh"),
-)];
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "Octopus.Features.HelloWorld_BeforePreDeploy.sh",
+        include_str!("feature_scripts/Octopus.Features.HelloWorld_BeforePreDeploy.sh"),
+    ),
+    (
+        "Octopus.Features.HelloWorld_BeforePreDeploy.ps1",
+        include_str!("feature_scripts/Octopus.Features.HelloWorld_BeforePreDeploy.ps1"),
+    ),
+];
 
 /// The embedded script named `name`, if there is one.
 fn embedded(name: &str) -> Option<&'static str> {
@@ -86,7 +93,13 @@ fn run_one(d: &mut Deployment<'_>, name: &str, body: &str) -> Result<()> {
         d.log.warn(format!("Did not overwrite '{}', it was already on disk", path.display()));
     } else {
         d.log.verbose(format!("Creating '{}' from embedded resource", path.display()));
-        crate::fs::write(&path, body)?;
+        let mut bytes = Vec::with_capacity(body.len() + 3);
+        if ScriptSyntax::from_path(&path) == Some(ScriptSyntax::PowerShell) {
+            // UTF-8 with BOM, as the reference writes PowerShell files.
+            bytes.extend_from_slice(b"\xEF\xBB\xBF");
+        }
+        bytes.extend_from_slice(body.as_bytes());
+        crate::fs::write(&path, bytes)?;
     }
     d.log.verbose(format!("Executing '{}'", path.display()));
     let outcome = script::run_script(&path, None, d.variables, d.log);
@@ -110,6 +123,8 @@ mod tests {
         let name = script_name("Octopus.Features.HelloWorld", FeatureStage::BeforePreDeploy, ScriptSyntax::Bash);
         assert_eq!(name, "Octopus.Features.HelloWorld_BeforePreDeploy.sh");
         assert!(embedded(&name).is_some_and(|body| body.contains("echo \"Hello World!\"")));
+        let ps = script_name("Octopus.Features.HelloWorld", FeatureStage::BeforePreDeploy, ScriptSyntax::PowerShell);
+        assert!(embedded(&ps).is_some_and(|body| body.contains("Write-Output \"Hello World!\"")));
         assert!(embedded("octopus.features.helloworld_BeforePreDeploy.sh").is_none(), "names match exactly");
         assert!(embedded("Octopus.Features.HelloWorld_AfterPreDeploy.sh").is_none());
         assert!(embedded("Octopus.Features.Nginx_BeforePreDeploy.sh").is_none(), "features we lack are skipped");

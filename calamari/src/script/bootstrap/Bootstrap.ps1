@@ -22,21 +22,27 @@ $PSStyle.OutputRendering = 'PlainText'
 # Functions
 # -----------------------------------------------------------------
 
+# Calamari's own start-up logging writes to the console directly: every PowerShell statement
+# costs on its first run, and these run once per step (the formatting system that
+# `$PSVersionTable | Out-String` would load costs about 150 ms).
 function Log-VersionTable
 {
-    # What `$PSVersionTable | Out-String` prints, without loading the formatting system
-    # (about 150 ms in pwsh 7).
-    $lines = New-Object System.Collections.Generic.List[string]
-    $lines.Add('')
-    $lines.Add(('{0,-30} {1}' -f 'Name', 'Value'))
-    $lines.Add(('{0,-30} {1}' -f '----', '-----'))
-    foreach ($key in $PSVersionTable.Keys)
-    {
-        $value = $PSVersionTable[$key]
-        if ($value -is [System.Array]) { $value = '{' + ($value -join ', ') + '}' }
-        $lines.Add(('{0,-30} {1}' -f $key, $value))
-    }
-    Write-Verbose ($lines -join [Environment]::NewLine)
+    # The rows `$PSVersionTable | Out-String` prints, in its order, in one statement.
+    $t = $PSVersionTable
+    $n = [System.Environment]::NewLine
+    [System.Console]::Out.WriteLine('##octopus[stdout-verbose]' + $n + $n +
+        'Name                           Value' + $n +
+        '----                           -----' + $n +
+        'PSVersion                      ' + $t.PSVersion + $n +
+        'PSEdition                      ' + $t.PSEdition + $n +
+        'GitCommitId                    ' + $t.GitCommitId + $n +
+        'OS                             ' + $t.OS + $n +
+        'Platform                       ' + $t.Platform + $n +
+        'PSCompatibleVersions           {' + [string]::Join(', ', $t.PSCompatibleVersions) + '}' + $n +
+        'PSRemotingProtocolVersion      ' + $t.PSRemotingProtocolVersion + $n +
+        'SerializationVersion           ' + $t.SerializationVersion + $n +
+        'WSManStackVersion              ' + $t.WSManStackVersion + $n +
+        '##octopus[stdout-default]')
 }
 
 function Log-EnvironmentInformation
@@ -45,27 +51,23 @@ function Log-EnvironmentInformation
     {
         return
     }
-    Write-Host '##octopus[stdout-verbose]'
-    Write-Host 'PowerShell Environment Information:'
-    try
-    {
-        Write-Host "  OperatingSystem: $([System.Environment]::OSVersion)"
-        Write-Host "  OsBitVersion: $(if ([System.Environment]::Is64BitOperatingSystem) { 'x64' } else { 'x86' })"
-        Write-Host "  Is64BitProcess: $([System.Environment]::Is64BitProcess)"
-        Write-Host "  CurrentUser: $([System.Environment]::UserName)"
-        Write-Host "  MachineName: $([System.Environment]::MachineName)"
-        Write-Host "  ProcessorCount: $([System.Environment]::ProcessorCount)"
-        Write-Host "  CurrentDirectory: $([System.IO.Directory]::GetCurrentDirectory())"
-        Write-Host "  CurrentLocation: $(Get-Location)"
-        Write-Host "  TempDirectory: $([System.IO.Path]::GetTempPath())"
-        $process = [System.Diagnostics.Process]::GetCurrentProcess()
-        Write-Host "  HostProcess: $($process.ProcessName) ($($process.Id))"
-    }
-    catch
-    {
-        # Environment information is best effort, as in the reference.
-    }
-    Write-Host '##octopus[stdout-default]'
+    $e = [System.Environment]
+    $n = $e::NewLine
+    $bits = 'x86'
+    if ($e::Is64BitOperatingSystem) { $bits = 'x64' }
+    [System.Console]::Out.WriteLine('##octopus[stdout-verbose]' + $n +
+        'PowerShell Environment Information:' + $n +
+        '  OperatingSystem: ' + $e::OSVersion + $n +
+        '  OsBitVersion: ' + $bits + $n +
+        '  Is64BitProcess: ' + $e::Is64BitProcess + $n +
+        '  CurrentUser: ' + $e::UserName + $n +
+        '  MachineName: ' + $e::MachineName + $n +
+        '  ProcessorCount: ' + $e::ProcessorCount + $n +
+        '  CurrentDirectory: ' + $e::CurrentDirectory + $n +
+        '  CurrentLocation: ' + $ExecutionContext.SessionState.Path.CurrentLocation + $n +
+        '  TempDirectory: ' + [System.IO.Path]::GetTempPath() + $n +
+        '  HostProcess: ' + [System.IO.Path]::GetFileName($e::ProcessPath) + ' (' + $PID + ')' + $n +
+        '##octopus[stdout-default]')
 }
 
 function Write-ImportFailure([string]$what)
@@ -335,7 +337,7 @@ function Initialize-ProxySettings
     [int]$proxyPort = $env:TentacleProxyPort
     if (![string]::IsNullOrEmpty($proxyHost))
     {
-        $proxyUri = New-Object Uri("http://${proxyHost}:$proxyPort")
+        $proxyUri = [System.Uri]::new("http://${proxyHost}:$proxyPort")
     }
     $useDefaultProxy = $true
     if (![string]::IsNullOrEmpty($env:TentacleUseDefaultProxy))
@@ -365,30 +367,30 @@ function Initialize-ProxySettings
 
     if ($useCustomProxy)
     {
-        $proxy = New-Object System.Net.WebProxy($proxyUri)
+        $proxy = [System.Net.WebProxy]::new($proxyUri)
         if ($hasCredentials)
         {
-            $proxy.Credentials = New-Object System.Net.NetworkCredential($proxyUsername, $proxyPassword)
+            $proxy.Credentials = [System.Net.NetworkCredential]::new($proxyUsername, $proxyPassword)
         }
         else
         {
-            $proxy.Credentials = New-Object System.Net.NetworkCredential('', '')
+            $proxy.Credentials = [System.Net.NetworkCredential]::new('', '')
         }
     }
     elseif ($useDefaultProxy)
     {
         if ($null -ne $proxyUri)
         {
-            $proxy = New-Object System.Net.WebProxy($proxyUri)
+            $proxy = [System.Net.WebProxy]::new($proxyUri)
         }
         else
         {
             # No system proxy configured: as if there were no proxy.
-            $proxy = New-Object System.Net.WebProxy
+            $proxy = [System.Net.WebProxy]::new()
         }
         if ($hasCredentials)
         {
-            $proxy.Credentials = New-Object System.Net.NetworkCredential($proxyUsername, $proxyPassword)
+            $proxy.Credentials = [System.Net.NetworkCredential]::new($proxyUsername, $proxyPassword)
         }
         else
         {
@@ -397,7 +399,7 @@ function Initialize-ProxySettings
     }
     else
     {
-        $proxy = New-Object System.Net.WebProxy
+        $proxy = [System.Net.WebProxy]::new()
     }
     $global:OctopusProxy = $proxy
     [System.Net.WebRequest]::DefaultWebProxy = $proxy
@@ -486,7 +488,7 @@ Log-VersionTable
 # Variables
 # -----------------------------------------------------------------
 $MaximumVariableCount = 32768
-$OctopusParameters = New-Object 'System.Collections.Generic.Dictionary[String,String]' (,[System.StringComparer]::OrdinalIgnoreCase)
+$OctopusParameters = [System.Collections.Generic.Dictionary[String,String]]::new([System.StringComparer]::OrdinalIgnoreCase)
 $__octopusParts = [System.IO.File]::ReadAllText('{{VARIABLES_FILE}}', [System.Text.UTF8Encoding]::new($false)).Split([char]0)
 for ($__octopusIndex = 0; $__octopusIndex + 1 -lt $__octopusParts.Length; $__octopusIndex += 2)
 {
@@ -504,7 +506,8 @@ for ($__octopusIndex = 0; $__octopusIndex + 1 -lt $__octopusParts.Length; $__oct
         $__octopusVariables.Set($__octopusParts[$__octopusIndex], $OctopusParameters[$__octopusParts[$__octopusIndex + 1]])
     }
 }
-Remove-Variable __octopusParts, __octopusIndex, __octopusVariables
+# (No cmdlets on the start-up path: the first one of a module loads the module, 100+ ms.)
+$__octopusParts = $__octopusIndex = $__octopusVariables = $null
 
 # -----------------------------------------------------------------
 # Script modules, after the variables
@@ -513,7 +516,24 @@ Remove-Variable __octopusParts, __octopusIndex, __octopusVariables
 # -----------------------------------------------------------------
 # Defaults
 # -----------------------------------------------------------------
-Initialize-ProxySettings
+if ([string]::IsNullOrEmpty($env:TentacleProxyHost) -and [string]::IsNullOrEmpty($env:TentacleProxyUsername) -and
+    [string]::IsNullOrEmpty($env:HTTP_PROXY) -and [string]::IsNullOrEmpty($env:http_proxy) -and
+    [string]::IsNullOrEmpty($env:HTTPS_PROXY) -and [string]::IsNullOrEmpty($env:https_proxy) -and
+    [string]::IsNullOrEmpty($env:ALL_PROXY) -and [string]::IsNullOrEmpty($env:all_proxy))
+{
+    # No proxy anywhere: .NET's default proxies already mean "none", which is what the
+    # reference's empty WebProxy sets them to, so only $OctopusProxy is made (setting the
+    # defaults loads the HTTP stack: 50 ms for a step that may never use it).
+    $global:OctopusProxy = [System.Net.WebProxy]::new()
+    if ([string]::IsNullOrEmpty($env:TentacleUseDefaultProxy) -or [System.Convert]::ToBoolean($env:TentacleUseDefaultProxy))
+    {
+        $global:OctopusProxy.Credentials = [System.Net.CredentialCache]::DefaultCredentials
+    }
+}
+else
+{
+    Initialize-ProxySettings
+}
 Log-EnvironmentInformation
 Import-CalamariModules
 {{SCRIPT_FUNCTIONS}}
@@ -550,8 +570,10 @@ catch
 }
 
 {{PSDEBUG_OFF}}
-# Exit with whatever exit code the last native command had.
-if ((Test-Path variable:global:LASTEXITCODE))
+# Exit with whatever exit code the last native command had, else 0 (as the reference's
+# command line does after it).
+if ($null -ne $global:LASTEXITCODE)
 {
-    exit $LASTEXITCODE
+    exit $global:LASTEXITCODE
 }
+exit 0

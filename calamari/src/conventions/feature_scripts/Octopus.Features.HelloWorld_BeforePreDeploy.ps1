@@ -1,0 +1,2 @@
+# The HelloWorld feature's PowerShell script: a feature for testing the feature conventions.
+Write-Output "Hello World!"
