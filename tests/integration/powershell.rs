@@ -849,3 +849,41 @@ fn powershell_feature_scripts_run_and_can_be_overridden() {
         .stderr_has(&format!("Script '{}' returned non-zero exit code: 5", script.display()))
         .output_lacks("pre-should-not-run");
 }
+
+#[test]
+fn packaged_scripts_of_run_script_have_variables_substituted() {
+    if !util::pwsh_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let body = "Write-Host \"OctopusParameter: $($OctopusParameters['Octopus.Environment.Name'])\"\n\
+                Write-Host \"InlineVariable: $OctopusEnvironmentName\"\n\
+                Write-Host \"VariableSubstitution: #{Octopus.Environment.Name}\"\n";
+    let pkg = package(&env, &[("Deploy.ps1", body)]);
+    let vars = env.variables(
+        "v.json",
+        &[
+            ("Octopus.Environment.Name", "Production", false),
+            ("Octopus.Action.Script.ScriptFileName", "Deploy.ps1", false),
+        ],
+    );
+    let run = env
+        .cmd(&["run-script", &format!("--package={}", pkg.display()), &format!("--variables={}", vars.display())])
+        .run();
+    run.success()
+        .stdout_has(&format!("Performing variable substitution on '{}'", env.path("staging/Deploy.ps1").display()))
+        .stdout_has("OctopusParameter: Production\n")
+        .stdout_has("InlineVariable: Production\n")
+        .stdout_has("VariableSubstitution: Production\n");
+    // `--script` with `--package` names a packaged script: substituted too.
+    let vars = env.variables("v2.json", &[("Octopus.Environment.Name", "Staging", false)]);
+    env.cmd(&[
+        "run-script",
+        &format!("--package={}", pkg.display()),
+        "--script=Deploy.ps1",
+        &format!("--variables={}", vars.display()),
+    ])
+    .run()
+    .success()
+    .stdout_has("VariableSubstitution: Staging\n");
+}

@@ -11,6 +11,8 @@
 //!    relative to the working directory), else the inline script of
 //!    `Octopus.Action.Script.ScriptBody`, written as `Script.<ext>` there (removed after
 //!    the run unless `OctopusDeleteScriptsOnCleanup` is false).
+//!    A script file from `Octopus.Action.Script.ScriptFileName`, or from `--script` with
+//!    `--package`, has variables substituted into it first, as in the reference.
 //! 3. Run it ([`script::run_script`]), set the output variable
 //!    `Octopus.Action.Script.ExitCode`, and return the step's exit code.
 
@@ -20,7 +22,7 @@ use crate::error::Outcome;
 use crate::journal::{self, DeploymentJournal};
 use crate::script::{self, RemoveOnDrop, ScriptSyntax, variable_names};
 use crate::variables::names;
-use crate::{Log, Result, VariableDictionary, package};
+use crate::{Log, Result, VariableDictionary, package, substitution};
 
 /// What `calamari run-script` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +52,18 @@ pub fn run_script(request: &RunScriptRequest, variables: &mut VariableDictionary
         None => request.working_directory.clone(),
         Some(package) => extract_to_staging(package, &request.working_directory, variables, log)?,
     };
-    let (script, inline_file) = locate_script(request.script.as_deref(), &working_directory, variables)?;
+    let (script, source, inline_file) = locate_script(request.script.as_deref(), &working_directory, variables)?;
+    // As the reference: the script file is a substitution target, unless it was given with
+    // `--script` alone (the server substituted it then). Inline bodies were evaluated when
+    // read, so they are not evaluated twice.
+    let substitute = match source {
+        ScriptSource::Option => request.package.is_some(),
+        ScriptSource::FileNameVariable => true,
+        ScriptSource::Inline => false,
+    };
+    if substitute && script.is_file() {
+        substitution::substitute_file(&script, variables, log)?;
+    }
     let parameters = match &request.parameters {
         Some(p) => Some(p.clone()),
         None => variables.get(variable_names::SCRIPT_PARAMETERS)?,
@@ -83,19 +96,30 @@ fn extract_to_staging(
     Ok(directory)
 }
 
-/// The script to run, and the inline script file to remove after the run (if one was
-/// written and `OctopusDeleteScriptsOnCleanup` is not false).
+/// Where the script to run came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScriptSource {
+    /// `--script`.
+    Option,
+    /// `Octopus.Action.Script.ScriptFileName`.
+    FileNameVariable,
+    /// `Octopus.Action.Script.ScriptBody`, written as `Script.<ext>`.
+    Inline,
+}
+
+/// The script to run, where it came from, and the inline script file to remove after the
+/// run (if one was written and `OctopusDeleteScriptsOnCleanup` is not false).
 fn locate_script(
     script: Option<&Path>,
     working_directory: &Path,
     variables: &VariableDictionary,
-) -> Result<(PathBuf, Option<RemoveOnDrop>)> {
+) -> Result<(PathBuf, ScriptSource, Option<RemoveOnDrop>)> {
     if let Some(path) = script {
-        return Ok((working_directory.join(path), None));
+        return Ok((working_directory.join(path), ScriptSource::Option, None));
     }
     let Some((syntax, body)) = script::inline_script(variables)? else {
         return match variables.get(variable_names::SCRIPT_FILE_NAME)?.filter(|n| !n.trim().is_empty()) {
-            Some(name) => Ok((working_directory.join(name.trim()), None)),
+            Some(name) => Ok((working_directory.join(name.trim()), ScriptSource::FileNameVariable, None)),
             None => Err(script::Error::NoScriptToRun.into()),
         };
     };
@@ -107,7 +131,7 @@ fn locate_script(
     bytes.extend_from_slice(body.as_bytes());
     crate::fs::write(&path, bytes)?;
     let remove = variables.get_flag(names::DELETE_SCRIPTS_ON_CLEANUP, true)?.then(|| RemoveOnDrop(vec![path.clone()]));
-    Ok((path, remove))
+    Ok((path, ScriptSource::Inline, remove))
 }
 
 /// `base`, or `base_1`, `base_2`... whichever does not exist yet.
