@@ -411,7 +411,11 @@ fn enabled_features_run_their_embedded_scripts_and_features_without_scripts_are_
             ("Octopus.Action.CustomScripts.PreDeploy.sh", "echo configured-pre", false),
         ],
     );
-    run.success().output_lacks("Nginx").output_lacks("Did not overwrite");
+    run.success()
+        .stdout_has(
+            "The enabled feature Octopus.Features.Nginx will not run: this Calamari does not configure nginx yet",
+        )
+        .output_lacks("Did not overwrite");
     let order: Vec<usize> = ["Hello World!", "configured-pre", "packaged-pre"]
         .iter()
         .map(|s| run.stdout.find(s).unwrap_or_else(|| panic!("{s} missing: {}", run.stdout)))
@@ -505,4 +509,30 @@ fn run_script_sees_the_previous_installations_from_a_journal_written_by_deploy_p
     let other_set =
         run_script(&[("OctopusRetentionPolicySet", "Environments-1/Projects-2/Step-1/Machines-1/<default>", false)]);
     other_set.success().stdout_has("PreviousSuccessfulInstallation.OriginalInstalledPath=[]\n");
+}
+
+#[test]
+fn enabled_features_that_will_not_run_are_named_in_a_warning() {
+    let env = TestEnv::new();
+    let pkg = package(&env, "Acme.Test.1.0.0.tar.gz", &[("Deploy.sh", "echo deployed", 0o644)]);
+    let features = "Octopus.Features.CustomDirectory, Octopus.Features.IISWebSite,Octopus.Features.WindowsService,\
+                    octopus.features.vhd,Octopus.Features.Teleport,Octopus.Features.SubstituteInFiles";
+    let run = deploy(&env, &pkg, &[("Octopus.Action.EnabledFeatures", features, false)]);
+    run.success().stdout_has("deployed");
+    let warnings: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("The enabled feature ")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "The enabled feature Octopus.Features.IISWebSite will not run: IIS is Windows-only, so no IIS web site, application or virtual directory is configured.",
+            "The enabled feature Octopus.Features.WindowsService will not run: Windows services are Windows-only, so no service is installed, reconfigured or started.",
+            "The enabled feature Octopus.Features.Vhd will not run: VHD images are Windows-only, so no VHD is mounted.",
+            "The enabled feature Octopus.Features.Teleport will not run: this Calamari does not know it, so it is ignored.",
+        ],
+        "{}",
+        run.stdout
+    );
+    // They are warnings: written at the warning level, before the package is extracted.
+    let first = run.stdout.find("The enabled feature").unwrap();
+    assert!(run.stdout[..first].ends_with("##octopus[stdout-warning]\n"), "{}", run.stdout);
+    assert!(first < run.stdout.find("deployed").unwrap());
 }

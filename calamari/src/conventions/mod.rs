@@ -68,6 +68,50 @@ pub(crate) mod features {
     pub(crate) const CONFIGURATION_TRANSFORMS: &str = "Octopus.Features.ConfigurationTransforms";
     /// .NET appSettings/connectionStrings replacement (not supported here).
     pub(crate) const CONFIGURATION_VARIABLES: &str = "Octopus.Features.ConfigurationVariables";
+
+    /// Features run here, by a convention or through their variables (the custom
+    /// installation directory, the PowerShell edition, which on Linux is always pwsh), or
+    /// warned about by their own convention (transforms, configuration variables).
+    pub(crate) const RUN_HERE: [&str; 8] = [
+        CUSTOM_SCRIPTS,
+        SUBSTITUTE_IN_FILES,
+        JSON_CONFIGURATION_VARIABLES,
+        CONFIGURATION_TRANSFORMS,
+        CONFIGURATION_VARIABLES,
+        "Octopus.Features.CustomDirectory",
+        "Octopus.Features.HelloWorld",
+        "Octopus.Features.SelectPowerShellEditionForWindows",
+    ];
+
+    /// Features the reference knows that this Calamari does not run, with what the step
+    /// will therefore not do.
+    pub(crate) const NOT_RUN_HERE: [(&str, &str); 7] = [
+        (
+            "Octopus.Features.Nginx",
+            "this Calamari does not configure nginx yet, so no nginx site is configured for this package",
+        ),
+        (
+            "Octopus.Features.IISWebSite",
+            "IIS is Windows-only, so no IIS web site, application or virtual directory is configured",
+        ),
+        (
+            "Octopus.Features.WindowsService",
+            "Windows services are Windows-only, so no service is installed, reconfigured or started",
+        ),
+        ("Octopus.Features.Vhd", "VHD images are Windows-only, so no VHD is mounted"),
+        (
+            "Octopus.Features.TomcatDeployManager",
+            "deploying to Tomcat is not supported by this Calamari, so the package is not deployed to Tomcat",
+        ),
+        (
+            "Octopus.Features.WildflyDeployCLI",
+            "deploying to WildFly is not supported by this Calamari, so the package is not deployed to WildFly",
+        ),
+        (
+            "Octopus.Features.WildflyStateCLI",
+            "WildFly deployment states are not supported by this Calamari, so no deployment state is changed",
+        ),
+    ];
 }
 
 /// Whether the deployment gets a journal entry, and if not, why.
@@ -197,7 +241,8 @@ fn run_conventions(d: &mut Deployment<'_>) -> Result<DeployOutcome> {
             skipped_as_already_installed: true,
         });
     }
-    let steps: [(&str, Convention); 21] = [
+    let steps: [(&str, Convention); 22] = [
+        ("features this Calamari does not run", warn_features_not_run),
         ("release: current link, lock and settings", release::prepare),
         ("extract package", extract_to_staging),
         ("release: link shared paths", release::link_shared_paths),
@@ -281,6 +326,27 @@ fn substitute_in_files(d: &mut Deployment<'_>) -> Result<()> {
     }
     let targets = d.variables.get_paths("Octopus.Action.SubstituteInFiles.TargetFiles")?;
     substitution::substitute_in_files(&d.current_directory, &targets, d.variables, d.log)?;
+    Ok(())
+}
+
+/// A warning for each feature in `Octopus.Action.EnabledFeatures` that this Calamari will
+/// not run, naming it and what the step will not do; the deployment goes on, as the
+/// reference's does for features it has no convention for.
+fn warn_features_not_run(d: &mut Deployment<'_>) -> Result<()> {
+    for feature in d.variables.get_strings(names::ENABLED_FEATURES, &[','])? {
+        let feature = feature.trim();
+        if feature.is_empty() || features::RUN_HERE.iter().any(|f| f.eq_ignore_ascii_case(feature)) {
+            continue;
+        }
+        match features::NOT_RUN_HERE.iter().find(|(f, _)| f.eq_ignore_ascii_case(feature)) {
+            Some((name, consequence)) => {
+                d.log.warn(format!("The enabled feature {name} will not run: {consequence}."));
+            }
+            None => d.log.warn(format!(
+                "The enabled feature {feature} will not run: this Calamari does not know it, so it is ignored."
+            )),
+        }
+    }
     Ok(())
 }
 
