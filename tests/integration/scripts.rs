@@ -783,3 +783,55 @@ fn secrets_are_masked_in_encoded_forms() {
         run.stderr_has("\"********\"");
     }
 }
+
+#[test]
+fn bash_target_helpers_artifact_paths_and_environment_as_the_reference() {
+    let env = TestEnv::new();
+    let body = "mkdir -p sub; echo x > sub/a.txt\n\
+                new_octopusartifact ./sub/../sub/a.txt\n\
+                new_octopustarget -n web -t t-1 --inputs '{}' --roles web,api --worker-pool pool --update-if-existing\n\
+                new_octopustarget --name api --target-id t-2 --inputs '{\"a\":1}' --roles api\n\
+                remove-octopustarget web-01\n\
+                remove_octopustarget web-02\n\
+                new_octopustarget --bogus x || echo \"refused $?\"\n";
+    env.write("targets.sh", body);
+    let run = env.cmd(&["run-script", "--script=targets.sh"]).run();
+    run.success().stderr_has("Error: Unknown option: --bogus\n").stdout_has("refused 1\n");
+    let full = env.path("sub/a.txt").canonicalize().unwrap();
+    let expected = [
+        format!(
+            "##octopus[createArtifact path='{}' name='{}' length='{}']",
+            b64(full.to_str().unwrap()),
+            b64("a.txt"),
+            b64("2")
+        ),
+        format!(
+            "##octopus[createStepPackageTarget  name='{}' targetId='{}' inputs='{}' octopusRoles='{}' octopusDefaultWorkerPoolIdOrName='{}' updateIfExisting='{}']",
+            b64("web"),
+            b64("t-1"),
+            b64("{}"),
+            b64("web,api"),
+            b64("pool"),
+            b64("true")
+        ),
+        format!(
+            "##octopus[createStepPackageTarget  name='{}' targetId='{}' inputs='{}' octopusRoles='{}']",
+            b64("api"),
+            b64("t-2"),
+            b64("{\"a\":1}"),
+            b64("api")
+        ),
+        format!("##octopus[delete-target machine='{}']", b64("web-01")),
+        format!("##octopus[delete-target machine='{}']", b64("web-02")),
+    ];
+    for line in expected {
+        assert!(run.stdout.lines().any(|l| l == line), "stdout lacks {line}\n{}", run.stdout);
+    }
+    // The environment block holds what `uname -a` and `whoami` print.
+    let command = |program: &str, arg: &str| {
+        let out = Command::new(program).arg(arg).output().expect("coreutils");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    run.stdout_has(&format!("  OperatingSystem: {}\n", command("uname", "-a")))
+        .stdout_has(&format!("  CurrentUser: {}\n", command("id", "-un")));
+}

@@ -208,10 +208,10 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
     Ok(cwd.join(path))
 }
 
-/// The reference's environment information block, gathered without starting any process.
+/// The reference's environment information block (what its bash bootstrap prints with
+/// `uname -a`, `whoami`, `hostname`...), gathered without starting any process.
 fn log_environment(log: &Log, syntax: ScriptSyntax, dir: &Path) {
     let read = |p: &str| crate::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_default();
-    let user = std::env::var("USER").unwrap_or_else(|_| rustix::process::geteuid().as_raw().to_string());
     // Online CPUs, without the cgroup probing of `available_parallelism` (cost per step).
     let cpus = read("/sys/devices/system/cpu/online")
         .split(',')
@@ -219,16 +219,45 @@ fn log_environment(log: &Log, syntax: ScriptSyntax, dir: &Path) {
             r.split_once('-').map_or(1, |(a, b)| b.parse::<usize>().unwrap_or(0) + 1 - a.parse::<usize>().unwrap_or(0))
         })
         .sum::<usize>();
+    let uname = rustix::system::uname();
     log.verbose(format!(
-        "{} Environment Information:\n  OperatingSystem: {} {}\n  CurrentUser: {user}\n  HostName: {}\n  ProcessorCount: {cpus}\n  CurrentDirectory: {}\n  TempDirectory: {}\n  HostProcessID: {}",
+        "{} Environment Information:\n  OperatingSystem: {}\n  CurrentUser: {}\n  HostName: {}\n  ProcessorCount: {cpus}\n  CurrentDirectory: {}\n  TempDirectory: {}\n  HostProcessID: {}",
         syntax.name(),
-        read("/proc/sys/kernel/ostype"),
-        read("/proc/sys/kernel/osrelease"),
-        read("/proc/sys/kernel/hostname"),
+        uname_all(&uname),
+        user_name(rustix::process::geteuid().as_raw(), &read("/etc/passwd")),
+        uname.nodename().to_string_lossy(),
         dir.display(),
         std::env::temp_dir().display(),
         std::process::id()
     ));
+}
+
+/// What `uname -a` prints: kernel name, node, release, version, machine, and the operating
+/// system (`GNU/Linux` on Linux, as coreutils names it).
+fn uname_all(u: &rustix::system::Uname) -> String {
+    let sysname = u.sysname().to_string_lossy();
+    let os = if sysname == "Linux" { "GNU/Linux".into() } else { sysname.clone() };
+    format!(
+        "{sysname} {} {} {} {} {os}",
+        u.nodename().to_string_lossy(),
+        u.release().to_string_lossy(),
+        u.version().to_string_lossy(),
+        u.machine().to_string_lossy()
+    )
+}
+
+/// What `whoami` prints: the name `/etc/passwd` gives the user id, else the id.
+fn user_name(uid: u32, passwd: &str) -> String {
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let id = fields.nth(1)?.parse::<u32>().ok()?;
+            (id == uid).then(|| name.to_string())
+        })
+        .next()
+        .unwrap_or_else(|| uid.to_string())
 }
 
 #[cfg(test)]

@@ -156,14 +156,17 @@ error_exit() {
 
 # new_octopusartifact PATH [NAME]: the agent collects the file after the step.
 new_octopusartifact() {
-    local __path="${1-}" __name="${2-}" __length __p __n __l
+    local __path="${1-}" __name="${2-}" __length __p __n __l __dir
     if [ -z "$__path" ] || [ ! -e "$__path" ]; then
         error_exit "Could not find the file '$__path' to collect as an artifact."
     fi
+    # The full physical path, as the reference's `cd "$(dirname ...)"; pwd -P` gives it.
     case "$__path" in
-        /*) ;;
-        *) __path="$PWD/$__path" ;;
+        */*) __dir="${__path%/*}"; __dir="${__dir:-/}" ;;
+        *) __dir=. ;;
     esac
+    __dir=$(cd "$__dir" && pwd -P)
+    __path="${__dir%/}/${__path##*/}"
     if [ -z "$__name" ]; then
         __name="${__path##*/}"
     fi
@@ -175,6 +178,36 @@ new_octopusartifact() {
     __octopus_b64_encode __l "$__length"
     printf "##octopus[createArtifact path='%s' name='%s' length='%s']\n" "$__p" "$__n" "$__l"
 }
+
+# remove-octopustarget TARGET: the agent removes the deployment target (id or name).
+remove-octopustarget() {
+    local __m
+    __octopus_b64_encode __m "${1-}"
+    printf "##octopus[delete-target machine='%s']\n" "$__m"
+}
+remove_octopustarget() { remove-octopustarget "$@"; }
+
+# new_octopustarget -n NAME -t TARGET_ID --inputs JSON --roles ROLES [--worker-pool POOL]
+# [--update-if-existing]: the agent creates (or updates) a deployment target. Options in the
+# reference's spellings; an unknown one is refused (in a subshell, as the reference's: the
+# function returns 1).
+new_octopustarget() (
+    parameters="" __v=""
+    while [ "$#" -gt 0 ]; do
+        case "$1" in
+            -n | --name) __octopus_b64_encode __v "${2-}"; parameters="$parameters name='$__v'"; shift 2 || shift ;;
+            -t | --target-id) __octopus_b64_encode __v "${2-}"; parameters="$parameters targetId='$__v'"; shift 2 || shift ;;
+            --inputs) __octopus_b64_encode __v "${2-}"; parameters="$parameters inputs='$__v'"; shift 2 || shift ;;
+            --roles) __octopus_b64_encode __v "${2-}"; parameters="$parameters octopusRoles='$__v'"; shift 2 || shift ;;
+            --worker-pool) __octopus_b64_encode __v "${2-}"; parameters="$parameters octopusDefaultWorkerPoolIdOrName='$__v'"; shift 2 || shift ;;
+            --update-if-existing) __octopus_b64_encode __v "true"; parameters="$parameters updateIfExisting='$__v'"; shift ;;
+            --) shift; break ;;
+            -*) echo "Error: Unknown option: $1" >&2; exit 1 ;;
+            *) break ;;
+        esac
+    done
+    printf '##octopus[createStepPackageTarget %s]\n' "$parameters"
+)
 
 # fail_step [MESSAGE]: fails the step with an optional result message.
 fail_step() {
