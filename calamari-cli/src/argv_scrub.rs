@@ -24,10 +24,9 @@ extern "C" fn capture(argc: c_int, argv: *mut *mut c_char, _envp: *mut *mut c_ch
 static CAPTURE: extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) = capture;
 
 /// Options whose values are secrets.
-const SECRET_OPTIONS: [&str; 3] = ["--variablesPassword", "--sensitiveVariablesPassword", "--feedPassword"];
-
+const SECRET_OPTIONS: [&str; 3] = ["variablesPassword", "sensitiveVariablesPassword", "feedPassword"];
 /// Options whose values are URLs that may hold `user:password@`.
-const URL_OPTIONS: [&str; 1] = ["--feedUri"];
+const URL_OPTIONS: [&str; 1] = ["feedUri"];
 
 /// Overwrites the password of a URL's `user:password@` with `*`.
 fn scrub_userinfo(url: &mut [u8]) {
@@ -70,21 +69,24 @@ pub(crate) fn scrub_passwords() {
                 previous_was_url_flag = false;
                 continue;
             }
-            for option in URL_OPTIONS {
-                let opt = option.as_bytes();
-                if bytes == opt {
-                    previous_was_url_flag = true;
-                } else if bytes.len() > opt.len() && bytes.starts_with(opt) && bytes[opt.len()] == b'=' {
-                    scrub_userinfo(&mut bytes[opt.len() + 1..]);
-                }
-            }
-            for option in SECRET_OPTIONS {
-                let opt = option.as_bytes();
-                if bytes == opt {
-                    previous_was_secret_flag = true;
-                } else if bytes.len() > opt.len() && bytes.starts_with(opt) && bytes[opt.len()] == b'=' {
-                    bytes[opt.len() + 1..].fill(b'*');
-                }
+            // Any spelling the option parser accepts (`--name=`, `-name:`, `/NAME` ...).
+            let Some((is_url, is_secret, value_start)) =
+                std::str::from_utf8(bytes).ok().and_then(crate::option_spelling::spelled).map(|o| {
+                    (
+                        URL_OPTIONS.iter().any(|n| n.eq_ignore_ascii_case(o.name)),
+                        SECRET_OPTIONS.iter().any(|n| n.eq_ignore_ascii_case(o.name)),
+                        o.value.map(|v| len - v.len()),
+                    )
+                })
+            else {
+                continue;
+            };
+            match (is_url, is_secret, value_start) {
+                (true, _, Some(start)) => scrub_userinfo(&mut bytes[start..]),
+                (true, _, None) => previous_was_url_flag = true,
+                (_, true, Some(start)) => bytes[start..].fill(b'*'),
+                (_, true, None) => previous_was_secret_flag = true,
+                _ => {}
             }
         }
     }

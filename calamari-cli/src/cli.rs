@@ -177,9 +177,19 @@ impl Context {
 
 /// Parses `args`, runs the command and returns the process exit code.
 pub(crate) fn run(args: Vec<OsString>) -> i32 {
-    let parsed = <Cli as clap::CommandFactory>::command()
-        .try_get_matches_from(args)
-        .and_then(|matches| Ok((<Cli as clap::FromArgMatches>::from_arg_matches(&matches)?, matches)));
+    let parse = |args: Vec<OsString>| {
+        <Cli as clap::CommandFactory>::command()
+            .try_get_matches_from(args)
+            .and_then(|matches| Ok((<Cli as clap::FromArgMatches>::from_arg_matches(&matches)?, matches)))
+    };
+    // Our own spelling parses as it is; another of the reference's (`-packageId=Blah`,
+    // `/name:value`, any case) is rewritten and parsed again, so only those pay for it.
+    let parsed = match parse(args.clone()) {
+        Err(e) if !matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            parse(crate::option_spelling::normalise(args, &<Cli as clap::CommandFactory>::command()))
+        }
+        other => other,
+    };
     let (cli, matches) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {

@@ -3,6 +3,7 @@
 mod argv_scrub;
 mod cli;
 mod commands;
+mod option_spelling;
 
 fn main() {
     // A panic is a bug: report it as the reference reports an unexpected exception (exit

@@ -56,9 +56,18 @@ fn options_accept_equals_and_space_forms() {
     for args in [
         vec!["evaluate", "--template=x", &*format!("--variables={vars}")],
         vec!["evaluate", "--template", "x", "--variables", vars],
+        // Every spelling the reference's option parser takes: `-` and `/` prefixes, `:` before
+        // an inline value, the name in any case.
+        vec!["evaluate", "-template=x", &*format!("-variables={vars}")],
+        vec!["evaluate", "/template:x", &*format!("/VARIABLES:{vars}")],
+        vec!["evaluate", "--TEMPLATE", "x", "-Variables", vars],
     ] {
         env.cmd(&args).run().success().stdout_has("[Greeting] = 'hi'");
     }
+    // An option's value that looks like an option stays a value; an unknown option is refused.
+    let run = env.cmd(&["evaluate", "--template", "-variables", &format!("--variables={vars}")]).run();
+    run.success().stdout_has("-variables");
+    env.cmd(&["evaluate", "-template=x", "-nonsense=1"]).run().code(1).stderr_has("unexpected argument");
 }
 
 #[test]

@@ -193,6 +193,22 @@ fn a_password_on_the_command_line_is_scrubbed_from_proc_cmdline() {
     child.wait().unwrap();
     assert!(!last.contains("TopSecretValue42"), "password visible in /proc: {last:?}");
     assert!(last.contains("--sensitiveVariablesPassword=*"), "{last:?}");
+
+    // In the reference's other spellings too.
+    let mut cmd = env
+        .cmd(&["evaluate", "/template:x", "-SensitiveVariablesPassword:OtherSecret77", "-variablesPasswordFile=-"])
+        .cmd;
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let cmdline_path = format!("/proc/{}/cmdline", child.id());
+    let cmdline = || String::from_utf8_lossy(&std::fs::read(&cmdline_path).unwrap_or_default()).into_owned();
+    crate::util::wait_until(crate::util::PROMPTLY, "the password to be scrubbed in another spelling", || {
+        cmdline().contains("-SensitiveVariablesPassword:*************")
+    });
+    let last = cmdline();
+    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    child.wait().unwrap();
+    assert!(!last.contains("OtherSecret77"), "password visible in /proc: {last:?}");
 }
 
 #[test]
