@@ -887,3 +887,16 @@ fn packaged_scripts_of_run_script_have_variables_substituted() {
     .success()
     .stdout_has("VariableSubstitution: Staging\n");
 }
+
+#[test]
+fn a_missing_ps1_is_named_and_nothing_is_left_behind() {
+    if !util::pwsh_available() {
+        return;
+    }
+    let env = TestEnv::new();
+    let vars = env.variables("v.json", &[("Octopus.Script.Module[Foo]", "function Foo {}", false)]);
+    let before = listing(env.root());
+    let run = env.cmd(&["run-script", "--script=Missing.ps1", &format!("--variables={}", vars.display())]).run();
+    run.code(1).stderr_has(&format!("Could not find the script file '{}'", env.path("Missing.ps1").display()));
+    assert_eq!(listing(env.root()), before, "nothing was written beside the script");
+}
