@@ -110,6 +110,8 @@ pub(crate) enum Command {
     ExtractPackage(commands::extract_package::Args),
     /// Find a package (or its nearest earlier versions) in the package cache.
     FindPackage(commands::find_package::Args),
+    /// Find a package in the package cache and register its use by a task, in one step.
+    FindAndRegisterPackage(commands::find_package::AndRegisterArgs),
     /// Evaluate an Octostache template against the variables.
     Evaluate(commands::evaluate::Args),
     /// Substitute #{...} variables in files under a directory.
@@ -137,6 +139,8 @@ pub(crate) enum Command {
     CleanPackages(commands::clean_packages::Args),
     /// Download a package from a feed into the package cache, TentacleHome/Files/<feedId>.
     DownloadPackage(commands::download_package::Args),
+    /// Download a package into the package cache and register its use by a task, in one step.
+    DownloadAndRegisterPackage(commands::download_package::AndRegisterArgs),
     /// Run a command on many hosts over OpenSSH, pushing Calamari where it is missing.
     Fleet(commands::fleet::Args),
 }
@@ -238,6 +242,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::Prune(args) => commands::prune::exec(args, &ctx),
         Command::ExtractPackage(args) => commands::extract_package::exec(args, &ctx),
         Command::FindPackage(args) => commands::find_package::exec(args, &ctx),
+        Command::FindAndRegisterPackage(args) => commands::find_package::exec_and_register(args, &ctx),
         Command::Evaluate(args) => commands::evaluate::exec(args, &ctx),
         Command::SubstituteInFiles(args) => commands::substitute_in_files::exec(args, &ctx),
         Command::RunScript(args) => commands::run_script::exec(args, &ctx),
@@ -251,6 +256,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::ReleasePackageLock(args) => commands::release_package_lock::exec(args, &ctx),
         Command::CleanPackages(args) => commands::clean_packages::exec(args, &ctx),
         Command::DownloadPackage(args) => commands::download_package::exec(args, &ctx),
+        Command::DownloadAndRegisterPackage(args) => commands::download_package::exec_and_register(args, &ctx),
         Command::Fleet(args) => commands::fleet::exec(args, &ctx),
     };
     drop(isolation_guard);

@@ -243,8 +243,8 @@ pub use service_message::parse::{Item as ServiceMessageItem, Parser as ServiceMe
 // The commands' pipelines.
 pub use conventions::{
     AlreadyInstalled, DeployOutcome, ExtractPackageRequest, ExtractedPackage, FindPackageRequest, JournalDecision,
-    RunScriptRequest, Stage, Transfer, deploy_package, download_package_and_register, extract_package, find_package,
-    find_package_and_register, run_script, transfer_package,
+    RunScriptRequest, Stage, Transfer, deploy_package, download_and_register_package, download_package_and_register,
+    extract_package, find_and_register_package, find_package, find_package_and_register, run_script, transfer_package,
 };
 
 // Releases: the current link, shared paths, the health gate, rollback.
@@ -283,7 +283,7 @@ pub use journal::{
 // The machine package cache and its retention.
 pub use package_retention::{
     CleanPackagesSummary, PackageUse, RegisterPackageRequest, ReleasePackageLockRequest, clean_packages,
-    register_package, register_package_use, release_package_lock,
+    register_package, register_package_use, register_package_use_for_task, release_package_lock,
 };
 
 // The self-install.

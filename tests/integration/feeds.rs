@@ -1105,3 +1105,46 @@ fn a_feed_that_is_down_falls_back_to_the_cached_copy_unless_forced() {
         .stderr_has("Failed to download package Acme.Api v3.0.0");
     assert_eq!(cache_files(&env, "nuget"), cached, "nothing was added or removed");
 }
+
+#[test]
+fn download_and_register_package_registers_for_its_task_in_one_step() {
+    let env = TestEnv::new();
+    let bytes = payload(5, 1024);
+    env.write("www/Acme.2.0.0.zip", &bytes);
+    let Some(server) = static_server(&env, &env.path("www"), &[]) else { return };
+    let uri = server.url("{packageId}.{packageVersion}.zip");
+    let args = [
+        "--packageId",
+        "Acme",
+        "--packageVersion",
+        "2.0.0",
+        "--feedType",
+        "Http",
+        "--feedId",
+        "web",
+        "--feedUri",
+        &uri,
+    ];
+    let journal = env.path("tentacle/PackageRetentionJournal.json");
+    // No task: the reference's messages, exit 1, nothing downloaded or registered.
+    let run = env.cmd(&["download-and-register-package"]).args(&args).env("TentacleHome", env.path("tentacle")).run();
+    run.code(1)
+        .stderr_has(&format!("Failed to download and register package Acme v2.0.0 from feed: '{uri}'"))
+        .stderr_has("No task ID was specified. Please pass --taskId YourTaskId");
+    assert!(cache_files(&env, "web").is_empty() && !journal.exists());
+    // With one, and no retention variable: downloaded and registered.
+    env.cmd(&["download-and-register-package"])
+        .args(&args)
+        .arg("--taskId=ServerTasks-7")
+        .env("TentacleHome", env.path("tentacle"))
+        .run()
+        .success();
+    let cached = cache_files(&env, "web");
+    assert_eq!(cached.len(), 1);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&journal).unwrap()).unwrap();
+    let entries = json["JournalEntries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{json}");
+    assert_eq!(entries[0]["Package"]["PackageId"]["Value"], "Acme");
+    assert_eq!(entries[0]["Package"]["Path"]["Value"], cached[0].display().to_string());
+    assert_eq!(entries[0]["locks"][0]["DeploymentTaskId"]["Value"], "ServerTasks-7");
+}

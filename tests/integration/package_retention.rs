@@ -598,3 +598,49 @@ fn free_space_removes_least_frequently_used_packages_until_enough_is_free() {
     names.sort_unstable();
     assert_eq!(names, kept, "the journal matches the files");
 }
+
+#[test]
+fn find_and_register_package_registers_for_its_task_in_one_step() {
+    use sha1::Digest as _;
+    let env = TestEnv::new();
+    std::fs::create_dir_all(home(&env).join("Files/feeds-1")).unwrap();
+    let pkg = tar_gz(&env, "tentacle/Files/feeds-1/Acme.2.0.0.tar.gz", &[("a.txt", b"a", 0o644)]);
+    let hash = hex::encode(sha1::Sha1::digest(std::fs::read(&pkg).unwrap()));
+    let run = |args: &[&str]| env.cmd(args).env("TentacleHome", home(&env)).run();
+    // No retention variable needed: registering is what the command is for. The reference's
+    // tests spell the options with one dash.
+    run(&[
+        "find-and-register-package",
+        "-packageId=Acme",
+        "-packageVersion=2.0.0",
+        &format!("-packageHash={hash}"),
+        "-taskId=ServerTasks-9",
+    ])
+    .success()
+    .stdout_has("##octopus[calamari-found-package]");
+    assert_eq!(entries(&env), [("Acme".to_string(), "2.0.0".to_string(), vec!["ServerTasks-9".to_string()])]);
+    // Only an earlier version in the cache: reported, nothing registered.
+    run(&[
+        "find-and-register-package",
+        "--packageId=Acme",
+        "--packageVersion=3.0.0",
+        "--packageHash=00",
+        "--taskId=ServerTasks-10",
+    ])
+    .success();
+    assert_eq!(entries(&env).len(), 1);
+    // No task: the reference's messages, exit 1, nothing registered.
+    let no_task = run(&[
+        "find-and-register-package",
+        "--packageId=Acme",
+        "--packageVersion=2.0.0",
+        &format!("--packageHash={hash}"),
+    ]);
+    no_task
+        .code(1)
+        .stderr_has(&format!("Failed to find and register package Acme v2.0.0 hash {hash}"))
+        .stderr_has("No task ID was specified. Please pass --taskId YourTaskId");
+    let no_id = run(&["find-and-register-package", "--packageVersion=2.0.0", "--taskId=T"]);
+    no_id.code(1).stderr_has("No package ID was specified. Please pass --packageId YourPackage");
+    assert_eq!(entries(&env).len(), 1);
+}

@@ -52,22 +52,49 @@ pub(crate) struct Args {
     force_package_download: bool,
 }
 
+impl Args {
+    fn request(self) -> calamari::Result<DownloadPackageRequest> {
+        let feed_password =
+            resolve_password(self.feed_password.as_deref(), self.feed_password_file.as_deref(), "--feedPasswordFile")?;
+        Ok(DownloadPackageRequest {
+            package_id: self.package_id,
+            package_version: self.package_version,
+            package_version_format: self.package_version_format,
+            feed_id: self.feed_id,
+            feed_uri: self.feed_uri,
+            feed_type: self.feed_type,
+            feed_username: self.feed_username,
+            feed_password,
+            attempts: self.attempts,
+            attempt_backoff_seconds: self.attempt_backoff_seconds,
+            force_package_download: self.force_package_download,
+        })
+    }
+}
+
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let variables = ctx.variables()?;
-    let feed_password =
-        resolve_password(args.feed_password.as_deref(), args.feed_password_file.as_deref(), "--feedPasswordFile")?;
-    let request = DownloadPackageRequest {
-        package_id: args.package_id,
-        package_version: args.package_version,
-        package_version_format: args.package_version_format,
-        feed_id: args.feed_id,
-        feed_uri: args.feed_uri,
-        feed_type: args.feed_type,
-        feed_username: args.feed_username,
-        feed_password,
-        attempts: args.attempts,
-        attempt_backoff_seconds: args.attempt_backoff_seconds,
-        force_package_download: args.force_package_download,
-    };
-    download_package_and_register(&request, &variables, &ctx.environment, &ctx.log)
+    download_package_and_register(&args.request()?, &variables, &ctx.environment, &ctx.log)
+}
+
+/// Options of `download-and-register-package`: those of `download-package`, and the task.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AndRegisterArgs {
+    #[command(flatten)]
+    download: Args,
+    /// The server task the package is used by (its lock is held until
+    /// `release-package-lock --taskId` releases it).
+    #[arg(long = "taskId", value_name = "ID")]
+    task_id: Option<String>,
+}
+
+pub(crate) fn exec_and_register(args: AndRegisterArgs, ctx: &Context) -> calamari::Result<Outcome> {
+    let variables = ctx.variables()?;
+    calamari::download_and_register_package(
+        &args.download.request()?,
+        args.task_id.as_deref(),
+        &variables,
+        &ctx.environment,
+        &ctx.log,
+    )
 }

@@ -27,14 +27,41 @@ pub(crate) struct Args {
     exact_match: Option<String>,
 }
 
+impl Args {
+    fn request(self) -> FindPackageRequest {
+        FindPackageRequest {
+            package_id: self.package_id,
+            package_version: self.package_version,
+            package_hash: self.package_hash,
+            package_version_format: self.package_version_format,
+            exact_match: self.exact_match,
+        }
+    }
+}
+
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let variables = ctx.variables()?;
-    let request = FindPackageRequest {
-        package_id: args.package_id,
-        package_version: args.package_version,
-        package_hash: args.package_hash,
-        package_version_format: args.package_version_format,
-        exact_match: args.exact_match,
-    };
-    find_package_and_register(&request, &variables, &ctx.environment, &ctx.log)
+    find_package_and_register(&args.request(), &variables, &ctx.environment, &ctx.log)
+}
+
+/// Options of `find-and-register-package`: those of `find-package`, and the task.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AndRegisterArgs {
+    #[command(flatten)]
+    find: Args,
+    /// The server task the package is used by (its lock is held until
+    /// `release-package-lock --taskId` releases it).
+    #[arg(long = "taskId", value_name = "ID")]
+    task_id: Option<String>,
+}
+
+pub(crate) fn exec_and_register(args: AndRegisterArgs, ctx: &Context) -> calamari::Result<Outcome> {
+    let variables = ctx.variables()?;
+    calamari::find_and_register_package(
+        &args.find.request(),
+        args.task_id.as_deref(),
+        &variables,
+        &ctx.environment,
+        &ctx.log,
+    )
 }

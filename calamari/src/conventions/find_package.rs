@@ -62,6 +62,65 @@ pub fn find_package_and_register(
     Ok(Outcome::Success)
 }
 
+/// `find-and-register-package`: as [`find_package`], and when the exact package is found,
+/// its use registered for `--taskId` in the package retention journal, whatever
+/// `Octopus.Calamari.EnablePackageRetention` says (see
+/// [`crate::register_package_use_for_task`]). The options are checked first, `--taskId`
+/// after the package's, with the reference's messages; a failure is reported with
+/// `Failed to find and register package <id> v<version> hash <hash>` first.
+///
+/// # Errors
+/// As [`find_package`], and a missing `--taskId`.
+pub fn find_and_register_package(
+    request: &FindPackageRequest,
+    task_id: Option<&str>,
+    variables: &crate::VariableDictionary,
+    environment: &AgentEnvironment,
+    log: &Log,
+) -> Result<Outcome> {
+    let result = (|| -> Result<()> {
+        required(
+            request.package_id.as_ref(),
+            "--packageId",
+            "No package ID was specified. Please pass --packageId YourPackage",
+        )?;
+        required(
+            request.package_version.as_ref(),
+            "--packageVersion",
+            "No package version was specified. Please pass --packageVersion 1.0.0.0",
+        )?;
+        required(
+            request.package_hash.as_ref(),
+            "--packageHash",
+            "No package hash was specified. Please pass --packageHash YourPackageHash",
+        )?;
+        let task = required(
+            task_id.map(str::to_string).as_ref(),
+            "--taskId",
+            "No task ID was specified. Please pass --taskId YourTaskId",
+        )?;
+        if let Found::Exact(package) = find(request, environment, log)? {
+            let use_ = crate::PackageUse {
+                package_id: package.identity.id.clone(),
+                version: request.package_version.clone().unwrap_or_default().trim().to_string(),
+                version_format: request.package_version_format.clone(),
+                path: package.path.clone(),
+            };
+            crate::register_package_use_for_task(&use_, task.trim(), variables, log);
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        log.error(format!(
+            "Failed to find and register package {} v{} hash {}",
+            request.package_id.as_deref().unwrap_or_default(),
+            request.package_version.as_deref().unwrap_or_default(),
+            request.package_hash.as_deref().unwrap_or_default()
+        ));
+    }
+    result.map(|()| Outcome::Success)
+}
+
 fn find(request: &FindPackageRequest, environment: &AgentEnvironment, log: &Log) -> Result<Found> {
     let id = required(
         request.package_id.as_ref(),

@@ -48,10 +48,10 @@ use feature_scripts::FeatureStage;
 
 pub use already_installed::AlreadyInstalled;
 pub(crate) use already_installed::check_already_installed;
-pub use download_package::download_package_and_register;
+pub use download_package::{download_and_register_package, download_package_and_register};
 pub use error::Error;
 pub use extract_package::{ExtractPackageRequest, ExtractedPackage, extract_package};
-pub use find_package::{FindPackageRequest, find_package, find_package_and_register};
+pub use find_package::{FindPackageRequest, find_and_register_package, find_package, find_package_and_register};
 pub use run_script::{RunScriptRequest, run_script};
 pub use scripts::Stage;
 pub use transfer_package::{Transfer, transfer_package};

@@ -13,6 +13,7 @@ mod cache;
 mod error;
 mod helm;
 mod http;
+pub(crate) use http::strip_credentials;
 mod maven;
 mod npm;
 mod nuget;

@@ -187,15 +187,38 @@ pub fn register_package(
 /// file gone, the journal lock held too long) is logged at info, as the reference does.
 /// Returns whether the use was recorded.
 pub fn register_package_use(package: &PackageUse, variables: &VariableDictionary, log: &Log) -> bool {
-    let result = (|| -> Result<bool> {
+    let task = (|| -> Result<Option<String>> {
         if !super::is_enabled(variables)? {
-            return Ok(false);
+            return Ok(None);
         }
         let task = variables.get(names::TASK_ID)?.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-        let Some(task) = task else {
+        if task.is_none() {
             log.info(format!("Unable to register package use.\n{} is not set.", names::TASK_ID));
-            return Ok(false);
-        };
+        }
+        Ok(task)
+    })();
+    match task {
+        Ok(Some(task)) => register_package_use_for_task(package, &task, variables, log),
+        Ok(None) => false,
+        Err(e) => {
+            log.info(format!("Unable to register package use.\n{}", e.chain()));
+            false
+        }
+    }
+}
+
+/// Registers `package`'s use (and a lock) for `task` in the package retention journal,
+/// whether or not `Octopus.Calamari.EnablePackageRetention` is set: what the
+/// `find-and-register-package` and `download-and-register-package` commands do. A problem
+/// is logged at info and never fails the command, as the reference's journal does.
+/// Returns whether the use was recorded.
+pub fn register_package_use_for_task(
+    package: &PackageUse,
+    task: &str,
+    variables: &VariableDictionary,
+    log: &Log,
+) -> bool {
+    let result = (|| -> Result<()> {
         let path = std::path::absolute(&package.path).unwrap_or_else(|_| package.path.clone());
         let size = file_size(&path)?;
         let journal = open_journal(variables, log)?;
@@ -205,13 +228,16 @@ pub fn register_package_use(package: &PackageUse, variables: &VariableDictionary
             version: VersionJson { version: package.version.clone(), format: format.to_string() },
             path: Tiny(path.to_string_lossy().into_owned()),
         };
-        record_use(&journal, key, &task, size)?;
-        Ok(true)
+        record_use(&journal, key, task, size)?;
+        Ok(())
     })();
-    result.unwrap_or_else(|e| {
-        log.info(format!("Unable to register package use.\n{}", e.chain()));
-        false
-    })
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            log.info(format!("Unable to register package use.\n{}", e.chain()));
+            false
+        }
+    }
 }
 
 /// `release-package-lock`: removes every lock of `--taskId`, then expires locks older than

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use commands::{
     CleanPackagesSummary, PackageUse, RegisterPackageRequest, ReleasePackageLockRequest, clean_packages,
-    register_package, register_package_use, release_package_lock,
+    register_package, register_package_use, register_package_use_for_task, release_package_lock,
 };
 
 use crate::VariableDictionary;
