@@ -17,13 +17,7 @@ pub fn download_package_and_register(
     log: &Log,
 ) -> Result<Outcome> {
     let downloaded = crate::download_package(request, environment, log)?;
-    let use_ = crate::PackageUse {
-        package_id: downloaded.package_id,
-        version: downloaded.version,
-        version_format: request.package_version_format.clone().unwrap_or_else(|| "Semver".to_string()),
-        path: downloaded.path,
-    };
-    crate::register_package_use(&use_, variables, log);
+    crate::register_package_use(&package_use(request, downloaded), variables, log);
     Ok(Outcome::Success)
 }
 
@@ -49,13 +43,7 @@ pub fn download_and_register_package(
                 message: "No task ID was specified. Please pass --taskId YourTaskId".to_string(),
             })?;
         let downloaded = crate::download_package(request, environment, log)?;
-        let use_ = crate::PackageUse {
-            package_id: downloaded.package_id,
-            version: downloaded.version,
-            version_format: request.package_version_format.clone().unwrap_or_else(|| "Semver".to_string()),
-            path: downloaded.path,
-        };
-        crate::register_package_use_for_task(&use_, task, variables, log);
+        crate::register_package_use_for_task(&package_use(request, downloaded), task, variables, log);
         Ok(())
     })();
     if result.is_err() {
@@ -67,4 +55,14 @@ pub fn download_and_register_package(
         ));
     }
     result.map(|()| Outcome::Success)
+}
+
+/// The use of a downloaded package, for the retention journal.
+fn package_use(request: &DownloadPackageRequest, downloaded: crate::DownloadedPackage) -> crate::PackageUse {
+    crate::PackageUse {
+        package_id: downloaded.package_id,
+        version: downloaded.version,
+        version_format: request.package_version_format.clone().unwrap_or_else(|| "Semver".to_string()),
+        path: downloaded.path,
+    }
 }

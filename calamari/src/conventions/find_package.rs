@@ -51,13 +51,7 @@ pub fn find_package_and_register(
     log: &Log,
 ) -> Result<Outcome> {
     if let Found::Exact(package) = find(request, environment, log)? {
-        let use_ = crate::PackageUse {
-            package_id: package.identity.id.clone(),
-            version: request.package_version.clone().unwrap_or_default().trim().to_string(),
-            version_format: request.package_version_format.clone(),
-            path: package.path.clone(),
-        };
-        crate::register_package_use(&use_, variables, log);
+        crate::register_package_use(&package_use(request, &package), variables, log);
     }
     Ok(Outcome::Success)
 }
@@ -100,13 +94,7 @@ pub fn find_and_register_package(
             "No task ID was specified. Please pass --taskId YourTaskId",
         )?;
         if let Found::Exact(package) = find(request, environment, log)? {
-            let use_ = crate::PackageUse {
-                package_id: package.identity.id.clone(),
-                version: request.package_version.clone().unwrap_or_default().trim().to_string(),
-                version_format: request.package_version_format.clone(),
-                path: package.path.clone(),
-            };
-            crate::register_package_use_for_task(&use_, task.trim(), variables, log);
+            crate::register_package_use_for_task(&package_use(request, &package), task.trim(), variables, log);
         }
         Ok(())
     })();
@@ -159,4 +147,14 @@ fn find(request: &FindPackageRequest, environment: &AgentEnvironment, log: &Log)
     })?;
     let home = environment.tentacle_home().ok_or(UsageError::EnvironmentVariableNotSet(TENTACLE_HOME))?;
     Ok(find_and_report(&home.join("Files"), &id, &version, &hash, exact, log)?)
+}
+
+/// The use of a package found in the cache, for the retention journal.
+fn package_use(request: &FindPackageRequest, package: &crate::package::find::CachedPackage) -> crate::PackageUse {
+    crate::PackageUse {
+        package_id: package.identity.id.clone(),
+        version: request.package_version.clone().unwrap_or_default().trim().to_string(),
+        version_format: request.package_version_format.clone(),
+        path: package.path.clone(),
+    }
 }
