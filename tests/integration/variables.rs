@@ -167,47 +167,44 @@ fn files_merge_in_order_with_legacy_env_and_additional_variables() {
     broken.code(1).stderr_has("The file could not be read.").stderr_has("broken.json");
 }
 
-#[test]
-fn a_password_on_the_command_line_is_scrubbed_from_proc_cmdline() {
+/// Runs `calamari <args>` (which waits for a password on stdin), polls its
+/// `/proc/<pid>/cmdline` until it holds `scrubbed`, lets it finish, and returns the command
+/// line as it was last seen.
+fn cmdline_once_scrubbed(env: &TestEnv, args: &[&str], scrubbed: &str) -> String {
     use std::io::Write as _;
-    let env = TestEnv::new();
-    let mut cmd = env
-        .cmd(&[
-            "evaluate",
-            "--template=x",
-            "--sensitiveVariablesPassword=TopSecretValue42",
-            "--variablesPasswordFile=-",
-        ])
-        .cmd;
+    let mut cmd = env.cmd(args).cmd;
     cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let cmdline_path = format!("/proc/{}/cmdline", child.id());
     // Calamari scrubs right after parsing and then blocks reading the password from stdin;
     // poll until the scrub shows, then let it finish.
     let cmdline = || String::from_utf8_lossy(&std::fs::read(&cmdline_path).unwrap_or_default()).into_owned();
-    crate::util::wait_until(crate::util::PROMPTLY, "the password to be scrubbed from /proc/<pid>/cmdline", || {
-        cmdline().contains("--sensitiveVariablesPassword=****************")
+    crate::util::wait_until(crate::util::PROMPTLY, &format!("{scrubbed} in /proc/<pid>/cmdline"), || {
+        cmdline().contains(scrubbed)
     });
     let last = cmdline();
     child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
     child.wait().unwrap();
+    last
+}
+
+#[test]
+fn a_password_on_the_command_line_is_scrubbed_from_proc_cmdline() {
+    let env = TestEnv::new();
+    let last = cmdline_once_scrubbed(
+        &env,
+        &["evaluate", "--template=x", "--sensitiveVariablesPassword=TopSecretValue42", "--variablesPasswordFile=-"],
+        "--sensitiveVariablesPassword=****************",
+    );
     assert!(!last.contains("TopSecretValue42"), "password visible in /proc: {last:?}");
     assert!(last.contains("--sensitiveVariablesPassword=*"), "{last:?}");
 
     // In the reference's other spellings too.
-    let mut cmd = env
-        .cmd(&["evaluate", "/template:x", "-SensitiveVariablesPassword:OtherSecret77", "-variablesPasswordFile=-"])
-        .cmd;
-    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let cmdline_path = format!("/proc/{}/cmdline", child.id());
-    let cmdline = || String::from_utf8_lossy(&std::fs::read(&cmdline_path).unwrap_or_default()).into_owned();
-    crate::util::wait_until(crate::util::PROMPTLY, "the password to be scrubbed in another spelling", || {
-        cmdline().contains("-SensitiveVariablesPassword:*************")
-    });
-    let last = cmdline();
-    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
-    child.wait().unwrap();
+    let last = cmdline_once_scrubbed(
+        &env,
+        &["evaluate", "/template:x", "-SensitiveVariablesPassword:OtherSecret77", "-variablesPasswordFile=-"],
+        "-SensitiveVariablesPassword:*************",
+    );
     assert!(!last.contains("OtherSecret77"), "password visible in /proc: {last:?}");
 }
 

@@ -81,25 +81,19 @@ pub(super) fn run(d: &mut Deployment<'_>, stage: FeatureStage) -> Result<()> {
         for syntax in ScriptSyntax::preferred_order() {
             let name = script_name(feature, stage, *syntax);
             let Some(body) = embedded(&name) else { continue };
-            run_one(d, &name, body)?;
+            run_one(d, &name, *syntax, body)?;
         }
     }
     Ok(())
 }
 
-fn run_one(d: &mut Deployment<'_>, name: &str, body: &str) -> Result<()> {
+fn run_one(d: &mut Deployment<'_>, name: &str, syntax: ScriptSyntax, body: &str) -> Result<()> {
     let path = d.current_directory.join(name);
     if path.symlink_metadata().is_ok() {
         d.log.warn(format!("Did not overwrite '{}', it was already on disk", path.display()));
     } else {
         d.log.verbose(format!("Creating '{}' from embedded resource", path.display()));
-        let mut bytes = Vec::with_capacity(body.len() + 3);
-        if ScriptSyntax::from_path(&path) == Some(ScriptSyntax::PowerShell) {
-            // UTF-8 with BOM, as the reference writes PowerShell files.
-            bytes.extend_from_slice(b"\xEF\xBB\xBF");
-        }
-        bytes.extend_from_slice(body.as_bytes());
-        crate::fs::write(&path, bytes)?;
+        crate::fs::write(&path, syntax.file_bytes(body))?;
     }
     d.log.verbose(format!("Executing '{}'", path.display()));
     let outcome = script::run_script(&path, None, d.variables, d.log);

@@ -73,21 +73,7 @@ pub fn find_and_register_package(
     log: &Log,
 ) -> Result<Outcome> {
     let result = (|| -> Result<()> {
-        required(
-            request.package_id.as_ref(),
-            "--packageId",
-            "No package ID was specified. Please pass --packageId YourPackage",
-        )?;
-        required(
-            request.package_version.as_ref(),
-            "--packageVersion",
-            "No package version was specified. Please pass --packageVersion 1.0.0.0",
-        )?;
-        required(
-            request.package_hash.as_ref(),
-            "--packageHash",
-            "No package hash was specified. Please pass --packageHash YourPackageHash",
-        )?;
+        required_options(request)?;
         let task = required(
             task_id.map(str::to_string).as_ref(),
             "--taskId",
@@ -109,7 +95,8 @@ pub fn find_and_register_package(
     result.map(|()| Outcome::Success)
 }
 
-fn find(request: &FindPackageRequest, environment: &AgentEnvironment, log: &Log) -> Result<Found> {
+/// The package id, version and hash, each required, with the reference's messages.
+fn required_options(request: &FindPackageRequest) -> Result<(String, String, String)> {
     let id = required(
         request.package_id.as_ref(),
         "--packageId",
@@ -125,6 +112,11 @@ fn find(request: &FindPackageRequest, environment: &AgentEnvironment, log: &Log)
         "--packageHash",
         "No package hash was specified. Please pass --packageHash YourPackageHash",
     )?;
+    Ok((id, raw_version, hash))
+}
+
+fn find(request: &FindPackageRequest, environment: &AgentEnvironment, log: &Log) -> Result<Found> {
+    let (id, raw_version, hash) = required_options(request)?;
     let exact = match request.exact_match.as_deref().map(str::trim) {
         None => false,
         Some(v) if v.eq_ignore_ascii_case("true") => true,

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Outcome;
 use crate::journal::{self, DeploymentJournal};
-use crate::script::{self, RemoveOnDrop, ScriptSyntax, variable_names};
+use crate::script::{self, RemoveOnDrop, variable_names};
 use crate::variables::names;
 use crate::{Log, Result, VariableDictionary, package, substitution};
 
@@ -124,12 +124,7 @@ fn locate_script(
         };
     };
     let path = working_directory.join(format!("Script.{}", syntax.extension()));
-    let mut bytes = Vec::new();
-    if syntax == ScriptSyntax::PowerShell {
-        bytes.extend_from_slice(b"\xEF\xBB\xBF");
-    }
-    bytes.extend_from_slice(body.as_bytes());
-    crate::fs::write(&path, bytes)?;
+    crate::fs::write(&path, syntax.file_bytes(&body))?;
     let remove = variables.get_flag(names::DELETE_SCRIPTS_ON_CLEANUP, true)?.then(|| RemoveOnDrop(vec![path.clone()]));
     Ok((path, ScriptSource::Inline, remove))
 }

@@ -74,13 +74,7 @@ pub(super) fn run_configured(d: &mut Deployment<'_>, stage: Stage) -> Result<()>
             return Err(Error::CSharpUnsupported { stage }.into());
         };
         let path = d.current_directory.join(&name);
-        let mut bytes = Vec::with_capacity(body.len() + 3);
-        if syntax == ScriptSyntax::PowerShell {
-            // UTF-8 with BOM, as the reference writes PowerShell files.
-            bytes.extend_from_slice(b"\xEF\xBB\xBF");
-        }
-        bytes.extend_from_slice(body.replace("\r\n", "\n").as_bytes());
-        crate::fs::write(&path, bytes)?;
+        crate::fs::write(&path, syntax.file_bytes(&body.replace("\r\n", "\n")))?;
         let outcome = run(d, &path, syntax);
         if delete_scripts_on_cleanup(d)? {
             crate::fs::remove_file(&path)?;

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 
 use super::interpreter::Launch;
 use super::modules::ScriptModule;
-use super::{Error, evaluated_variables, variable_names};
+use super::{Error, ScriptSyntax, evaluated_variables, variable_names};
 use crate::{Log, VariableDictionary};
 
 /// The interpreter.
@@ -59,10 +59,7 @@ pub(crate) fn command(launch: &Launch<'_>) -> Result<Command, Error> {
         functions: &functions,
         psdebug: psdebug.as_deref(),
     });
-    // UTF-8 with BOM, as the reference writes PowerShell files.
-    let mut bytes = b"\xEF\xBB\xBF".to_vec();
-    bytes.extend_from_slice(text.as_bytes());
-    let bootstrap = launch.step.write("Bootstrap.ps1", &bytes)?;
+    let bootstrap = launch.step.write("Bootstrap.ps1", &ScriptSyntax::PowerShell.file_bytes(&text))?;
 
     let mut cmd = Command::new(launch.interpreter);
     cmd.args(arguments(&bootstrap, launch.variables.get_flag(variable_names::POWERSHELL_WITHOUT_PROFILE, false)?));
@@ -115,16 +112,44 @@ pub(crate) fn bootstrap_text(b: &Bootstrap<'_>) -> String {
     }
     // A parameter string is one line of the script's invocation, as in the reference.
     let parameters = b.parameters.map(|p| p.replace(['\r', '\n'], " ")).unwrap_or_default();
-    TEMPLATE
-        .replace("{{VARIABLES_FILE}}", &escape(&b.variables_file.to_string_lossy()))
-        .replace("{{LOCALS_FILE}}", &escape(&b.locals_file.to_string_lossy()))
-        .replace("{{SCRIPT_MODULES}}", &modules)
-        .replace("{{SCRIPT_FUNCTIONS}}", b.functions)
-        // Tracing and strict mode start with the user's script and end with it.
-        .replace("{{PSDEBUG}}", &b.psdebug.map(|c| escape(&format!("{c}; "))).unwrap_or_default())
-        .replace("{{PSDEBUG_OFF}}", if b.psdebug.is_some() { "    Set-PSDebug -Off" } else { "" })
-        .replace("{{SCRIPT}}", &escape(&b.script.to_string_lossy()))
-        .replace("{{PARAMETERS}}", &escape(parameters.trim()))
+    let value = |placeholder: &str| -> Option<String> {
+        Some(match placeholder {
+            "VARIABLES_FILE" => escape(&b.variables_file.to_string_lossy()),
+            "LOCALS_FILE" => escape(&b.locals_file.to_string_lossy()),
+            "SCRIPT_MODULES" => modules.clone(),
+            "SCRIPT_FUNCTIONS" => b.functions.to_string(),
+            // Tracing and strict mode start with the user's script and end with it.
+            "PSDEBUG" => b.psdebug.map(|c| escape(&format!("{c}; "))).unwrap_or_default(),
+            "PSDEBUG_OFF" => if b.psdebug.is_some() { "    Set-PSDebug -Off" } else { "" }.to_string(),
+            "SCRIPT" => escape(&b.script.to_string_lossy()),
+            "PARAMETERS" => escape(parameters.trim()),
+            _ => return None,
+        })
+    };
+    fill(TEMPLATE, value)
+}
+
+/// `template` with each `{{NAME}}` replaced by `value(NAME)`, in one pass, so a value that
+/// happens to hold `{{...}}` (a path, a module name) is never filled in itself.
+fn fill(template: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(template.len() + 1024);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}").and_then(|end| value(&after[..end]).map(|v| (end, v))) {
+            Some((end, v)) => {
+                out.push_str(&v);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The arguments after `pwsh`: the reference's.

@@ -53,6 +53,17 @@ impl ScriptSyntax {
         Self::preferred_order().iter().copied().find(|s| s.name().eq_ignore_ascii_case(name.trim()))
     }
 
+    /// The bytes of a script file of this syntax holding `text`: UTF-8, with a BOM for
+    /// PowerShell, as the reference writes PowerShell files (pwsh reads them as UTF-8 either way).
+    pub(crate) fn file_bytes(self, text: &str) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(text.len() + 3);
+        if self == ScriptSyntax::PowerShell {
+            bytes.extend_from_slice(b"\xEF\xBB\xBF");
+        }
+        bytes.extend_from_slice(text.as_bytes());
+        bytes
+    }
+
     /// The program that runs scripts of this syntax, how messages name it, and how to
     /// install it.
     pub(crate) fn interpreter(self) -> Interpreter {

@@ -292,3 +292,20 @@ fn a_missing_script_and_an_unknown_syntax_name_are_typed() {
     let err = inline_script(&vars).unwrap_err();
     assert!(matches!(&err, Error::UnknownSyntaxName { name, .. } if name == "Cobol"), "{err}");
 }
+
+/// Each placeholder is filled once: a path that happens to hold `{{...}}` stays as it is.
+#[test]
+fn powershell_bootstrap_placeholders_are_filled_in_one_pass() {
+    let text = powershell::bootstrap_text(&powershell::Bootstrap {
+        variables_file: Path::new("/s/Variables.bin"),
+        locals_file: Path::new("/s/Locals.bin"),
+        script: Path::new("/w/{{PARAMETERS}}.ps1"),
+        parameters: Some("-Name 'x'"),
+        modules: &[],
+        functions: "",
+        psdebug: None,
+    });
+    assert!(text.contains("$__octopusScript = '/w/{{PARAMETERS}}.ps1'"), "{text}");
+    assert!(text.contains("$__octopusScriptParameters = '-Name ''x'''"), "{text}");
+    assert!(!text.contains("{{SCRIPT}}") && !text.contains("{{PSDEBUG"), "every placeholder is filled");
+}

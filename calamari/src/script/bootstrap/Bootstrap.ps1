@@ -70,10 +70,10 @@ function Log-EnvironmentInformation
         '##octopus[stdout-default]')
 }
 
-function Write-ImportFailure([string]$what)
+# The last error as the reference prints it: category and message, position, stack, details.
+function Write-LastError
 {
     $record = $error[0]
-    [System.Console]::Error.WriteLine($what)
     [System.Console]::Error.WriteLine("$($record.CategoryInfo.Category): $($record.Exception.Message)")
     [System.Console]::Error.WriteLine($record.InvocationInfo.PositionMessage)
     [System.Console]::Error.WriteLine($record.ScriptStackTrace)
@@ -92,7 +92,8 @@ function Import-ScriptModule([string]$moduleName, [string]$moduleFilePath)
     }
     catch
     {
-        Write-ImportFailure "Failed to import Script Module '$moduleName' from '$moduleFilePath'"
+        [System.Console]::Error.WriteLine("Failed to import Script Module '$moduleName' from '$moduleFilePath'")
+        Write-LastError
         exit 1
     }
 }
@@ -559,13 +560,7 @@ try
 catch
 {
 {{PSDEBUG_OFF}}
-    [System.Console]::Error.WriteLine("$($error[0].CategoryInfo.Category): $($error[0].Exception.Message)")
-    [System.Console]::Error.WriteLine($error[0].InvocationInfo.PositionMessage)
-    [System.Console]::Error.WriteLine($error[0].ScriptStackTrace)
-    if ($null -ne $error[0].ErrorDetails)
-    {
-        [System.Console]::Error.WriteLine($error[0].ErrorDetails.Message)
-    }
+    Write-LastError
     exit 1
 }
 
