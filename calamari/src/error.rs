@@ -165,6 +165,9 @@ pub enum Error {
     /// `calamari fleet` could not start, or some hosts failed.
     #[error(transparent)]
     Fleet(#[from] crate::fleet::Error),
+    /// The nginx feature could not build, test, install or reload the site's configuration.
+    #[error(transparent)]
+    Nginx(#[from] crate::nginx::Error),
 }
 
 impl From<feeds::Error> for Error {
@@ -196,6 +199,7 @@ impl Error {
             Error::PackageRetention(e) => package_retention_kind(e),
             Error::Feed(e) => feed_kind(e),
             Error::Fleet(e) => fleet_kind(e),
+            Error::Nginx(e) => nginx_kind(e),
         }
     }
 
@@ -230,6 +234,16 @@ fn fleet_kind(e: &crate::fleet::Error) -> ErrorKind {
         E::Bundle(e) => self_install_kind(e),
         // Failed hosts are failed steps; bad options and hosts are the user's.
         E::Usage(_) | E::HostsFile { .. } | E::BadHost { .. } | E::HostsFailed { .. } => ErrorKind::User,
+    }
+}
+
+fn nginx_kind(e: &crate::nginx::Error) -> ErrorKind {
+    use crate::nginx::Error as E;
+    match e {
+        E::Io(_) | E::Spawn { .. } => ErrorKind::Unexpected,
+        E::Variables(e) => variables_kind(e),
+        // Bad variables, a missing nginx or sudo rule, a configuration nginx rejects.
+        _ => ErrorKind::User,
     }
 }
 

@@ -185,6 +185,7 @@ mod isolation;
 mod journal;
 mod lock;
 mod log;
+mod nginx;
 mod package;
 mod package_retention;
 mod script;

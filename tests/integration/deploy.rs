@@ -402,7 +402,7 @@ fn enabled_features_run_their_embedded_scripts_and_features_without_scripts_are_
     }
     let env = TestEnv::new();
     let pkg = package(&env, "Acme.Test.1.0.0.tar.gz", &[("PreDeploy.sh", "echo packaged-pre", 0o644)]);
-    let features = "Octopus.Features.Nginx,Octopus.Features.HelloWorld,Octopus.Features.CustomScripts";
+    let features = "Octopus.Features.WildflyDeployCLI,Octopus.Features.HelloWorld,Octopus.Features.CustomScripts";
     let run = deploy(
         &env,
         &pkg,
@@ -413,7 +413,7 @@ fn enabled_features_run_their_embedded_scripts_and_features_without_scripts_are_
     );
     run.success()
         .stdout_has(
-            "The enabled feature Octopus.Features.Nginx will not run: this Calamari does not configure nginx yet",
+            "The enabled feature Octopus.Features.WildflyDeployCLI will not run: deploying to WildFly is not supported",
         )
         .output_lacks("Did not overwrite");
     let order: Vec<usize> = ["Hello World!", "configured-pre", "packaged-pre"]

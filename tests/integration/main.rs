@@ -46,3 +46,5 @@ mod sshd;
 mod fleet;
 // The Ansible role in contrib/ansible with ansible-core against the same sshd servers.
 mod ansible;
+// The nginx feature against a real nginx on loopback.
+mod nginx;

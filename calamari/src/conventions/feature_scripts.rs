@@ -78,6 +78,15 @@ fn script_name(feature: &str, stage: FeatureStage, syntax: ScriptSyntax) -> Stri
 pub(super) fn run(d: &mut Deployment<'_>, stage: FeatureStage) -> Result<()> {
     let features = d.variables.get_strings(names::ENABLED_FEATURES, &[','])?;
     for feature in &features {
+        // Features implemented here rather than by embedded scripts run first, as the
+        // reference runs a feature's class before its scripts.
+        if feature.eq_ignore_ascii_case(super::features::NGINX) {
+            match stage {
+                FeatureStage::BeforePreDeploy => crate::nginx::check_prerequisites(d.variables, d.log)?,
+                FeatureStage::AfterDeploy => crate::nginx::configure(d.variables, d.log)?,
+                _ => {}
+            }
+        }
         for syntax in ScriptSyntax::preferred_order() {
             let name = script_name(feature, stage, *syntax);
             let Some(body) = embedded(&name) else { continue };
@@ -121,6 +130,6 @@ mod tests {
         assert!(embedded(&ps).is_some_and(|body| body.contains("Write-Output \"Hello World!\"")));
         assert!(embedded("octopus.features.helloworld_BeforePreDeploy.sh").is_none(), "names match exactly");
         assert!(embedded("Octopus.Features.HelloWorld_AfterPreDeploy.sh").is_none());
-        assert!(embedded("Octopus.Features.Nginx_BeforePreDeploy.sh").is_none(), "features we lack are skipped");
+        assert!(embedded("Octopus.Features.Nginx_BeforePreDeploy.sh").is_none(), "nginx is done in Rust");
     }
 }

@@ -68,12 +68,15 @@ pub(crate) mod features {
     pub(crate) const CONFIGURATION_TRANSFORMS: &str = "Octopus.Features.ConfigurationTransforms";
     /// .NET appSettings/connectionStrings replacement (not supported here).
     pub(crate) const CONFIGURATION_VARIABLES: &str = "Octopus.Features.ConfigurationVariables";
+    /// Deploy to NGINX (`crate::nginx`).
+    pub(crate) const NGINX: &str = "Octopus.Features.Nginx";
 
     /// Features run here, by a convention or through their variables (the custom
     /// installation directory, the PowerShell edition, which on Linux is always pwsh), or
     /// warned about by their own convention (transforms, configuration variables).
-    pub(crate) const RUN_HERE: [&str; 8] = [
+    pub(crate) const RUN_HERE: [&str; 9] = [
         CUSTOM_SCRIPTS,
+        NGINX,
         SUBSTITUTE_IN_FILES,
         JSON_CONFIGURATION_VARIABLES,
         CONFIGURATION_TRANSFORMS,
@@ -85,11 +88,7 @@ pub(crate) mod features {
 
     /// Features the reference knows that this Calamari does not run, with what the step
     /// will therefore not do.
-    pub(crate) const NOT_RUN_HERE: [(&str, &str); 7] = [
-        (
-            "Octopus.Features.Nginx",
-            "this Calamari does not configure nginx yet, so no nginx site is configured for this package",
-        ),
+    pub(crate) const NOT_RUN_HERE: [(&str, &str); 6] = [
         (
             "Octopus.Features.IISWebSite",
             "IIS is Windows-only, so no IIS web site, application or virtual directory is configured",
