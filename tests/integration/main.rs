@@ -48,3 +48,5 @@ mod fleet;
 mod ansible;
 // The nginx feature against a real nginx on loopback.
 mod nginx;
+// What a new user met: messages naming the real mistake, no noise about unused features.
+mod rough_edges;

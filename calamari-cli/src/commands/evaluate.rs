@@ -13,9 +13,10 @@ use crate::cli::Context;
 
 /// Options of `evaluate`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["template", "file"])))]
 pub(crate) struct Args {
     /// The template text.
-    #[arg(long = "template", value_name = "TEXT", conflicts_with = "file", required_unless_present = "file")]
+    #[arg(long = "template", value_name = "TEXT")]
     template: Option<String>,
     /// Read the template from this file.
     #[arg(long = "file", value_name = "PATH")]

@@ -69,6 +69,11 @@ fn extract_to(
     log: &Log,
 ) -> Result<ExtractedPackage> {
     let options = ExtractOptions::from_variables(variables)?;
+    // Refused before the "Extracting" line, so the log never announces what will not happen
+    // (`package::extract` checks again, atomically with creating it).
+    if destination.symlink_metadata().is_ok() {
+        return Err(package::Error::DestinationExists { path: destination.to_path_buf() }.into());
+    }
     log.verbose(format!("Extracting package to: {}", destination.display()));
     let summary = package::extract(package, destination, &options, log)?;
     log.verbose(format!("Extracted {}", crate::log::count(summary.file_count, "file", "files")));

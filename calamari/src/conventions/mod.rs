@@ -232,6 +232,55 @@ pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &
     result
 }
 
+/// When a step of the pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applies {
+    /// In every deployment.
+    Always,
+    /// In every deployment, without a log line: it reads the `Calamari.Release.*` settings
+    /// and says what it found only when there are some.
+    ReleaseSettings,
+    /// Only when the deployment is a release (some `Calamari.Release.*` variable is set).
+    Release,
+}
+
+/// One step of the pipeline.
+struct Step {
+    name: &'static str,
+    applies: Applies,
+    run: Convention,
+}
+
+const fn step(name: &'static str, applies: Applies, run: Convention) -> Step {
+    Step { name, applies, run }
+}
+
+/// The conventions of `deploy-package`, in order (see the module documentation).
+const PIPELINE: [Step; 22] = [
+    step("features this Calamari does not run", Applies::Always, warn_features_not_run),
+    step("release: current link, lock and settings", Applies::ReleaseSettings, release::prepare),
+    step("extract package", Applies::Always, extract_to_staging),
+    step("release: link shared paths", Applies::Release, release::link_shared_paths),
+    step("feature BeforePreDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::BeforePreDeploy)),
+    step("configured PreDeploy script", Applies::Always, |d| scripts::run_configured(d, Stage::PreDeploy)),
+    step("packaged PreDeploy script", Applies::Always, |d| scripts::run_packaged(d, Stage::PreDeploy)),
+    step("feature AfterPreDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::AfterPreDeploy)),
+    step("substitute variables in files", Applies::Always, substitute_in_files),
+    step("configuration transforms", Applies::Always, unsupported_features),
+    step("structured configuration variables", Applies::Always, structured_variables),
+    step("copy to custom installation directory", Applies::Always, custom_installation::copy_to_custom_directory),
+    step("feature BeforeDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::BeforeDeploy)),
+    step("packaged Deploy script", Applies::Always, |d| scripts::run_packaged(d, Stage::Deploy)),
+    step("configured Deploy script", Applies::Always, |d| scripts::run_configured(d, Stage::Deploy)),
+    step("feature AfterDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::AfterDeploy)),
+    step("release: switch the current link", Applies::Release, release::switch_current_link),
+    step("feature BeforePostDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::BeforePostDeploy)),
+    step("packaged PostDeploy script", Applies::Always, |d| scripts::run_packaged(d, Stage::PostDeploy)),
+    step("configured PostDeploy script", Applies::Always, |d| scripts::run_configured(d, Stage::PostDeploy)),
+    step("feature AfterPostDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::AfterPostDeploy)),
+    step("release: health check", Applies::Release, release::health_gate),
+];
+
 fn run_conventions(d: &mut Deployment<'_>) -> Result<DeployOutcome> {
     if let AlreadyInstalled::Yes(dir) = check_already_installed(d.journal.as_ref(), d.variables, d.log)? {
         d.journal_decision = JournalDecision::SkippedAsAlreadyInstalled;
@@ -240,33 +289,15 @@ fn run_conventions(d: &mut Deployment<'_>) -> Result<DeployOutcome> {
             skipped_as_already_installed: true,
         });
     }
-    let steps: [(&str, Convention); 22] = [
-        ("features this Calamari does not run", warn_features_not_run),
-        ("release: current link, lock and settings", release::prepare),
-        ("extract package", extract_to_staging),
-        ("release: link shared paths", release::link_shared_paths),
-        ("feature BeforePreDeploy", |d| feature_scripts::run(d, FeatureStage::BeforePreDeploy)),
-        ("configured PreDeploy script", |d| scripts::run_configured(d, Stage::PreDeploy)),
-        ("packaged PreDeploy script", |d| scripts::run_packaged(d, Stage::PreDeploy)),
-        ("feature AfterPreDeploy", |d| feature_scripts::run(d, FeatureStage::AfterPreDeploy)),
-        ("substitute variables in files", substitute_in_files),
-        ("configuration transforms", unsupported_features),
-        ("structured configuration variables", structured_variables),
-        ("copy to custom installation directory", custom_installation::copy_to_custom_directory),
-        ("feature BeforeDeploy", |d| feature_scripts::run(d, FeatureStage::BeforeDeploy)),
-        ("packaged Deploy script", |d| scripts::run_packaged(d, Stage::Deploy)),
-        ("configured Deploy script", |d| scripts::run_configured(d, Stage::Deploy)),
-        ("feature AfterDeploy", |d| feature_scripts::run(d, FeatureStage::AfterDeploy)),
-        ("release: switch the current link", release::switch_current_link),
-        ("feature BeforePostDeploy", |d| feature_scripts::run(d, FeatureStage::BeforePostDeploy)),
-        ("packaged PostDeploy script", |d| scripts::run_packaged(d, Stage::PostDeploy)),
-        ("configured PostDeploy script", |d| scripts::run_configured(d, Stage::PostDeploy)),
-        ("feature AfterPostDeploy", |d| feature_scripts::run(d, FeatureStage::AfterPostDeploy)),
-        ("release: health check", release::health_gate),
-    ];
-    for (name, step) in steps {
-        d.log.verbose(format!("Running convention: {name}"));
-        step(d)?;
+    for step in PIPELINE {
+        match step.applies {
+            Applies::Always => d.log.verbose(format!("Running convention: {}", step.name)),
+            // Silent: a deployment that asks for no release hears nothing about them.
+            Applies::ReleaseSettings => {}
+            Applies::Release if d.release.is_none() => continue,
+            Applies::Release => d.log.verbose(format!("Running convention: {}", step.name)),
+        }
+        (step.run)(d)?;
         if d.skip_remaining()? {
             d.log.verbose(format!("{} is set: skipping the remaining conventions.", names::SKIP_REMAINING_CONVENTIONS));
             break;

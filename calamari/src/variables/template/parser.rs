@@ -115,6 +115,16 @@ fn append(tokens: &mut Vec<Token>, new: impl Iterator<Item = Token>) {
     }
 }
 
+/// What a closing tag missing its `}` expected.
+fn closing_tag_not_closed(open: &str) -> &'static str {
+    match open {
+        "#{/if" => "'}': the '#{/if' is not closed",
+        "#{/unless" => "'}': the '#{/unless' is not closed",
+        "#{/each" => "'}': the '#{/each' is not closed",
+        _ => "'}'",
+    }
+}
+
 /// Parses a variable name as a path (how names are arranged in the lookup tree).
 pub(crate) fn parse_name(name: &str) -> Option<Path> {
     let mut p = Parser::new(name);
@@ -131,6 +141,10 @@ pub(crate) struct Parser<'a> {
     depth: usize,
     too_deep: bool,
     calc_operands: usize,
+    /// The furthest closing tag found without its `}` (`#{/if`), remembered across a
+    /// re-parse: when parsing fails, that is the likeliest reason, whatever alternative
+    /// reading of the `#{` got furthest on the second pass.
+    unclosed: Option<(usize, &'static str)>,
 }
 
 fn is_ident_char(c: char) -> bool {
@@ -143,7 +157,16 @@ fn is_word_char(c: char) -> bool {
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(s: &'a str) -> Self {
-        Parser { s, b: s.as_bytes(), furthest: 0, expected: "a token", depth: 0, too_deep: false, calc_operands: 0 }
+        Parser {
+            s,
+            b: s.as_bytes(),
+            furthest: 0,
+            expected: "a token",
+            depth: 0,
+            too_deep: false,
+            calc_operands: 0,
+            unclosed: None,
+        }
     }
 
     fn fail<T>(&mut self, pos: usize, expected: &'static str) -> Option<T> {
@@ -155,7 +178,11 @@ impl<'a> Parser<'a> {
     }
 
     fn error(&self) -> ParseError {
-        let offset = self.furthest.min(self.s.len());
+        let (furthest, expected) = match self.unclosed {
+            Some((at, expected)) if at > self.furthest => (at, expected),
+            _ => (self.furthest, self.expected),
+        };
+        let offset = furthest.min(self.s.len());
         let before = &self.s[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -168,7 +195,7 @@ impl<'a> Parser<'a> {
                 "Parsing failure at line {line}, column {column}: the template nests conditionals, loops or filters more than {MAX_NESTING} levels deep"
             )
         } else {
-            format!("Parsing failure at line {line}, column {column}: unexpected {found}; expected {}", self.expected)
+            format!("Parsing failure at line {line}, column {column}: unexpected {found}; expected {expected}")
         };
         ParseError { message, line, column, offset }
     }
@@ -201,7 +228,21 @@ impl<'a> Parser<'a> {
     }
 
     fn expect(&mut self, pos: usize, lit: &'static str) -> Option<usize> {
-        if self.starts(pos, lit) { Some(pos + lit.len()) } else { self.fail(pos, lit) }
+        if self.starts(pos, lit) {
+            return Some(pos + lit.len());
+        }
+        // A closing tag written without its `}` (`#{/if`): say so at the place the `}` is
+        // missing, which is further on than any other reading of the `#{` gets.
+        if let Some(open) = lit.strip_suffix('}').filter(|open| open.starts_with("#{/"))
+            && self.starts(pos, open)
+        {
+            let at = pos + open.len();
+            if self.unclosed.is_none_or(|(furthest, _)| at > furthest) {
+                self.unclosed = Some((at, closing_tag_not_closed(open)));
+            }
+            return self.fail(at, closing_tag_not_closed(open));
+        }
+        self.fail(pos, lit)
     }
 
     /// Tokens until one cannot be parsed (or, in a body, until `#{else}`/`#{elseif`).
@@ -675,6 +716,17 @@ mod tests {
         assert!(parse("#{}").is_err());
         assert!(parse("#{ }").is_err());
         assert!(parse("#{/if}").is_err());
+        let unclosed = parse("#{if Foo}yes#{/if").unwrap_err();
+        assert_eq!(
+            unclosed.message,
+            "Parsing failure at line 1, column 18: unexpected end of input; expected '}': the '#{/if' is not closed"
+        );
+        let unclosed_each = parse("#{each a in B}x#{/each ").unwrap_err();
+        assert!(
+            unclosed_each.message.ends_with("expected '}': the '#{/each' is not closed"),
+            "{}",
+            unclosed_each.message
+        );
         assert!(parse("#{X | Format 0.00}").is_err());
         assert!(parse("#{D | AddHours #{H} | Format x}").is_err());
         assert!(parse("#{D | AddHours #{H}| Format x}").is_ok());
