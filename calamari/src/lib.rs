@@ -290,9 +290,10 @@ pub use package_retention::{
 // The self-install.
 pub use self_install::commands as self_install_commands;
 pub use self_install::{
-    CalamariExecutable, InstallOptions, InstallOutcome, InstallRequest, InstallState, InstallStatus, InstalledVersion,
-    PruneReport, check_install, install_bundle, install_bundle_with, install_executable, installed_versions,
-    needs_update, prune, resolve_home, verify_bundle, verify_install, version_dir, write_bundle,
+    CalamariExecutable, DEFAULT_KEEP_OTHERS, InstallOptions, InstallOutcome, InstallRequest, InstallState,
+    InstallStatus, InstalledVersion, PruneOptions, PruneReport, check_install, install_bundle, install_bundle_with,
+    install_executable, installed_versions, needs_update, prune, prune_sparing, resolve_home, verify_bundle,
+    verify_install, version_dir, write_bundle,
 };
 
 // Many hosts over OpenSSH (`calamari fleet`).

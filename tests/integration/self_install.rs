@@ -423,6 +423,48 @@ fn prune_never_removes_the_running_calamari() {
     assert!(assert_invariant(&home, VERSION));
 }
 
+#[test]
+fn install_removes_old_versions_keeping_the_newest_three_and_any_that_a_process_runs() {
+    let env = TestEnv::new();
+    let home = env.path("tentacle");
+    for v in ["0.0.1", "0.0.2", "0.0.3", "0.0.4", "0.0.5"] {
+        fake_version(&env, v, true);
+    }
+    fake_version(&env, "0.0.6", false);
+    // 0.0.1 is in use: a process runs a binary of that version.
+    let sleeper = home.join("Calamari/0.0.1/sleep");
+    std::fs::copy("/bin/sleep", &sleeper).unwrap();
+    let mut running = Command::new(&sleeper).arg("60").spawn().unwrap();
+    crate::util::wait_until(crate::util::PROMPTLY, "the sleeper to start", || {
+        std::fs::read_link(format!("/proc/{}/exe", running.id())).is_ok_and(|exe| exe == sleeper)
+    });
+    let run = env.cmd(&["install", "--home", path_str(&home)]).run();
+    let _ = running.kill();
+    let _ = running.wait();
+    run.success()
+        .stdout_has(&format!("Keeping Calamari 0.0.1: process {} is running it", running.id()))
+        .stdout_has("Removed older Calamari versions: 0.0.6, 0.0.2 (keeping 0.1.0 and up to 3 other complete versions)")
+        .stdout_has("Removing incomplete install 0.0.6");
+    assert_eq!(listing(&home), [".install.lock", "0.0.1", "0.0.3", "0.0.4", "0.0.5", VERSION]);
+
+    // --keep=N, and --noPrune keeps everything.
+    fake_version(&env, "0.0.7", true);
+    env.cmd(&["install", "--home", path_str(&home), "--force", "--noPrune"])
+        .run()
+        .success()
+        .output_lacks("Removed older");
+    assert_eq!(listing(&home), [".install.lock", "0.0.1", "0.0.3", "0.0.4", "0.0.5", "0.0.7", VERSION]);
+    env.cmd(&["install", "--home", path_str(&home), "--force", "--keep=1"])
+        .run()
+        .success()
+        .stdout_has("Removed older Calamari versions: 0.0.5, 0.0.4, 0.0.3, 0.0.1 (keeping");
+    assert_eq!(listing(&home), [".install.lock", "0.0.7", VERSION]);
+    // An install that finds its version complete writes nothing and removes nothing.
+    fake_version(&env, "0.0.8", true);
+    env.cmd(&["install", "--home", path_str(&home), "--keep=0"]).run().success().stdout_has("already installed");
+    assert_eq!(listing(&home), [".install.lock", "0.0.7", "0.0.8", VERSION]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Faults: kill -9.
 

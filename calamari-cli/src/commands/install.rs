@@ -11,7 +11,7 @@ use crate::cli::Context;
 /// Options of `install`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The agent's home directory (default: $TentacleHome); the install goes to HOME/Calamari/<version>.
+    /// The agent's home directory (default: $TentacleHome); the install goes to DIR/Calamari/<version>.
     #[arg(long = "home", value_name = "DIR")]
     home: Option<PathBuf>,
     /// Reinstall even when Success.txt says the version is complete.
@@ -26,6 +26,13 @@ pub(crate) struct Args {
     /// How long to wait, in seconds, for another install of the same home to finish.
     #[arg(long = "lockTimeout", value_name = "SECONDS", default_value_t = 600)]
     lock_timeout: u64,
+    /// After installing, keep this many other complete versions (the newest) and remove the
+    /// rest, never one that a process is running.
+    #[arg(long = "keep", value_name = "N", default_value_t = calamari::DEFAULT_KEEP_OTHERS)]
+    keep: usize,
+    /// Keep every older version (no pruning after the install).
+    #[arg(long = "noPrune", conflicts_with = "keep")]
+    no_prune: bool,
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
@@ -35,6 +42,7 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
         sha256: args.sha256,
         force: args.force,
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
+        keep_others: (!args.no_prune).then_some(args.keep),
     };
     // This build installs itself only when no bundle is given.
     let executable = match request.bundle {

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    CalamariExecutable, Error, InstallOptions, InstallState, calamari_dir, check_install, install_bundle_with,
-    install_executable, installed_versions, prune, validate_version, version_dir, write_bundle,
+    CalamariExecutable, Error, InstallOptions, InstallState, PruneOptions, calamari_dir, check_install,
+    install_bundle_with, install_executable, installed_versions, prune, prune_sparing, validate_version, version_dir,
+    write_bundle,
 };
 use crate::Log;
 use crate::env_vars::AgentEnvironment;
@@ -34,7 +35,13 @@ pub struct InstallRequest {
     pub force: bool,
     /// How long to wait for another install of the same home.
     pub lock_timeout: Duration,
+    /// After a successful install, keep this many other complete versions (the newest)
+    /// and remove the rest; `None` keeps them all.
+    pub keep_others: Option<usize>,
 }
+
+/// How many other complete versions `install` keeps by default.
+pub const DEFAULT_KEEP_OTHERS: usize = 3;
 
 /// `calamari install`: installs the request's bundle, or else `executable` (this build).
 ///
@@ -43,20 +50,46 @@ pub struct InstallRequest {
 /// there is neither a bundle nor an executable.
 pub fn install(request: &InstallRequest, executable: Option<&CalamariExecutable>, log: &Log) -> Result<Outcome, Error> {
     let options = InstallOptions { force: request.force, lock_timeout: request.lock_timeout };
-    match &request.bundle {
+    let installed = match &request.bundle {
         None => {
             let executable = executable.ok_or_else(|| Error::NotCalamari { path: PathBuf::new() })?;
-            install_executable(&request.home, executable, &options, log)?;
+            install_executable(&request.home, executable, &options, log)?
         }
         Some(bundle) => {
             let sha256 = match &request.sha256 {
                 Some(hex) => Some(hex.clone()),
                 None => sidecar_sha256(bundle, log)?,
             };
-            install_bundle_with(&request.home, bundle, sha256.as_deref(), &options, log)?;
+            install_bundle_with(&request.home, bundle, sha256.as_deref(), &options, log)?
         }
+    };
+    // An install that wrote nothing (the version was complete) leaves the others alone too:
+    // it may run where the home is read-only.
+    if let Some(keep) = request.keep_others
+        && installed.status != super::InstallStatus::AlreadyInstalled
+    {
+        prune_old_versions(&request.home, &installed.version, keep, log)?;
     }
     Ok(Outcome::Success)
+}
+
+/// After an install: keeps `version` and the newest `keep` other complete versions, never
+/// one a process runs, removes the rest and says what went.
+fn prune_old_versions(home: &Path, version: &str, keep: usize, log: &Log) -> Result<(), Error> {
+    let report = prune_sparing(home, PruneOptions { keep, spare: Some(version) }, log)?;
+    let removed: Vec<String> =
+        report.removed.iter().filter_map(|dir| dir.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+    if removed.is_empty() {
+        log.verbose(format!("No older Calamari version to remove (keeping up to {keep} besides {version})"));
+    } else {
+        log.info(format!(
+            "Removed older Calamari {}: {} (keeping {version} and up to {keep} other complete version{})",
+            if removed.len() == 1 { "version" } else { "versions" },
+            removed.join(", "),
+            if keep == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(())
 }
 
 /// The hash in `<bundle>.sha256` (`sha256sum` format), when that file exists.

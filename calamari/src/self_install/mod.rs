@@ -45,7 +45,7 @@ mod versions;
 use std::path::PathBuf;
 
 pub use bundle::{verify_bundle, write_bundle};
-pub use commands::{InstallRequest, resolve_home};
+pub use commands::{DEFAULT_KEEP_OTHERS, InstallRequest, resolve_home};
 pub use install::{
     CalamariExecutable, InstallOptions, InstallOutcome, InstallStatus, install_bundle, install_bundle_with,
     install_executable,
@@ -53,7 +53,8 @@ pub use install::{
 pub use layout::version_dir;
 pub(crate) use layout::{BINARY_NAME, calamari_dir, validate_version};
 pub use versions::{
-    InstallState, InstalledVersion, PruneReport, check_install, installed_versions, needs_update, prune, verify_install,
+    InstallState, InstalledVersion, PruneOptions, PruneReport, check_install, installed_versions, needs_update, prune,
+    prune_sparing, verify_install,
 };
 
 /// Errors of this module. Each names the path, entry or value at fault.

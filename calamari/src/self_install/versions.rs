@@ -162,18 +162,65 @@ fn running_dir(home: &Path) -> Option<PathBuf> {
     Some(root.join(rel.components().next()?))
 }
 
+/// The version directories of `home` that a running process's executable lives in (from
+/// `/proc/<pid>/exe`; processes we may not inspect are not seen), canonicalised, with the
+/// process ids. A binary replaced under a running process is reported by Linux as
+/// `<path> (deleted)`: the directory name still tells which version it is.
+fn dirs_in_use(home: &Path) -> Vec<(PathBuf, u32)> {
+    let Ok(root) = calamari_dir(home).canonicalize() else { return Vec::new() };
+    let Ok(entries) = crate::fs::read_dir("/proc") else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(exe) = crate::fs::read_link(entry.path().join("exe")) else { continue };
+        let exe = match exe.to_str().and_then(|e| e.strip_suffix(" (deleted)")) {
+            Some(live) => PathBuf::from(live),
+            None => exe,
+        };
+        if let Ok(rel) = exe.strip_prefix(&root)
+            && let Some(first) = rel.components().next()
+        {
+            out.push((root.join(first), pid));
+        }
+    }
+    out
+}
+
+/// What [`prune`] keeps besides the newest complete installs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PruneOptions<'a> {
+    /// How many complete installs to keep, newest first.
+    pub keep: usize,
+    /// A version to keep whatever its rank (the one just installed).
+    pub spare: Option<&'a str>,
+}
+
 /// Deletes all but the newest `keep` complete installs, every incomplete install and every
-/// leftover of an interrupted run, but never the install the running Calamari lives in.
-/// Takes the install lock. Each directory first disappears by one rename (to `.old-*`), so
-/// an interrupted prune never leaves a half-deleted version directory.
+/// leftover of an interrupted run, but never an install a running process's executable
+/// lives in (this Calamari's or another's). Takes the install lock, so no install is under
+/// way meanwhile. Each directory first disappears by one rename (to `.old-*`), so an
+/// interrupted prune never leaves a half-deleted version directory.
 ///
 /// # Errors
 /// I/O errors naming the path, or [`Error::LockTimeout`].
 pub fn prune(home: &Path, keep: usize, log: &Log) -> Result<PruneReport, Error> {
-    prune_with(&mut RealOps, home, keep, log)
+    prune_with(&mut RealOps, home, PruneOptions { keep, spare: None }, log)
 }
 
-pub(crate) fn prune_with(ops: &mut dyn Ops, home: &Path, keep: usize, log: &Log) -> Result<PruneReport, Error> {
+/// [`prune`] with a version spared (see [`PruneOptions`]).
+///
+/// # Errors
+/// As [`prune`].
+pub fn prune_sparing(home: &Path, options: PruneOptions<'_>, log: &Log) -> Result<PruneReport, Error> {
+    prune_with(&mut RealOps, home, options, log)
+}
+
+pub(crate) fn prune_with(
+    ops: &mut dyn Ops,
+    home: &Path,
+    options: PruneOptions<'_>,
+    log: &Log,
+) -> Result<PruneReport, Error> {
     let root = calamari_dir(home);
     let mut report = PruneReport::default();
     if !root.is_dir() {
@@ -183,19 +230,28 @@ pub(crate) fn prune_with(ops: &mut dyn Ops, home: &Path, keep: usize, log: &Log)
     let _lock = acquire_lock(&root.join(LOCK_FILE), InstallOptions::default().lock_timeout, log)?;
     report.removed = remove_leftovers(ops, &root, log)?;
     let running = running_dir(home);
+    let in_use = dirs_in_use(home);
     let mut complete_seen = 0usize;
     for (version, dir, state) in version_dirs(home)? {
-        let keep_it = state == InstallState::Complete && complete_seen < keep;
-        if state == InstallState::Complete {
+        let spared = options.spare == Some(version.as_str());
+        let keep_it = state == InstallState::Complete && (spared || complete_seen < options.keep);
+        if state == InstallState::Complete && !spared {
             complete_seen += 1;
         }
         if keep_it {
             report.kept.push(version);
             continue;
         }
-        let is_running = running.as_ref().is_some_and(|r| dir.canonicalize().ok().as_ref() == Some(r));
-        if is_running {
-            log.info(format!("Keeping Calamari {version}: it is the one running ({})", dir.display()));
+        let canonical = dir.canonicalize().ok();
+        let is_running = running.is_some() && canonical == running;
+        let user = in_use.iter().find(|(d, _)| Some(d) == canonical.as_ref()).map(|(_, pid)| *pid);
+        if is_running || user.is_some() {
+            let why = match (is_running, user) {
+                (true, _) => "it is the one running".to_string(),
+                (false, Some(pid)) => format!("process {pid} is running it"),
+                (false, None) => unreachable!("checked above"),
+            };
+            log.info(format!("Keeping Calamari {version}: {why} ({})", dir.display()));
             if state == InstallState::Complete {
                 report.kept.push(version.clone());
             }
