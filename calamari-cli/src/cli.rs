@@ -127,6 +127,8 @@ pub(crate) enum Command {
     TransferPackage(commands::transfer_package::Args),
     /// Point a set's current link (Calamari.Release.CurrentLink) back at an earlier release.
     Rollback(commands::rollback::Args),
+    /// Operator locks: hold a retention policy set so nobody deploys to it or rolls it back.
+    Lock(commands::lock::Args),
     /// Rebuild a package from a basis package and an Octodiff delta into the package cache.
     ApplyDelta(commands::apply_delta::Args),
     /// Write Octodiff signatures and deltas.
@@ -250,6 +252,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::Clean(args) => commands::clean::exec(args, &ctx),
         Command::TransferPackage(args) => commands::transfer_package::exec(args, &ctx),
         Command::Rollback(args) => commands::rollback::exec(args, &ctx),
+        Command::Lock(args) => commands::lock::exec(args, &ctx),
         Command::ApplyDelta(args) => commands::apply_delta::exec(args, &ctx),
         Command::Delta(args) => commands::delta::exec(args, &ctx),
         Command::RegisterPackage(args) => commands::register_package::exec(args, &ctx),

@@ -14,6 +14,7 @@ pub(crate) mod find_package;
 pub(crate) mod fleet;
 pub(crate) mod install;
 pub(crate) mod installed_versions;
+pub(crate) mod lock;
 pub(crate) mod prune;
 pub(crate) mod register_package;
 pub(crate) mod release_package_lock;

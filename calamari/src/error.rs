@@ -168,6 +168,9 @@ pub enum Error {
     /// The nginx feature could not build, test, install or reload the site's configuration.
     #[error(transparent)]
     Nginx(#[from] crate::nginx::Error),
+    /// An operator lock holds the set, or could not be taken, read or lifted.
+    #[error(transparent)]
+    OperatorLock(#[from] crate::operator_lock::Error),
 }
 
 impl From<feeds::Error> for Error {
@@ -200,6 +203,8 @@ impl Error {
             Error::Feed(e) => feed_kind(e),
             Error::Fleet(e) => fleet_kind(e),
             Error::Nginx(e) => nginx_kind(e),
+            Error::OperatorLock(crate::operator_lock::Error::Io(_)) => ErrorKind::Unexpected,
+            Error::OperatorLock(_) => ErrorKind::User,
         }
     }
 

@@ -186,6 +186,7 @@ mod journal;
 mod lock;
 mod log;
 mod nginx;
+pub mod operator_lock;
 mod package;
 mod package_retention;
 mod script;

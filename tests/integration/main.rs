@@ -50,3 +50,5 @@ mod ansible;
 mod nginx;
 // What a new user met: messages naming the real mistake, no noise about unused features.
 mod rough_edges;
+// Operator locks: lock acquire|status|release, and deployments refused meanwhile.
+mod operator_lock;

@@ -198,6 +198,9 @@ pub fn deploy_package(package: &Path, variables: &mut VariableDictionary, log: &
     if !package.is_file() {
         return Err(Error::PackageNotFound(package).into());
     }
+    let home = variables.get_raw(&format!("env:{}", crate::env_vars::TENTACLE_HOME)).map(PathBuf::from);
+    let set = variables.get_or_empty(names::RETENTION_POLICY_SET)?;
+    crate::operator_lock::refuse_if_locked(home.as_deref(), &set, "deployed")?;
     crate::package_retention::commands::register_package_file(&package, variables, log);
     let journal = DeploymentJournal::from_variables(variables)?.map(|j| j.with_log(log.clone()));
     journal::set_previous_installation_variables(journal.as_ref(), variables)?;

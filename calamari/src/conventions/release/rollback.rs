@@ -73,6 +73,8 @@ pub fn rollback(
     if set.is_empty() {
         return Err(Error::NoRetentionPolicySet.into());
     }
+    let home = variables.get_raw(&format!("env:{}", crate::env_vars::TENTACLE_HOME)).map(std::path::PathBuf::from);
+    crate::operator_lock::refuse_if_locked(home.as_deref(), set, "rolled back")?;
     let journal = DeploymentJournal::from_variables(variables)?.ok_or(Error::NoJournal)?.with_log(log.clone());
     let link_of_set = |entries: &[JournalEntry]| {
         entries.iter().rev().filter(|e| e.retention_policy_set == set).find_map(|e| e.current_link.clone())
