@@ -237,11 +237,11 @@ mod tests {
         assert!(refused.to_string().contains(": checking the migration. Nothing was deployed"), "{refused}");
         assert!(refuse_if_locked(Some(home.path()), "other", "deployed").is_ok());
         assert!(refuse_if_locked(None, set, "deployed").is_ok());
-        assert_eq!(all(home.path()).unwrap(), [lock.clone()]);
+        assert_eq!(all(home.path()).unwrap(), std::slice::from_ref(&lock));
         assert_eq!(release(home.path(), set).unwrap(), Some(lock));
         assert_eq!(release(home.path(), set).unwrap(), None);
         acquire(home.path(), set, "next", "bob@web2").unwrap();
-        let names: Vec<_> = std::fs::read_dir(home.path().join(LOCKS_DIRECTORY)).unwrap().flatten().collect();
+        let names: Vec<_> = crate::fs::read_dir(home.path().join(LOCKS_DIRECTORY)).unwrap().flatten().collect();
         assert_eq!(names.len(), 1, "no temporary file is left");
     }
 
@@ -250,8 +250,8 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         assert!(matches!(acquire(home.path(), " ", "m", "h"), Err(Error::NoSet)));
         assert!(matches!(acquire(home.path(), "s", "  ", "h"), Err(Error::NoMessage)));
-        std::fs::create_dir_all(home.path().join(LOCKS_DIRECTORY)).unwrap();
-        std::fs::write(lock_path(home.path(), "s"), "not json").unwrap();
+        crate::fs::create_dir_all(home.path().join(LOCKS_DIRECTORY)).unwrap();
+        crate::fs::write(lock_path(home.path(), "s"), "not json").unwrap();
         let err = read(home.path(), "s").unwrap_err();
         assert!(err.to_string().contains("is not a lock"), "{err}");
         assert_eq!(release(home.path(), "s").unwrap(), None, "a corrupt lock can still be released");
