@@ -129,6 +129,8 @@ pub(crate) enum Command {
     Rollback(commands::rollback::Args),
     /// Operator locks: hold a retention policy set so nobody deploys to it or rolls it back.
     Lock(commands::lock::Args),
+    /// A retention policy set's releases, newest first; mark one bad or good again.
+    Releases(commands::releases::Args),
     /// Rebuild a package from a basis package and an Octodiff delta into the package cache.
     ApplyDelta(commands::apply_delta::Args),
     /// Write Octodiff signatures and deltas.
@@ -253,6 +255,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::TransferPackage(args) => commands::transfer_package::exec(args, &ctx),
         Command::Rollback(args) => commands::rollback::exec(args, &ctx),
         Command::Lock(args) => commands::lock::exec(args, &ctx),
+        Command::Releases(args) => commands::releases::exec(args, &ctx),
         Command::ApplyDelta(args) => commands::apply_delta::exec(args, &ctx),
         Command::Delta(args) => commands::delta::exec(args, &ctx),
         Command::RegisterPackage(args) => commands::register_package::exec(args, &ctx),

@@ -18,6 +18,7 @@ pub(crate) mod lock;
 pub(crate) mod prune;
 pub(crate) mod register_package;
 pub(crate) mod release_package_lock;
+pub(crate) mod releases;
 pub(crate) mod rollback;
 pub(crate) mod run_script;
 pub(crate) mod substitute_in_files;

@@ -347,7 +347,9 @@ fn release_kind(e: &conventions::release::Error) -> ErrorKind {
         | E::NothingToRollBackTo { .. }
         | E::UnknownDeployment { .. }
         | E::CannotRollBackTo { .. }
-        | E::RollbackScriptFailed { .. } => ErrorKind::User,
+        | E::RollbackScriptFailed { .. }
+        | E::MarksFile { .. }
+        | E::NoSuchRelease { .. } => ErrorKind::User,
     }
 }
 

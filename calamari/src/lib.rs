@@ -250,7 +250,10 @@ pub use conventions::{
 };
 
 // Releases: the current link, shared paths, the health gate, rollback.
-pub use conventions::release::{RollbackOutcome, RollbackRequest, rollback};
+pub use conventions::release::{
+    BadMark, ReleaseRecord, ReleaseSelector, RollbackOutcome, RollbackRequest, journal_of, mark_bad, mark_good,
+    releases, releases_json, releases_table, rollback,
+};
 
 // Feeds: download-package.
 pub use feeds::{DownloadPackageRequest, DownloadedPackage, FeedType, download_package};

@@ -52,3 +52,5 @@ mod nginx;
 mod rough_edges;
 // Operator locks: lock acquire|status|release, and deployments refused meanwhile.
 mod operator_lock;
+// `releases`, `releases mark-bad|mark-good`, `rollback --to`.
+mod releases;

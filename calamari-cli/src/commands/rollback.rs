@@ -14,9 +14,13 @@ pub(crate) struct Args {
     /// The retention policy set whose current link is rolled back.
     #[arg(long = "retentionPolicySet", value_name = "SET")]
     retention_policy_set: Option<String>,
-    /// The journal entry to make current (default: the release before the current one).
-    #[arg(long = "deploymentId", value_name = "ID")]
+    /// The journal entry to make current [default: the release before the current one that
+    /// is not marked bad].
+    #[arg(long = "deploymentId", value_name = "ID", conflicts_with = "to")]
     deployment_id: Option<String>,
+    /// The package version to make current (its newest successful release).
+    #[arg(long = "to", value_name = "VERSION")]
+    to: Option<String>,
     /// A script (.sh, .py, .ps1) run in the restored directory after the switch, with the
     /// usual helpers; no script runs without it.
     #[arg(long = "script", value_name = "FILE")]
@@ -28,6 +32,7 @@ pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     let request = RollbackRequest {
         retention_policy_set: args.retention_policy_set.unwrap_or_default(),
         deployment_id: args.deployment_id.filter(|id| !id.trim().is_empty()),
+        to_version: args.to.filter(|v| !v.trim().is_empty()),
         script: args.script.map(|s| working_directory.join(s)),
     };
     let mut variables = ctx.variables()?;

@@ -18,6 +18,7 @@
 //! `Calamari.Release.RolledBack` = `True`; the final journal write marks the entry failed.
 
 mod health;
+pub(crate) mod history;
 mod link;
 pub(crate) mod rollback;
 mod shared;
@@ -30,6 +31,9 @@ use crate::journal::JournalEntry;
 use crate::lock::{LockError, NamedLock};
 use crate::{Result, VariableDictionary};
 pub(crate) use health::HealthCheck;
+pub use history::{
+    BadMark, ReleaseRecord, ReleaseSelector, journal_of, mark_bad, mark_good, releases, releases_json, releases_table,
+};
 pub use rollback::{RollbackOutcome, RollbackRequest, rollback};
 
 /// The variables.
@@ -130,6 +134,22 @@ pub enum Error {
         attempts: u32,
         /// What the last attempt saw (`HTTP 500 Internal Server Error`, `exit code 3: ...`).
         last: String,
+    },
+    /// `ReleaseMarks.json` cannot be read or written.
+    #[error("The release marks file '{}' cannot be used: {reason}", path.display())]
+    MarksFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `releases mark-bad|mark-good`, `rollback --to`: no such release in the set.
+    #[error("The retention policy set '{set}' has no release with {wanted}")]
+    NoSuchRelease {
+        /// The set.
+        set: String,
+        /// What was asked for (`version 1.2.3`, `deployment <id>`).
+        wanted: String,
     },
     /// `rollback`: no retention policy set given.
     #[error("No retention policy set was specified. Please pass --retentionPolicySet")]
@@ -408,7 +428,7 @@ pub(crate) fn protected_directories(all: &[JournalEntry]) -> Vec<PathBuf> {
         let Ok(link::LinkState::Link(target)) = link::state(link) else { continue };
         let target = link::absolute_target(link, &target);
         let uses_link: Vec<&JournalEntry> = all.iter().filter(|e| e.current_link.as_deref() == link.to_str()).collect();
-        if let Some(candidate) = rollback::candidate(&uses_link, &target) {
+        if let Some(candidate) = rollback::candidate(&uses_link, &target, |_| false) {
             out.extend(candidate.installation_directory().map(Path::to_path_buf));
         }
         out.push(target);

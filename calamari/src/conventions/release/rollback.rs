@@ -22,6 +22,8 @@ pub struct RollbackRequest {
     pub retention_policy_set: String,
     /// `--deploymentId`: the journal entry to make current (else the previous release).
     pub deployment_id: Option<String>,
+    /// `--to`: the package version to make current (its newest successful release).
+    pub to_version: Option<String>,
     /// `--script`: a script run in the restored directory after the switch.
     pub script: Option<PathBuf>,
 }
@@ -39,24 +41,23 @@ pub struct RollbackOutcome {
     pub entry_id: String,
 }
 
-/// Whether two recorded paths name the same directory.
-fn same(a: &Path, b: &Path) -> bool {
-    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-}
+use super::history::{self, same};
 
 /// The release a rollback from `current` restores: among `entries` (one link's, in journal
 /// order), the newest successful one before the first entry installed in `current`, whose
-/// directory exists and is not `current`.
-pub(crate) fn candidate<'a>(entries: &[&'a JournalEntry], current: &Path) -> Option<&'a JournalEntry> {
+/// directory exists, is not `current` and is not marked bad (`is_bad`).
+pub(crate) fn candidate<'a>(
+    entries: &[&'a JournalEntry],
+    current: &Path,
+    is_bad: impl Fn(&Path) -> bool,
+) -> Option<&'a JournalEntry> {
     let first_current = entries
         .iter()
         .position(|e| e.installation_directory().is_some_and(|d| same(d, current)))
         .unwrap_or(entries.len());
-    entries[..first_current]
-        .iter()
-        .rev()
-        .copied()
-        .find(|e| e.was_successful && e.installation_directory().is_some_and(|d| d.is_dir() && !same(d, current)))
+    entries[..first_current].iter().rev().copied().find(|e| {
+        e.was_successful && e.installation_directory().is_some_and(|d| d.is_dir() && !same(d, current) && !is_bad(d))
+    })
 }
 
 /// Runs `calamari rollback`.
@@ -92,13 +93,35 @@ pub fn rollback(
         link::LinkState::Missing => None,
         link::LinkState::Link(target) => Some(link::absolute_target(&link, &target)),
     };
-    let chosen = match &request.deployment_id {
-        Some(id) => {
-            let cannot = |reason: String| Error::CannotRollBackTo { id: id.clone(), reason };
-            let entry = entries
+    let marks = history::ReleaseMarks::beside(&journal).read()?;
+    let is_bad = |dir: &Path| history::ReleaseMarks::reason(&marks, set, dir);
+    let explicit = match (&request.deployment_id, &request.to_version) {
+        (Some(id), _) => Some((
+            id.clone(),
+            entries
                 .iter()
                 .find(|e| e.id.eq_ignore_ascii_case(id.trim()) && e.retention_policy_set == set)
-                .ok_or_else(|| Error::UnknownDeployment { id: id.clone(), set: set.to_string() })?;
+                .ok_or_else(|| Error::UnknownDeployment { id: id.clone(), set: set.to_string() })?,
+        )),
+        (None, Some(version)) => {
+            // The newest successful release of that version whose directory still exists.
+            let of_version = |e: &&&JournalEntry| {
+                e.package().is_some_and(|p| p.package_version.eq_ignore_ascii_case(version.trim()))
+            };
+            let entry = ours
+                .iter()
+                .rev()
+                .filter(of_version)
+                .find(|e| e.was_successful && e.installation_directory().is_some_and(Path::is_dir))
+                .or_else(|| ours.iter().rev().find(of_version))
+                .ok_or_else(|| Error::NoSuchRelease { set: set.to_string(), wanted: format!("version {version}") })?;
+            Some((format!("version {version}"), *entry))
+        }
+        (None, None) => None,
+    };
+    let chosen = match explicit {
+        Some((id, entry)) => {
+            let cannot = |reason: String| Error::CannotRollBackTo { id: id.clone(), reason };
             if !entry.was_successful {
                 return Err(cannot("it did not succeed".to_string()).into());
             }
@@ -109,6 +132,9 @@ pub fn rollback(
             if current.as_deref().is_some_and(|c| same(c, dir)) {
                 return Err(cannot(format!("it is already current ('{}')", dir.display())).into());
             }
+            if let Some(reason) = is_bad(dir) {
+                log.warn(format!("Rolling back to '{}', which is marked bad ({reason}), as asked", dir.display()));
+            }
             entry
         }
         None => {
@@ -116,15 +142,17 @@ pub fn rollback(
                 set: set.to_string(),
                 current: current.as_ref().map_or("(none)".to_string(), |c| c.display().to_string()),
             };
-            match &current {
-                Some(c) => candidate(&ours, c).ok_or_else(none)?,
-                None => ours
-                    .iter()
-                    .rev()
-                    .copied()
-                    .find(|e| e.was_successful && e.installation_directory().is_some_and(Path::is_dir))
-                    .ok_or_else(none)?,
+            let usable = |e: &JournalEntry| {
+                e.was_successful && e.installation_directory().is_some_and(|d| d.is_dir() && is_bad(d).is_none())
+            };
+            let chosen = match &current {
+                Some(c) => candidate(&ours, c, |d| is_bad(d).is_some()).ok_or_else(none)?,
+                None => ours.iter().rev().copied().find(|e| usable(e)).ok_or_else(none)?,
+            };
+            for skipped in marks.iter().filter(|m| m.retention_policy_set == set) {
+                log.verbose(format!("Skipping '{}', marked bad: {}", skipped.directory, skipped.reason));
             }
+            chosen
         }
     };
     let Some(target) = chosen.installation_directory().map(Path::to_path_buf) else {
