@@ -246,6 +246,10 @@ pub use conventions::{
     RunScriptRequest, Stage, Transfer, deploy_package, download_and_register_package, download_package_and_register,
     extract_package, find_and_register_package, find_package, find_package_and_register, run_script, transfer_package,
 };
+// The standalone file commands: one convention each, against a directory that is there.
+pub use conventions::file_commands::{
+    TargetDirectory, structured_config_variables, substitute_in_files_command, substitute_variables_in_files,
+};
 
 // Releases: the current link, shared paths, the health gate, rollback.
 pub use conventions::release::{RollbackOutcome, RollbackRequest, rollback};
@@ -260,8 +264,11 @@ pub use package::{
 };
 
 // Files: substitution and structured configuration.
-pub use structured::{Format as ConfigFormat, replace as replace_structured, replace_in_files};
-pub use substitution::{SubstitutionSummary, substitute_in_files, substitute_in_files_command};
+pub use structured::{
+    FileOutcome as StructuredFileOutcome, Format as ConfigFormat, StructuredSummary, replace as replace_structured,
+    replace_in_files,
+};
+pub use substitution::{SubstitutionSummary, substitute_in_files};
 
 // Delta compression (Octodiff formats): apply-delta, delta signature, delta create.
 pub use delta::{

@@ -91,8 +91,8 @@ fn unparseable_file_fails_the_deployment_naming_file_and_format() {
     let env = TestEnv::new();
     let pkg = package(&env, &[("broken.json", b"{\"a\": ")]);
     let (run, _) = deploy(&env, &pkg, &[(TARGETS, "broken.json", false), ("a", "1", false)]);
-    // What the binary returns today; a file the user shipped is their mistake, so 1 may be meant.
-    run.code(100);
+    // The reference exits 100 (a plain exception); a file the user shipped is their mistake.
+    run.code(1);
     assert!(format!("{}{}", run.stdout, run.stderr).contains("The file could not be parsed as Json"), "{run:?}");
     assert!(format!("{}{}", run.stdout, run.stderr).contains("broken.json"), "{run:?}");
 }
