@@ -17,6 +17,7 @@
 //! | evaluate an Octostache template | [`VariableDictionary::evaluate`] |
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
+//! | the standalone file commands, against a directory already there | [`structured_config_variables`], [`substitute_variables_in_files`], [`substitute_in_files_command`] with a [`TargetDirectory`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
 //! | rebuild a package from a delta, make signatures and deltas (Octodiff) | [`apply_delta`], [`create_signature`], [`create_delta`] |
 //! | the machine package cache: register, release locks, clean | [`register_package`], [`release_package_lock`], [`clean_packages`], [`register_package_use`] |

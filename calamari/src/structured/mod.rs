@@ -4,7 +4,8 @@
 //! The deploy pipeline calls [`replace_in_files`] with the target globs of
 //! `Octopus.Action.Package.JsonConfigurationVariablesTargets`. Each matching file is read
 //! in its own encoding ([`encoding`]), parsed by the formats its extension allows (JSON
-//! first, as the reference does; [`formats_for`]) and rewritten atomically. [`replace`]
+//! first, as the reference does; [`formats_for`]) and, once every file has been processed,
+//! all are replaced together (a failure leaves every file as it was). [`replace`]
 //! does the same for bytes in memory.
 //!
 //! Unlike the reference, which re-serialises the whole document, every format here edits

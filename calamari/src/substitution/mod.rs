@@ -3,7 +3,8 @@
 //!
 //! Each file is read with the reference's encoding detection (a BOM decides UTF-8 or
 //! UTF-16 LE/BE, else strict UTF-8, else windows-1252), evaluated as one Octostache
-//! template, and replaced atomically in its original encoding, BOM and permissions. Line
+//! template, and replaced atomically in its original encoding, BOM and permissions (by
+//! [`substitute_in_files`], all files together once every one has been evaluated). Line
 //! endings are never touched and a file without `#{` is not rewritten at all. Output the
 //! encoding cannot represent is written as UTF-8 without a BOM, with a warning, by the
 //! rule structured configuration shares ([`crate::text_encoding`]).
