@@ -115,7 +115,14 @@ pub(crate) enum Command {
     /// Evaluate an Octostache template against the variables.
     Evaluate(commands::evaluate::Args),
     /// Substitute #{...} variables in files under a directory.
+    #[command(after_help = commands::substitute_in_files::HELP)]
     SubstituteInFiles(commands::substitute_in_files::Args),
+    /// Substitute #{...} variables in files of the current deployment's directory.
+    #[command(after_help = commands::substitute_variables_in_files::HELP)]
+    SubstituteVariablesInFiles(commands::substitute_variables_in_files::Args),
+    /// Replace structured configuration variables in JSON, YAML, XML and properties files.
+    #[command(after_help = commands::structured_config_variables::HELP)]
+    StructuredConfigVariables(commands::structured_config_variables::Args),
     /// Run a bash, PowerShell or Python script with the Calamari helpers.
     RunScript(commands::run_script::Args),
     /// Deploy a package: extract, scripts, substitution, configuration, journal.
@@ -249,6 +256,8 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::FindAndRegisterPackage(args) => commands::find_package::exec_and_register(args, &ctx),
         Command::Evaluate(args) => commands::evaluate::exec(args, &ctx),
         Command::SubstituteInFiles(args) => commands::substitute_in_files::exec(args, &ctx),
+        Command::SubstituteVariablesInFiles(args) => commands::substitute_variables_in_files::exec(args, &ctx),
+        Command::StructuredConfigVariables(args) => commands::structured_config_variables::exec(args, &ctx),
         Command::RunScript(args) => commands::run_script::exec(args, &ctx),
         Command::DeployPackage(args) => commands::deploy_package::exec(args, &ctx),
         Command::Clean(args) => commands::clean::exec(args, &ctx),

@@ -21,5 +21,7 @@ pub(crate) mod release_package_lock;
 pub(crate) mod releases;
 pub(crate) mod rollback;
 pub(crate) mod run_script;
+pub(crate) mod structured_config_variables;
 pub(crate) mod substitute_in_files;
+pub(crate) mod substitute_variables_in_files;
 pub(crate) mod transfer_package;

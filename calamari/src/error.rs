@@ -414,10 +414,11 @@ fn substitution_kind(e: &substitution::Error) -> ErrorKind {
 fn structured_kind(e: &structured::Error) -> ErrorKind {
     use structured::Error as E;
     match e {
-        // An unparseable file is a plain `Exception` in the reference: exit 100 there and here.
-        E::Io(_) | E::Unparseable { .. } | E::Syntax { .. } => ErrorKind::Unexpected,
+        E::Io(_) => ErrorKind::Unexpected,
         E::Variables(e) => variables_kind(e),
-        E::Pattern(_) => ErrorKind::User,
+        // The reference throws a plain `Exception` for a file that does not parse (exit
+        // 100); it is the user's file, so their mistake here: exit 1, naming the file.
+        E::Unparseable { .. } | E::Syntax { .. } | E::Pattern(_) => ErrorKind::User,
     }
 }
 

@@ -255,10 +255,23 @@ pub fn write_atomic(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Resul
 /// As [`write_atomic`], creating the file with the given Unix mode.
 pub fn write_atomic_with_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>, mode: Option<u32>) -> Result<()> {
     let path = path.as_ref();
-    let dir = match path.parent() {
+    let tmp = write_temp_beside(path, contents.as_ref(), mode)?;
+    tmp.persist(path).map_err(|e| IoError { op: "rename to", path: path.to_path_buf(), source: e.error })?;
+    sync_path(parent_or_dot(path))
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_or_dot(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
+    }
+}
+
+/// Writes `contents` to a new temp file beside `path` (named as [`remove_stale_temp_files`]
+/// recognises), with `mode`, fsync'd; the file is removed when the returned path is dropped.
+fn write_temp_beside(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<tempfile::TempPath> {
+    let dir = parent_or_dot(path);
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{file_name}.{TEMP_MARK}{}.", std::process::id()))
@@ -269,10 +282,75 @@ pub fn write_atomic_with_mode(path: impl AsRef<Path>, contents: impl AsRef<[u8]>
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at("chmod", tmp.path())?;
     }
-    tmp.write_all(contents.as_ref()).at("write", tmp.path())?;
+    tmp.write_all(contents).at("write", tmp.path())?;
     tmp.as_file().sync_all().at("fsync", tmp.path())?;
-    tmp.persist(path).map_err(|e| IoError { op: "rename to", path: path.to_path_buf(), source: e.error })?;
-    sync_path(dir)
+    // Closed now: a run staging thousands of files holds no descriptor per file.
+    Ok(tmp.into_temp_path())
+}
+
+/// New contents for existing files, staged as temp files beside them and put in place
+/// all together by [`commit`](Self::commit): what a command that rewrites several files
+/// uses so that a failure half-way (a file that does not parse, a template error) leaves
+/// every file as it was. Dropped without `commit`, it removes the temp files.
+///
+/// Each staged file keeps the permission bits of the file it replaces. The renames at the
+/// end are each atomic; only a failure among them (a disk error, a file removed meanwhile)
+/// can leave some files new and the others old.
+#[derive(Debug, Default)]
+pub struct StagedReplacements {
+    staged: Vec<(PathBuf, tempfile::TempPath)>,
+}
+
+impl StagedReplacements {
+    /// Nothing staged yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stages `contents` as the new contents of the existing file `path` (replacing what
+    /// was staged for it before).
+    ///
+    /// # Errors
+    /// `path` has no metadata, or the temp file cannot be written.
+    pub fn stage(&mut self, path: &Path, contents: &[u8]) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = metadata(path)?.permissions().mode() & 0o7777;
+        let tmp = write_temp_beside(path, contents, Some(mode))?;
+        match self.staged.iter_mut().find(|(p, _)| p == path) {
+            Some(entry) => entry.1 = tmp,
+            None => self.staged.push((path.to_path_buf(), tmp)),
+        }
+        Ok(())
+    }
+
+    /// The file holding what is staged for `path`, if anything is: what a second pass over
+    /// the same file reads instead of the file itself.
+    pub fn staged(&self, path: &Path) -> Option<&Path> {
+        self.staged.iter().find(|(p, _)| p == path).map(|(_, tmp)| &**tmp)
+    }
+
+    /// Whether nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.staged.is_empty()
+    }
+
+    /// Renames every staged file over its target, in the order staged, then fsyncs their
+    /// directories. Returns the files replaced.
+    ///
+    /// # Errors
+    /// A rename or fsync fails; the temp files not yet renamed are removed.
+    pub fn commit(self) -> Result<Vec<PathBuf>> {
+        let mut done = Vec::with_capacity(self.staged.len());
+        for (path, tmp) in self.staged {
+            tmp.persist(&path).map_err(|e| IoError { op: "rename to", path: path.clone(), source: e.error })?;
+            done.push(path);
+        }
+        let dirs: std::collections::BTreeSet<&Path> = done.iter().map(|p| parent_or_dot(p)).collect();
+        for dir in dirs {
+            sync_path(dir)?;
+        }
+        Ok(done)
+    }
 }
 
 /// What [`write_atomic`]'s temp files are named: `.<file>.calamari<pid>.<random>.tmp`. The
@@ -452,6 +530,42 @@ mod tests {
             assert!(message.starts_with(&format!("failed to {op} '{}': ", missing.display())), "{message}");
         }
         assert_eq!(read_link(&missing).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn staged_replacements_are_all_or_nothing_and_keep_modes() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.txt");
+        let b = dir.path().join("b.txt");
+        write(&a, "old a").unwrap();
+        write(&b, "old b").unwrap();
+        set_mode(&a, 0o640).unwrap();
+
+        // Dropped without commit: nothing changes and no temp file stays.
+        let mut staged = StagedReplacements::new();
+        staged.stage(&a, b"new a").unwrap();
+        assert_eq!(read(staged.staged(&a).unwrap()).unwrap(), b"new a");
+        assert!(staged.staged(&b).is_none());
+        drop(staged);
+        assert_eq!(read(&a).unwrap(), b"old a");
+        assert_eq!(read_dir(dir.path()).unwrap().count(), 2);
+
+        // Staged twice, then committed: the last contents, the old mode, no temp file.
+        let mut staged = StagedReplacements::new();
+        staged.stage(&a, b"first").unwrap();
+        staged.stage(&b, b"new b").unwrap();
+        staged.stage(&a, b"second").unwrap();
+        assert_eq!(staged.commit().unwrap(), [a.clone(), b.clone()]);
+        assert_eq!(read(&a).unwrap(), b"second");
+        assert_eq!(read(&b).unwrap(), b"new b");
+        assert_eq!(metadata(&a).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(read_dir(dir.path()).unwrap().count(), 2);
+
+        // A file that is not there cannot be staged, and the error names it.
+        let missing = dir.path().join("missing.txt");
+        let err = StagedReplacements::new().stage(&missing, b"x").unwrap_err();
+        assert_eq!(err.path, missing);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! | evaluate an Octostache template | [`VariableDictionary::evaluate`] |
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
+//! | the standalone file commands, against a directory already there | [`structured_config_variables`], [`substitute_variables_in_files`], [`substitute_in_files_command`] with a [`TargetDirectory`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
 //! | rebuild a package from a delta, make signatures and deltas (Octodiff) | [`apply_delta`], [`create_signature`], [`create_delta`] |
 //! | the machine package cache: register, release locks, clean | [`register_package`], [`release_package_lock`], [`clean_packages`], [`register_package_use`] |
@@ -248,6 +249,10 @@ pub use conventions::{
     RunScriptRequest, Stage, Transfer, deploy_package, download_and_register_package, download_package_and_register,
     extract_package, find_and_register_package, find_package, find_package_and_register, run_script, transfer_package,
 };
+// The standalone file commands: one convention each, against a directory that is there.
+pub use conventions::file_commands::{
+    TargetDirectory, structured_config_variables, substitute_in_files_command, substitute_variables_in_files,
+};
 
 // Releases: the current link, shared paths, the health gate, rollback.
 pub use conventions::release::{
@@ -265,8 +270,11 @@ pub use package::{
 };
 
 // Files: substitution and structured configuration.
-pub use structured::{Format as ConfigFormat, replace as replace_structured, replace_in_files};
-pub use substitution::{SubstitutionSummary, substitute_in_files, substitute_in_files_command};
+pub use structured::{
+    FileOutcome as StructuredFileOutcome, Format as ConfigFormat, StructuredSummary, replace as replace_structured,
+    replace_in_files,
+};
+pub use substitution::{SubstitutionSummary, substitute_in_files};
 
 // Delta compression (Octodiff formats): apply-delta, delta signature, delta create.
 pub use delta::{

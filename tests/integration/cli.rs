@@ -36,6 +36,8 @@ fn help_works_on_every_command() {
         "find-package",
         "evaluate",
         "substitute-in-files",
+        "substitute-variables-in-files",
+        "structured-config-variables",
         "run-script",
         "deploy-package",
         "clean",

@@ -438,6 +438,51 @@ fn a_maven_artifact_that_does_not_match_its_sha1_file_leaves_nothing_in_the_cach
     assert_eq!(cache_files(&env, "maven"), Vec::<PathBuf>::new());
 }
 
+#[test]
+fn a_missing_maven_artifact_names_the_http_404_and_is_not_retried() {
+    let env = TestEnv::new();
+    let jar = payload(5, 1000);
+    maven_repo(&env.path("repo"), &jar, &jar);
+    let Some(server) = static_server(&env, &env.path("repo"), &[]) else { return };
+    let uri = server.url("");
+    let run = download(
+        &env,
+        &[
+            "--packageId",
+            "com.acme:app",
+            "--packageVersion",
+            "2.0.0",
+            "--feedType",
+            "Maven",
+            "--feedId",
+            "maven",
+            "--feedUri",
+            &uri,
+            "--attempts",
+            "3",
+            "--attemptBackoffSeconds",
+            "0",
+        ],
+    )
+    .run();
+    run.code(1)
+        .stderr_has(&format!(
+            "Failed to download package com.acme:app v2.0.0 from feed: '{uri}' (feed maven, 1 attempt(s))"
+        ))
+        .stderr_has(&format!(
+            "feed 'maven' ({uri}) has no package com.acme:app version 2.0.0: Failed to find the Maven artifact: {}com/acme/app/2.0.0/app-2.0.0.{{jar,war,ear,rar,zip,tar.gz,tgz,tar.bz2,tbz,tar,nupkg}} each answered HTTP 404",
+            uri
+        ));
+    // One HEAD per extension, once: a 404 is final.
+    let answered: Vec<String> = server.requests().into_iter().filter(|l| !l.starts_with("START ")).collect();
+    assert_eq!(answered.len(), 11, "{answered:?}");
+    assert!(
+        answered.iter().all(|l| l.starts_with("HEAD /com/acme/app/2.0.0/app-2.0.0.") && l.ends_with(" 404")),
+        "{answered:?}"
+    );
+    assert_eq!(cache_files(&env, "maven"), Vec::<PathBuf>::new());
+}
+
 // ---------------------------------------------------------------------------------------
 // Helm, over HTTPS with a CA the test makes
 

@@ -30,6 +30,8 @@ mod deploy;
 mod journal;
 // Structured configuration variables (JSON, YAML, XML, properties) through deploy-package.
 mod structured;
+// The standalone file commands: structured-config-variables, substitute-variables-in-files, substitute-in-files.
+mod file_commands;
 // Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
 mod release;
 // apply-delta and delta signature/create: the Octodiff conformance vectors, messages, round trips.

@@ -835,3 +835,86 @@ fn bash_target_helpers_artifact_paths_and_environment_as_the_reference() {
     run.stdout_has(&format!("  OperatingSystem: {}\n", command("uname", "-a")))
         .stdout_has(&format!("  CurrentUser: {}\n", command("id", "-un")));
 }
+
+#[test]
+fn python_helpers_as_the_reference_the_version_set_variables_and_an_empty_fail_message() {
+    if !has_python() {
+        return;
+    }
+    let env = TestEnv::new();
+    env.write(
+        "ref.py",
+        "set_octopusvariable('Colour', 'green')\n\
+         print('after set:', get_octopusvariable('Colour'), octopusvariables['Colour'], get_octopusvariable('colour'))\n\
+         set_octopusvariable('Empty', '')\n\
+         failstep('')\n\
+         print('unreachable')\n",
+    );
+    let vars = env.variables("v.json", &[("Colour", "blue", false)]);
+    let run = env.cmd(&["run-script", "--script=ref.py", "--variables"]).arg(&vars).run();
+    let version = Command::new("python3").args(["-c", "import sys; print(sys.version)"]).output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    run.code(255)
+        .stdout_has(&format!("{version}##octopus[stdout-default]\n"))
+        .stdout_has("after set: green green green\n")
+        .stdout_has("##octopus[resultMessage message='']")
+        .output_lacks("unreachable");
+    // The interpreter's version, at verbose level, before the script's first line.
+    let at = run.stdout.find(&version).unwrap();
+    let level = run.stdout[..at].rfind("##octopus[stdout-").unwrap();
+    assert!(run.stdout[level..].starts_with("##octopus[stdout-verbose]"), "{}", run.stdout);
+    assert!(at < run.stdout.find("after set:").unwrap(), "{}", run.stdout);
+    assert_eq!(run.output_variable("Colour").as_deref(), Some("green"));
+    assert_eq!(run.output_variable("Empty").as_deref(), Some(""));
+}
+
+#[test]
+fn bash_artifacts_environment_state_and_information_as_the_reference() {
+    let env = TestEnv::new();
+    env.write(
+        "ref.sh",
+        "set -euo pipefail\n\
+         echo x > a.txt\n\
+         new_octopusartifact a.txt\n\
+         set_environmentstate K V -sensitive Url\n\
+         set_environmentstate K V '' ''\n\
+         set_environmentstate '' ''\n\
+         log_environment_information\n\
+         new_octopusartifact missing.txt || echo \"refused $?\"\n",
+    );
+    let run = env.cmd(&["run-script", "--script=ref.sh"]).run();
+    run.code(1)
+        .stdout_has(
+            "Collecting a.txt as an artifact...\n##octopus[stdout-verbose]\nArtifact a.txt will be collected from ",
+        )
+        // (a sensitive one is written again by Calamari, with the value masked from then on)
+        .stdout_has(&format!(
+            "##octopus[set-environmentstate key=\"{}\" value=\"{}\" sensitive=\"{}\" type=\"{}\"]\n",
+            b64("K"),
+            b64("V"),
+            b64("True"),
+            b64("Url")
+        ))
+        .stdout_has(&format!(
+            "##octopus[set-environmentstate key='{}' value='{}' type='{}']\n",
+            b64("K"),
+            b64("V"),
+            b64("State")
+        ))
+        .stdout_has(&format!("##octopus[set-environmentstate type='{}']\n", b64("State")))
+        .stdout_has("Collecting missing.txt as an artifact...\n")
+        .stderr_has("Error: Could not find the file 'missing.txt' to collect as an artifact.");
+    // Calamari's block before the script, then the function's, with the same fields.
+    assert_eq!(run.stdout.matches("Bash Environment Information:\n").count(), 2, "{}", run.stdout);
+    let pid_line = run.stdout.lines().filter(|l| l.starts_with("  HostProcessID: ")).nth(1).unwrap();
+    assert!(pid_line["  HostProcessID: ".len()..].parse::<u32>().is_ok(), "{pid_line}");
+    let cpus = Command::new("getconf").arg("_NPROCESSORS_ONLN").output().unwrap();
+    let cpus = String::from_utf8(cpus.stdout).unwrap();
+    assert_eq!(run.stdout.matches(&format!("  ProcessorCount: {}\n", cpus.trim())).count(), 2, "{}", run.stdout);
+
+    // Suppressed: neither block.
+    env.write("info.sh", "log_environment_information\necho done\n");
+    let vars = env.variables("v.json", &[("Octopus.Action.Script.SuppressEnvironmentLogging", "True", false)]);
+    let run = env.cmd(&["run-script", "--script=info.sh", "--variables"]).arg(&vars).run();
+    run.success().stdout_has("done\n").output_lacks("Environment Information");
+}

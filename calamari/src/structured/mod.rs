@@ -4,7 +4,8 @@
 //! The deploy pipeline calls [`replace_in_files`] with the target globs of
 //! `Octopus.Action.Package.JsonConfigurationVariablesTargets`. Each matching file is read
 //! in its own encoding ([`encoding`]), parsed by the formats its extension allows (JSON
-//! first, as the reference does; [`formats_for`]) and rewritten atomically. [`replace`]
+//! first, as the reference does; [`formats_for`]) and, once every file has been processed,
+//! all are replaced together (a failure leaves every file as it was). [`replace`]
 //! does the same for bytes in memory.
 //!
 //! Unlike the reference, which re-serialises the whole document, every format here edits
@@ -196,8 +197,11 @@ pub(crate) fn formats_for(path: &Path, json_only: bool) -> &'static [Format] {
 /// lines of `Octopus.Action.Package.JsonConfigurationVariablesTargets`).
 ///
 /// A target naming a directory is skipped with a warning; a target matching nothing logs
-/// the reference's warning. Each changed file is replaced atomically, keeping its
-/// permissions; a file where nothing changed is not touched.
+/// the reference's warning. Changed files keep their permissions; a file where nothing
+/// changed is not touched. All or nothing, unlike the reference (which rewrites each file
+/// as it goes): the new contents are staged beside the files and put in place only once
+/// every file has been processed, so a file that does not parse leaves all of them as they
+/// were ([`crate::fs::StagedReplacements`]).
 ///
 /// # Errors
 /// [`Error::Unparseable`] naming the file and the last format tried; [`Error::Pattern`]
@@ -213,6 +217,7 @@ pub fn replace_in_files(
     let candidates = Candidates::new(variables);
     let mut summary = StructuredSummary::default();
     let roots = crate::glob::target_roots(dir, variables)?;
+    let mut staged = crate::fs::StagedReplacements::new();
     for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         let literal = dir.join(target.trim_start_matches("./"));
         if literal.is_dir() {
@@ -229,10 +234,11 @@ pub fn replace_in_files(
             log.verbose(format!("Removed '{}', left by an interrupted replacement", stale.display()));
         }
         for file in files {
-            let outcome = replace_in_file(&file, json_only, &candidates, log)?;
+            let outcome = replace_in_file(&file, json_only, &candidates, &mut staged, log)?;
             summary.files.push(outcome);
         }
     }
+    staged.commit()?;
     Ok(summary)
 }
 
@@ -255,9 +261,18 @@ fn format_choice_message(file: &Path, json_only: bool) -> String {
     }
 }
 
-fn replace_in_file(path: &Path, json_only: bool, candidates: &Candidates<'_>, log: &Log) -> Result<FileOutcome, Error> {
+/// Replaces in one file, staging its new contents in `staged`. A file matched again (by a
+/// second target) is read as staged, so the second pass sees the first one's changes, as
+/// the reference's would.
+fn replace_in_file(
+    path: &Path,
+    json_only: bool,
+    candidates: &Candidates<'_>,
+    staged: &mut crate::fs::StagedReplacements,
+    log: &Log,
+) -> Result<FileOutcome, Error> {
     let formats = formats_for(path, json_only);
-    let bytes = crate::fs::read(path)?;
+    let bytes = crate::fs::read(staged.staged(path).unwrap_or(path))?;
     let decoded = encoding::decode(&bytes);
     log.verbose(format_choice_message(path, json_only));
     log.verbose(format!(
@@ -284,7 +299,7 @@ fn replace_in_file(path: &Path, json_only: bool, candidates: &Candidates<'_>, lo
                         }
                         let new_bytes = encoded.bytes;
                         if new_bytes != bytes {
-                            crate::fs::replace_keeping_mode(path, &new_bytes)?;
+                            staged.stage(path, &new_bytes)?;
                             true
                         } else {
                             false

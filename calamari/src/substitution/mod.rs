@@ -3,7 +3,8 @@
 //!
 //! Each file is read with the reference's encoding detection (a BOM decides UTF-8 or
 //! UTF-16 LE/BE, else strict UTF-8, else windows-1252), evaluated as one Octostache
-//! template, and replaced atomically in its original encoding, BOM and permissions. Line
+//! template, and replaced atomically in its original encoding, BOM and permissions (by
+//! [`substitute_in_files`], all files together once every one has been evaluated). Line
 //! endings are never touched and a file without `#{` is not rewritten at all. Output the
 //! encoding cannot represent is written as UTF-8 without a BOM, with a warning, by the
 //! rule structured configuration shares ([`crate::text_encoding`]).
@@ -85,38 +86,6 @@ fn in_file(path: &Path, e: crate::variables::Error) -> Error {
     }
 }
 
-/// `calamari substitute-in-files`: substitutes in the files under `directory` that match
-/// `target_files` (newline-separated globs), or else the `TargetFiles` variable's globs.
-///
-/// # Errors
-/// [`crate::UsageError::DirectoryNotFound`] when `directory` is not one, or as
-/// [`substitute_in_files`].
-pub fn substitute_in_files_command(
-    directory: &Path,
-    target_files: Option<&str>,
-    variables: &VariableDictionary,
-    log: &Log,
-) -> crate::Result<crate::Outcome> {
-    if !directory.is_dir() {
-        return Err(crate::UsageError::DirectoryNotFound(directory.to_path_buf()).into());
-    }
-    let targets: Vec<String> = match target_files {
-        Some(t) => t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
-        None => variables.get_paths(TARGET_FILES)?,
-    };
-    if targets.is_empty() {
-        log.info("No substitution target files were given; nothing to do");
-        return Ok(crate::Outcome::Success);
-    }
-    let summary = substitute_in_files(directory, &targets, variables, log)?;
-    log.verbose(format!(
-        "Substituted variables in {} of {} matched file(s)",
-        summary.substituted.len(),
-        summary.files.len()
-    ));
-    Ok(crate::Outcome::Success)
-}
-
 /// What happened to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FileOutcome {
@@ -141,6 +110,9 @@ pub struct SubstitutionSummary {
 
 /// Substitutes variables in every file under `dir` matched by one of `targets` (globs
 /// relative to `dir`, also tried under each `Octopus.Action.AdditionalPaths`).
+///
+/// All or nothing (the reference rewrites each file as it goes): the new contents are
+/// staged beside the files and put in place once every file has been evaluated.
 ///
 /// # Errors
 /// An invalid glob, an unreadable/unwritable file, a template error with
@@ -179,11 +151,16 @@ pub fn substitute_in_files(
     for stale in crate::fs::remove_stale_temp_files_beside(&summary.files)? {
         log.verbose(format!("Removed '{}', left by an interrupted substitution", stale.display()));
     }
+    // All or nothing: every file is evaluated (and its new contents staged beside it)
+    // before any is replaced, so a template error in the last file leaves the first as it was.
+    let mut staged = crate::fs::StagedReplacements::new();
     for file in &summary.files {
-        if substitute_file(file, variables, log)? == FileOutcome::Substituted {
+        if let Substituted::New(bytes) = substituted_bytes(file, variables, log)? {
+            staged.stage(file, &bytes)?;
             summary.substituted.push(file.clone());
         }
     }
+    staged.commit()?;
     Ok(summary)
 }
 
@@ -194,17 +171,39 @@ pub fn substitute_in_files(
 /// Unreadable/unwritable file; with `OctopusShouldFailDeploymentOnSubstitutionFails`
 /// a template error (the file is then left as it was); a recursive variable.
 pub(crate) fn substitute_file(path: &Path, variables: &VariableDictionary, log: &Log) -> Result<FileOutcome, Error> {
+    Ok(match substituted_bytes(path, variables, log)? {
+        Substituted::NoTokens => FileOutcome::NoTokens,
+        Substituted::Unchanged => FileOutcome::Unchanged,
+        Substituted::New(bytes) => {
+            crate::fs::replace_keeping_mode(path, &bytes)?;
+            FileOutcome::Substituted
+        }
+    })
+}
+
+/// What substituting in one file gives.
+enum Substituted {
+    /// The file has no `#{`.
+    NoTokens,
+    /// Evaluation gave the same text in the same encoding.
+    Unchanged,
+    /// The file's new bytes.
+    New(Vec<u8>),
+}
+
+/// Evaluates one file as [`substitute_file`] does, without writing it.
+fn substituted_bytes(path: &Path, variables: &VariableDictionary, log: &Log) -> Result<Substituted, Error> {
     let bytes = crate::fs::read(path)?;
     let utf16 = text_encoding::is_utf16(&bytes);
     if !utf16 && memchr::memmem::find(&bytes, b"#{").is_none() {
         log.verbose(format!("No variables to substitute in '{}'", path.display()));
-        return Ok(FileOutcome::NoTokens);
+        return Ok(Substituted::NoTokens);
     }
     let (text, encoding) = text_encoding::decode(&bytes);
     drop(bytes);
     if utf16 && memchr::memmem::find(text.as_bytes(), b"#{").is_none() {
         log.verbose(format!("No variables to substitute in '{}'", path.display()));
-        return Ok(FileOutcome::NoTokens);
+        return Ok(Substituted::NoTokens);
     }
     log.info(format!("Performing variable substitution on '{}'", path.display()));
     let fail = variables.get_flag(FAIL_ON_SUBSTITUTION_FAILS, false)?;
@@ -238,15 +237,14 @@ pub(crate) fn substitute_file(path: &Path, variables: &VariableDictionary, log: 
         }
     }
     if out_encoding == encoding && output == text {
-        return Ok(FileOutcome::Unchanged);
+        return Ok(Substituted::Unchanged);
     }
     drop(text);
     let encoded = out_encoding.encode_or_utf8(&output);
     if encoded.fell_back_to_utf8 {
         log.warn(text_encoding::unrepresentable_warning(path));
     }
-    crate::fs::replace_keeping_mode(path, &encoded.bytes)?;
-    Ok(FileOutcome::Substituted)
+    Ok(Substituted::New(encoded.bytes))
 }
 
 #[cfg(test)]

@@ -45,11 +45,13 @@ def get_octopusvariable(key):
 
 
 def set_octopusvariable(name, value, sensitive=False):
-    message = "##octopus[setVariable"
-    if name:
-        message += " name='{}'".format(encode(name))
-    if value:
-        message += " value='{}'".format(encode(value))
+    # As the reference's: the rest of the script sees the new value, and the message always
+    # has both attributes (an empty value is `value=''`).
+    octopusvariables[name] = value
+    if _lower is not None:
+        _lower[str(name).lower()] = value
+    message = "##octopus[setVariable name='{}' value='{}'".format(
+        encode(name), encode("" if value is None else value))
     if sensitive:
         message += " sensitive='{}'".format(encode("True"))
     print(message + "]", flush=True)
@@ -71,7 +73,7 @@ def updateprogress(progress, message=None):
 
 
 def failstep(message=None):
-    if message:
+    if message is not None:
         print("##octopus[resultMessage message='{}']".format(encode(message)), flush=True)
     sys.exit(-1)
 
@@ -97,6 +99,8 @@ def printwarning(message):
 
 
 def _run():
+    # The reference's bootstrap starts with the interpreter's version, at verbose level.
+    printverbose(sys.version)
     script = os.path.abspath(sys.argv[2])
     sys.argv = [script] + sys.argv[3:]
     sys.path.insert(0, os.path.dirname(script))

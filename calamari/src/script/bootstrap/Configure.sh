@@ -121,25 +121,32 @@ set_octopusvariable() {
     printf '%s]\n' "$__msg"
 }
 
-# set_environmentstate KEY VALUE [-sensitive] [TYPE]
+# set_environmentstate KEY VALUE [-sensitive] [TYPE]: as the reference's, an empty KEY or
+# VALUE leaves its attribute out and an empty or absent TYPE is `State`; a TYPE may also be
+# given third (`set_environmentstate KEY VALUE Url`) or as `type=TYPE`.
 set_environmentstate() {
-    local __key="${1-}" __value="${2-}" __sensitive="" __type="State" __msg="##octopus[set-environmentstate" __enc __arg
+    local __key="${1-}" __value="${2-}" __sensitive="" __type="" __msg="##octopus[set-environmentstate" __enc __arg
     shift 2 2>/dev/null || shift $#
     for __arg in "$@"; do
         case "$__arg" in
+            "") ;;
             -sensitive) __sensitive="True" ;;
             type=*) __type="${__arg#type=}" ;;
             *) __type="$__arg" ;;
         esac
     done
-    __octopus_b64_encode __enc "$__key"
-    __msg+=" key='$__enc'"
-    __octopus_b64_encode __enc "$__value"
-    __msg+=" value='$__enc'"
+    if [ -n "$__key" ]; then
+        __octopus_b64_encode __enc "$__key"
+        __msg+=" key='$__enc'"
+    fi
+    if [ -n "$__value" ]; then
+        __octopus_b64_encode __enc "$__value"
+        __msg+=" value='$__enc'"
+    fi
     if [ -n "$__sensitive" ]; then
         __msg+=" sensitive='VHJ1ZQ=='"
     fi
-    __octopus_b64_encode __enc "$__type"
+    __octopus_b64_encode __enc "${__type:-State}"
     printf '%s type='"'"'%s'"'"']\n' "$__msg" "$__enc"
 }
 
@@ -157,6 +164,7 @@ error_exit() {
 # new_octopusartifact PATH [NAME]: the agent collects the file after the step.
 new_octopusartifact() {
     local __path="${1-}" __name="${2-}" __length __p __n __l __dir
+    printf 'Collecting %s as an artifact...\n' "$__path"
     if [ -z "$__path" ] || [ ! -e "$__path" ]; then
         error_exit "Could not find the file '$__path' to collect as an artifact."
     fi
@@ -236,6 +244,26 @@ write_highlight() { __octopus_write_level highlight "${1-}"; }
 write_wait() { __octopus_write_level wait "${1-}"; }
 write_warning() { __octopus_write_level warning "${1-}"; }
 
+# log_environment_information: the reference's verbose "Bash Environment Information" block
+# (nothing when Octopus.Action.Script.SuppressEnvironmentLogging is True). Calamari logs the
+# same block itself before the script starts, read from the kernel without starting a
+# process; this function is for a script that wants it again, and so uses the commands.
+log_environment_information() {
+    local __suppress
+    __suppress=$(get_octopusvariable "Octopus.Action.Script.SuppressEnvironmentLogging")
+    if [ "${__suppress,,}" = "true" ]; then
+        return 0
+    fi
+    printf '%s\n' "##octopus[stdout-verbose]" "Bash Environment Information:" \
+        "  OperatingSystem: $(uname -a)" \
+        "  CurrentUser: $(id -un 2>/dev/null || id -u)" \
+        "  HostName: ${HOSTNAME:-$(uname -n)}" \
+        "  ProcessorCount: $(getconf _NPROCESSORS_ONLN)" \
+        "  CurrentDirectory: $PWD" \
+        "  TempDirectory: ${TMPDIR:-/tmp}" \
+        "  HostProcessID: $$" \
+        "##octopus[stdout-default]"
+}
 
 # report_kubernetes_manifest MANIFEST [NAMESPACE]: tells the agent which Kubernetes objects
 # were applied. One `k8s-manifest-applied` message per document of MANIFEST; documents are
