@@ -247,7 +247,8 @@ pub use service_message::parse::{Item as ServiceMessageItem, Parser as ServiceMe
 pub use conventions::{
     AlreadyInstalled, DeployOutcome, ExtractPackageRequest, ExtractedPackage, FindPackageRequest, JournalDecision,
     RunScriptRequest, Stage, Transfer, deploy_package, download_and_register_package, download_package_and_register,
-    extract_package, find_and_register_package, find_package, find_package_and_register, run_script, transfer_package,
+    extract_package, find_and_register_package, find_package, find_package_and_register, plan_deploy_package,
+    run_script, transfer_package,
 };
 // The standalone file commands: one convention each, against a directory that is there.
 pub use conventions::file_commands::{

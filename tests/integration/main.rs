@@ -56,3 +56,5 @@ mod rough_edges;
 mod operator_lock;
 // `releases`, `releases mark-bad|mark-good`, `rollback --to`.
 mod releases;
+// deploy-package --plan: what would happen, as diffs, and nothing left behind.
+mod plan;

@@ -96,6 +96,20 @@ pub(super) fn run(d: &mut Deployment<'_>, stage: FeatureStage) -> Result<()> {
     Ok(())
 }
 
+/// The embedded scripts the enabled `features` would run at `stage`, in order.
+pub(super) fn planned(features: &[String], stage: FeatureStage) -> Vec<String> {
+    let mut out = Vec::new();
+    for feature in features {
+        for syntax in ScriptSyntax::preferred_order() {
+            let name = script_name(feature, stage, *syntax);
+            if embedded(&name).is_some() {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
 fn run_one(d: &mut Deployment<'_>, name: &str, syntax: ScriptSyntax, body: &str) -> Result<()> {
     let path = d.current_directory.join(name);
     if path.symlink_metadata().is_ok() {

@@ -33,6 +33,7 @@ mod extract_package;
 mod feature_scripts;
 pub(crate) mod file_commands;
 mod find_package;
+mod plan;
 pub(crate) mod release;
 mod run_script;
 mod scripts;
@@ -53,6 +54,7 @@ pub use download_package::{download_and_register_package, download_package_and_r
 pub use error::Error;
 pub use extract_package::{ExtractPackageRequest, ExtractedPackage, extract_package};
 pub use find_package::{FindPackageRequest, find_and_register_package, find_package, find_package_and_register};
+pub use plan::plan_deploy_package;
 pub use run_script::{RunScriptRequest, run_script};
 pub use scripts::Stage;
 pub use transfer_package::{Transfer, transfer_package};
@@ -248,41 +250,112 @@ enum Applies {
     Release,
 }
 
-/// One step of the pipeline.
+/// One step of the pipeline: what it does, and what `--plan` says it would do.
 struct Step {
     name: &'static str,
     applies: Applies,
     run: Convention,
+    plan: fn(&mut plan::Plan<'_>) -> Result<()>,
 }
 
-const fn step(name: &'static str, applies: Applies, run: Convention) -> Step {
-    Step { name, applies, run }
+const fn step(
+    name: &'static str,
+    applies: Applies,
+    run: Convention,
+    plan: fn(&mut plan::Plan<'_>) -> Result<()>,
+) -> Step {
+    Step { name, applies, run, plan }
 }
 
 /// The conventions of `deploy-package`, in order (see the module documentation).
 const PIPELINE: [Step; 22] = [
-    step("features this Calamari does not run", Applies::Always, warn_features_not_run),
-    step("release: current link, lock and settings", Applies::ReleaseSettings, release::prepare),
-    step("extract package", Applies::Always, extract_to_staging),
-    step("release: link shared paths", Applies::Release, release::link_shared_paths),
-    step("feature BeforePreDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::BeforePreDeploy)),
-    step("configured PreDeploy script", Applies::Always, |d| scripts::run_configured(d, Stage::PreDeploy)),
-    step("packaged PreDeploy script", Applies::Always, |d| scripts::run_packaged(d, Stage::PreDeploy)),
-    step("feature AfterPreDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::AfterPreDeploy)),
-    step("substitute variables in files", Applies::Always, substitute_in_files),
-    step("configuration transforms", Applies::Always, unsupported_features),
-    step("structured configuration variables", Applies::Always, structured_variables),
-    step("copy to custom installation directory", Applies::Always, custom_installation::copy_to_custom_directory),
-    step("feature BeforeDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::BeforeDeploy)),
-    step("packaged Deploy script", Applies::Always, |d| scripts::run_packaged(d, Stage::Deploy)),
-    step("configured Deploy script", Applies::Always, |d| scripts::run_configured(d, Stage::Deploy)),
-    step("feature AfterDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::AfterDeploy)),
-    step("release: switch the current link", Applies::Release, release::switch_current_link),
-    step("feature BeforePostDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::BeforePostDeploy)),
-    step("packaged PostDeploy script", Applies::Always, |d| scripts::run_packaged(d, Stage::PostDeploy)),
-    step("configured PostDeploy script", Applies::Always, |d| scripts::run_configured(d, Stage::PostDeploy)),
-    step("feature AfterPostDeploy", Applies::Always, |d| feature_scripts::run(d, FeatureStage::AfterPostDeploy)),
-    step("release: health check", Applies::Release, release::health_gate),
+    step("features this Calamari does not run", Applies::Always, warn_features_not_run, plan::features_not_run),
+    step(
+        "release: current link, lock and settings",
+        Applies::ReleaseSettings,
+        release::prepare,
+        plan::release_settings,
+    ),
+    step("extract package", Applies::Always, extract_to_staging, plan::nothing),
+    step("release: link shared paths", Applies::Release, release::link_shared_paths, plan::shared_paths),
+    step(
+        "feature BeforePreDeploy",
+        Applies::Always,
+        |d| feature_scripts::run(d, FeatureStage::BeforePreDeploy),
+        plan::before_pre_deploy,
+    ),
+    step(
+        "configured PreDeploy script",
+        Applies::Always,
+        |d| scripts::run_configured(d, Stage::PreDeploy),
+        plan::configured_pre_deploy,
+    ),
+    step(
+        "packaged PreDeploy script",
+        Applies::Always,
+        |d| scripts::run_packaged(d, Stage::PreDeploy),
+        plan::packaged_pre_deploy,
+    ),
+    step(
+        "feature AfterPreDeploy",
+        Applies::Always,
+        |d| feature_scripts::run(d, FeatureStage::AfterPreDeploy),
+        plan::after_pre_deploy,
+    ),
+    step("substitute variables in files", Applies::Always, substitute_in_files, plan::substitution),
+    step("configuration transforms", Applies::Always, unsupported_features, plan::config_transforms),
+    step("structured configuration variables", Applies::Always, structured_variables, plan::structured_variables),
+    step(
+        "copy to custom installation directory",
+        Applies::Always,
+        custom_installation::copy_to_custom_directory,
+        plan::custom_installation,
+    ),
+    step(
+        "feature BeforeDeploy",
+        Applies::Always,
+        |d| feature_scripts::run(d, FeatureStage::BeforeDeploy),
+        plan::before_deploy,
+    ),
+    step("packaged Deploy script", Applies::Always, |d| scripts::run_packaged(d, Stage::Deploy), plan::packaged_deploy),
+    step(
+        "configured Deploy script",
+        Applies::Always,
+        |d| scripts::run_configured(d, Stage::Deploy),
+        plan::configured_deploy,
+    ),
+    step(
+        "feature AfterDeploy",
+        Applies::Always,
+        |d| feature_scripts::run(d, FeatureStage::AfterDeploy),
+        plan::after_deploy,
+    ),
+    step("release: switch the current link", Applies::Release, release::switch_current_link, plan::switch_link),
+    step(
+        "feature BeforePostDeploy",
+        Applies::Always,
+        |d| feature_scripts::run(d, FeatureStage::BeforePostDeploy),
+        plan::before_post_deploy,
+    ),
+    step(
+        "packaged PostDeploy script",
+        Applies::Always,
+        |d| scripts::run_packaged(d, Stage::PostDeploy),
+        plan::packaged_post_deploy,
+    ),
+    step(
+        "configured PostDeploy script",
+        Applies::Always,
+        |d| scripts::run_configured(d, Stage::PostDeploy),
+        plan::configured_post_deploy,
+    ),
+    step(
+        "feature AfterPostDeploy",
+        Applies::Always,
+        |d| feature_scripts::run(d, FeatureStage::AfterPostDeploy),
+        plan::after_post_deploy,
+    ),
+    step("release: health check", Applies::Release, release::health_gate, plan::health_check),
 ];
 
 fn run_conventions(d: &mut Deployment<'_>) -> Result<DeployOutcome> {
@@ -367,21 +440,28 @@ fn substitute_in_files(d: &mut Deployment<'_>) -> Result<()> {
 /// not run, naming it and what the step will not do; the deployment goes on, as the
 /// reference's does for features it has no convention for.
 fn warn_features_not_run(d: &mut Deployment<'_>) -> Result<()> {
-    for feature in d.variables.get_strings(names::ENABLED_FEATURES, &[','])? {
+    for warning in features_not_run(d.variables)? {
+        d.log.warn(warning);
+    }
+    Ok(())
+}
+
+/// The warning for each enabled feature this Calamari will not run.
+fn features_not_run(variables: &VariableDictionary) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    for feature in variables.get_strings(names::ENABLED_FEATURES, &[','])? {
         let feature = feature.trim();
         if feature.is_empty() || features::RUN_HERE.iter().any(|f| f.eq_ignore_ascii_case(feature)) {
             continue;
         }
-        match features::NOT_RUN_HERE.iter().find(|(f, _)| f.eq_ignore_ascii_case(feature)) {
-            Some((name, consequence)) => {
-                d.log.warn(format!("The enabled feature {name} will not run: {consequence}."));
+        warnings.push(match features::NOT_RUN_HERE.iter().find(|(f, _)| f.eq_ignore_ascii_case(feature)) {
+            Some((name, consequence)) => format!("The enabled feature {name} will not run: {consequence}."),
+            None => {
+                format!("The enabled feature {feature} will not run: this Calamari does not know it, so it is ignored.")
             }
-            None => d.log.warn(format!(
-                "The enabled feature {feature} will not run: this Calamari does not know it, so it is ignored."
-            )),
-        }
+        });
     }
-    Ok(())
+    Ok(warnings)
 }
 
 fn unsupported_features(d: &mut Deployment<'_>) -> Result<()> {

@@ -84,8 +84,27 @@ pub(super) fn run_configured(d: &mut Deployment<'_>, stage: Stage) -> Result<()>
     Ok(())
 }
 
+/// The configured scripts of `stage` that would run: (variable name, syntax); C# ones are
+/// refused when they run.
+pub(super) fn configured_scripts(
+    variables: &crate::VariableDictionary,
+    stage: Stage,
+) -> Result<Vec<(String, Option<ScriptSyntax>)>> {
+    if !variables.is_feature_enabled(features::CUSTOM_SCRIPTS)? {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (extension, syntax) in CONFIGURED_EXTENSIONS {
+        let name = format!("Octopus.Action.CustomScripts.{}.{extension}", stage.name());
+        if !variables.get_or_empty(&name)?.trim().is_empty() {
+            out.push((name, syntax));
+        }
+    }
+    Ok(out)
+}
+
 /// The packaged scripts of `stage` at the top of the current directory.
-fn packaged_scripts(dir: &Path, stage: Stage) -> Vec<(PathBuf, ScriptSyntax)> {
+pub(super) fn packaged_scripts(dir: &Path, stage: Stage) -> Vec<(PathBuf, ScriptSyntax)> {
     let Ok(entries) = crate::fs::read_dir(dir) else { return Vec::new() };
     let mut found: Vec<(PathBuf, ScriptSyntax)> = entries
         .filter_map(std::result::Result::ok)

@@ -114,6 +114,20 @@ fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<Optio
 ///
 /// # Errors
 /// Package name, format, safety or I/O errors; the staging directory then does not exist.
+/// The directory [`extract_to_staging`] would choose for `identity` now, without creating
+/// anything (`--plan`).
+pub(crate) fn planned_directory(identity: &PackageIdentity, variables: &VariableDictionary) -> Result<PathBuf, Error> {
+    let (_, parent) = package_parent(variables, &identity.id)?;
+    let version = identity.version.to_string();
+    let mut name = version.clone();
+    let mut i = 0;
+    while parent.join(&name).symlink_metadata().is_ok() || partial::is_reserved(&parent, &name) {
+        i += 1;
+        name = format!("{version}_{i}");
+    }
+    Ok(parent.join(name))
+}
+
 pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &Log) -> crate::Result<StagedPackage> {
     extract_to_staging_with(package, variables, log, &mut |_| Ok(()))
 }

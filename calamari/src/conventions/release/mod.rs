@@ -257,28 +257,66 @@ fn seconds(variables: &VariableDictionary, name: &'static str, default: Duration
         .ok_or(Error::InvalidSeconds { variable: name, value })
 }
 
+/// A deployment's `Calamari.Release.*` settings, read and checked without touching anything.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// The current link (absolute).
+    pub(crate) link: Option<PathBuf>,
+    /// Shared paths (only with a link).
+    pub(crate) shared: Vec<PathBuf>,
+    /// The health check.
+    pub(crate) health: Option<HealthCheck>,
+    /// Its overall timeout.
+    pub(crate) health_timeout: Duration,
+}
+
+impl Settings {
+    /// The settings, `None` when the deployment asks for no release.
+    pub(crate) fn read(v: &VariableDictionary) -> Result<Option<Settings>> {
+        let text = |name: &str| -> Result<Option<String>, Error> {
+            Ok(v.get(name)?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+        };
+        let link = text(names::CURRENT_LINK)?.map(PathBuf::from);
+        let shared = shared::parse(&text(names::SHARED_PATHS)?.unwrap_or_default())?;
+        let health = match (text(names::HEALTH_CHECK_URL)?, text(names::HEALTH_CHECK_COMMAND)?) {
+            (Some(_), Some(_)) => return Err(Error::TwoHealthChecks.into()),
+            (Some(url), None) => Some(HealthCheck::Url(health::parse_url(&url)?)),
+            (None, Some(command)) => Some(HealthCheck::Command(command)),
+            (None, None) => None,
+        };
+        let health_timeout = seconds(v, names::HEALTH_CHECK_TIMEOUT, DEFAULT_HEALTH_CHECK_TIMEOUT)?;
+        if link.is_none() && !shared.is_empty() {
+            return Err(Error::SharedPathsWithoutLink.into());
+        }
+        if link.is_none() && health.is_none() {
+            return Ok(None);
+        }
+        if let Some(link) = &link {
+            if !link.is_absolute() || link.file_name().is_none() {
+                return Err(Error::LinkNotAbsolute(link.clone()).into());
+            }
+            link::state(link)?;
+        }
+        Ok(Some(Settings { link, shared, health, health_timeout }))
+    }
+
+    /// Where the link points now (absolute), `None` when it does not exist or there is none.
+    pub(crate) fn current_target(&self) -> Result<Option<PathBuf>> {
+        let Some(link) = &self.link else { return Ok(None) };
+        Ok(match link::state(link)? {
+            link::LinkState::Missing => None,
+            link::LinkState::Link(target) => Some(link::absolute_target(link, &target)),
+        })
+    }
+}
+
 /// Reads the settings; with a link, takes its lock and checks what is at its path. Runs
 /// before extraction, so a bad setting fails before anything is written.
 pub(super) fn prepare(d: &mut Deployment<'_>) -> Result<()> {
-    let v = &*d.variables;
-    let text = |name: &str| -> Result<Option<String>, Error> {
-        Ok(v.get(name)?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
-    };
-    let link = text(names::CURRENT_LINK)?.map(PathBuf::from);
-    let shared = shared::parse(&text(names::SHARED_PATHS)?.unwrap_or_default())?;
-    let health = match (text(names::HEALTH_CHECK_URL)?, text(names::HEALTH_CHECK_COMMAND)?) {
-        (Some(_), Some(_)) => return Err(Error::TwoHealthChecks.into()),
-        (Some(url), None) => Some(HealthCheck::Url(health::parse_url(&url)?)),
-        (None, Some(command)) => Some(HealthCheck::Command(command)),
-        (None, None) => None,
-    };
-    let health_timeout = seconds(v, names::HEALTH_CHECK_TIMEOUT, DEFAULT_HEALTH_CHECK_TIMEOUT)?;
-    if link.is_none() && !shared.is_empty() {
-        return Err(Error::SharedPathsWithoutLink.into());
-    }
-    if link.is_none() && health.is_none() {
+    let Some(Settings { link, shared, health, health_timeout }) = Settings::read(d.variables)? else {
         return Ok(());
-    }
+    };
+    let v = &*d.variables;
     let mut release = Release {
         link: None,
         shared,
@@ -290,11 +328,6 @@ pub(super) fn prepare(d: &mut Deployment<'_>) -> Result<()> {
         _lock: None,
     };
     if let Some(link) = link {
-        if !link.is_absolute() || link.file_name().is_none() {
-            return Err(Error::LinkNotAbsolute(link).into());
-        }
-        // Checked before the lock too, so the error comes at once.
-        link::state(&link)?;
         link::ensure_parent(&link)?;
         let lock_timeout = seconds(v, names::LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT)?;
         let lock = lock_link(&link, lock_timeout, d.log)?;
