@@ -18,7 +18,7 @@ pub(crate) struct Args {
     /// The package version.
     #[arg(long = "packageVersion", value_name = "VERSION")]
     package_version: Option<String>,
-    /// Version format: Semver (default), Maven, Octopus, Lexicographic, Docker.
+    /// Version format: Semver, Maven, Octopus, Lexicographic, Docker [default: Semver]
     #[arg(long = "packageVersionFormat", value_name = "FORMAT")]
     package_version_format: Option<String>,
     /// The feed's id: the package lands in $TentacleHome/Files/<feedId>.
@@ -28,7 +28,7 @@ pub(crate) struct Args {
     /// {packageVersion} replaced).
     #[arg(long = "feedUri", value_name = "URL")]
     feed_uri: Option<String>,
-    /// NuGet (default), Maven, Helm, Npm, PyPi or Http.
+    /// NuGet, Maven, Helm, Npm, PyPi or Http [default: NuGet]
     #[arg(long = "feedType", value_name = "TYPE")]
     feed_type: Option<String>,
     /// Username for an authenticated feed (basic authentication).
@@ -41,10 +41,10 @@ pub(crate) struct Args {
     /// Read the feed password from this file ("-" for standard input).
     #[arg(long = "feedPasswordFile", value_name = "PATH")]
     feed_password_file: Option<PathBuf>,
-    /// How many times to try in all (default 5).
+    /// How many times to try in all [default: 5]
     #[arg(long = "attempts", value_name = "N")]
     attempts: Option<String>,
-    /// Linear backoff: the n-th retry waits n times this many seconds (default 10).
+    /// Linear backoff: the n-th retry waits n times this many seconds [default: 10]
     #[arg(long = "attemptBackoffSeconds", value_name = "SECONDS")]
     attempt_backoff_seconds: Option<String>,
     /// Download even when the package cache already has the package.

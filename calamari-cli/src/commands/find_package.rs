@@ -19,7 +19,7 @@ pub(crate) struct Args {
     /// The package's SHA-1.
     #[arg(long = "packageHash", value_name = "SHA1")]
     package_hash: Option<String>,
-    /// Version format: Semver (default), Maven, Docker, Octopus, Lexicographic.
+    /// Version format: Semver, Maven, Docker, Octopus, Lexicographic [default: Semver]
     #[arg(long = "packageVersionFormat", value_name = "FORMAT", default_value = "Semver")]
     package_version_format: String,
     /// Only report an exact match, never earlier versions.

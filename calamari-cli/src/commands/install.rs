@@ -11,7 +11,7 @@ use crate::cli::Context;
 /// Options of `install`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The agent's home directory (default: $TentacleHome); the install goes to DIR/Calamari/<version>.
+    /// The agent's home directory; the install goes to DIR/Calamari/<version> [default: $TentacleHome]
     #[arg(long = "home", value_name = "DIR")]
     home: Option<PathBuf>,
     /// Reinstall even when Success.txt says the version is complete.

@@ -10,7 +10,7 @@ use crate::cli::Context;
 /// Options of `installed-versions`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The agent's home directory (default: $TentacleHome).
+    /// The agent's home directory [default: $TentacleHome]
     #[arg(long = "home", value_name = "DIR")]
     home: Option<PathBuf>,
 }

@@ -23,7 +23,7 @@ enum LockCommand {
         /// Why: shown to whoever finds the set locked.
         #[arg(long = "message", value_name = "TEXT")]
         message: String,
-        /// Who holds it [default: user@host of this process].
+        /// Who holds it [default: user@host of this process]
         #[arg(long = "holder", value_name = "NAME")]
         holder: Option<String>,
     },

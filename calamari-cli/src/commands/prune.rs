@@ -11,7 +11,7 @@ use crate::cli::Context;
 /// Options of `prune`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The agent's home directory (default: $TentacleHome).
+    /// The agent's home directory [default: $TentacleHome]
     #[arg(long = "home", value_name = "DIR")]
     home: Option<PathBuf>,
     /// How many complete installs to keep (the newest by version).

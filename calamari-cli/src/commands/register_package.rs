@@ -14,7 +14,7 @@ pub(crate) struct Args {
     /// The package id.
     #[arg(long = "packageId", value_name = "ID")]
     package_id: Option<String>,
-    /// Version format: Semver (default), Maven, Docker, Octopus, Lexicographic.
+    /// Version format: Semver, Maven, Docker, Octopus, Lexicographic [default: Semver]
     #[arg(long = "packageVersionFormat", value_name = "FORMAT")]
     package_version_format: Option<String>,
     /// The package version.

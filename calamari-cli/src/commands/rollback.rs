@@ -15,7 +15,7 @@ pub(crate) struct Args {
     #[arg(long = "retentionPolicySet", value_name = "SET")]
     retention_policy_set: Option<String>,
     /// The journal entry to make current [default: the release before the current one that
-    /// is not marked bad].
+    /// is not marked bad]
     #[arg(long = "deploymentId", value_name = "ID", conflicts_with = "to")]
     deployment_id: Option<String>,
     /// The package version to make current (its newest successful release).

@@ -31,8 +31,8 @@ pub(crate) struct Args {
     /// A glob (`*`, `**`, `?`, `{a,b}`, `[...]`) of files to substitute in; repeatable.
     #[arg(long = "filesToTarget", value_name = "GLOB", conflicts_with = "target_files")]
     files_to_target: Vec<String>,
-    /// Newline-separated globs; default: the `Octopus.Action.SubstituteInFiles.TargetFiles`
-    /// variable.
+    /// Newline-separated globs [default: the Octopus.Action.SubstituteInFiles.TargetFiles
+    /// variable]
     #[arg(long = "targetFiles", value_name = "GLOBS")]
     target_files: Option<String>,
 }
