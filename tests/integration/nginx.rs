@@ -302,8 +302,11 @@ fn a_removed_location_is_taken_out_and_kept_aside() {
     deploy(&env, &package(&env, "1.0.0"), &nginx.variables(with_extra)).success();
     wait_for_body(&nginx, "/about", "about page");
     deploy(&env, &package(&env, "1.0.1"), &nginx.variables(&static_root())).success();
+    // The old workers finish their requests after the reload: wait for the new configuration.
+    wait_for(PROMPTLY, "GET /about to answer 404 once the location is gone", || {
+        nginx.get("/about").filter(|(status, _)| *status == 404)
+    });
     wait_for_body(&nginx, "/about.txt", "about\n");
-    assert_eq!(nginx.get("/about").map(|(status, _)| status), Some(404));
     assert!(!nginx.conf_dir().join("Acme.Site.conf.d").exists());
     assert!(nginx.conf_dir().join(".Acme.Site.conf.d.calamari-previous/location.0about.conf").is_file());
 }
