@@ -17,6 +17,7 @@
 //! | evaluate an Octostache template | [`VariableDictionary::evaluate`] |
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
+//! | XML configuration transforms (XDT), .NET `appSettings`/`connectionStrings` | [`apply_configuration_transforms`], [`replace_configuration_variables`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
 //! | rebuild a package from a delta, make signatures and deltas (Octodiff) | [`apply_delta`], [`create_signature`], [`create_delta`] |
 //! | the machine package cache: register, release locks, clean | [`register_package`], [`release_package_lock`], [`clean_packages`], [`register_package_use`] |
@@ -173,6 +174,7 @@
 //! # }
 //! ```
 
+mod config_transform;
 mod conventions;
 mod delta;
 mod env_vars;
@@ -200,6 +202,7 @@ mod variables;
 mod xml_escape;
 
 // Errors and the exit-code policy.
+pub use config_transform::Error as ConfigTransformError;
 pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
 pub use delta::Error as DeltaError;
@@ -261,6 +264,9 @@ pub use package::{
 
 // Files: substitution and structured configuration.
 pub use structured::{Format as ConfigFormat, replace as replace_structured, replace_in_files};
+
+// .NET configuration files: XDT transforms and configuration variables.
+pub use config_transform::{apply_configuration_transforms, replace_configuration_variables};
 pub use substitution::{SubstitutionSummary, substitute_in_files, substitute_in_files_command};
 
 // Delta compression (Octodiff formats): apply-delta, delta signature, delta create.
