@@ -30,6 +30,8 @@ mod deploy;
 mod journal;
 // Structured configuration variables (JSON, YAML, XML, properties) through deploy-package.
 mod structured;
+// XML configuration transforms (XDT) and .NET configuration variables through deploy-package.
+mod config_transforms;
 // Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
 mod release;
 // apply-delta and delta signature/create: the Octodiff conformance vectors, messages, round trips.
