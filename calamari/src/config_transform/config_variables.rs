@@ -132,7 +132,7 @@ fn modify(
     for change in &changes {
         log.verbose(format!("Setting '{}' = '{}'", change.name, change.value));
     }
-    let layout = Layout { doc: &doc, text: &text };
+    let layout = Layout::new(&doc, &text);
     let mut edits: Vec<(Range<usize>, String)> = changes.iter().map(|c| edit(&layout, c)).collect();
     edits.sort_by_key(|(span, _)| span.start);
     let mut out = String::with_capacity(text.len());

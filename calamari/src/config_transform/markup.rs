@@ -20,6 +20,7 @@
 //! attributes separated by one space, in double quotes, the line wrapped before an
 //! attribute that would pass column 160, and `/>` with no space before it.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -213,20 +214,24 @@ fn convert_indent_to_tab(indent: &str) -> String {
     "\t".to_string()
 }
 
+/// What `inner` adds to `outer`, when it extends it. A level with no line break (the root,
+/// when nothing precedes it) counts as starting on a new line: the reference's formatter
+/// would take the whole inner indentation, line break included, for one step there.
+fn extension<'i>(outer: &str, inner: &'i str) -> Option<&'i str> {
+    if has_newline(outer) {
+        return inner.strip_prefix(outer);
+    }
+    let line_break = &inner[..inner.len() - inner.trim_start_matches(['\r', '\n']).len()];
+    inner.strip_prefix(line_break)?.strip_prefix(outer)
+}
+
 /// One indentation step from a chain of indentations, outermost first: the difference
-/// between the innermost one and the nearest one above that it extends.
-pub(crate) fn one_tab(chain: &[String]) -> String {
+/// between the innermost one and the nearest one above that it extends (the reference's
+/// `ComputeOneTab`, which [`Layout::step`] computes level by level).
+#[cfg(test)]
+fn one_tab(chain: &[String]) -> String {
     for i in (1..chain.len()).rev() {
-        // A level with no line break (the root, when nothing precedes it) counts as
-        // starting on a new line; the reference's formatter would take the whole inner
-        // indentation, line break included, for one step there.
-        let outer = if has_newline(&chain[i - 1]) {
-            chain[i - 1].clone()
-        } else {
-            let line_break = &chain[i][..chain[i].len() - chain[i].trim_start_matches(['\r', '\n']).len()];
-            format!("{line_break}{}", chain[i - 1])
-        };
-        if let Some(step) = chain[i].strip_prefix(outer.as_str()) {
+        if let Some(step) = extension(&chain[i - 1], &chain[i]) {
             return step.to_string();
         }
     }
@@ -271,10 +276,25 @@ impl ItemKind {
     }
 }
 
-/// The layout of one version of a target document: its text and tree.
+/// The layout of one version of a target document: its text and tree, with the
+/// indentations found so far (so that a deeply nested document costs linear time).
 pub(crate) struct Layout<'a> {
     pub(crate) doc: &'a Document,
     pub(crate) text: &'a str,
+    own: RefCell<HashMap<usize, String>>,
+    steps: RefCell<HashMap<usize, String>>,
+}
+
+/// How close to the end of the stack a recursion on the document's depth grows it.
+const RED_ZONE: usize = 64 * 1024;
+/// How much stack it grows by.
+const GROW: usize = 1024 * 1024;
+
+impl<'a> Layout<'a> {
+    /// The layout of `doc`, parsed from `text`.
+    pub(crate) fn new(doc: &'a Document, text: &'a str) -> Layout<'a> {
+        Layout { doc, text, own: RefCell::default(), steps: RefCell::default() }
+    }
 }
 
 impl Layout<'_> {
@@ -340,25 +360,46 @@ impl Layout<'_> {
         }
         match parent {
             None => String::new(),
-            Some(p) => self.own_indent(p) + &one_tab(&self.indent_chain(p)),
+            Some(p) => self.own_indent(p) + &self.step(p),
         }
     }
 
     /// The indentation of the level `node` sits at.
     pub(crate) fn own_indent(&self, node: usize) -> String {
-        self.level_indent(self.parent(node), self.doc.nodes[node].span.start)
+        if let Some(found) = self.own.borrow().get(&node) {
+            return found.clone();
+        }
+        let indent = stacker::maybe_grow(RED_ZONE, GROW, || {
+            self.level_indent(self.parent(node), self.doc.nodes[node].span.start)
+        });
+        self.own.borrow_mut().insert(node, indent.clone());
+        indent
     }
 
-    /// The indentations of `node` and its ancestors, outermost first.
-    pub(crate) fn indent_chain(&self, node: usize) -> Vec<String> {
-        let mut chain = Vec::new();
-        let mut at = Some(node);
-        while let Some(n) = at {
-            chain.push(self.own_indent(n));
-            at = self.parent(n);
+    /// One indentation step below `node`: [`one_tab`] of the indentations of `node` and its
+    /// ancestors.
+    pub(crate) fn step(&self, node: usize) -> String {
+        if let Some(found) = self.steps.borrow().get(&node) {
+            return found.clone();
         }
-        chain.reverse();
-        chain
+        let own = self.own_indent(node);
+        let step = match self.parent(node) {
+            None => convert_indent_to_tab(&own),
+            Some(p) => match extension(&self.own_indent(p), &own) {
+                Some(step) => step.to_string(),
+                None => stacker::maybe_grow(RED_ZONE, GROW, || self.step(p)),
+            },
+        };
+        self.steps.borrow_mut().insert(node, step.clone());
+        step
+    }
+
+    /// One indentation step below a new child of `parent` that is indented `own`.
+    pub(crate) fn step_below(&self, parent: Option<usize>, own: &str) -> String {
+        match parent {
+            None => convert_indent_to_tab(own),
+            Some(p) => extension(&self.own_indent(p), own).map_or_else(|| self.step(p), str::to_string),
+        }
     }
 
     /// The item `node` is among its siblings, with its neighbours.
@@ -386,14 +427,12 @@ impl Layout<'_> {
     /// The line break and indentation an added or changed element's long start tag is
     /// wrapped with (the reference's attribute indent): that of the sibling element right
     /// before `before` when its start tag spans lines, else of the first such sibling from
-    /// `after` on, else `own` (the element's level) plus one step of `chain` (the
-    /// indentations of the parent and above).
+    /// `after` on, else `own` (the element's level) plus one step below the parent.
     pub(crate) fn attribute_line_break(
         &self,
         parent: Option<usize>,
         (before, after): (usize, usize),
         own: &str,
-        chain: &[String],
     ) -> String {
         let items = self.items(parent);
         let line_break_of = |item: &Item| match item.kind {
@@ -412,7 +451,7 @@ impl Layout<'_> {
         if let Some(found) = items.iter().filter(|i| i.span.start >= after).find_map(line_break_of) {
             return found;
         }
-        format!("{own}{}", one_tab(chain))
+        format!("{own}{}", parent.map_or_else(|| "\t".to_string(), |p| self.step(p)))
     }
 
     /// The text of the line up to `pos`.
@@ -474,9 +513,11 @@ impl Layout<'_> {
         let mut start_tag = StartTag::parse(&self.text[tag.clone()]);
         let per_line = start_tag.one_attribute_per_line() && (xdt || start_tag.attrs.len() > 1);
         let line_break = start_tag.attribute_line_break().map(str::to_string).unwrap_or_else(|| {
-            let parent = layout.parent(target);
-            let chain = parent.map(|p| layout.indent_chain(p)).unwrap_or_default();
-            layout.attribute_line_break(parent, (node.span.start, node.span.end), &layout.own_indent(target), &chain)
+            layout.attribute_line_break(
+                layout.parent(target),
+                (node.span.start, node.span.end),
+                &layout.own_indent(target),
+            )
         });
         let scope = layout.scope(Some(target));
         let line_before = self.line_before(tag.start);
@@ -615,14 +656,14 @@ pub(crate) struct NewElement<'a> {
 impl NewElement<'_> {
     /// Writes `element` (of the transform document) as it lands in the target: at the
     /// end of `out` (the target's text up to there, for columns), at a level indented
-    /// `own` (with `chain` the indentations above it, outermost first), in the namespace
-    /// scope `scope`, with long start tags wrapped with `line_break`.
+    /// `own`, one indentation step being `step` there, in the namespace scope `scope`, with
+    /// a long start tag wrapped with `line_break`.
     pub(crate) fn write(
         &self,
         out: &mut String,
         element: usize,
         own: &str,
-        chain: &[String],
+        step: &str,
         scope: &NsScope,
         line_break: &str,
     ) {
@@ -683,7 +724,7 @@ impl NewElement<'_> {
             .find_map(|&c| indent_of(&self.text[self.doc.nodes[c].span.clone()]).map(str::to_string));
         let mut current: Option<String> = None;
         let child_indent = |current: &Option<String>| {
-            current.clone().or_else(|| lookahead.clone()).unwrap_or_else(|| format!("{own}{}", one_tab(chain)))
+            current.clone().or_else(|| lookahead.clone()).unwrap_or_else(|| format!("{own}{step}"))
         };
         let mut prev: Option<ItemKind> = None;
         for &c in children {
@@ -710,10 +751,11 @@ impl NewElement<'_> {
                     }
                     if let ItemKind::Element(e) = kind {
                         // Its long start tag wraps one step deeper than its own level.
-                        let inner_break = format!("{indent}{}", one_tab(chain));
-                        let mut inner_chain = chain.to_vec();
-                        inner_chain.push(indent.clone());
-                        self.write(out, e, &indent, &inner_chain, &scope, &inner_break);
+                        let inner_break = format!("{indent}{step}");
+                        let inner_step = extension(own, &indent).unwrap_or(step).to_string();
+                        stacker::maybe_grow(RED_ZONE, GROW, || {
+                            self.write(out, e, &indent, &inner_step, &scope, &inner_break);
+                        });
                     } else {
                         out.push_str(&with_eol(raw, self.eol));
                     }
@@ -809,7 +851,7 @@ mod tests {
     fn layout_of_a_document() {
         let text = "<?xml version=\"1.0\"?>\n<c>\n  <a>\n    <x/>\n  </a>\n  <b/>\n  <e></e>\n</c>\n";
         let doc = parse(text).unwrap();
-        let layout = Layout { doc: &doc, text };
+        let layout = Layout::new(&doc, text);
         let find = |name: &str| {
             (0..doc.nodes.len())
                 .find(|&i| matches!(&doc.nodes[i].kind, Kind::Element { qname, .. } if qname == name))
@@ -818,6 +860,15 @@ mod tests {
         assert_eq!(layout.own_indent(find("c")), "\n");
         assert_eq!(layout.own_indent(find("a")), "\n  ");
         assert_eq!(layout.own_indent(find("x")), "\n    ");
+        for name in ["c", "a", "x", "e"] {
+            let mut chain = Vec::new();
+            let mut at = Some(find(name));
+            while let Some(n) = at {
+                chain.insert(0, layout.own_indent(n));
+                at = layout.parent(n);
+            }
+            assert_eq!(layout.step(find(name)), one_tab(&chain), "{name}");
+        }
         // No whitespace inside <e>: the level above plus one step.
         assert_eq!(layout.level_indent(Some(find("e")), doc.nodes[find("e")].span.end), "\n    ");
         // Removing <b/> takes the line break and indentation before it.

@@ -184,11 +184,11 @@ impl TransformFile {
         scope
     }
 
-    /// The prefixes the XPath of `element` may use: those in force there, the default
-    /// namespace as `_defaultNamespace` (the reference's name for it).
-    fn namespaces(&self, element: usize) -> Namespaces {
+    /// The prefixes the XPath of an element with the declarations `scope` in force may
+    /// use: those, the default namespace as `_defaultNamespace` (the reference's name for it).
+    fn namespaces(scope: &NsScope) -> Namespaces {
         let mut prefixes = std::collections::HashMap::new();
-        for (prefix, uri) in self.scope(element).bound {
+        for (prefix, uri) in scope.bound.clone() {
             if prefix.is_empty() {
                 if !uri.is_empty() {
                     prefixes.insert("_defaultNamespace".to_string(), uri);
@@ -310,6 +310,8 @@ impl Transform {
 struct Context {
     element: usize,
     parent: Option<usize>,
+    /// The namespace declarations in force at the element.
+    scope: NsScope,
     namespaces: Namespaces,
     xpath: Option<Result<String, XdtError>>,
     parent_xpath: Option<Result<String, XdtError>>,
@@ -331,7 +333,7 @@ struct Target<'a> {
 
 impl Target<'_> {
     fn layout(&self) -> Layout<'_> {
-        Layout { doc: &self.doc, text: &self.text }
+        Layout::new(&self.doc, &self.text)
     }
 
     fn location(&self, element: usize) -> Location {
@@ -446,16 +448,21 @@ impl Engine<'_> {
             .collect();
         for element in children {
             let context = self.contexts.len();
+            let mut scope = parent.map(|p| self.contexts[p].scope.clone()).unwrap_or_default();
+            scope.declare_all(&self.tf.tag(element));
             self.contexts.push(Context {
                 element,
                 parent,
-                namespaces: self.tf.namespaces(element),
+                namespaces: TransformFile::namespaces(&scope),
+                scope,
                 xpath: None,
                 parent_xpath: None,
                 targets: None,
                 parents: None,
             });
-            if let Err(e) = self.handle_element(context) {
+            // Deeply nested transform documents recurse here: grow the stack rather than
+            // overflow it (the XML parser itself is not recursive).
+            if let Err(e) = stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.handle_element(context)) {
                 let location = self.tf.element_location(element);
                 self.report.error(e.at(location));
             }
@@ -534,7 +541,10 @@ impl Engine<'_> {
             }
             Ok(())
         } else {
-            self.apply_once(context, transform, args, targets[0], targets.len(), location)
+            match targets.first() {
+                Some(&first) => self.apply_once(context, transform, args, first, targets.len(), location),
+                None => Ok(()),
+            }
         }
     }
 
@@ -597,6 +607,16 @@ impl Engine<'_> {
     }
 
     fn xpath(&mut self, context: usize) -> Result<String, XdtError> {
+        // Ancestors first, top down, so that a deep transform document does not recurse.
+        let mut pending = Vec::new();
+        let mut at = Some(context);
+        while let Some(c) = at.filter(|&c| self.contexts[c].xpath.is_none()) {
+            pending.push(c);
+            at = self.contexts[c].parent;
+        }
+        for c in pending.into_iter().rev() {
+            self.path(c, false)?;
+        }
         self.path(context, false)
     }
 
@@ -809,9 +829,8 @@ impl Engine<'_> {
         line_before: &str,
     ) -> String {
         let layout = self.target.layout();
-        let mut chain = parent.map(|p| layout.indent_chain(p)).unwrap_or_default();
-        let line_break = layout.attribute_line_break(parent, around, own, &chain);
-        chain.push(own.to_string());
+        let line_break = layout.attribute_line_break(parent, around, own);
+        let step = layout.step_below(parent, own);
         let scope = layout.scope(parent);
         let tf = self.tf;
         let drop = |el: usize, a: &TagAttr| tf.is_xdt_attribute(el, &a.name);
@@ -823,7 +842,7 @@ impl Engine<'_> {
             NewElement { doc: &tf.doc, text: &tf.text, drop_attribute: &drop, resolve: &resolve, eol: self.target.eol };
         let mut out = line_before.to_string();
         let start = out.len();
-        writer.write(&mut out, element, own, &chain, &scope, &line_break);
+        writer.write(&mut out, element, own, &step, &scope, &line_break);
         out.split_off(start)
     }
 

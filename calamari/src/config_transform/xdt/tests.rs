@@ -447,3 +447,20 @@ fn untouched_bytes_stay_as_they_were() {
     );
     assert_eq!(transformed(source, &transform), source.replace("&lt;old&gt;", "new"));
 }
+
+#[test]
+fn very_deep_documents_do_not_exhaust_the_stack() {
+    // 2,000 levels with no whitespace: every indentation is worked out from the levels
+    // above, and the transform document nests as deep.
+    let depth = 2_000;
+    let source = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth)).replacen("<a></a>", "<a/>", 1);
+    let transform = format!(
+        "{}<b xdt:Transform=\"Insert\" xdt:Locator=\"XPath(//a[not(a)])\"/>{}",
+        format!("<a {XDT}>") + &"<a>".repeat(depth - 1),
+        "</a>".repeat(depth)
+    );
+    let applied = run(&source, &transform);
+    assert!(!applied.logged_errors, "{:?}", applied.events.iter().find(|e| e.severity != Severity::Message));
+    assert_eq!(applied.text.matches("<b/>").count(), 1);
+    assert!(dom::parse(&applied.text).is_ok());
+}
