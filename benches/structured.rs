@@ -3,7 +3,14 @@
 //! splicing (parse into a tree, set the values, re-serialise), with serde_json as a fast
 //! stand-in for Json.NET.
 //!
+//! `xml_transforms`: the XDT convention on a `Web.config` of 1,000 `appSettings` with a
+//! `Web.Release.config` of 120 transforms (100 `SetAttributes` by `Match(key)`, 10 `Insert`,
+//! 10 `Remove`), files and all; and the configuration variables convention setting 100 of
+//! the 1,000 settings.
+//!
 //! `cargo bench -p calamari --bench structured`
+
+#![allow(clippy::disallowed_methods)] // the bench writes its inputs with std::fs directly
 
 use std::hint::black_box;
 
@@ -88,5 +95,67 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A `Web.config` of `n` settings and a transform touching 120 of them.
+fn web_config(n: usize) -> (String, String) {
+    let mut config =
+        String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<configuration>\r\n  <appSettings>\r\n");
+    for i in 0..n {
+        config.push_str(&format!("    <add key=\"Setting{i}\" value=\"dev {i}\" />\r\n"));
+    }
+    config.push_str("  </appSettings>\r\n</configuration>\r\n");
+    let mut transform = String::from(
+        "<?xml version=\"1.0\"?>\n<configuration xmlns:xdt=\"http://schemas.microsoft.com/XML-Document-Transform\">\n  <appSettings>\n",
+    );
+    for i in (0..n).step_by(n / 100).take(100) {
+        transform.push_str(&format!(
+            "    <add key=\"Setting{i}\" value=\"release {i}\" xdt:Transform=\"SetAttributes\" xdt:Locator=\"Match(key)\" />\n"
+        ));
+    }
+    for i in 0..10 {
+        transform.push_str(&format!("    <add key=\"New{i}\" value=\"{i}\" xdt:Transform=\"Insert\" />\n"));
+        transform.push_str(&format!(
+            "    <add key=\"Setting{}\" xdt:Transform=\"Remove\" xdt:Locator=\"Match(key)\" />\n",
+            n - 1 - i
+        ));
+    }
+    transform.push_str("  </appSettings>\n</configuration>\n");
+    (config, transform)
+}
+
+fn bench_transforms(c: &mut Criterion) {
+    let (config, transform) = web_config(1000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut transforms = VariableDictionary::new();
+    transforms.set("Octopus.Action.Package.AutomaticallyRunConfigurationTransformationFiles", Some("True".into()));
+    let mut settings = VariableDictionary::new();
+    for i in (0..1000).step_by(10) {
+        settings.set(format!("Setting{i}"), Some(format!("prod {i}")));
+    }
+    let (log, _, _) = calamari::Log::capture();
+    let mut group = c.benchmark_group("xml_transforms");
+    group.throughput(Throughput::Bytes(config.len() as u64));
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    group.bench_function("transform_1000_settings_120_transforms", |b| {
+        b.iter_batched(
+            || {
+                write("Web.config", &config);
+                write("Web.Release.config", &transform);
+                transforms.clone()
+            },
+            |mut vars| calamari::apply_configuration_transforms(dir.path(), &mut vars, &log).unwrap(),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    std::fs::remove_file(dir.path().join("Web.Release.config")).unwrap();
+    group.bench_function("config_variables_1000_settings_100_set", |b| {
+        b.iter_batched(
+            || write("Web.config", &config),
+            |()| calamari::replace_configuration_variables(dir.path(), &settings, &log).unwrap(),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_transforms);
 criterion_main!(benches);

@@ -17,8 +17,8 @@
 //! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
 
 use crate::{
-    conventions, delta, feeds, isolation, journal, lock, package, package_retention, script, self_install, structured,
-    substitution, variables,
+    config_transform, conventions, delta, feeds, isolation, journal, lock, package, package_retention, script,
+    self_install, structured, substitution, variables,
 };
 
 /// How a command that did not fail ended.
@@ -131,6 +131,9 @@ pub enum Error {
     /// Structured configuration variable replacement failed.
     #[error(transparent)]
     Structured(#[from] structured::Error),
+    /// An XML configuration transform or .NET configuration variables failed.
+    #[error(transparent)]
+    ConfigTransform(#[from] config_transform::Error),
     /// Running a script failed.
     #[error(transparent)]
     Script(#[from] script::Error),
@@ -191,6 +194,7 @@ impl Error {
             Error::Package(e) => package_kind(e),
             Error::Substitution(e) => substitution_kind(e),
             Error::Structured(e) => structured_kind(e),
+            Error::ConfigTransform(e) => config_transform_kind(e),
             Error::Script(e) => script_kind(e),
             Error::Journal(e) => journal_kind(e),
             Error::SelfInstall(e) => self_install_kind(e),
@@ -408,6 +412,18 @@ fn substitution_kind(e: &substitution::Error) -> ErrorKind {
         E::Io(_) => ErrorKind::Unexpected,
         E::Variables(e) | E::Limit { source: e, .. } => variables_kind(e),
         E::Pattern { .. } | E::TemplateSyntax { .. } | E::Template { .. } => ErrorKind::User,
+    }
+}
+
+fn config_transform_kind(e: &config_transform::Error) -> ErrorKind {
+    use config_transform::Error as E;
+    match e {
+        E::Io(_) => ErrorKind::Unexpected,
+        E::Variables(e) => variables_kind(e),
+        // A file that is not XML is the package's (the user's) problem: exit 1, naming it.
+        E::BadDefinition { .. } | E::TransformNotXml { .. } | E::ConfigNotXml { .. } | E::TransformFailed { .. } => {
+            ErrorKind::User
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 //! | substitute `#{...}` in files | [`substitute_in_files`] |
 //! | structured configuration (JSON, YAML, XML, properties) | [`replace_in_files`] |
 //! | the standalone file commands, against a directory already there | [`structured_config_variables`], [`substitute_variables_in_files`], [`substitute_in_files_command`] with a [`TargetDirectory`] |
+//! | XML configuration transforms (XDT), .NET `appSettings`/`connectionStrings` | [`apply_configuration_transforms`], [`replace_configuration_variables`] |
 //! | read the journal, apply retention | [`DeploymentJournal`], [`clean_deployments`] |
 //! | rebuild a package from a delta, make signatures and deltas (Octodiff) | [`apply_delta`], [`create_signature`], [`create_delta`] |
 //! | the machine package cache: register, release locks, clean | [`register_package`], [`release_package_lock`], [`clean_packages`], [`register_package_use`] |
@@ -174,6 +175,7 @@
 //! # }
 //! ```
 
+mod config_transform;
 mod conventions;
 mod delta;
 mod env_vars;
@@ -203,6 +205,7 @@ mod variables;
 mod xml_escape;
 
 // Errors and the exit-code policy.
+pub use config_transform::Error as ConfigTransformError;
 pub use conventions::Error as DeploymentError;
 pub use conventions::release::Error as ReleaseError;
 pub use delta::Error as DeltaError;
@@ -276,6 +279,9 @@ pub use structured::{
     replace_in_files,
 };
 pub use substitution::{SubstitutionSummary, substitute_in_files};
+
+// .NET configuration files: XDT transforms and configuration variables.
+pub use config_transform::{apply_configuration_transforms, replace_configuration_variables};
 
 // Delta compression (Octodiff formats): apply-delta, delta signature, delta create.
 pub use delta::{

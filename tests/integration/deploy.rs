@@ -249,16 +249,6 @@ fn substitution_and_structured_variables_are_gated_by_features() {
 }
 
 #[test]
-fn unsupported_xml_features_warn_once_and_go_on() {
-    let env = TestEnv::new();
-    let pkg = package(&env, "Acme.Test.1.0.0.tar.gz", &[("web.config", "<configuration/>", 0o644)]);
-    let run =
-        deploy(&env, &pkg, &[("Octopus.Action.EnabledFeatures", "Octopus.Features.ConfigurationTransforms", false)]);
-    run.success();
-    assert_eq!(run.stdout.matches("XML configuration transforms").count(), 1, "{}", run.stdout);
-}
-
-#[test]
 fn custom_installation_directory_copies_purges_with_exclusions_and_switches_scripts_there() {
     let env = TestEnv::new();
     let custom = env.path("www/acme");

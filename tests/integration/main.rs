@@ -32,6 +32,8 @@ mod journal;
 mod structured;
 // The standalone file commands: structured-config-variables, substitute-variables-in-files, substitute-in-files.
 mod file_commands;
+// XML configuration transforms (XDT) and .NET configuration variables through deploy-package.
+mod config_transforms;
 // Releases: the atomic current link, shared paths, health gates, rollback, kill -9 trials.
 mod release;
 // apply-delta and delta signature/create: the Octodiff conformance vectors, messages, round trips.

@@ -4,11 +4,13 @@
 //! 2. extract to the staging directory
 //! 3. configured then packaged `PreDeploy` scripts
 //! 4. substitute variables in files (`Octopus.Features.SubstituteInFiles`)
-//! 5. XML transforms / appSettings (not supported: one warning when enabled)
-//! 6. structured configuration variables (`Octopus.Features.JsonConfigurationVariables`)
-//! 7. copy to the custom installation directory
-//! 8. packaged then configured `Deploy` scripts
-//! 9. packaged then configured `PostDeploy` scripts
+//! 5. XML configuration transforms (`Octopus.Features.ConfigurationTransforms`)
+//! 6. .NET configuration variables: `appSettings`, `connectionStrings`,
+//!    `applicationSettings` (`Octopus.Features.ConfigurationVariables`)
+//! 7. structured configuration variables (`Octopus.Features.JsonConfigurationVariables`)
+//! 8. copy to the custom installation directory
+//! 9. packaged then configured `Deploy` scripts
+//! 10. packaged then configured `PostDeploy` scripts
 //!
 //! Around the script stages, the embedded scripts of enabled features run
 //! ([`feature_scripts`]: `BeforePreDeploy` after extraction, `AfterPreDeploy`,
@@ -45,7 +47,7 @@ use crate::journal::{self, DeploymentJournal, JournalEntry};
 use crate::log::Log;
 use crate::package::StagedPackage;
 use crate::variables::{VariableDictionary, names};
-use crate::{Result, package, structured, substitution};
+use crate::{Result, config_transform, package, structured, substitution};
 use feature_scripts::FeatureStage;
 
 pub use already_installed::AlreadyInstalled;
@@ -67,16 +69,15 @@ pub(crate) mod features {
     pub(crate) const SUBSTITUTE_IN_FILES: &str = "Octopus.Features.SubstituteInFiles";
     /// Structured configuration variables.
     pub(crate) const JSON_CONFIGURATION_VARIABLES: &str = "Octopus.Features.JsonConfigurationVariables";
-    /// XML configuration transforms (not supported here).
+    /// XML configuration transforms.
     pub(crate) const CONFIGURATION_TRANSFORMS: &str = "Octopus.Features.ConfigurationTransforms";
-    /// .NET appSettings/connectionStrings replacement (not supported here).
+    /// .NET appSettings/connectionStrings/applicationSettings replacement.
     pub(crate) const CONFIGURATION_VARIABLES: &str = "Octopus.Features.ConfigurationVariables";
     /// Deploy to NGINX (`crate::nginx`).
     pub(crate) const NGINX: &str = "Octopus.Features.Nginx";
 
     /// Features run here, by a convention or through their variables (the custom
-    /// installation directory, the PowerShell edition, which on Linux is always pwsh), or
-    /// warned about by their own convention (transforms, configuration variables).
+    /// installation directory, the PowerShell edition, which on Linux is always pwsh).
     pub(crate) const RUN_HERE: [&str; 9] = [
         CUSTOM_SCRIPTS,
         NGINX,
@@ -268,7 +269,7 @@ const fn step(
 }
 
 /// The conventions of `deploy-package`, in order (see the module documentation).
-const PIPELINE: [Step; 22] = [
+const PIPELINE: [Step; 23] = [
     step("features this Calamari does not run", Applies::Always, warn_features_not_run, plan::features_not_run),
     step(
         "release: current link, lock and settings",
@@ -303,7 +304,8 @@ const PIPELINE: [Step; 22] = [
         plan::after_pre_deploy,
     ),
     step("substitute variables in files", Applies::Always, substitute_in_files, plan::substitution),
-    step("configuration transforms", Applies::Always, unsupported_features, plan::config_transforms),
+    step("configuration transforms", Applies::Always, configuration_transforms, plan::config_transforms),
+    step("configuration variables", Applies::Always, configuration_variables, plan::config_variables),
     step("structured configuration variables", Applies::Always, structured_variables, plan::structured_variables),
     step(
         "copy to custom installation directory",
@@ -464,18 +466,22 @@ fn features_not_run(variables: &VariableDictionary) -> Result<Vec<String>> {
     Ok(warnings)
 }
 
-fn unsupported_features(d: &mut Deployment<'_>) -> Result<()> {
-    let transforms = d.variables.is_feature_enabled(features::CONFIGURATION_TRANSFORMS)?;
-    let app_settings = d.variables.is_feature_enabled(features::CONFIGURATION_VARIABLES)?
-        && d.variables.get_flag("Octopus.Action.Package.AutomaticallyUpdateAppSettingsAndConnectionStrings", false)?;
-    if transforms || app_settings {
-        d.log.warn(
-            "XML configuration transforms and .NET configuration variables (appSettings/connectionStrings) are not \
-             supported by this Calamari; the files were left as they are. Use structured configuration variables or \
-             substitute variables in files instead.",
-        );
+/// XDT transforms (`Web.Release.config` onto `Web.config`, and the explicit ones).
+fn configuration_transforms(d: &mut Deployment<'_>) -> Result<()> {
+    if !d.variables.is_feature_enabled(features::CONFIGURATION_TRANSFORMS)? {
+        return Ok(());
     }
-    Ok(())
+    config_transform::apply_configuration_transforms(&d.current_directory, d.variables, d.log)
+}
+
+/// `appSettings`, `connectionStrings` and `applicationSettings` values from variables.
+fn configuration_variables(d: &mut Deployment<'_>) -> Result<()> {
+    if !d.variables.is_feature_enabled(features::CONFIGURATION_VARIABLES)?
+        || !d.variables.get_flag(config_transform::variable_names::UPDATE_APP_SETTINGS, false)?
+    {
+        return Ok(());
+    }
+    config_transform::replace_configuration_variables(&d.current_directory, d.variables, d.log)
 }
 
 fn structured_variables(d: &mut Deployment<'_>) -> Result<()> {

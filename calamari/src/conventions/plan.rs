@@ -294,13 +294,26 @@ pub(super) fn substitution(p: &mut Plan<'_>) -> Result<()> {
 }
 
 pub(super) fn config_transforms(p: &mut Plan<'_>) -> Result<()> {
-    let transforms = p.variables.is_feature_enabled(features::CONFIGURATION_TRANSFORMS)?;
-    let app_settings = p.variables.is_feature_enabled(features::CONFIGURATION_VARIABLES)?;
-    if transforms || app_settings {
-        p.say("would warn: XML configuration transforms and configuration variables are not run by this Calamari");
-    } else {
-        p.say("not enabled");
+    if !p.variables.is_feature_enabled(features::CONFIGURATION_TRANSFORMS)? {
+        p.say(format!("not enabled ({})", features::CONFIGURATION_TRANSFORMS));
+        return Ok(());
     }
+    crate::config_transform::apply_configuration_transforms(&p.planned, p.variables, &Log::capture().0)?;
+    p.say("would apply the XML configuration transforms (diffs below)");
+    p.files_touched = true;
+    Ok(())
+}
+
+pub(super) fn config_variables(p: &mut Plan<'_>) -> Result<()> {
+    if !p.variables.is_feature_enabled(features::CONFIGURATION_VARIABLES)?
+        || !p.variables.get_flag(crate::config_transform::variable_names::UPDATE_APP_SETTINGS, false)?
+    {
+        p.say("not enabled");
+        return Ok(());
+    }
+    crate::config_transform::replace_configuration_variables(&p.planned, p.variables, &Log::capture().0)?;
+    p.say("would replace appSettings, connectionStrings and applicationSettings values in *.config (diffs below)");
+    p.files_touched = true;
     Ok(())
 }
 

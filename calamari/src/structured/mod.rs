@@ -345,7 +345,7 @@ pub fn replace(content: &[u8], format: Format, variables: &VariableDictionary) -
 /// `output` in the file's encoding, or as UTF-8 when that cannot represent it; an XML
 /// declaration then names `utf-8`, as the reference's writer declares the encoding it
 /// actually writes.
-fn encode_for(
+pub(crate) fn encode_for(
     format: Format,
     output: &str,
     encoding: &crate::text_encoding::TextEncoding,

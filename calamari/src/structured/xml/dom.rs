@@ -16,7 +16,7 @@ use quick_xml::events::attributes::AttrError;
 use quick_xml::reader::Reader;
 
 /// The namespace the `xml` prefix is bound to without a declaration.
-pub(super) const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
+pub(crate) const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// Why a text is not a well-formed XML document. Positions are byte offsets in the text.
 #[derive(Debug, thiserror::Error)]
@@ -93,20 +93,20 @@ pub enum XmlSyntaxError {
 
 /// An attribute as written in the document.
 #[derive(Debug, Clone)]
-pub(super) struct Attr {
-    pub(super) prefix: Option<String>,
-    pub(super) local: String,
-    pub(super) ns: Option<String>,
-    pub(super) value: String,
+pub(crate) struct Attr {
+    pub(crate) prefix: Option<String>,
+    pub(crate) local: String,
+    pub(crate) ns: Option<String>,
+    pub(crate) value: String,
     /// The value's span, inside the quotes.
-    pub(super) span: Range<usize>,
+    pub(crate) span: Range<usize>,
     /// The quote character around the value.
-    pub(super) quote: u8,
+    pub(crate) quote: u8,
 }
 
 /// What a node is, with the spans a replacement needs.
 #[derive(Debug, Clone)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Element {
         qname: String,
         local: String,
@@ -141,31 +141,34 @@ pub(super) enum Kind {
 
 /// A node with its links, as indexes into [`Document`]'s node list.
 #[derive(Debug, Clone)]
-pub(super) struct XNode {
-    pub(super) kind: Kind,
-    pub(super) parent: Option<usize>,
-    pub(super) children: Vec<usize>,
+pub(crate) struct XNode {
+    pub(crate) kind: Kind,
+    /// The whole node as written: from its first byte to its last (an element's end tag
+    /// included; the entity references of a text node included).
+    pub(crate) span: Range<usize>,
+    pub(crate) parent: Option<usize>,
+    pub(crate) children: Vec<usize>,
 }
 
 /// A parsed document: the nodes in document order, with the top-level ones listed.
 #[derive(Debug)]
 pub(crate) struct Document {
-    pub(super) nodes: Vec<XNode>,
-    pub(super) top: Vec<usize>,
+    pub(crate) nodes: Vec<XNode>,
+    pub(crate) top: Vec<usize>,
     /// Every prefix declared anywhere, bound to its first declaration's URI.
-    pub(super) namespaces: HashMap<String, String>,
+    pub(crate) namespaces: HashMap<String, String>,
     /// The root element's default namespace.
-    pub(super) default_ns: Option<String>,
+    pub(crate) default_ns: Option<String>,
     /// Each later declaration of a prefix with another URI, in document order:
     /// `(prefix, its URI, the URI the prefix is already bound to)`.
-    pub(super) duplicate_prefixes: Vec<(String, String, String)>,
+    pub(crate) duplicate_prefixes: Vec<(String, String, String)>,
 }
 
 fn offset(text: &str, slice: &str) -> usize {
     slice.as_ptr() as usize - text.as_ptr() as usize
 }
 
-pub(super) fn split_qname(qname: &str) -> (Option<String>, String) {
+pub(crate) fn split_qname(qname: &str) -> (Option<String>, String) {
     match qname.split_once(':') {
         Some((p, l)) => (Some(p.to_string()), l.to_string()),
         None => (None, qname.to_string()),
@@ -178,6 +181,19 @@ pub(super) fn split_qname(qname: &str) -> (Option<String>, String) {
 /// An [`XmlSyntaxError`] with the byte position, for any well-formedness error quick-xml
 /// finds, a missing or second root element, text outside the root, or unclosed elements.
 pub(crate) fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
+    parse_with(text, true)
+}
+
+/// As [`parse`], but a text with no root element (only a declaration, comments, blanks) is
+/// an empty document rather than an error: what a transform that removed the root leaves.
+///
+/// # Errors
+/// As [`parse`], except [`XmlSyntaxError::MissingRoot`].
+pub(crate) fn parse_allowing_no_root(text: &str) -> Result<Document, XmlSyntaxError> {
+    parse_with(text, false)
+}
+
+fn parse_with(text: &str, require_root: bool) -> Result<Document, XmlSyntaxError> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     reader.config_mut().check_comments = true;
@@ -313,6 +329,7 @@ pub(crate) fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
                 if let Kind::Element { content: Some(c), .. } = &mut doc.nodes[open].kind {
                     c.end = before;
                 }
+                doc.nodes[open].span.end = after;
                 continue;
             }
             Event::Text(_) | Event::GeneralRef(_) => unreachable!("text is gathered above"),
@@ -340,7 +357,7 @@ pub(crate) fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
         };
         let is_start = matches!(event, Event::Start(_));
         let index = doc.nodes.len();
-        doc.nodes.push(XNode { kind, parent, children: Vec::new() });
+        doc.nodes.push(XNode { kind, span: before..after, parent, children: Vec::new() });
         match parent {
             Some(p) => doc.nodes[p].children.push(index),
             None => doc.top.push(index),
@@ -355,7 +372,7 @@ pub(crate) fn parse(text: &str) -> Result<Document, XmlSyntaxError> {
     if !stack.is_empty() {
         return Err(XmlSyntaxError::UnclosedElements);
     }
-    if roots == 0 {
+    if roots == 0 && require_root {
         return Err(XmlSyntaxError::MissingRoot);
     }
     Ok(doc)
@@ -375,21 +392,26 @@ fn push_text(doc: &mut Document, parent: Option<usize>, text: &str, span: Range<
         .map_err(|source| XmlSyntaxError::Text { source, position: span.start })?
         .into_owned();
     let index = doc.nodes.len();
-    doc.nodes.push(XNode { kind: Kind::Text { value, span }, parent: Some(parent), children: Vec::new() });
+    doc.nodes.push(XNode {
+        kind: Kind::Text { value, span: span.clone() },
+        span,
+        parent: Some(parent),
+        children: Vec::new(),
+    });
     doc.nodes[parent].children.push(index);
     Ok(())
 }
 
 /// A node an expression can select.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) enum NodeRef {
+pub(crate) enum NodeRef {
     Root,
     Node(usize),
     Attr(usize, usize),
 }
 
 impl Document {
-    pub(super) fn children(&self, n: NodeRef) -> &[usize] {
+    pub(crate) fn children(&self, n: NodeRef) -> &[usize] {
         match n {
             NodeRef::Root => &self.top,
             NodeRef::Node(i) => &self.nodes[i].children,
@@ -397,7 +419,7 @@ impl Document {
         }
     }
 
-    pub(super) fn descendants(&self, n: NodeRef, out: &mut Vec<NodeRef>) {
+    pub(crate) fn descendants(&self, n: NodeRef, out: &mut Vec<NodeRef>) {
         let mut stack: Vec<usize> = self.children(n).iter().rev().copied().collect();
         while let Some(i) = stack.pop() {
             out.push(NodeRef::Node(i));
@@ -405,7 +427,7 @@ impl Document {
         }
     }
 
-    pub(super) fn string_value(&self, n: NodeRef) -> String {
+    pub(crate) fn string_value(&self, n: NodeRef) -> String {
         match n {
             NodeRef::Attr(e, a) => match &self.nodes[e].kind {
                 Kind::Element { attrs, .. } => attrs[a].value.clone(),
@@ -422,7 +444,7 @@ impl Document {
         }
     }
 
-    pub(super) fn inner_text(&self, n: NodeRef) -> String {
+    pub(crate) fn inner_text(&self, n: NodeRef) -> String {
         let mut all = Vec::new();
         self.descendants(n, &mut all);
         all.into_iter()
@@ -436,7 +458,7 @@ impl Document {
             .collect()
     }
 
-    pub(super) fn name(&self, n: NodeRef, local_only: bool) -> String {
+    pub(crate) fn name(&self, n: NodeRef, local_only: bool) -> String {
         match n {
             NodeRef::Node(i) => match &self.nodes[i].kind {
                 Kind::Element { qname, local, .. } => {

@@ -1,10 +1,11 @@
 //! Evaluating a compiled expression against a [`Document`]: XPath 1.0 values (node sets,
 //! strings, numbers, booleans) and their conversions, axes, node tests and the supported
 //! functions. [`Document::select`] is what the replacer calls: the nodes a variable name
-//! selects, in document order.
+//! selects, in document order; [`Document::select_in`] is the same with the namespaces and
+//! context node given (XML transforms).
 
-use super::dom::{Document, Kind, NodeRef, XML_NAMESPACE};
-use super::xpath::{Axis, Expr, Test, XPathError, compile};
+use super::dom::{Document, Kind, NodeRef};
+use super::xpath::{Axis, Expr, Namespaces, Test, XPathError, compile};
 
 /// An XPath value.
 #[derive(Debug, Clone)]
@@ -23,14 +24,6 @@ struct Ctx {
 }
 
 impl Document {
-    fn ns_matches(&self, ns: &Option<String>, prefix: &Option<String>, is_attr: bool) -> bool {
-        match prefix {
-            Some(p) if p == "xml" => ns.as_deref() == Some(XML_NAMESPACE),
-            Some(p) => self.namespaces.get(p) == ns.as_ref(),
-            None => ns.is_none() || (!is_attr && ns == &self.default_ns),
-        }
-    }
-
     fn test(&self, n: NodeRef, test: &Test, axis: Axis) -> bool {
         match n {
             NodeRef::Root => matches!(test, Test::Node),
@@ -39,8 +32,9 @@ impl Document {
                 let attr = &attrs[a];
                 match test {
                     Test::Node | Test::Any => true,
-                    Test::Name(p, l) => &attr.local == l && self.ns_matches(&attr.ns, p, true),
-                    Test::PrefixAny(p) => self.namespaces.get(p) == attr.ns.as_ref(),
+                    Test::Unprefixed { local, .. } => &attr.local == local && attr.ns.is_none(),
+                    Test::Qualified { ns, local } => &attr.local == local && attr.ns.as_ref() == Some(ns),
+                    Test::PrefixAny(ns) => attr.ns.as_ref() == Some(ns),
                     Test::AnyPrefix(l) => &attr.local == l,
                     _ => false,
                 }
@@ -50,8 +44,13 @@ impl Document {
                 (Kind::Text { .. } | Kind::CData { .. }, Test::Text) => true,
                 (Kind::Comment { .. }, Test::Comment) => true,
                 (Kind::Element { .. }, Test::Any) => axis != Axis::Attribute,
-                (Kind::Element { local, ns, .. }, Test::Name(p, l)) => local == l && self.ns_matches(ns, p, false),
-                (Kind::Element { ns, .. }, Test::PrefixAny(p)) => self.namespaces.get(p) == ns.as_ref(),
+                (Kind::Element { local, ns, .. }, Test::Unprefixed { local: l, also }) => {
+                    local == l && (ns.is_none() || (also.is_some() && ns == also))
+                }
+                (Kind::Element { local, ns, .. }, Test::Qualified { ns: wanted, local: l }) => {
+                    local == l && ns.as_ref() == Some(wanted)
+                }
+                (Kind::Element { ns, .. }, Test::PrefixAny(wanted)) => ns.as_ref() == Some(wanted),
                 (Kind::Element { local, .. }, Test::AnyPrefix(l)) => local == l,
                 (Kind::Pi { target, .. }, Test::Pi(wanted)) => wanted.as_ref().is_none_or(|w| w == target),
                 _ => false,
@@ -221,11 +220,27 @@ impl Document {
         }
     }
 
+    /// The namespaces a variable name is read with: every prefix the document declares,
+    /// and unprefixed element names matching the root's default namespace too.
+    pub(crate) fn variable_namespaces(&self) -> Namespaces {
+        Namespaces { prefixes: self.namespaces.clone(), unprefixed: self.default_ns.clone() }
+    }
+
     /// The nodes `expr` selects, in document order; an error when it is not an expression
     /// this module understands or does not select nodes.
-    pub(super) fn select(&self, expr: &str) -> Result<Vec<NodeRef>, XPathError> {
-        let compiled = compile(self, expr)?;
-        match self.eval(&compiled, &Ctx { node: NodeRef::Root, position: 1, size: 1 }) {
+    #[cfg(test)]
+    pub(crate) fn select(&self, expr: &str) -> Result<Vec<NodeRef>, XPathError> {
+        self.select_in(expr, &self.variable_namespaces(), NodeRef::Root)
+    }
+
+    /// The nodes `expr` selects from `context` with its names resolved through `ns`, in
+    /// document order.
+    ///
+    /// # Errors
+    /// An expression this module does not understand, or one that does not select nodes.
+    pub(crate) fn select_in(&self, expr: &str, ns: &Namespaces, context: NodeRef) -> Result<Vec<NodeRef>, XPathError> {
+        let compiled = compile(ns, expr)?;
+        match self.eval(&compiled, &Ctx { node: context, position: 1, size: 1 }) {
             Value::Nodes(n) => Ok(n),
             _ => Err(XPathError::NotNodes),
         }

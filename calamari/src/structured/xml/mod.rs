@@ -27,7 +27,7 @@
 pub(crate) mod dom;
 mod eval;
 mod replace;
-mod xpath;
+pub(crate) mod xpath;
 
 pub use dom::XmlSyntaxError;
 pub(crate) use replace::replace;

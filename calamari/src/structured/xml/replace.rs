@@ -64,6 +64,7 @@ pub(crate) fn invalid_markup_warning(xpath: &str, value: &str) -> String {
 /// Replaces every node a candidate variable's XPath selects in `text`.
 pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits) -> Result<(), Attempt> {
     let doc = parse(text).map_err(|e| Attempt::Unparseable(e.into()))?;
+    let namespaces = doc.variable_namespaces();
     for (prefix, uri, existing) in &doc.duplicate_prefixes {
         edits.warn(duplicate_prefix_warning(prefix, uri, existing));
     }
@@ -73,7 +74,7 @@ pub(crate) fn replace(text: &str, candidates: &Candidates<'_>, edits: &mut Edits
         if !name.contains(['/', ':']) {
             continue;
         }
-        let Ok(selected) = doc.select(name) else { continue };
+        let Ok(selected) = doc.select_in(name, &namespaces, NodeRef::Root) else { continue };
         if selected.is_empty() {
             continue;
         }

@@ -1,9 +1,22 @@
-//! The XPath subset variable names are read as: a lexer ([`tokenize`]), a recursive
-//! descent parser into [`Expr`], and [`compile`], which also checks every prefix against
-//! the document's declarations. A name that does not compile is not a structure name;
-//! the evaluator lives in `eval.rs`.
+//! The XPath subset variable names (and XML transforms' locators) are read as: a lexer
+//! ([`tokenize`]), a recursive descent parser into [`Expr`], and [`compile`], which also
+//! resolves every prefix through the [`Namespaces`] in force. A name that does not compile
+//! is not a structure name; the evaluator lives in `eval.rs`.
 
-use super::dom::{Document, split_qname};
+use std::collections::HashMap;
+
+use super::dom::{XML_NAMESPACE, split_qname};
+
+/// How the names of an expression are resolved to namespaces.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Namespaces {
+    /// Each prefix an expression may use, and the namespace URI it stands for (`xml` is
+    /// always known).
+    pub(crate) prefixes: HashMap<String, String>,
+    /// The namespace an unprefixed element name matches besides no namespace: the root's
+    /// default namespace for variable names (XPath 2 style), none for XPath 1.0 (transforms).
+    pub(crate) unprefixed: Option<String>,
+}
 
 /// The most brackets an expression may hold (they nest the recursive parser).
 const MAX_BRACKETS: usize = 64;
@@ -84,11 +97,21 @@ pub(super) enum Axis {
     Parent,
 }
 
-/// What a step keeps of the nodes its axis reaches.
+/// What a step keeps of the nodes its axis reaches. Prefixes are resolved at compile time.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Test {
-    Name(Option<String>, String),
+    /// `local` with no prefix: in no namespace, or (an element) in `also`.
+    Unprefixed {
+        local: String,
+        also: Option<String>,
+    },
+    /// `p:local`: in the namespace `p` stands for.
+    Qualified {
+        ns: String,
+        local: String,
+    },
     Any,
+    /// `p:*`: anything in the namespace `p` stands for.
     PrefixAny(String),
     /// `*:local`: the local name in any namespace, or none (XPath 2).
     AnyPrefix(String),
@@ -242,10 +265,10 @@ fn tokenize(expr: &str) -> Result<Vec<Token>, XPathError> {
     Ok(tokens)
 }
 
-struct ExprParser<'d> {
+struct ExprParser<'n> {
     tokens: Vec<Token>,
     pos: usize,
-    doc: &'d Document,
+    ns: &'n Namespaces,
 }
 
 impl ExprParser<'_> {
@@ -454,14 +477,12 @@ impl ExprParser<'_> {
                 } else if let Some(local) = n.strip_prefix("*:") {
                     Test::AnyPrefix(local.to_string())
                 } else if let Some(p) = n.strip_suffix(":*") {
-                    self.namespace(p)?;
-                    Test::PrefixAny(p.to_string())
+                    Test::PrefixAny(self.namespace(p)?)
                 } else {
-                    let (prefix, local) = split_qname(&n);
-                    if let Some(p) = &prefix {
-                        self.namespace(p)?;
+                    match split_qname(&n) {
+                        (Some(p), local) => Test::Qualified { ns: self.namespace(&p)?, local },
+                        (None, local) => Test::Unprefixed { local, also: self.ns.unprefixed.clone() },
                     }
-                    Test::Name(prefix, local)
                 }
             }
             _ => return Err(XPathError::Expected { expected: "a node test" }),
@@ -476,17 +497,17 @@ impl ExprParser<'_> {
         Ok(Step { axis, test, predicates })
     }
 
-    fn namespace(&self, prefix: &str) -> Result<(), XPathError> {
-        if prefix == "xml" || self.doc.namespaces.contains_key(prefix) {
-            Ok(())
-        } else {
-            Err(XPathError::UndefinedPrefix { prefix: prefix.to_string() })
+    /// The namespace URI `prefix` stands for.
+    fn namespace(&self, prefix: &str) -> Result<String, XPathError> {
+        if prefix == "xml" {
+            return Ok(XML_NAMESPACE.to_string());
         }
+        self.ns.prefixes.get(prefix).cloned().ok_or_else(|| XPathError::UndefinedPrefix { prefix: prefix.to_string() })
     }
 }
 
-/// Compiles an XPath expression against `doc`'s namespaces.
-pub(super) fn compile(doc: &Document, expr: &str) -> Result<Expr, XPathError> {
+/// Compiles an XPath expression, resolving its prefixes through `ns`.
+pub(super) fn compile(ns: &Namespaces, expr: &str) -> Result<Expr, XPathError> {
     // The parser recurses on brackets: bound the nesting so no name can exhaust the stack.
     if expr.chars().filter(|c| matches!(c, '(' | '[')).count() > MAX_BRACKETS {
         return Err(XPathError::TooDeep);
@@ -495,7 +516,7 @@ pub(super) fn compile(doc: &Document, expr: &str) -> Result<Expr, XPathError> {
     if tokens.is_empty() {
         return Err(XPathError::Empty);
     }
-    let mut p = ExprParser { tokens, pos: 0, doc };
+    let mut p = ExprParser { tokens, pos: 0, ns };
     let e = p.or()?;
     if p.pos != p.tokens.len() {
         return Err(XPathError::UnexpectedToken { token: format!("{:?}", p.tokens[p.pos]) });
