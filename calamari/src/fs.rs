@@ -271,9 +271,19 @@ fn parent_or_dot(path: &Path) -> &Path {
 /// Writes `contents` to a new temp file beside `path` (named as [`remove_stale_temp_files`]
 /// recognises), with `mode`, fsync'd; the file is removed when the returned path is dropped.
 fn write_temp_beside(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<tempfile::TempPath> {
+    let mut tmp = create_temp_beside(path, mode)?;
+    tmp.write_all(contents).at("write", tmp.path())?;
+    tmp.as_file().sync_all().at("fsync", tmp.path())?;
+    // Closed now: a run staging thousands of files holds no descriptor per file.
+    Ok(tmp.into_temp_path())
+}
+
+/// Creates an empty temp file beside `path` (named as [`remove_stale_temp_files`]
+/// recognises), with `mode`; the file is removed when the returned value is dropped.
+fn create_temp_beside(path: &Path, mode: Option<u32>) -> Result<tempfile::NamedTempFile> {
     let dir = parent_or_dot(path);
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(&format!(".{file_name}.{TEMP_MARK}{}.", std::process::id()))
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
@@ -282,10 +292,56 @@ fn write_temp_beside(path: &Path, contents: &[u8], mode: Option<u32>) -> Result<
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).at("chmod", tmp.path())?;
     }
-    tmp.write_all(contents).at("write", tmp.path())?;
-    tmp.as_file().sync_all().at("fsync", tmp.path())?;
-    // Closed now: a run staging thousands of files holds no descriptor per file.
-    Ok(tmp.into_temp_path())
+    Ok(tmp)
+}
+
+/// The new contents of an existing file, written piece by piece into a temp file beside
+/// it (with its permission bits) and then handed to [`StagedReplacements::stage_file`]:
+/// what a rewrite that streams uses instead of [`StagedReplacements::stage`]. Dropped
+/// without being staged, the temp file is removed.
+#[derive(Debug)]
+pub struct StagingFile {
+    target: PathBuf,
+    tmp: io::BufWriter<tempfile::NamedTempFile>,
+}
+
+impl StagingFile {
+    /// An empty temp file beside the existing file `target`, with its permission bits.
+    ///
+    /// # Errors
+    /// `target` has no metadata, or the temp file cannot be created.
+    pub fn create(target: &Path) -> Result<StagingFile> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = metadata(target)?.permissions().mode() & 0o7777;
+        let tmp = create_temp_beside(target, Some(mode))?;
+        Ok(StagingFile { target: target.to_path_buf(), tmp: io::BufWriter::with_capacity(64 * 1024, tmp) })
+    }
+
+    /// Appends `bytes`.
+    ///
+    /// # Errors
+    /// The write fails (the error names the temp file).
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.tmp.write_all(bytes).at("write", self.tmp.get_ref().path())
+    }
+
+    /// Empties the file, to write it again from the start.
+    ///
+    /// # Errors
+    /// The file cannot be truncated.
+    pub fn truncate(&mut self) -> Result<()> {
+        use std::io::Seek as _;
+        self.tmp.flush().at("write", self.tmp.get_ref().path())?;
+        let tmp = self.tmp.get_mut();
+        tmp.as_file().set_len(0).at("truncate", tmp.path())?;
+        tmp.rewind().at("seek in", tmp.path())?;
+        Ok(())
+    }
+
+    /// The file this one is to replace.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
 }
 
 /// New contents for existing files, staged as temp files beside them and put in place
@@ -319,6 +375,24 @@ impl StagedReplacements {
         match self.staged.iter_mut().find(|(p, _)| p == path) {
             Some(entry) => entry.1 = tmp,
             None => self.staged.push((path.to_path_buf(), tmp)),
+        }
+        Ok(())
+    }
+
+    /// Stages what was written to `file` as the new contents of its target (replacing what
+    /// was staged for it before): flushed, fsync'd and closed.
+    ///
+    /// # Errors
+    /// The flush or the fsync fails.
+    pub fn stage_file(&mut self, file: StagingFile) -> Result<()> {
+        let StagingFile { target, tmp } = file;
+        let path = tmp.get_ref().path().to_path_buf();
+        let tmp = tmp.into_inner().map_err(|e| IoError { op: "write", path, source: e.into_error() })?;
+        tmp.as_file().sync_all().at("fsync", tmp.path())?;
+        let tmp = tmp.into_temp_path();
+        match self.staged.iter_mut().find(|(p, _)| *p == target) {
+            Some(entry) => entry.1 = tmp,
+            None => self.staged.push((target, tmp)),
         }
         Ok(())
     }

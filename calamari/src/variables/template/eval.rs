@@ -18,12 +18,14 @@ pub(crate) struct Run {
     seen: HashSet<String>,
     pub null: bool,
     max_len: usize,
+    /// Output of this run already handed on (a streamed file's), counted against `max_len`.
+    pub flushed: usize,
 }
 
 impl Run {
     /// A run whose output may be at most `max_len` bytes.
     pub(crate) fn new(max_len: usize) -> Run {
-        Run { missing: Vec::new(), seen: HashSet::new(), null: false, max_len }
+        Run { missing: Vec::new(), seen: HashSet::new(), null: false, max_len, flushed: 0 }
     }
 
     fn miss(&mut self, token: String) {
@@ -139,7 +141,7 @@ impl<'d> Evaluator<'d> {
     #[inline]
     fn push(&self, out: &mut String, s: &str, run: &Run) -> Result<(), Error> {
         self.charge_bytes(s.len())?;
-        if out.len().saturating_add(s.len()) > run.max_len {
+        if run.flushed.saturating_add(out.len()).saturating_add(s.len()) > run.max_len {
             return Err(limit_error(Limit::ValueSize(run.max_len)));
         }
         out.push_str(s);
@@ -199,8 +201,12 @@ impl<'d> Evaluator<'d> {
                 match o {
                     FilterOption::Text(t) => options.push(t.clone()),
                     FilterOption::Token(t) => {
+                        // The option is its own text: what the run has handed on does not count.
+                        let flushed = std::mem::take(&mut run.flushed);
                         let mut s = String::new();
-                        self.token(t, scope, &mut s, run)?;
+                        let r = self.token(t, scope, &mut s, run);
+                        run.flushed = flushed;
+                        r?;
                         options.push(s);
                     }
                 }

@@ -21,6 +21,7 @@ pub(crate) mod filters;
 pub(crate) mod json;
 pub(crate) mod limits;
 pub(crate) mod parser;
+pub(crate) mod stream;
 pub(crate) mod tree;
 mod uri;
 pub(crate) mod version;

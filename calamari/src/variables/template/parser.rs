@@ -1,6 +1,14 @@
 //! A hand-written backtracking parser for the Octostache grammar (`docs/behaviour.md`,
 //! "Templates"). It records the furthest position at which anything failed, which is
 //! where a parse error is reported and what the resilient mode keeps as literal text.
+//!
+//! The parser also notes whether anything it decided depended on the end of the text it
+//! was given (a lookup at or past the last byte). That is what lets [`Chunked`] parse a
+//! text that arrives in pieces (a file being substituted): a token whose parse touched the
+//! end of the buffer is parsed again once more text has arrived, every other token is
+//! final, so the tokens come out exactly as [`for_each_token`] gives them for the whole text.
+
+use std::cell::Cell;
 
 use super::ast::{
     CalcExpr, Condition, Conditional, Expression, Filter, FilterOption, Path, Repetition, Step, Template, Token,
@@ -74,6 +82,121 @@ pub(crate) fn parse_resilient(text: &str) -> Template {
     Template { tokens }
 }
 
+/// Where a buffer holding part of a longer text starts in that text, for the line, column
+/// and offset of a [`ParseError`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// Byte offset of the buffer's first byte.
+    pub offset: usize,
+    /// Newlines before the buffer.
+    pub lines: usize,
+    /// Characters between the last newline before the buffer and the buffer.
+    pub column: usize,
+}
+
+impl Origin {
+    /// 1-based line and column (in characters) of byte `offset` of `buf`, a buffer that
+    /// starts at this origin; `offset` must be a character boundary.
+    pub(crate) fn line_column(&self, buf: &str, offset: usize) -> (usize, usize) {
+        let before = &buf.as_bytes()[..offset];
+        match memchr::memrchr(b'\n', before) {
+            Some(last) => {
+                let newlines = before.iter().filter(|&&b| b == b'\n').count();
+                (self.lines + newlines + 1, buf[last + 1..offset].chars().count() + 1)
+            }
+            None => (self.lines + 1, self.column + buf[..offset].chars().count() + 1),
+        }
+    }
+
+    /// The origin of `buf[consumed..]`.
+    pub(crate) fn advance(&mut self, buf: &str, consumed: usize) {
+        let before = &buf.as_bytes()[..consumed];
+        match memchr::memrchr(b'\n', before) {
+            Some(last) => {
+                self.lines += before.iter().filter(|&&b| b == b'\n').count();
+                self.column = buf[last + 1..consumed].chars().count();
+            }
+            None => self.column += buf[..consumed].chars().count(),
+        }
+        self.offset += consumed;
+    }
+}
+
+/// What [`Chunked::next`] found at a position.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// A token and where it ends.
+    Token(Token, usize),
+    /// No token starts here: the error halting mode reports, and where the resilient mode
+    /// goes on (the fragment up to there is kept as literal text).
+    Unparseable(ParseError, usize),
+    /// The answer depends on text after the buffer's end: call again with more.
+    More,
+}
+
+/// Parses a text that arrives in pieces, one top-level token at a time, with the same
+/// results as [`for_each_token`] over the whole text. The caller keeps the text not yet
+/// consumed in a buffer, appends to it, and asks for the token at a position; a token is
+/// only given once nothing after the buffer can change it. Tokens are bounded only by the
+/// text: an `#{if}` or `#{each}` holds its whole body, so the buffer grows to hold it.
+#[derive(Debug, Default)]
+pub(crate) struct Chunked {
+    /// The parser's `unclosed` (absolute offset) and `too_deep`, carried from one token to
+    /// the next as [`for_each_token`]'s single parser carries them.
+    unclosed: Option<(usize, &'static str)>,
+    too_deep: bool,
+}
+
+/// Bytes of look-ahead that plain text needs to be split safely (`###{` is four bytes).
+const TEXT_LOOKAHEAD: usize = 4;
+
+impl Chunked {
+    /// The token at `pos` of `buf` (which starts at `origin`); `last` when the buffer runs
+    /// to the end of the text.
+    pub(crate) fn next(&mut self, buf: &str, origin: Origin, pos: usize, last: bool) -> Next {
+        if !last && pos + TEXT_LOOKAHEAD >= buf.len() {
+            return Next::More;
+        }
+        let mut p = Parser::new(buf);
+        p.origin = origin;
+        p.unclosed = self.unclosed.and_then(|(at, e)| at.checked_sub(origin.offset).map(|at| (at, e)));
+        p.too_deep = self.too_deep;
+        p.furthest = pos;
+        let found = if p.starts(pos, "#{") {
+            p.hash_token(pos)
+        } else if last {
+            p.text(pos, buf.len())
+        } else {
+            // Plain text is split where no escape (`##{`, `###{`) can straddle the end.
+            let mut stop = buf.len() - TEXT_LOOKAHEAD;
+            while !buf.is_char_boundary(stop) {
+                stop -= 1;
+            }
+            if stop <= pos {
+                return Next::More;
+            }
+            p.text(pos, stop)
+        };
+        // The error is made before deciding: what it says of the end counts too.
+        let error = if found.is_none() { Some(p.error()) } else { None };
+        if !last && p.hit_end.get() {
+            return Next::More;
+        }
+        self.unclosed = p.unclosed.map(|(at, e)| (at + origin.offset, e));
+        self.too_deep = p.too_deep;
+        match (found, error) {
+            (Some((t, q)), _) => Next::Token(t, q),
+            (None, error) => {
+                let mut stop = p.furthest.max(pos + 2).min(buf.len());
+                while !buf.is_char_boundary(stop) {
+                    stop += 1;
+                }
+                Next::Unparseable(error.expect("made above when no token was found"), stop)
+            }
+        }
+    }
+}
+
 /// Parses `text` one top-level token at a time, handing each (with its byte offset) to
 /// `f` as soon as it is parsed (so a large text never has its whole syntax tree in memory). Halting mode
 /// stops at the first `#{` that starts no valid token and returns its [`ParseError`];
@@ -145,6 +268,11 @@ pub(crate) struct Parser<'a> {
     /// re-parse: when parsing fails, that is the likeliest reason, whatever alternative
     /// reading of the `#{` got furthest on the second pass.
     unclosed: Option<(usize, &'static str)>,
+    /// Set when a decision looked at (or for) a byte at or past the end of `s`: with more
+    /// text after it, the parse could come out differently ([`Chunked`]).
+    hit_end: Cell<bool>,
+    /// Where `s` starts in the whole text, for error positions.
+    origin: Origin,
 }
 
 fn is_ident_char(c: char) -> bool {
@@ -166,7 +294,25 @@ impl<'a> Parser<'a> {
             too_deep: false,
             calc_operands: 0,
             unclosed: None,
+            hit_end: Cell::new(false),
+            origin: Origin::default(),
         }
+    }
+
+    /// Notes that a decision depended on where the text ends.
+    #[inline]
+    fn touch_end(&self) {
+        self.hit_end.set(true);
+    }
+
+    /// The byte at `pos`, noting a look past the end.
+    #[inline]
+    fn byte(&self, pos: usize) -> Option<u8> {
+        let b = self.b.get(pos).copied();
+        if b.is_none() {
+            self.touch_end();
+        }
+        b
     }
 
     fn fail<T>(&mut self, pos: usize, expected: &'static str) -> Option<T> {
@@ -183,11 +329,12 @@ impl<'a> Parser<'a> {
             _ => (self.furthest, self.expected),
         };
         let offset = furthest.min(self.s.len());
-        let before = &self.s[..offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let (line, column) = self.origin.line_column(self.s, offset);
         let found = match self.s[offset..].chars().next() {
-            None => "end of input".to_string(),
+            None => {
+                self.touch_end();
+                "end of input".to_string()
+            }
             Some(c) => format!("'{}'", c.escape_debug()),
         };
         let message = if self.too_deep {
@@ -197,18 +344,27 @@ impl<'a> Parser<'a> {
         } else {
             format!("Parsing failure at line {line}, column {column}: unexpected {found}; expected {expected}")
         };
-        ParseError { message, line, column, offset }
+        ParseError { message, line, column, offset: self.origin.offset + offset }
     }
 
     fn char_at(&self, pos: usize) -> Option<char> {
+        if pos >= self.b.len() {
+            self.touch_end();
+        }
         self.s.get(pos..).and_then(|r| r.chars().next())
     }
 
     fn starts(&self, pos: usize, lit: &str) -> bool {
+        if pos + lit.len() > self.b.len() {
+            self.touch_end();
+        }
         self.b.get(pos..).is_some_and(|r| r.starts_with(lit.as_bytes()))
     }
 
     fn starts_ci(&self, pos: usize, lit: &str) -> bool {
+        if pos + lit.len() > self.b.len() {
+            self.touch_end();
+        }
         self.b.get(pos..pos + lit.len()).is_some_and(|r| r.eq_ignore_ascii_case(lit.as_bytes()))
     }
 
@@ -248,7 +404,11 @@ impl<'a> Parser<'a> {
     /// Tokens until one cannot be parsed (or, in a body, until `#{else}`/`#{elseif`).
     pub(crate) fn tokens(&mut self, mut pos: usize, in_body: bool) -> (Vec<Token>, usize) {
         let mut out = Vec::new();
-        while pos < self.s.len() {
+        loop {
+            if pos >= self.s.len() {
+                self.touch_end();
+                break;
+            }
             if in_body && (self.starts(pos, "#{else}") || self.is_elseif(pos)) {
                 break;
             }
@@ -268,7 +428,7 @@ impl<'a> Parser<'a> {
     }
 
     fn token(&mut self, pos: usize) -> Option<(Token, usize)> {
-        if self.starts(pos, "#{") { self.hash_token(pos) } else { self.text(pos) }
+        if self.starts(pos, "#{") { self.hash_token(pos) } else { self.text(pos, self.s.len()) }
     }
 
     /// A token starting at `#{`: conditional, calculation, repetition or substitution.
@@ -288,22 +448,34 @@ impl<'a> Parser<'a> {
         r
     }
 
-    fn text(&mut self, pos: usize) -> Option<(Token, usize)> {
+    /// Plain text from `pos`, unescaping `##{`, up to the next `#{` that starts a token, or
+    /// up to `stop` (a character boundary, at least four bytes before the end unless it is
+    /// the end): a split there gives the same text as going on.
+    fn text(&mut self, pos: usize, stop: usize) -> Option<(Token, usize)> {
         let len = self.b.len();
         let mut out = String::new();
         let mut i = pos;
-        while i < len {
-            let Some(off) = memchr::memchr(b'#', &self.b[i..]) else {
-                out.push_str(&self.s[i..]);
-                i = len;
+        while i < stop {
+            let Some(off) = memchr::memchr(b'#', &self.b[i..stop]) else {
+                if stop == len {
+                    self.touch_end();
+                }
+                out.push_str(&self.s[i..stop]);
+                i = stop;
                 break;
             };
             out.push_str(&self.s[i..i + off]);
             i += off;
             if i + 1 == len {
+                self.touch_end();
                 out.push('#');
                 i += 1;
-            } else if self.starts(i, "###{") && i + 4 < len {
+            } else if self.starts(i, "###{") && {
+                if i + 4 >= len {
+                    self.touch_end();
+                }
+                i + 4 < len
+            } {
                 out.push('#');
                 i += 2;
             } else if self.starts(i, "##{") {
@@ -423,17 +595,23 @@ impl<'a> Parser<'a> {
             let start = pos + 2;
             return match memchr::memmem::find(&self.b[start..], b"\\\"") {
                 Some(off) => Some((self.s[start..start + off].to_string(), start + off + 2)),
-                None => self.fail(self.s.len(), "'\\\"'"),
+                None => {
+                    self.touch_end();
+                    self.fail(self.s.len(), "'\\\"'")
+                }
             };
         }
-        if self.b.get(pos) != Some(&b'"') {
+        if self.byte(pos) != Some(b'"') {
             return self.fail(pos, "'\"'");
         }
         let start = pos + 1;
         match memchr::memchr2(b'"', b'#', &self.b[start..]) {
             Some(off) if self.b[start + off] == b'"' => Some((self.s[start..start + off].to_string(), start + off + 1)),
             Some(off) => self.fail(start + off, "'\"'"),
-            None => self.fail(self.s.len(), "'\"'"),
+            None => {
+                self.touch_end();
+                self.fail(self.s.len(), "'\"'")
+            }
         }
     }
 
@@ -449,7 +627,7 @@ impl<'a> Parser<'a> {
         let (mut left, mut p) = self.calc_product(pos)?;
         loop {
             let q = self.skip_ws(p);
-            let Some(&op) = self.b.get(q).filter(|c| matches!(c, b'+' | b'-')) else { break };
+            let Some(op) = self.byte(q).filter(|c| matches!(c, b'+' | b'-')) else { break };
             let Some((right, r)) = self.calc_product(q + 1) else { break };
             left = CalcExpr::Binary(Box::new(left), op as char, Box::new(right));
             p = r;
@@ -461,7 +639,7 @@ impl<'a> Parser<'a> {
         let (mut left, mut p) = self.calc_factor(pos)?;
         loop {
             let q = self.skip_ws(p);
-            let Some(&op) = self.b.get(q).filter(|c| matches!(c, b'*' | b'/')) else { break };
+            let Some(op) = self.byte(q).filter(|c| matches!(c, b'*' | b'/')) else { break };
             let Some((right, r)) = self.calc_factor(q + 1) else { break };
             left = CalcExpr::Binary(Box::new(left), op as char, Box::new(right));
             p = r;
@@ -476,7 +654,7 @@ impl<'a> Parser<'a> {
             return self.fail(pos, "less nesting");
         }
         let p = self.skip_ws(pos);
-        match self.b.get(p) {
+        match self.byte(p) {
             Some(b'(') => {
                 self.depth += 1;
                 let r = stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.calc_sum(p + 1));
@@ -495,12 +673,12 @@ impl<'a> Parser<'a> {
             }
             Some(c) if c.is_ascii_digit() => {
                 let mut q = p;
-                while self.b.get(q).is_some_and(u8::is_ascii_digit) {
+                while self.byte(q).is_some_and(|c| c.is_ascii_digit()) {
                     q += 1;
                 }
-                if self.b.get(q) == Some(&b'.') && self.b.get(q + 1).is_some_and(u8::is_ascii_digit) {
+                if self.byte(q) == Some(b'.') && self.byte(q + 1).is_some_and(|c| c.is_ascii_digit()) {
                     q += 1;
-                    while self.b.get(q).is_some_and(u8::is_ascii_digit) {
+                    while self.byte(q).is_some_and(|c| c.is_ascii_digit()) {
                         q += 1;
                     }
                 }
@@ -550,7 +728,7 @@ impl<'a> Parser<'a> {
         let mut last_nested = false;
         loop {
             let q = if last_nested { p } else { self.skip_ws(p) };
-            if self.b.get(q) != Some(&b'|') {
+            if self.byte(q) != Some(b'|') {
                 if filters.is_empty() && path.is_none() {
                     return self.fail(q, "a variable name or '|'");
                 }
@@ -592,7 +770,7 @@ impl<'a> Parser<'a> {
     }
 
     fn option(&mut self, pos: usize) -> Option<(FilterOption, usize)> {
-        match self.b.get(pos) {
+        match self.byte(pos) {
             Some(b'"') | Some(b'\\') => self.quoted(pos).map(|(t, q)| (FilterOption::Text(t), q)),
             Some(b'#') if self.starts(pos, "#{") => {
                 let (t, q) = self.hash_token(pos)?;
@@ -611,7 +789,7 @@ impl<'a> Parser<'a> {
             }
             if c.is_whitespace() {
                 let n = q + c.len_utf8();
-                match self.b.get(n) {
+                match self.byte(n) {
                     Some(b'|') | Some(b'}') => break,
                     _ => {}
                 }
@@ -635,7 +813,7 @@ impl<'a> Parser<'a> {
         let (text, offset, mut p) = self.identifier(pos)?;
         let mut steps = vec![Step::Identifier { text, offset }];
         loop {
-            match self.b.get(p) {
+            match self.byte(p) {
                 Some(b'.') => match self.identifier(p + 1) {
                     Some((text, offset, q)) => {
                         steps.push(Step::Identifier { text, offset });
@@ -674,7 +852,7 @@ impl<'a> Parser<'a> {
         let mut depth = 0usize;
         let mut q = start;
         loop {
-            match self.b.get(q) {
+            match self.byte(q) {
                 None => return self.fail(q, "']'"),
                 Some(b'[') => depth += 1,
                 Some(b']') if depth == 0 => break,
