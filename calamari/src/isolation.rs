@@ -433,7 +433,7 @@ impl Wait<'_> {
                     None => return Ok(()),
                     Some(signal) => {
                         let _ = rustix::fs::flock(file, FlockOperation::Unlock);
-                        let name = crate::script::process::signal_name(signal);
+                        let name = crate::signals::signal_name(signal);
                         return Err(Error::Cancelled { mutex: self.mutex.to_string(), signal, name });
                     }
                 },
@@ -441,7 +441,7 @@ impl Wait<'_> {
                 Err(e) => return Err(std::io::Error::from(e)).at("lock", path).map_err(Error::from),
             }
             if let Some(signal) = crate::signals::received().filter(|_| signals.is_some()) {
-                let name = crate::script::process::signal_name(signal);
+                let name = crate::signals::signal_name(signal);
                 return Err(Error::Cancelled { mutex: self.mutex.to_string(), signal, name });
             }
             let waited = self.started.elapsed();

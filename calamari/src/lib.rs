@@ -188,6 +188,7 @@ mod lock;
 mod log;
 mod nginx;
 pub mod operator_lock;
+mod outcome;
 mod package;
 mod package_retention;
 mod script;
@@ -200,6 +201,7 @@ mod substitution;
 mod test_support;
 mod text_encoding;
 mod variables;
+mod version;
 mod xml_escape;
 
 // Errors and the exit-code policy.

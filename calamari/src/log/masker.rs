@@ -26,8 +26,7 @@ pub(crate) const MASK: &str = "********";
 
 /// Whole values shorter than this are not masked: masking `1` would destroy every log.
 const MIN_VALUE_LEN: usize = 3;
-/// Lines of multi-line values and base64 fragments shorter than this are not masked.
-pub(super) const MIN_FRAGMENT_LEN: usize = 4;
+use super::encoded::MIN_FRAGMENT_LEN;
 
 /// Values longer than one line of `base64` output (57 bytes) also get the pieces of their
 /// base64 that lines of a wrapped stream hold (see `encoded`). Shorter ones are caught when

@@ -167,7 +167,7 @@ impl Budget {
             Some(signal) => Err(Error::Cancelled {
                 archive: self.archive.clone(),
                 signal,
-                name: crate::script::process::signal_name(signal),
+                name: crate::signals::signal_name(signal),
             }),
         }
     }

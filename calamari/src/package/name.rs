@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::Error;
-use super::version::Version;
+use crate::version::Version;
 
 /// Extensions we recognise, longest first so `.tar.gz` wins over `.gz`.
 pub(crate) const EXTENSIONS: &[&str] = &[

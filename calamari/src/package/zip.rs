@@ -26,8 +26,8 @@ use super::Error;
 use super::error::corrupt;
 use super::refusal::Refusal;
 use super::sink::{self, Sink};
-use super::version::Version;
 use super::writer::{self, file_mode};
+use crate::version::Version;
 
 /// A `Read + Seek` over a shared file using positioned reads, so clones read independently.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use chrono::{DateTime, FixedOffset};
 
 use super::Error;
 use super::journal::Entry;
-use crate::package::Version;
+use crate::version::Version;
 use crate::{Log, VariableDictionary};
 
 /// The variables read here.
