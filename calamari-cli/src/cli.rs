@@ -3,10 +3,8 @@
 //! The contract an agent relies on: `calamari <command> [options]`, options spelled as the
 //! reference spells them (`--camelCase`), both `--name=value` and `--name value`. An
 //! unknown command or option is a user error (exit 1). `calamari help [<command>]` is
-//! `--help`. Exit codes ([`EXIT_CODES`], shown by `--help`): 0 success, 1 user error, 100
-//! unexpected failure, 101 recursive variable definition, 128+N when stopped by signal N
-//! during a script or an extraction, and a script's own exit code where the command runs
-//! one. `NO_COLOR` (any non-empty value) turns colour off at a terminal.
+//! `--help`. Exit codes: the table is [`calamari::exit_code`]'s (the library decides them);
+//! [`EXIT_CODES`] is its wording for `--help`. `NO_COLOR` (any non-empty value) turns colour off at a terminal.
 
 use std::ffi::OsString;
 

@@ -4,17 +4,8 @@
 //! Every module has its own `thiserror` enum whose variants carry their data (the path, the
 //! variable, the archive entry, the stage and script, the lock and how long we waited) and
 //! keep their cause as a `source`. No module decides an exit code: this file does, by
-//! matching on the errors, so the policy can be read in one place:
-//!
-//! | exit code | when |
-//! |---|---|
-//! | 0 | success ([`Outcome::Success`]) |
-//! | 1 | [`ErrorKind::User`]: a bad option, input file, password or variable; a failed step; a lock held too long by another process (the reference's `CommandException`) |
-//! | 100 | [`ErrorKind::Unexpected`]: an I/O failure nobody could foresee, a bug, a panic |
-//! | 101 | [`ErrorKind::RecursiveDefinition`]: a variable whose value refers back to itself |
-//! | 3 | [`Outcome::OutOfDate`]: `check-install` found the version missing or incomplete |
-//! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
-//! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
+//! matching on the errors, so the policy can be read in one place: [`exit_code`]'s table,
+//! the one copy (the crate tour and the CLI link to it; `calamari --help` prints it).
 
 use crate::{
     conventions, delta, feeds, isolation, journal, lock, package, package_retention, script, self_install, structured,
@@ -51,7 +42,17 @@ impl ErrorKind {
     }
 }
 
-/// The process exit code for a command's result: the whole policy of the table above.
+/// The process exit code for a command's result: the whole exit-code policy.
+///
+/// | exit code | when |
+/// |---|---|
+/// | 0 | success ([`Outcome::Success`]) |
+/// | 1 | [`ErrorKind::User`]: a bad option, input file, password or variable; a failed step; a lock held too long by another process (the reference's `CommandException`) |
+/// | 100 | [`ErrorKind::Unexpected`]: an I/O failure nobody could foresee, a bug, a panic |
+/// | 101 | [`ErrorKind::RecursiveDefinition`]: a variable whose value refers back to itself |
+/// | 3 | [`Outcome::OutOfDate`]: `check-install` found the version missing or incomplete |
+/// | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
+/// | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
 pub fn exit_code(result: &Result<Outcome>) -> i32 {
     match result {
         Ok(Outcome::Success) => 0,

@@ -33,8 +33,8 @@
 //! Every operation returns [`Result`]; [`Error`] wraps one error type per area
 //! ([`PackageError`], [`ScriptError`], [`JournalError`]...) whose variants carry the path,
 //! variable, entry, stage or lock at fault. [`Error::kind`] says what kind of failure it is
-//! and [`exit_code`] is the whole exit-code policy: 0, 1 for a user's mistake or a failed
-//! step, 100 unexpected, 101 recursive variable definition, 3 out of date, a script's own code.
+//! and [`exit_code`] is the whole exit-code policy; its documentation holds the table, the
+//! one copy of it.
 //!
 //! # Example: deploy a package
 //!
@@ -200,6 +200,7 @@ mod substitution;
 #[cfg(test)]
 mod test_support;
 mod text_encoding;
+mod timespan;
 mod variables;
 mod version;
 mod xml_escape;

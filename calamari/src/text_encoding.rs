@@ -161,6 +161,22 @@ pub(crate) fn decode(bytes: &[u8]) -> (String, TextEncoding) {
     }
 }
 
+/// Percent-encodes `text` byte by byte (`%XX`, upper-case hex), keeping RFC 3986's
+/// unreserved characters (letters, digits, `-._~`) and the bytes in `also_keep`: the one
+/// percent-encoder of the crate (the masker's URL-encoded secrets keep none, the feeds' URL
+/// path segments keep `+`).
+pub(crate) fn percent_encode(text: &str, also_keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || also_keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

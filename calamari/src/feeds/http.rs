@@ -270,15 +270,7 @@ pub(crate) fn resolve(base: &str, reference: &str) -> String {
 
 /// Percent-encodes one path segment (everything but unreserved characters).
 pub(crate) fn encode_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::text_encoding::percent_encode(text, b"+")
 }
 
 #[cfg(test)]

@@ -200,15 +200,7 @@ fn derived_patterns(value: &str) -> Vec<String> {
 
 /// Percent-encoding of everything but RFC 3986 unreserved characters.
 fn url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::text_encoding::percent_encode(value, &[])
 }
 
 #[cfg(test)]
