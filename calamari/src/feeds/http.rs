@@ -227,7 +227,7 @@ pub(crate) fn split_credentials(url: &str) -> (String, Option<(String, String)>)
     let userinfo = &authority[..at];
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let stripped = format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]);
-    (stripped, Some((crate::package::name::unescape(user), crate::package::name::unescape(password))))
+    (stripped, Some((crate::text_encoding::percent_decode(user), crate::text_encoding::percent_decode(password))))
 }
 
 /// `url` without any `user:password@`, for messages.

@@ -17,15 +17,12 @@ use crate::Log;
 use crate::lock::NamedLock;
 use crate::variables::{VariableDictionary, names};
 
+use super::budget::{FREE_DISK_SPACE_OVERRIDE, SKIP_FREE_DISK_SPACE_CHECK};
 use super::name::{PackageIdentity, escape};
 use super::{Error, ExtractOptions, Format, partial};
 
 /// Free space required on the staging root, unless overridden (reference: 500 MB).
 const REQUIRED_FREE_MEGABYTES: u64 = 500;
-/// Skip the free-space check when true.
-pub(crate) const SKIP_FREE_DISK_SPACE_CHECK: &str = "OctopusSkipFreeDiskSpaceCheck";
-/// Required free space in megabytes instead of 500.
-pub(crate) const FREE_DISK_SPACE_OVERRIDE: &str = "OctopusFreeDiskSpaceOverrideInMegaBytes";
 
 /// A package extracted into its staging directory.
 #[derive(Debug, Clone)]
