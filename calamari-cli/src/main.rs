@@ -3,6 +3,7 @@
 mod argv_scrub;
 mod cli;
 mod commands;
+mod context;
 mod option_spelling;
 
 fn main() {

@@ -46,10 +46,10 @@ impl AgentEnvironment {
     /// The directory Calamari was started in.
     ///
     /// # Errors
-    /// [`crate::error::UsageError::CurrentDirectory`] when it could not be read.
-    pub fn working_directory(&self) -> Result<&std::path::Path, crate::error::UsageError> {
+    /// [`crate::outcome::UsageError::CurrentDirectory`] when it could not be read.
+    pub fn working_directory(&self) -> Result<&std::path::Path, crate::outcome::UsageError> {
         self.working_directory.as_deref().ok_or_else(|| {
-            crate::error::UsageError::CurrentDirectory(std::io::Error::new(
+            crate::outcome::UsageError::CurrentDirectory(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "it was deleted or cannot be accessed",
             ))

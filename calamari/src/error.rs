@@ -4,34 +4,15 @@
 //! Every module has its own `thiserror` enum whose variants carry their data (the path, the
 //! variable, the archive entry, the stage and script, the lock and how long we waited) and
 //! keep their cause as a `source`. No module decides an exit code: this file does, by
-//! matching on the errors, so the policy can be read in one place:
-//!
-//! | exit code | when |
-//! |---|---|
-//! | 0 | success ([`Outcome::Success`]) |
-//! | 1 | [`ErrorKind::User`]: a bad option, input file, password or variable; a failed step; a lock held too long by another process (the reference's `CommandException`) |
-//! | 100 | [`ErrorKind::Unexpected`]: an I/O failure nobody could foresee, a bug, a panic |
-//! | 101 | [`ErrorKind::RecursiveDefinition`]: a variable whose value refers back to itself |
-//! | 3 | [`Outcome::OutOfDate`]: `check-install` found the version missing or incomplete |
-//! | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
-//! | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
+//! matching on the errors, so the policy can be read in one place: [`exit_code`]'s table,
+//! the one copy (the crate tour and the CLI link to it; `calamari --help` prints it).
 
 use crate::{
     config_transform, conventions, delta, feeds, isolation, journal, lock, package, package_retention, script,
     self_install, structured, substitution, variables,
 };
 
-/// How a command that did not fail ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// It did what was asked: exit 0.
-    Success,
-    /// `check-install`: the version asked for is missing or incomplete: exit 3, the code an
-    /// agent reads as "push a newer Calamari".
-    OutOfDate,
-    /// `run-script`: the script ran and exited with this code, passed through unchanged.
-    ScriptExited(i32),
-}
+pub use crate::outcome::{Outcome, UsageError, chain};
 
 /// What kind of failure an [`Error`] is; decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +42,17 @@ impl ErrorKind {
     }
 }
 
-/// The process exit code for a command's result: the whole policy of the table above.
+/// The process exit code for a command's result: the whole exit-code policy.
+///
+/// | exit code | when |
+/// |---|---|
+/// | 0 | success ([`Outcome::Success`]) |
+/// | 1 | [`ErrorKind::User`]: a bad option, input file, password or variable; a failed step; a lock held too long by another process (the reference's `CommandException`) |
+/// | 100 | [`ErrorKind::Unexpected`]: an I/O failure nobody could foresee, a bug, a panic |
+/// | 101 | [`ErrorKind::RecursiveDefinition`]: a variable whose value refers back to itself |
+/// | 3 | [`Outcome::OutOfDate`]: `check-install` found the version missing or incomplete |
+/// | N | [`Outcome::ScriptExited`]: `run-script` passes the script's own exit code through |
+/// | 128+S | [`ErrorKind::Cancelled`]: Calamari was stopped by signal S (SIGINT 130, SIGTERM 143) while a script ran, a package was extracted or it waited for the script isolation mutex |
 pub fn exit_code(result: &Result<Outcome>) -> i32 {
     match result {
         Ok(Outcome::Success) => 0,
@@ -69,48 +60,6 @@ pub fn exit_code(result: &Result<Outcome>) -> i32 {
         Ok(Outcome::ScriptExited(code)) => *code,
         Err(e) => e.kind().exit_code(),
     }
-}
-
-/// A command's options or arguments are wrong (checked by the library, not by the parser).
-#[derive(Debug, thiserror::Error)]
-pub enum UsageError {
-    /// An option that must be given was not, or its value cannot be used; the message is
-    /// the reference's wording.
-    #[error("{message}")]
-    BadOption {
-        /// The option, as spelled on the command line (`--packageId`).
-        option: &'static str,
-        /// The reference's message.
-        message: String,
-    },
-    /// An option's value cannot be used.
-    #[error("{option} expects {expected}, found '{value}'")]
-    InvalidOption {
-        /// The option, as spelled on the command line.
-        option: &'static str,
-        /// The value given.
-        value: String,
-        /// What it should be.
-        expected: &'static str,
-    },
-    /// Two options that exclude each other were both given.
-    #[error("{0}")]
-    Conflict(&'static str),
-    /// An environment variable that the command needs is not set.
-    #[error("Environment variable '{0}' has not been set.")]
-    EnvironmentVariableNotSet(&'static str),
-    /// A directory named by an option does not exist.
-    #[error("The directory '{}' does not exist", .0.display())]
-    DirectoryNotFound(std::path::PathBuf),
-    /// A file named by an option does not exist.
-    #[error("Could not find package file: {}", .0.display())]
-    PackageNotFound(std::path::PathBuf),
-    /// The process's working directory cannot be read.
-    #[error("Cannot read the current directory: {0}")]
-    CurrentDirectory(#[source] std::io::Error),
-    /// Writing the result to standard output failed.
-    #[error("Could not write the result to standard output: {0}")]
-    Stdout(#[source] std::io::Error),
 }
 
 /// Any failure of a Calamari operation.
@@ -217,22 +166,6 @@ impl Error {
     pub fn chain(&self) -> String {
         chain(self)
     }
-}
-
-/// The display chain of any error: its message, then each `source` whose text the
-/// message so far does not already contain.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !cause_text.is_empty() && !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn fleet_kind(e: &crate::fleet::Error) -> ErrorKind {

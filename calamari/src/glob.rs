@@ -61,21 +61,6 @@ impl Glob {
     }
 }
 
-/// The directories a target pattern is tried under: `dir`, then each of the newline-separated
-/// `Octopus.Action.AdditionalPaths` (relative ones relative to `dir`), as the reference's
-/// substitution and structured-configuration conventions search.
-///
-/// # Errors
-/// A variable that cannot be evaluated.
-pub(crate) fn target_roots(
-    dir: &Path,
-    variables: &crate::VariableDictionary,
-) -> Result<Vec<PathBuf>, crate::variables::Error> {
-    let mut roots = vec![dir.to_path_buf()];
-    roots.extend(variables.get_paths(crate::variables::names::ADDITIONAL_PATHS)?.iter().map(|p| dir.join(p)));
-    Ok(roots)
-}
-
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests {

@@ -172,61 +172,16 @@ impl std::fmt::Display for IsolationLevel {
 /// [`Error::BadTimeout`] naming the value.
 pub fn parse_timespan(value: &str) -> Result<Option<Duration>, Error> {
     let bad = || Error::BadTimeout { value: value.to_string() };
-    let text = value.trim();
-    let (negative, text) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let number = |s: &str, max: u64| -> Result<u64, Error> {
-        if s.is_empty() || s.len() > 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        let n: u64 = s.parse().map_err(|_| bad())?;
-        if n > max { Err(bad()) } else { Ok(n) }
-    };
-    // The fraction of a second after the seconds: up to seven digits, in 100 ns ticks.
-    let (main, ticks) = match text.rsplit_once('.') {
-        Some((head, tail)) if head.contains(':') && !tail.contains(':') => {
-            if tail.is_empty() || tail.len() > 7 || !tail.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            let ticks: u64 = format!("{tail:0<7}").parse().map_err(|_| bad())?;
-            (head, Some(ticks))
-        }
-        _ => (text, None),
-    };
-    // Days before a '.' ([d.]hh:mm...) or as the first of four ':' fields (d:hh:mm:ss).
-    let (days, clock) = match main.split_once('.') {
-        Some((d, rest)) => (Some(number(d, 10_675_199)?), rest),
-        None => (None, main),
-    };
-    let fields: Vec<&str> = clock.split(':').collect();
-    let (days, h, m, s) = match (fields.as_slice(), days, ticks) {
-        ([d], None, None) => (number(d, 10_675_199)?, 0, 0, 0),
-        ([h, m], days, None) => (days.unwrap_or(0), number(h, 23)?, number(m, 59)?, 0),
-        ([h, m, s], days, _) => (days.unwrap_or(0), number(h, 23)?, number(m, 59)?, number(s, 59)?),
-        ([d, h, m, s], None, _) => (number(d, 10_675_199)?, number(h, 23)?, number(m, 59)?, number(s, 59)?),
-        _ => return Err(bad()),
-    };
-    let ticks = ticks.unwrap_or(0);
-    let seconds = ((days * 24 + h) * 60 + m) * 60 + s;
-    let duration = Duration::from_secs(seconds) + Duration::from_nanos(ticks * 100);
-    if negative && !duration.is_zero() {
-        return if duration == Duration::from_millis(1) { Ok(None) } else { Err(bad()) };
+    let span = crate::timespan::parse(value).ok_or_else(bad)?;
+    if span.negative {
+        return if span.duration == Duration::from_millis(1) { Ok(None) } else { Err(bad()) };
     }
-    Ok(Some(duration))
+    Ok(Some(span.duration))
 }
 
 /// A duration as a .NET TimeSpan prints it (`[d.]hh:mm:ss[.fffffff]`), as the messages show it.
 pub fn format_timespan(duration: Duration) -> String {
-    let total = duration.as_secs();
-    let (days, h, m, s) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
-    let mut text = if days > 0 { format!("{days}.{h:02}:{m:02}:{s:02}") } else { format!("{h:02}:{m:02}:{s:02}") };
-    let ticks = duration.subsec_nanos() / 100;
-    if ticks > 0 {
-        text.push_str(&format!(".{ticks:07}"));
-    }
-    text
+    crate::timespan::format(duration)
 }
 
 /// Checks `--scriptIsolationMutexName`: it becomes part of a file name.
@@ -433,7 +388,7 @@ impl Wait<'_> {
                     None => return Ok(()),
                     Some(signal) => {
                         let _ = rustix::fs::flock(file, FlockOperation::Unlock);
-                        let name = crate::script::process::signal_name(signal);
+                        let name = crate::signals::signal_name(signal);
                         return Err(Error::Cancelled { mutex: self.mutex.to_string(), signal, name });
                     }
                 },
@@ -441,7 +396,7 @@ impl Wait<'_> {
                 Err(e) => return Err(std::io::Error::from(e)).at("lock", path).map_err(Error::from),
             }
             if let Some(signal) = crate::signals::received().filter(|_| signals.is_some()) {
-                let name = crate::script::process::signal_name(signal);
+                let name = crate::signals::signal_name(signal);
                 return Err(Error::Cancelled { mutex: self.mutex.to_string(), signal, name });
             }
             let waited = self.started.elapsed();

@@ -34,8 +34,8 @@
 //! Every operation returns [`Result`]; [`Error`] wraps one error type per area
 //! ([`PackageError`], [`ScriptError`], [`JournalError`]...) whose variants carry the path,
 //! variable, entry, stage or lock at fault. [`Error::kind`] says what kind of failure it is
-//! and [`exit_code`] is the whole exit-code policy: 0, 1 for a user's mistake or a failed
-//! step, 100 unexpected, 101 recursive variable definition, 3 out of date, a script's own code.
+//! and [`exit_code`] is the whole exit-code policy; its documentation holds the table, the
+//! one copy of it.
 //!
 //! # Example: deploy a package
 //!
@@ -121,6 +121,71 @@
 //! # }
 //! ```
 //!
+//! # Example: replace structured configuration values
+//!
+//! ```
+//! use calamari::{ConfigFormat, VariableDictionary, replace_structured};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut variables = VariableDictionary::new();
+//! variables.set("Logging:Level", Some("Debug".into()));
+//! let changed = replace_structured(br#"{"Logging": {"Level": "Info"}}"#, ConfigFormat::Json, &variables)?;
+//! let json: serde_json::Value = serde_json::from_slice(&changed.expect("a value was replaced"))?;
+//! assert_eq!(json["Logging"]["Level"], "Debug");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Example: evaluate a template
+//!
+//! ```
+//! use calamari::VariableDictionary;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut variables = VariableDictionary::new();
+//! variables.set("Environment", Some("production".into()));
+//! variables.set("Servers", Some("web1,web2".into()));
+//! let text = "#{Environment | ToUpper}:#{each s in Servers}[#{s}]#{/each}";
+//! assert_eq!(variables.evaluate(text)?.output.as_deref(), Some("PRODUCTION:[web1][web2]"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Example: make and apply a delta
+//!
+//! ```
+//! use calamari::{AgentEnvironment, ApplyDeltaRequest, DEFAULT_CHUNK_SIZE, DeltaRequest, Log, SignatureRequest};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let (basis, new) = (dir.path().join("Acme.1.0.0.zip"), dir.path().join("Acme.1.0.1.zip"));
+//! std::fs::write(&basis, "the same bytes, then version one".repeat(100))?;
+//! std::fs::write(&new, "the same bytes, then version two".repeat(100))?;
+//! let (log, _, _) = Log::capture();
+//! let signature = dir.path().join("basis.octosig");
+//! let delta = dir.path().join("new.octodelta");
+//! let sig = SignatureRequest { basis: basis.clone(), signature: signature.clone(), chunk_size: DEFAULT_CHUNK_SIZE, progress: false };
+//! calamari::create_signature(&sig, &log)?;
+//! calamari::create_delta(&DeltaRequest { signature, new_file: new.clone(), delta: delta.clone(), progress: false }, &log)?;
+//!
+//! // The agent rebuilds the new package into TentacleHome's package cache.
+//! let home = dir.path().join("home");
+//! let environment = AgentEnvironment {
+//!     variables: vec![("TentacleHome".into(), home.display().to_string())],
+//!     ..AgentEnvironment::default()
+//! };
+//! let request = ApplyDeltaRequest {
+//!     basis_file_name: Some(basis.display().to_string()),
+//!     file_hash: Some(calamari::internals::hash_file(&basis)?.sha1),
+//!     delta_file_name: Some(delta.display().to_string()),
+//!     new_file_name: Some("Acme.1.0.1.zip".into()),
+//!     ..ApplyDeltaRequest::default()
+//! };
+//! calamari::apply_delta(&request, &environment, &log)?;
+//! let cached: Vec<_> = std::fs::read_dir(home.join("Files"))?.collect::<Result<_, _>>()?;
+//! assert_eq!(cached.len(), 1);
+//! assert_eq!(std::fs::read(cached[0].path())?, std::fs::read(&new)?);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Example: the journal and retention
 //!
 //! ```
@@ -190,6 +255,7 @@ mod lock;
 mod log;
 mod nginx;
 pub mod operator_lock;
+mod outcome;
 mod package;
 mod package_retention;
 mod script;
@@ -201,7 +267,9 @@ mod substitution;
 #[cfg(test)]
 mod test_support;
 mod text_encoding;
+mod timespan;
 mod variables;
+mod version;
 mod xml_escape;
 
 // Errors and the exit-code policy.

@@ -75,3 +75,28 @@ impl Drop for SignalGuard {
         }
     }
 }
+
+/// The name of a signal, for messages ("SIGKILL").
+pub(crate) fn signal_name(signal: i32) -> String {
+    let name = match rustix::process::Signal::from_named_raw(signal) {
+        Some(rustix::process::Signal::HUP) => "SIGHUP",
+        Some(rustix::process::Signal::INT) => "SIGINT",
+        Some(rustix::process::Signal::QUIT) => "SIGQUIT",
+        Some(rustix::process::Signal::ILL) => "SIGILL",
+        Some(rustix::process::Signal::TRAP) => "SIGTRAP",
+        Some(rustix::process::Signal::ABORT) => "SIGABRT",
+        Some(rustix::process::Signal::BUS) => "SIGBUS",
+        Some(rustix::process::Signal::FPE) => "SIGFPE",
+        Some(rustix::process::Signal::KILL) => "SIGKILL",
+        Some(rustix::process::Signal::USR1) => "SIGUSR1",
+        Some(rustix::process::Signal::SEGV) => "SIGSEGV",
+        Some(rustix::process::Signal::USR2) => "SIGUSR2",
+        Some(rustix::process::Signal::PIPE) => "SIGPIPE",
+        Some(rustix::process::Signal::ALARM) => "SIGALRM",
+        Some(rustix::process::Signal::TERM) => "SIGTERM",
+        Some(rustix::process::Signal::XCPU) => "SIGXCPU",
+        Some(rustix::process::Signal::XFSZ) => "SIGXFSZ",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}

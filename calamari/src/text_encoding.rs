@@ -161,6 +161,47 @@ pub(crate) fn decode(bytes: &[u8]) -> (String, TextEncoding) {
     }
 }
 
+/// Percent-decoding (`%20` -> space), the inverse of [`percent_encode`] (NuGet package
+/// file and entry names); malformed escapes are kept as written and the bytes
+/// are read as UTF-8 (lossily).
+pub(crate) fn percent_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(b) = hex {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes `text` byte by byte (`%XX`, upper-case hex), keeping RFC 3986's
+/// unreserved characters (letters, digits, `-._~`) and the bytes in `also_keep`: the one
+/// percent-encoder of the crate (the masker's URL-encoded secrets keep none, the feeds' URL
+/// path segments keep `+`).
+pub(crate) fn percent_encode(text: &str, also_keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || also_keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

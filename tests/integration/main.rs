@@ -8,6 +8,8 @@
 // The harness: sandbox, command builder, run assertions, polling to a deadline, skips.
 mod util;
 
+// The library's layers: no import goes up, no cycle between the files of a module.
+mod layers;
 // The exit-code policy and error shapes: lock timeouts, OctopusLastError.
 mod errors;
 // CLI contract: commands, both option forms, unknown commands and options, help, version.

@@ -4,7 +4,7 @@
 
 use calamari::{ApplyDeltaRequest, Outcome, apply_delta};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `apply-delta`.
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use calamari::Outcome;
 use calamari::{CalamariExecutable, self_install_commands as commands_lib};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `bundle`.
 #[derive(Debug, clap::Args)]

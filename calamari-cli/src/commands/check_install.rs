@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use calamari::Outcome;
 use calamari::{resolve_home, self_install_commands as commands_lib};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `check-install`.
 #[derive(Debug, clap::Args)]

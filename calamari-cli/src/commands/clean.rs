@@ -4,7 +4,7 @@
 use calamari::Outcome;
 use calamari::{CleanRequest, clean_deployments};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `clean`.
 #[derive(Debug, clap::Args)]

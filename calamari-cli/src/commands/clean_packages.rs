@@ -4,7 +4,7 @@
 
 use calamari::Outcome;
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `clean-packages` (none of its own).
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use calamari::{DEFAULT_CHUNK_SIZE, DeltaRequest, Outcome, SignatureRequest, create_delta, create_signature};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `delta`.
 #[derive(Debug, clap::Args)]

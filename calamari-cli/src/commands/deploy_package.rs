@@ -3,7 +3,7 @@
 use calamari::Outcome;
 use std::path::PathBuf;
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `deploy-package`.
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    crate::cli::check_package_option(&args.package, ctx)?;
+    crate::context::check_package_option(&args.package, ctx)?;
     let mut variables = ctx.variables()?;
     if args.plan {
         calamari::plan_deploy_package(&args.package, &mut variables, &ctx.log)?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use calamari::Outcome;
 use calamari::{DownloadPackageRequest, download_package_and_register, resolve_password};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `download-package`.
 #[derive(Debug, clap::Args)]

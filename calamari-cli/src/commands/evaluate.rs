@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use calamari::ParseMode;
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `evaluate`.
 #[derive(Debug, clap::Args)]

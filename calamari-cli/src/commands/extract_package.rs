@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use calamari::Outcome;
 use calamari::{ExtractPackageRequest, extract_package};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `extract-package`.
 #[derive(Debug, clap::Args)]
@@ -24,7 +24,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
-    crate::cli::check_package_option(&args.package, ctx)?;
+    crate::context::check_package_option(&args.package, ctx)?;
     let variables = ctx.variables()?;
     let request = ExtractPackageRequest {
         package: args.package,

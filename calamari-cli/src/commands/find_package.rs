@@ -5,7 +5,7 @@
 use calamari::Outcome;
 use calamari::{FindPackageRequest, find_package_and_register};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `find-package`.
 #[derive(Debug, clap::Args)]

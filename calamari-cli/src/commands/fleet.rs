@@ -7,7 +7,7 @@ use calamari::{
     CalamariExecutable, FleetCommandArg, FleetFileKind, FleetOutput, Outcome, parse_fleet_arguments, run_fleet,
 };
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// The fleet options, as `calamari fleet --help` shows them.
 const FLEET_HELP: &str = "\

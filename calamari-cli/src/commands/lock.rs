@@ -4,7 +4,7 @@
 use calamari::operator_lock;
 use calamari::{Outcome, resolve_home};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `lock`.
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use calamari::Outcome;
 use calamari::{RegisterPackageRequest, register_package};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `register-package`.
 #[derive(Debug, clap::Args)]

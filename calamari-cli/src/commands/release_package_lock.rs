@@ -5,7 +5,7 @@
 use calamari::Outcome;
 use calamari::{ReleasePackageLockRequest, release_package_lock};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `release-package-lock`.
 #[derive(Debug, clap::Args)]

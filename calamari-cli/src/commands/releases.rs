@@ -3,7 +3,7 @@
 
 use calamari::{Outcome, ReleaseSelector, journal_of, mark_bad, mark_good, releases, releases_json, releases_table};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `releases`.
 #[derive(Debug, clap::Args)]

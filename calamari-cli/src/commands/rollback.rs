@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use calamari::{Outcome, RollbackRequest, rollback};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `rollback`.
 #[derive(Debug, clap::Args)]

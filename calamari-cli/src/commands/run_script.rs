@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use calamari::{RunScriptRequest, run_script};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// Options of `run-script`.
 #[derive(Debug, clap::Args)]
@@ -26,7 +26,7 @@ pub(crate) struct Args {
 
 pub(crate) fn exec(args: Args, ctx: &Context) -> calamari::Result<Outcome> {
     if let Some(package) = &args.package {
-        crate::cli::check_package_option(package, ctx)?;
+        crate::context::check_package_option(package, ctx)?;
     }
     let mut variables = ctx.variables()?;
     let working_directory = ctx.environment.working_directory()?.to_path_buf();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use calamari::{Outcome, TargetDirectory, structured_config_variables};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// What `--help` says after the options.
 pub(crate) const HELP: &str = "\

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use calamari::{Outcome, TargetDirectory, substitute_in_files_command};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// What `--help` says after the options.
 pub(crate) const HELP: &str = "\

@@ -5,7 +5,7 @@
 
 use calamari::{Outcome, substitute_variables_in_files};
 
-use crate::cli::Context;
+use crate::context::Context;
 
 /// What `--help` says after the options.
 pub(crate) const HELP: &str = "\

@@ -2,7 +2,7 @@
 //! `Octopus.Action.Package.TransferPath` (reference `TransferPackageCommand.cs`). The work
 //! lives in `calamari::transfer_package`.
 
-use crate::cli::Context;
+use crate::context::Context;
 use calamari::Outcome;
 
 /// Options of `transfer-package` (none: everything comes from variables).

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::UsageError;
+use crate::outcome::UsageError;
 use crate::package::{self, ExtractOptions};
 use crate::variables::names;
 use crate::{Log, Result, VariableDictionary};

@@ -3,9 +3,9 @@
 //! messages. The options are checked here, with the reference's messages.
 
 use crate::env_vars::{AgentEnvironment, TENTACLE_HOME};
-use crate::error::{Outcome, UsageError};
-use crate::package::Version;
+use crate::outcome::{Outcome, UsageError};
 use crate::package::find::{Found, find_and_report};
+use crate::version::Version;
 use crate::{Log, Result};
 
 /// What `find-package` was asked, as given on its command line.

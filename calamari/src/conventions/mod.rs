@@ -395,7 +395,7 @@ fn extract_to_staging(d: &mut Deployment<'_>) -> Result<()> {
     let staged = {
         let (journal, decision, variables, package) =
             (d.journal.as_ref(), d.journal_decision, &*d.variables, &d.package);
-        package::extract_to_staging_with(&d.package, variables, d.log, &mut |directory| {
+        package::extract_to_staging_with::<crate::Error>(&d.package, variables, d.log, &mut |directory| {
             let Some(journal) = journal.filter(|_| decision == JournalDecision::Record) else { return Ok(()) };
             if let Some(entry) = JournalEntry::for_deployment(variables, false, Some(package), Some(directory))? {
                 let id = entry.id.clone();

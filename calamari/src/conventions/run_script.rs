@@ -18,8 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Outcome;
 use crate::journal::{self, DeploymentJournal};
+use crate::outcome::Outcome;
 use crate::script::{self, RemoveOnDrop, variable_names};
 use crate::variables::names;
 use crate::{Log, Result, VariableDictionary, package, substitution};

@@ -28,9 +28,9 @@ pub use error::{Error, FileKind};
 pub use format::{Chunk, Command as DeltaCommand, DeltaReader, DeltaWriter, Signature, read_signature};
 
 use crate::env_vars::{AgentEnvironment, TENTACLE_HOME};
-use crate::error::{Outcome, UsageError};
 use crate::fs::IoContext as _;
 use crate::log::Level;
+use crate::outcome::{Outcome, UsageError};
 use crate::package::PackageIdentity;
 use crate::package::name::cached_file_name;
 use crate::service_message::ServiceMessage;
@@ -110,7 +110,7 @@ pub fn apply_delta(request: &ApplyDeltaRequest, environment: &AgentEnvironment, 
         }
         Err(Failure::Fatal(e)) => Err(e),
         Err(Failure::Reported(e)) => {
-            let text = crate::error::chain(&e);
+            let text = crate::outcome::chain(&e);
             log.info(format!("Applying the delta failed: {text}"));
             log.service_message(Level::Verbose, &ServiceMessage::new(DELTA_VERIFICATION).with("error", text));
             Ok(Outcome::Success)

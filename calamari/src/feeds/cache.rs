@@ -10,8 +10,8 @@ use super::http::Http;
 use super::verify::{self, Expected, Hasher};
 use super::{Error, Resolved};
 use crate::fs::IoContext as _;
-use crate::package::Version;
 use crate::package::name::{cached_file_name, parse_file_name};
+use crate::version::Version;
 
 /// The suffix of a download in progress (never a package name, so never found or reused).
 pub(crate) const DOWNLOADING: &str = ".downloading";

@@ -227,7 +227,7 @@ pub(crate) fn split_credentials(url: &str) -> (String, Option<(String, String)>)
     let userinfo = &authority[..at];
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let stripped = format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]);
-    (stripped, Some((crate::package::name::unescape(user), crate::package::name::unescape(password))))
+    (stripped, Some((crate::text_encoding::percent_decode(user), crate::text_encoding::percent_decode(password))))
 }
 
 /// `url` without any `user:password@`, for messages.
@@ -270,15 +270,7 @@ pub(crate) fn resolve(base: &str, reference: &str) -> String {
 
 /// Percent-encodes one path segment (everything but unreserved characters).
 pub(crate) fn encode_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::text_encoding::percent_encode(text, b"+")
 }
 
 #[cfg(test)]

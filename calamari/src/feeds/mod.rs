@@ -27,9 +27,9 @@ use std::time::Duration;
 pub use error::{Error, HashMismatch};
 
 use crate::env_vars::{AgentEnvironment, TENTACLE_HOME};
-use crate::error::UsageError;
-use crate::package::Version;
+use crate::outcome::UsageError;
 use crate::package::name::version_format_letter;
+use crate::version::Version;
 use crate::{Log, Result};
 
 /// What `download-package` was asked, as given on its command line.
@@ -251,7 +251,7 @@ pub fn download_package(
                 let wait = backoff.saturating_mul(u64::from(attempt));
                 log.warn(format!(
                     "Attempt {attempt} of {attempts} to download package {id} v{version} failed: {}",
-                    crate::error::chain(&e)
+                    crate::outcome::chain(&e)
                 ));
                 log.verbose(format!("Waiting {wait}s before attempting the download from the external feed again."));
                 std::thread::sleep(Duration::from_secs(wait));
@@ -267,7 +267,7 @@ pub fn download_package(
                 {
                     log.warn(format!(
                         "The feed '{feed_id}' could not be reached after {attempt} attempt(s) ({}): using the copy of {id} v{version} already in the package cache, whose hash could not be checked against the feed",
-                        crate::error::chain(&e)
+                        crate::outcome::chain(&e)
                     ));
                     break (cached, true);
                 }

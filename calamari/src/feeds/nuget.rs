@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::http::{Http, resolve};
 use super::verify::{Algorithm, Expected};
 use super::{Error, Resolved};
-use crate::package::Version;
+use crate::version::Version;
 
 /// Finds the package in the feed at `feed_uri`.
 ///

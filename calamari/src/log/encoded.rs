@@ -18,6 +18,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+/// Lines of multi-line values and base64 fragments shorter than this are not masked (kept
+/// here, below the masker, so `encoded.rs` needs nothing from `masker.rs`).
+pub(super) const MIN_FRAGMENT_LEN: usize = 4;
 /// Base64 chunk length. Every line of a stream wrapped at 63 columns or more (76 for
 /// `base64`, 64 for `openssl base64` and PEM) that lies inside the value's encoding
 /// contains one whole chunk at a multiple of this length.
@@ -116,7 +119,7 @@ pub(super) fn may_hold_encoded_base64(text: &str) -> bool {
         if is_base64_char(b) {
             run += 1;
             url_safe |= matches!(b, b'-' | b'_');
-            if run >= MIN_WRAPPED_LINE || (url_safe && run >= super::masker::MIN_FRAGMENT_LEN) {
+            if run >= MIN_WRAPPED_LINE || (url_safe && run >= MIN_FRAGMENT_LEN) {
                 return true;
             }
         } else {

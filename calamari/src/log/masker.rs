@@ -26,8 +26,7 @@ pub(crate) const MASK: &str = "********";
 
 /// Whole values shorter than this are not masked: masking `1` would destroy every log.
 const MIN_VALUE_LEN: usize = 3;
-/// Lines of multi-line values and base64 fragments shorter than this are not masked.
-pub(super) const MIN_FRAGMENT_LEN: usize = 4;
+use super::encoded::MIN_FRAGMENT_LEN;
 
 /// Values longer than one line of `base64` output (57 bytes) also get the pieces of their
 /// base64 that lines of a wrapped stream hold (see `encoded`). Shorter ones are caught when
@@ -201,15 +200,7 @@ fn derived_patterns(value: &str) -> Vec<String> {
 
 /// Percent-encoding of everything but RFC 3986 unreserved characters.
 fn url_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::text_encoding::percent_encode(value, &[])
 }
 
 #[cfg(test)]

@@ -19,8 +19,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::staging::{FREE_DISK_SPACE_OVERRIDE, SKIP_FREE_DISK_SPACE_CHECK};
 use super::{Error, ExtractOptions, limit_names};
+
+/// Skip the free-space check when true.
+pub(crate) const SKIP_FREE_DISK_SPACE_CHECK: &str = "OctopusSkipFreeDiskSpaceCheck";
+/// Required free space in megabytes instead of 500.
+pub(crate) const FREE_DISK_SPACE_OVERRIDE: &str = "OctopusFreeDiskSpaceOverrideInMegaBytes";
 
 const MEGABYTE: u64 = 1024 * 1024;
 
@@ -167,7 +171,7 @@ impl Budget {
             Some(signal) => Err(Error::Cancelled {
                 archive: self.archive.clone(),
                 signal,
-                name: crate::script::process::signal_name(signal),
+                name: crate::signals::signal_name(signal),
             }),
         }
     }

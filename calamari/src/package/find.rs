@@ -9,8 +9,8 @@ use crate::{Log, ServiceMessage};
 
 use super::hash::hash_file;
 use super::name::PackageIdentity;
-use super::version::Version;
 use super::{Error, name};
+use crate::version::Version;
 
 /// Most earlier versions reported.
 const NEAREST: usize = 5;

@@ -30,7 +30,7 @@ pub(crate) mod refusal;
 pub(crate) mod sink;
 pub(crate) mod staging;
 pub(crate) mod tar;
-pub(crate) mod version;
+
 mod writer;
 pub(crate) mod zip;
 
@@ -40,6 +40,7 @@ use std::path::Path;
 use crate::Log;
 use crate::variables::VariableDictionary;
 
+pub use crate::version::Version;
 pub use budget::LimitExceeded;
 pub use error::Error;
 pub use name::PackageIdentity;
@@ -47,7 +48,6 @@ pub(crate) use partial::remove_stale as remove_stale_partials;
 pub use refusal::Refusal;
 pub(crate) use staging::extract_to_staging_with;
 pub use staging::{StagedPackage, extract_to_staging};
-pub use version::Version;
 
 /// Variables that set the safety limits (the reference's names, plus an entry count).
 pub(crate) mod limit_names {
@@ -377,7 +377,7 @@ pub(crate) fn extract_into(
         return Err(Error::Cancelled {
             archive: archive.to_path_buf(),
             signal,
-            name: crate::script::process::signal_name(signal),
+            name: crate::signals::signal_name(signal),
         });
     }
     if summary.file_count == 0 && summary.directory_count == 0 {

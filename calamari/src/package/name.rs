@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use super::Error;
-use super::version::Version;
+use crate::text_encoding::percent_decode as unescape;
+use crate::version::Version;
 
 /// Extensions we recognise, longest first so `.tar.gz` wins over `.gz`.
 pub(crate) const EXTENSIONS: &[&str] = &[
@@ -182,30 +183,6 @@ pub(crate) fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// Percent-decoding (`%20` -> space); malformed escapes are kept as written and the bytes
-/// are read as UTF-8 (lossily).
-pub(crate) fn unescape(text: &str) -> String {
-    if !text.contains('%') {
-        return text.to_string();
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(b) = hex {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

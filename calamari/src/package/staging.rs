@@ -17,15 +17,12 @@ use crate::Log;
 use crate::lock::NamedLock;
 use crate::variables::{VariableDictionary, names};
 
+use super::budget::{FREE_DISK_SPACE_OVERRIDE, SKIP_FREE_DISK_SPACE_CHECK};
 use super::name::{PackageIdentity, escape};
 use super::{Error, ExtractOptions, Format, partial};
 
 /// Free space required on the staging root, unless overridden (reference: 500 MB).
 const REQUIRED_FREE_MEGABYTES: u64 = 500;
-/// Skip the free-space check when true.
-pub(crate) const SKIP_FREE_DISK_SPACE_CHECK: &str = "OctopusSkipFreeDiskSpaceCheck";
-/// Required free space in megabytes instead of 500.
-pub(crate) const FREE_DISK_SPACE_OVERRIDE: &str = "OctopusFreeDiskSpaceOverrideInMegaBytes";
 
 /// A package extracted into its staging directory.
 #[derive(Debug, Clone)]
@@ -108,12 +105,6 @@ fn check_free_space(root: &Path, variables: &VariableDictionary) -> Result<Optio
     Ok(Some(required))
 }
 
-/// Chooses the staging directory under the lock and extracts `package` there.
-///
-/// Logs "Extracting package to: X" and "Extracted N file(s)" (verbose), as the reference.
-///
-/// # Errors
-/// Package name, format, safety or I/O errors; the staging directory then does not exist.
 /// The directory [`extract_to_staging`] would choose for `identity` now, without creating
 /// anything (`--plan`).
 pub(crate) fn planned_directory(identity: &PackageIdentity, variables: &VariableDictionary) -> Result<PathBuf, Error> {
@@ -128,8 +119,14 @@ pub(crate) fn planned_directory(identity: &PackageIdentity, variables: &Variable
     Ok(parent.join(name))
 }
 
-pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &Log) -> crate::Result<StagedPackage> {
-    extract_to_staging_with(package, variables, log, &mut |_| Ok(()))
+/// Chooses the staging directory under the lock and extracts `package` there.
+///
+/// Logs "Extracting package to: X" and "Extracted N file(s)" (verbose), as the reference.
+///
+/// # Errors
+/// Package name, format, safety or I/O errors; the staging directory then does not exist.
+pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &Log) -> Result<StagedPackage, Error> {
+    extract_to_staging_with(package, variables, log, &mut |_| Ok::<(), Error>(()))
 }
 
 /// [`extract_to_staging`], calling `on_reserved` with the staging directory once its name
@@ -139,38 +136,46 @@ pub fn extract_to_staging(package: &Path, variables: &VariableDictionary, log: &
 ///
 /// # Errors
 /// As [`extract_to_staging`], or `on_reserved`'s error.
-pub(crate) fn extract_to_staging_with(
+pub(crate) fn extract_to_staging_with<E: From<Error>>(
     package: &Path,
     variables: &VariableDictionary,
     log: &Log,
-    on_reserved: &mut dyn FnMut(&Path) -> Result<(), crate::Error>,
-) -> Result<StagedPackage, crate::Error> {
+    on_reserved: &mut dyn FnMut(&Path) -> Result<(), E>,
+) -> Result<StagedPackage, E> {
     let identity = PackageIdentity::from_file(package)?;
     let format = Format::detect(package)?;
     // Dropped after the partial directory, so a Ctrl-C cannot interrupt its removal.
     let _cancellation = partial::Cancellation::install();
-    let mut options = ExtractOptions::from_variables(variables)?;
-    let (root, parent) = package_parent(variables, &identity.id)?;
-    crate::fs::create_dir_all(&parent)?;
-    options.min_free_bytes = check_free_space(&root, variables)?.map(|mb| mb.saturating_mul(1024 * 1024));
-    let version = identity.version.to_string();
-    let (directory, reserved) = {
-        let _lock = NamedLock::acquire(root.join(".calamari-extraction.lock"))?;
-        partial::remove_stale(&parent);
-        let mut name = version.clone();
-        let mut i = 0;
-        while parent.join(&name).symlink_metadata().is_ok() || partial::is_reserved(&parent, &name) {
-            i += 1;
-            name = format!("{version}_{i}");
-        }
-        (parent.join(&name), partial::create_in(&parent, &name)?)
-    };
+    let (options, directory, reserved) = reserve(&identity, variables)?;
     on_reserved(&directory)?;
     log.verbose(format!("Extracting package to: {}", directory.display()));
     let summary = super::extract_into(package, format, reserved.path(), &options, log)?;
     reserved.commit(&directory)?;
     log.verbose(format!("Extracted {}", crate::log::count(summary.file_count, "file", "files")));
     Ok(StagedPackage { directory, identity, file_count: summary.file_count })
+}
+
+/// Checks the options and free space, then chooses and reserves the staging directory
+/// under the extraction lock.
+fn reserve(
+    identity: &PackageIdentity,
+    variables: &VariableDictionary,
+) -> Result<(ExtractOptions, PathBuf, partial::Partial), Error> {
+    let mut options = ExtractOptions::from_variables(variables)?;
+    let (root, parent) = package_parent(variables, &identity.id)?;
+    crate::fs::create_dir_all(&parent)?;
+    options.min_free_bytes = check_free_space(&root, variables)?.map(|mb| mb.saturating_mul(1024 * 1024));
+    let version = identity.version.to_string();
+    let _lock = NamedLock::acquire(root.join(".calamari-extraction.lock"))?;
+    partial::remove_stale(&parent);
+    let mut name = version.clone();
+    let mut i = 0;
+    while parent.join(&name).symlink_metadata().is_ok() || partial::is_reserved(&parent, &name) {
+        i += 1;
+        name = format!("{version}_{i}");
+    }
+    let reserved = partial::create_in(&parent, &name)?;
+    Ok((options, parent.join(&name), reserved))
 }
 
 #[cfg(test)]

@@ -26,8 +26,8 @@ use super::Error;
 use super::error::corrupt;
 use super::refusal::Refusal;
 use super::sink::{self, Sink};
-use super::version::Version;
 use super::writer::{self, file_mode};
+use crate::version::Version;
 
 /// A `Read + Seek` over a shared file using positioned reads, so clones read independently.
 #[derive(Debug, Clone)]
@@ -152,7 +152,7 @@ pub(crate) fn extract(path: &Path, nupkg: bool, sink: &mut Sink<'_>) -> Result<(
             continue;
         }
         sink.count_entry()?;
-        let name = if nupkg { super::name::unescape(&raw_name) } else { raw_name.clone() };
+        let name = if nupkg { crate::text_encoding::percent_decode(&raw_name) } else { raw_name.clone() };
         let Some(rel) = sink.path_of(&name)? else { continue };
         if encrypted {
             return Err(sink.refuse(&name, Refusal::Encrypted));

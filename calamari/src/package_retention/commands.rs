@@ -8,8 +8,8 @@ use chrono::{Local, TimeDelta};
 
 use super::journal::{CacheAge, Entry, PackageJournal, PackageKey, Tiny, Usage, VersionJson};
 use super::{Error, names, strategy};
-use crate::error::{Outcome, UsageError};
-use crate::package::Version;
+use crate::outcome::{Outcome, UsageError};
+use crate::version::Version;
 use crate::{Log, Result, VariableDictionary};
 
 /// The version formats a package version can have, as the reference names them.

@@ -20,6 +20,7 @@
 //! case-insensitive tiny types are. Reading also accepts a plain string where the reference
 //! writes `{"Value": ...}`, and dates without an offset (read as local time, as .NET does).
 
+use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::Error;
 use crate::Log;
 use crate::lock::NamedLock;
+use crate::version::Version;
 
 /// A string the reference wraps as a tiny type: written `{"Value": "..."}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,7 +110,7 @@ impl PackageKey {
     pub(crate) fn same_as(&self, other: &PackageKey) -> bool {
         self.package_id.0.eq_ignore_ascii_case(&other.package_id.0)
             && self.path.0.eq_ignore_ascii_case(&other.path.0)
-            && super::strategy::compare_versions(&self.version.version, &other.version.version).is_eq()
+            && compare_versions(&self.version.version, &other.version.version).is_eq()
     }
 
     /// `Acme v1.0.0`, as the reference names a package in its log.
@@ -307,6 +309,14 @@ fn aside_path(path: &Path) -> PathBuf {
         n += 1;
     }
     candidate
+}
+
+/// Compares two version texts: as versions when both parse, else as text ignoring case.
+pub(crate) fn compare_versions(a: &str, b: &str) -> Ordering {
+    match (Version::parse(a), Version::parse(b)) {
+        (Some(a), Some(b)) => a.cmp(&b),
+        _ => a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase()),
+    }
 }
 
 #[cfg(test)]

@@ -124,48 +124,13 @@ pub(crate) fn lock_timeout(variables: &VariableDictionary) -> Result<Duration, E
         .ok_or(Error::InvalidVariable { variable: names::LOCK_TIMEOUT, value, expected: "a number of seconds" })
 }
 
-/// Parses a .NET `TimeSpan` as `TimeSpan.TryParse` reads one: `d`, `[d.]hh:mm[:ss[.f]]` or
-/// `d:hh:mm[:ss[.f]]`, optionally negative; hours below 24, minutes and seconds below 60.
-/// Negative spans are returned as `None` too (a lock cannot expire before it was taken).
+/// Parses a .NET `TimeSpan` (see [`crate::timespan`]). Negative spans are `None` too (a
+/// lock cannot expire before it was taken).
 pub(crate) fn parse_timespan(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.starts_with('-') || text.is_empty() {
+    if text.trim().starts_with('-') {
         return None;
     }
-    let number =
-        |s: &str| -> Option<u64> { (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())? };
-    if !text.contains(':') {
-        return Some(Duration::from_secs(number(text)?.checked_mul(86_400)?));
-    }
-    let parts: Vec<&str> = text.split(':').collect();
-    let (days, rest): (u64, Vec<&str>) = match parts.len() {
-        2 | 3 => match parts[0].split_once('.') {
-            Some((d, h)) => (number(d)?, [&[h][..], &parts[1..]].concat()),
-            None => (0, parts.clone()),
-        },
-        4 => (number(parts[0])?, parts[1..].to_vec()),
-        _ => return None,
-    };
-    let hours = number(rest[0])?;
-    let minutes = number(rest[1])?;
-    let (seconds, nanos) = match rest.get(2) {
-        None => (0, 0),
-        Some(s) => match s.split_once('.') {
-            Some((whole, fraction)) => {
-                if fraction.is_empty() || fraction.len() > 7 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                let padded = format!("{fraction:0<9}");
-                (number(whole)?, padded.parse::<u32>().ok()?)
-            }
-            None => (number(s)?, 0),
-        },
-    };
-    if hours > 23 || minutes > 59 || seconds > 59 {
-        return None;
-    }
-    let total = days.checked_mul(86_400)?.checked_add(hours * 3600 + minutes * 60 + seconds)?;
-    Some(Duration::new(total, nanos))
+    crate::timespan::parse(text).map(|span| span.duration)
 }
 
 /// The lock expiration the variables give (default 14 days).

@@ -12,14 +12,13 @@
 //!
 //! A package that a task still holds (a lock) is never selected.
 
-use std::cmp::Ordering;
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
 
 use super::Error;
-use super::journal::Entry;
-use crate::package::Version;
+use super::journal::{Entry, compare_versions};
+use crate::version::Version;
 use crate::{Log, VariableDictionary};
 
 /// The variables read here.
@@ -107,14 +106,6 @@ pub(crate) fn settings(variables: &VariableDictionary) -> Result<Strategy, Error
             .ok_or_else(|| invalid(names::PERCENT_FREE, v, "a whole number of percent from 0 to 100"))?,
     };
     Ok(Strategy::FreeSpace { percent })
-}
-
-/// Compares two version texts: as versions when both parse, else as text ignoring case.
-pub(crate) fn compare_versions(a: &str, b: &str) -> Ordering {
-    match (Version::parse(a), Version::parse(b)) {
-        (Some(a), Some(b)) => a.cmp(&b),
-        _ => a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase()),
-    }
 }
 
 /// Free and total bytes of the filesystem holding `path` (or its nearest existing

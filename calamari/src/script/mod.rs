@@ -164,13 +164,13 @@ pub(crate) fn run_script(
             log.error(format!(
                 "The script '{}' was terminated by signal {signal} ({})",
                 script.display(),
-                process::signal_name(signal)
+                crate::signals::signal_name(signal)
             ));
             Ok(ScriptOutcome { exit_code: 128 + signal, had_error_output: true })
         }
         Err(process::Stopped::Timeout) => Err(Error::Timeout { script, seconds: timeout.unwrap_or_default() }),
         Err(process::Stopped::Signal(signal)) => {
-            Err(Error::Cancelled { script, signal, name: process::signal_name(signal) })
+            Err(Error::Cancelled { script, signal, name: crate::signals::signal_name(signal) })
         }
     }
 }

@@ -376,31 +376,6 @@ fn marked_pids(needle: &[u8], me: u32) -> Vec<u32> {
     out
 }
 
-/// The name of a signal, for messages ("SIGKILL").
-pub(crate) fn signal_name(signal: i32) -> String {
-    let name = match Signal::from_named_raw(signal) {
-        Some(Signal::HUP) => "SIGHUP",
-        Some(Signal::INT) => "SIGINT",
-        Some(Signal::QUIT) => "SIGQUIT",
-        Some(Signal::ILL) => "SIGILL",
-        Some(Signal::TRAP) => "SIGTRAP",
-        Some(Signal::ABORT) => "SIGABRT",
-        Some(Signal::BUS) => "SIGBUS",
-        Some(Signal::FPE) => "SIGFPE",
-        Some(Signal::KILL) => "SIGKILL",
-        Some(Signal::USR1) => "SIGUSR1",
-        Some(Signal::SEGV) => "SIGSEGV",
-        Some(Signal::USR2) => "SIGUSR2",
-        Some(Signal::PIPE) => "SIGPIPE",
-        Some(Signal::ALARM) => "SIGALRM",
-        Some(Signal::TERM) => "SIGTERM",
-        Some(Signal::XCPU) => "SIGXCPU",
-        Some(Signal::XFSZ) => "SIGXFSZ",
-        _ => return format!("signal {signal}"),
-    };
-    name.to_string()
-}
-
 fn pending_signal() -> Option<i32> {
     crate::signals::received()
 }

@@ -19,10 +19,10 @@ use flate2::read::GzDecoder;
 use sha2::{Digest, Sha256};
 
 use super::Error;
-use super::install::{CalamariExecutable, Stager};
 use super::layout::{self, BINARY_NAME, MANIFEST_FILE, MAX_FILES, MAX_MANIFEST_BYTES, MAX_TOTAL_BYTES};
 use super::manifest::{Manifest, ManifestFile};
 use super::ops::hash_reader;
+use super::stager::{CalamariExecutable, Stager};
 use crate::fs::{self, IoContext, IoError};
 
 /// `Calamari.<version>.tar.gz`.

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::Log;
 use crate::env_vars::AgentEnvironment;
-use crate::error::Outcome;
+use crate::outcome::Outcome;
 
 /// The agent's home: the one given (`--home`), else `$TentacleHome` of `environment`.
 ///

@@ -40,18 +40,17 @@ mod install;
 mod layout;
 mod manifest;
 mod ops;
+mod stager;
 mod versions;
 
 use std::path::PathBuf;
 
 pub use bundle::{verify_bundle, write_bundle};
 pub use commands::{DEFAULT_KEEP_OTHERS, InstallRequest, resolve_home};
-pub use install::{
-    CalamariExecutable, InstallOptions, InstallOutcome, InstallStatus, install_bundle, install_bundle_with,
-    install_executable,
-};
+pub use install::{InstallOutcome, InstallStatus, install_bundle, install_bundle_with, install_executable};
 pub use layout::version_dir;
 pub(crate) use layout::{BINARY_NAME, calamari_dir, validate_version};
+pub use stager::{CalamariExecutable, InstallOptions};
 pub use versions::{
     InstallState, InstalledVersion, PruneOptions, PruneReport, check_install, installed_versions, needs_update, prune,
     prune_sparing, verify_install,

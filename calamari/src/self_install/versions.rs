@@ -3,11 +3,11 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
-use super::install::{acquire_lock, remove_leftovers};
+use super::Error;
 use super::layout::{self, LOCK_FILE, MANIFEST_FILE, OLD_PREFIX, SUCCESS_FILE, calamari_dir, temp_name};
 use super::manifest::Manifest;
 use super::ops::{Ops, RealOps, hash_reader};
-use super::{Error, InstallOptions};
+use super::stager::{InstallOptions, acquire_lock, remove_leftovers};
 use crate::fs::{self, IoContext};
 use crate::log::Log;
 
@@ -87,12 +87,12 @@ pub struct InstalledVersion {
 /// The package version a directory name stands for, if it is one. Build metadata is cut
 /// off first: it never affects the order, and any `+suffix` a directory name may hold
 /// (even one that is not a valid metadata label) keeps the name a version.
-fn version_of(name: &str) -> Option<crate::package::Version> {
-    crate::package::Version::parse(name.split('+').next().unwrap_or(name))
+fn version_of(name: &str) -> Option<crate::version::Version> {
+    crate::version::Version::parse(name.split('+').next().unwrap_or(name))
 }
 
 /// Orders version names newest first: names that are package versions (1-4 numeric
-/// components, optional `-prerelease`, `+build` ignored) by [`crate::package::Version`]'s
+/// components, optional `-prerelease`, `+build` ignored) by [`crate::version::Version`]'s
 /// order, equal versions by name; then any other names last, by name.
 pub(crate) fn compare_versions(a: &str, b: &str) -> Ordering {
     match (version_of(a), version_of(b)) {

@@ -216,7 +216,7 @@ pub fn replace_in_files(
     let json_only = variables.get_flag(FALLBACK_FLAG_VARIABLE, false)?;
     let candidates = Candidates::new(variables);
     let mut summary = StructuredSummary::default();
-    let roots = crate::glob::target_roots(dir, variables)?;
+    let roots = crate::variables::target_roots(dir, variables)?;
     let mut staged = crate::fs::StagedReplacements::new();
     for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         let literal = dir.join(target.trim_start_matches("./"));

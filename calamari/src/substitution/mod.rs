@@ -134,7 +134,7 @@ pub fn substitute_in_files(
 ) -> Result<SubstitutionSummary, Error> {
     let mut summary = SubstitutionSummary::default();
     let warn_no_match = variables.get_flag(ENABLE_NO_MATCH_WARNING, true)?;
-    let roots = crate::glob::target_roots(dir, variables)?;
+    let roots = crate::variables::target_roots(dir, variables)?;
     let mut seen = HashSet::new();
     for target in targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         let glob = Glob::new(target).map_err(|source| Error::Pattern { target: target.to_string(), source })?;

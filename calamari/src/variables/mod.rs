@@ -115,3 +115,18 @@ impl Error {
         self
     }
 }
+
+/// The directories a target pattern is tried under: `dir`, then each of the newline-separated
+/// `Octopus.Action.AdditionalPaths` (relative ones relative to `dir`), as the reference's
+/// substitution and structured-configuration conventions search.
+///
+/// # Errors
+/// A variable that cannot be evaluated.
+pub(crate) fn target_roots(
+    dir: &std::path::Path,
+    variables: &VariableDictionary,
+) -> Result<Vec<std::path::PathBuf>, Error> {
+    let mut roots = vec![dir.to_path_buf()];
+    roots.extend(variables.get_paths(names::ADDITIONAL_PATHS)?.iter().map(|p| dir.join(p)));
+    Ok(roots)
+}

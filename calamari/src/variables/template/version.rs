@@ -1,7 +1,7 @@
 //! Version strings for the `Version*` filters, read leniently as Octopus.Versioning does.
 //!
 //! A text that is a package version (after an optional `v`) is read by
-//! [`crate::package::Version`], the crate's one version grammar and order; anything else
+//! [`crate::version::Version`], the crate's one version grammar and order; anything else
 //! is scanned leniently and never fails: leading numbers as far as they go, the rest as
 //! pre-release and metadata (`19.0.0.Final`, `latest`).
 
@@ -23,7 +23,7 @@ pub(crate) struct Version {
 impl Version {
     #[cfg(test)]
     /// The package version these parts spell, when they are one; compare with its order.
-    pub(crate) fn to_package_version(&self) -> Option<crate::package::Version> {
+    pub(crate) fn to_package_version(&self) -> Option<crate::version::Version> {
         let mut text = self.numbers.join(".");
         if !self.pre_release.is_empty() {
             text = format!("{text}-{}", self.pre_release);
@@ -31,7 +31,7 @@ impl Version {
         if !self.metadata.is_empty() {
             text = format!("{text}+{}", self.metadata);
         }
-        crate::package::Version::parse(&text)
+        crate::version::Version::parse(&text)
     }
 }
 
@@ -41,14 +41,14 @@ pub(crate) fn parse(text: &str) -> Version {
     if rest.len() > 1 && rest.starts_with(['v', 'V']) && rest.as_bytes()[1].is_ascii_digit() {
         rest = &rest[1..];
     }
-    match crate::package::Version::parse(rest) {
+    match crate::version::Version::parse(rest) {
         Some(strict) => from_package(&strict),
         None => lenient(rest),
     }
 }
 
 /// The parts of a package version.
-fn from_package(strict: &crate::package::Version) -> Version {
+fn from_package(strict: &crate::version::Version) -> Version {
     let mut v = Version {
         numbers: strict.parts().map(|n| n.to_string()),
         metadata: strict.metadata().to_string(),
@@ -131,7 +131,7 @@ mod tests {
             " 3.1.4 ",
         ] {
             let rest = text.trim();
-            assert!(crate::package::Version::parse(rest).is_some(), "{text} is a package version");
+            assert!(crate::version::Version::parse(rest).is_some(), "{text} is a package version");
             assert_eq!(parse(text), lenient(rest), "{text}");
         }
     }
