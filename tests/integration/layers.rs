@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     // Domain modules: each does one thing to files, packages or processes.
     &["package", "script", "nginx", "isolation", "substitution", "structured", "self_install"],
     // Domain modules built on the ones above.
-    &["feeds", "delta", "journal", "package_retention"],
+    &["feeds", "delta", "journal", "package_retention", "config_transform"],
     // The deployment pipeline.
     &["conventions"],
     // Many hosts at once.
@@ -48,6 +48,7 @@ const ALLOWED_UP: &[(&str, &str, &str)] = &[
     ("delta", "error", "ops/ (item 1): apply_delta, create_signature, create_delta move there"),
     ("feeds", "error", "ops/ (item 1): download_package's command moves there"),
     ("package_retention", "error", "ops/ (item 1): package_retention/commands.rs moves there"),
+    ("config_transform", "error", "ops/ (item 1): the transform and configuration-variable entry points move there"),
     ("fleet", "error", "the fleet branch (items 4-5): fleet's typed errors, and ops/ for its command"),
     // Retention asks the release module which directories to spare.
     ("journal", "conventions", "the journal rewrite: protected directories passed into retention"),

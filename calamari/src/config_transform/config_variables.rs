@@ -77,7 +77,7 @@ pub fn replace_configuration_variables(
             vn::IGNORE_REPLACEMENT_ERRORS
         ));
     }
-    let roots = crate::glob::target_roots(dir, variables)?;
+    let roots = crate::variables::target_roots(dir, variables)?;
     let files = matching_files(&roots, &["*.config".to_string()]);
     for stale in crate::fs::remove_stale_temp_files_beside(&files)? {
         log.verbose(format!("Removed '{}', left by an interrupted replacement", stale.display()));

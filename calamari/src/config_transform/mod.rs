@@ -389,7 +389,7 @@ pub fn apply_configuration_transforms(
             dir.display()
         ));
     }
-    let roots = crate::glob::target_roots(dir, variables)?;
+    let roots = crate::variables::target_roots(dir, variables)?;
     let files = matching_files(&roots, &extensions);
     for stale in crate::fs::remove_stale_temp_files_beside(&files).map_err(Error::from)? {
         log.verbose(format!("Removed '{}', left by an interrupted transform", stale.display()));
