@@ -26,8 +26,13 @@ impl Scenario {
 
     /// The transforms `definition` applies to `source`, relative to the temp dir.
     fn transforms(&self, definition: &str, source: &str) -> Vec<String> {
-        let definition =
-            definition.replace("P/", &format!("{}/", self.abs("P"))).replace("T/", &format!("{}/", self.abs("T")));
+        // Both stand-ins are replaced in one pass: the temp dir's random name may itself end
+        // in `P` or `T`, which a second replacement would then rewrite.
+        let definition = definition
+            .replace("P/", "\u{1}/")
+            .replace("T/", "\u{2}/")
+            .replace('\u{1}', &self.abs("P"))
+            .replace('\u{2}', &self.abs("T"));
         let def = Definition::parse(&definition).unwrap();
         let (log, _, _) = Log::capture();
         transform_files(&self.root.path().join(source), &def, false, &self.root.path().join("P"), &log)
