@@ -667,8 +667,8 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
 }
 
 /// A proxy for a full disk: when the journal cannot be written (here RLIMIT_FSIZE makes
-/// the temp file's write fail), the run fails naming the file, the old journal is untouched
-/// byte for byte, and no temp file is left behind.
+/// the write past its end fail), the run fails naming the file, the old journal is untouched
+/// byte for byte, no temp file is left behind, and the next run adds its entry as usual.
 #[test]
 fn a_failed_journal_write_leaves_the_old_journal() {
     let env = TestEnv::new();
@@ -699,7 +699,7 @@ fn a_failed_journal_write_leaves_the_old_journal() {
     let out = bash.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(100), "{stderr}");
-    assert!(stderr.contains(".DeploymentJournal.xml.") && stderr.contains("File too large"), "{stderr}");
+    assert!(stderr.contains("/DeploymentJournal.xml'") && stderr.contains("File too large"), "{stderr}");
     assert_eq!(std::fs::read(j.path()).unwrap(), before, "the old journal is untouched");
     let stray: Vec<_> = std::fs::read_dir(tentacle_home(&env))
         .unwrap()
@@ -707,6 +707,11 @@ fn a_failed_journal_write_leaves_the_old_journal() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+    // Nothing was half done, so there is nothing to undo: the next run just adds its entry.
+    let run = transfer(&env, &vars);
+    run.success();
+    assert!(!run.stdout.contains("has been undone"), "{}", run.stdout);
+    assert_eq!(read_journal(&env).len(), 1001);
 }
 
 /// Fills the journal with `count` copies of one successful deployment (ids `seed-<i>`).

@@ -1,4 +1,5 @@
-//! Test-only fault injection at named checkpoints of an install.
+//! Test-only fault injection at named checkpoints of the crash-safe writers (the
+//! self-install and the deployment journal).
 //!
 //! Compiled only with the `fault-injection` cargo feature, which only the test builds
 //! enable (the CLI's dev-dependency on the library turns it on); a release build has no
@@ -16,6 +17,10 @@
 //! `file-written` and `file-synced`, `staged`, (replacing an old directory)
 //! `old-marker-removed` and `old-moved`, `renamed`, `marker-written`, `marker-renamed`,
 //! `installed`. [`CHECKPOINTS`] lists them.
+//!
+//! The checkpoints of a change to the deployment journal (`journal::store`), in order:
+//! `journal-undo-written`, `journal-edit-written` (after each edit), `journal-synced`,
+//! `journal-indexed`, `journal-committed`; and of a compaction, `journal-compacted`.
 
 #[cfg(feature = "fault-injection")]
 use std::sync::OnceLock;
