@@ -176,11 +176,12 @@ impl Undo {
         Some(Undo { identity, len_before, len_after, what, edits })
     }
 
-    /// Reads the record at `path`: `None` when there is none in force.
-    fn read(path: &Path) -> crate::fs::Result<Option<Undo>> {
+    /// Reads the undo file at `path`.
+    fn read(path: &Path) -> crate::fs::Result<Found> {
         match crate::fs::read(path) {
-            Ok(bytes) => Ok(Undo::decode(&bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Ok(bytes) if bytes.is_empty() => Ok(Found::Nothing),
+            Ok(bytes) => Ok(Undo::decode(&bytes).map_or(Found::Torn, Found::Record)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Found::Nothing),
             Err(e) => Err(e),
         }
     }
@@ -234,6 +235,16 @@ impl Undo {
     }
 }
 
+/// What the undo file holds.
+enum Found {
+    /// Nothing: no change is in flight.
+    Nothing,
+    /// A record that never became durable (its checksum fails): void, the journal untouched.
+    Torn,
+    /// A record in force.
+    Record(Undo),
+}
+
 /// Reads an undo record's fields in order; `None` past its end.
 struct Cursor<'b> {
     bytes: &'b [u8],
@@ -262,9 +273,9 @@ fn void_undo(path: &Path) -> crate::fs::Result<()> {
     }
 }
 
-/// Writes `patch` to `file` under the undo protocol (module doc), up to but not including
-/// the commit. Returns the journal's length after it.
-fn write_patch(file: &File, path: &Path, undo_path: &Path, len_before: u64, patch: &Patch) -> crate::fs::Result<u64> {
+/// The undo record of `patch` on `file` (`len_before` bytes long): the bytes it will
+/// overwrite, read now.
+fn undo_of(file: &File, path: &Path, len_before: u64, patch: &Patch) -> crate::fs::Result<Undo> {
     let (dev, ino) = {
         use std::os::unix::fs::MetadataExt as _;
         let meta = file.metadata().at("stat", path)?;
@@ -285,7 +296,14 @@ fn write_patch(file: &File, path: &Path, undo_path: &Path, len_before: u64, patc
         file.read_exact_at(&mut old, edit.offset).at("read", path)?;
         edits.push((edit.offset, old, edit.new.len() as u64, Sha256::digest(&edit.new).into()));
     }
-    let undo = Undo { identity: (dev, ino), len_before, len_after, what: patch.what.clone(), edits };
+    Ok(Undo { identity: (dev, ino), len_before, len_after, what: patch.what.clone(), edits })
+}
+
+/// Writes `patch` to `file` under the undo protocol (module doc), up to but not including
+/// the commit.
+fn write_patch(file: &File, path: &Path, undo_path: &Path, len_before: u64, patch: &Patch) -> crate::fs::Result<()> {
+    let undo = undo_of(file, path, len_before, patch)?;
+    let len_after = undo.len_after;
     undo.write(undo_path)?;
     checkpoint("journal-undo-written");
     let written = (|| {
@@ -312,7 +330,7 @@ fn write_patch(file: &File, path: &Path, undo_path: &Path, len_before: u64, patc
         }
         return Err(e);
     }
-    Ok(len_after)
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -412,14 +430,17 @@ impl<'j> Session<'j> {
         let undo_path = undo_path_of(path);
         let index_path = index::path_of(path);
         loop {
-            if self.access != Access::Inspect
-                && let Some(undo) = Undo::read(&undo_path)?
-            {
-                if !self.exclusive() {
-                    return Ok(Prepared::NeedsExclusive);
+            if self.access != Access::Inspect {
+                match Undo::read(&undo_path)? {
+                    Found::Nothing => {}
+                    Found::Torn if !self.exclusive() => {}
+                    Found::Torn => void_undo(&undo_path)?,
+                    Found::Record(_) if !self.exclusive() => return Ok(Prepared::NeedsExclusive),
+                    Found::Record(undo) => {
+                        self.recover(&undo, &undo_path)?;
+                        Index::discard(&index_path);
+                    }
                 }
-                self.recover(&undo, &undo_path)?;
-                Index::discard(&index_path);
             }
             let file = match self.open_file() {
                 Ok(file) => file,
@@ -947,8 +968,275 @@ fn ids_mentioned(text: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests set up and inspect files with std::fs directly
 mod tests {
     use super::*;
+    use crate::Log;
+    use crate::journal::JournalPackage;
+    use chrono::TimeZone as _;
+
+    fn entry(id: &str, set: &str, ok: bool) -> JournalEntry {
+        JournalEntry {
+            id: id.into(),
+            environment_id: "Environments-1".into(),
+            project_id: "Projects-1".into(),
+            retention_policy_set: set.into(),
+            installed_on: Some(chrono::Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()),
+            extracted_to: Some(format!("/apps/Acme/{id}")),
+            was_successful: ok,
+            packages: vec![JournalPackage {
+                package_id: "Acme".into(),
+                package_version: "1.0.0".into(),
+                deployed_from: None,
+            }],
+            ..JournalEntry::default()
+        }
+    }
+
+    /// A journal of `entries` written in one go, in a temp dir; and its log.
+    fn journal_of(entries: &[JournalEntry]) -> (tempfile::TempDir, DeploymentJournal, crate::log::SharedBuffer) {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, out, _) = Log::capture();
+        let journal = DeploymentJournal::at(dir.path().join("DeploymentJournal.xml")).with_log(log);
+        if !entries.is_empty() {
+            journal.update(|all| all.extend(entries.iter().cloned())).unwrap();
+        }
+        (dir, journal, out)
+    }
+
+    fn ids(journal: &DeploymentJournal) -> Vec<String> {
+        journal.entries().unwrap().into_iter().map(|e| e.id).collect()
+    }
+
+    /// Enough entries to make the journal bigger than [`SMALL_JOURNAL`], so changes leave
+    /// their garbage in place instead of compacting.
+    fn many(n: usize) -> Vec<JournalEntry> {
+        (0..n).map(|i| entry(&format!("seed-{i}"), "Other", true)).collect()
+    }
+
+    #[test]
+    fn a_small_journal_stays_byte_for_byte_the_references() {
+        let (_dir, journal, _) = journal_of(&[]);
+        let pending = entry("a", "S", false);
+        journal.append(&pending, "adding").unwrap();
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(std::slice::from_ref(&pending)));
+        // Completed while last: rewritten from its start.
+        let done = JournalEntry { was_successful: true, ..pending.clone() };
+        journal.replace(&done).unwrap();
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(std::slice::from_ref(&done)));
+        // Completed with another entry after it: in place, then compacted (small journal).
+        let b = entry("b", "S", false);
+        journal.append(&b, "adding").unwrap();
+        let shorter = JournalEntry { packages: Vec::new(), ..done.clone() };
+        journal.replace(&shorter).unwrap();
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(&[shorter.clone(), b.clone()]));
+        // Longer, not last: blanked and appended, then compacted: it moves to the end.
+        let longer = JournalEntry { current_link: Some("/srv/current".into()), ..shorter.clone() };
+        journal.replace(&longer).unwrap();
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(&[b.clone(), longer.clone()]));
+        assert_eq!(journal.remove_entries(&["b".to_string()]).unwrap(), 1);
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(std::slice::from_ref(&longer)));
+        assert_eq!(journal.remove_entries(&["a".to_string(), "nope".to_string()]).unwrap(), 1);
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(&[]));
+        journal.append(&b, "adding").unwrap();
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(std::slice::from_ref(&b)));
+    }
+
+    #[test]
+    fn a_big_journal_is_changed_in_place_and_compacted_when_half_garbage() {
+        let seeds = many(1200);
+        let (_dir, journal, _) = journal_of(&seeds);
+        let size = std::fs::metadata(journal.path()).unwrap().len();
+        assert!(size > SMALL_JOURNAL, "{size}");
+        let pending = entry("a", "S", false);
+        journal.append(&pending, "adding").unwrap();
+        let b = entry("b", "S", true);
+        journal.append(&b, "adding").unwrap();
+        // Shorter, in place with padding; longer, blanked and appended.
+        let done = JournalEntry { was_successful: true, ..pending.clone() };
+        journal.replace(&done).unwrap();
+        let text = std::fs::read_to_string(journal.path()).unwrap();
+        let padded = format!("{} {}{}", xml::entry_in_document(&done), xml::SEPARATOR, xml::entry_in_document(&b));
+        assert!(text.contains(&padded), "written over the old one, padded with a space");
+        let linked = JournalEntry { current_link: Some("/srv/current".into()), ..done.clone() };
+        journal.replace(&linked).unwrap();
+        let size_with_ab = std::fs::metadata(journal.path()).unwrap().len();
+        let mut expected: Vec<String> = seeds.iter().map(|e| e.id.clone()).collect();
+        expected.extend(["b".to_string(), "a".to_string()]);
+        assert_eq!(ids(&journal), expected);
+        // The file parses on its own, and the reference would see each id once.
+        let parsed = xml::parse(&std::fs::read(journal.path()).unwrap()).unwrap();
+        assert_eq!(parsed.len(), 1202);
+        assert_eq!(parsed.last().unwrap(), &linked);
+        // Removing under half leaves blanks; past half, the journal is compacted.
+        let first: Vec<String> = seeds[..300].iter().map(|e| e.id.clone()).collect();
+        assert_eq!(journal.remove_entries(&first).unwrap(), 300);
+        assert_eq!(std::fs::metadata(journal.path()).unwrap().len(), size_with_ab, "blanked in place");
+        assert!(std::fs::read_to_string(journal.path()).unwrap().contains(&" ".repeat(200)));
+        let rest: Vec<String> = seeds[300..].iter().map(|e| e.id.clone()).collect();
+        assert_eq!(journal.remove_entries(&rest).unwrap(), 900);
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(&[b, linked]));
+    }
+
+    /// Writes the undo record of `patch` and then only the edits `apply` lists, as a
+    /// process killed in the middle of the change leaves them.
+    fn interrupt(journal: &DeploymentJournal, patch: &Patch, apply: &[usize]) {
+        let path = journal.path();
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let undo = undo_of(&file, path, len, patch).unwrap();
+        undo.write(&undo_path_of(path)).unwrap();
+        for &i in apply {
+            file.write_all_at(&patch.edits[i].new, patch.edits[i].offset).unwrap();
+        }
+    }
+
+    /// The patch that blanks `a`'s element and appends `new`, as a replace makes it.
+    fn blank_and_append(journal: &DeploymentJournal, new: &JournalEntry) -> Patch {
+        let bytes = std::fs::read(journal.path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let element = xml::entry_in_document(&entry("a", "S", false));
+        let offset = text.find(&element).unwrap() as u64;
+        let close = bytes.len() as u64 - xml::CLOSE.len() as u64;
+        let mut appended = format!("{}{}", xml::SEPARATOR, xml::entry_in_document(new)).into_bytes();
+        appended.extend_from_slice(xml::CLOSE.as_bytes());
+        Patch {
+            edits: vec![
+                Edit { offset, old_len: element.len() as u64, new: blank(element.as_bytes()) },
+                Edit { offset: close, old_len: xml::CLOSE.len() as u64, new: appended },
+            ],
+            what: "completing the entry a".to_string(),
+        }
+    }
+
+    #[test]
+    fn an_interrupted_change_is_undone_and_a_complete_one_kept() {
+        let start = [entry("a", "S", false), entry("b", "S", true)];
+        let linked = JournalEntry { current_link: Some("/srv/current".into()), ..entry("a", "S", true) };
+        // Killed after the tail edit only (the new element written, the old not blanked),
+        // after none, and with the undo record itself torn.
+        for (apply, torn_record) in [(vec![1], false), (vec![], false), (vec![], true)] {
+            let (_dir, journal, out) = journal_of(&start);
+            let before = std::fs::read(journal.path()).unwrap();
+            let patch = blank_and_append(&journal, &linked);
+            interrupt(&journal, &patch, &apply);
+            if torn_record {
+                let undo = undo_path_of(journal.path());
+                let len = std::fs::metadata(&undo).unwrap().len();
+                std::fs::OpenOptions::new().write(true).open(&undo).unwrap().set_len(len - 3).unwrap();
+            }
+            assert_eq!(ids(&journal), ["a", "b"], "{apply:?} {torn_record}");
+            assert_eq!(std::fs::read(journal.path()).unwrap(), before, "{apply:?}");
+            // A torn record was never in force (it is fsync'd before any edit): nothing to say.
+            assert_eq!(
+                out.contents().contains("has been undone: completing the entry a"),
+                !torn_record,
+                "{}",
+                out.contents()
+            );
+            if torn_record {
+                journal.append(&entry("c", "S", true), "adding").unwrap();
+            }
+            assert_eq!(std::fs::metadata(undo_path_of(journal.path())).unwrap().len(), 0, "the record is void");
+        }
+        // Killed after both edits, before the commit: the change stands, silently.
+        let (_dir, journal, out) = journal_of(&start);
+        let patch = blank_and_append(&journal, &linked);
+        interrupt(&journal, &patch, &[0, 1]);
+        let after = journal.entries().unwrap();
+        assert_eq!(after.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(after[1], linked);
+        assert!(!out.contents().contains("undone"), "{}", out.contents());
+        // A record about another file (the journal was replaced since) is ignored.
+        let (_dir, journal, out) = journal_of(&start);
+        let patch = blank_and_append(&journal, &linked);
+        interrupt(&journal, &patch, &[]);
+        let mut replaced = start.to_vec();
+        replaced.push(entry("c", "S", true));
+        crate::fs::write_atomic(journal.path(), xml::serialise(&replaced)).unwrap();
+        assert_eq!(ids(&journal), ["a", "b", "c"]);
+        assert!(!out.contents().contains("undone"));
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_after_the_last_complete_entry() {
+        let all = [entry("a", "S", true), entry("b", "S", true), entry("c", "S", true)];
+        let (dir, journal, out) = journal_of(&all);
+        let bytes = std::fs::read(journal.path()).unwrap();
+        let cut = String::from_utf8_lossy(&bytes).find("<Deployment Id=\"c\"").unwrap() + 40;
+        std::fs::write(journal.path(), &bytes[..cut]).unwrap();
+        assert_eq!(ids(&journal), ["a", "b"]);
+        assert_eq!(std::fs::read(journal.path()).unwrap(), xml::serialise(&all[..2]));
+        let text = out.contents();
+        assert!(text.contains("is unreadable past byte") && text.contains("the entry ids c"), "{text}");
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+        assert_eq!(std::fs::read(&aside[0]).unwrap(), &bytes[..cut], "the file as found is kept");
+        // A journal that only lost its closing tag keeps everything.
+        let (_dir, journal, out) = journal_of(&all);
+        let bytes = std::fs::read(journal.path()).unwrap();
+        std::fs::write(journal.path(), &bytes[..bytes.len() - 5]).unwrap();
+        assert_eq!(ids(&journal), ["a", "b", "c"]);
+        assert!(out.contents().contains("held no complete entry"), "{}", out.contents());
+    }
+
+    #[test]
+    fn an_index_that_does_not_describe_the_journal_is_rebuilt() {
+        let (_dir, journal, _) = journal_of(&[entry("a", "S", true), entry("b", "T", true)]);
+        assert_eq!(journal.latest_installation("S").unwrap().unwrap().id, "a");
+        // An index whose records lie (consistent hash, wrong sets) is caught by the check
+        // of each entry read through it.
+        let path = index::path_of(journal.path());
+        let mut lying = Index::load(&path).unwrap();
+        lying.records.swap(0, 1);
+        lying.touch(0);
+        lying.save(&path).unwrap();
+        assert_eq!(journal.latest_installation("S").unwrap().unwrap().id, "a");
+        assert_eq!(journal.latest_installation("T").unwrap().unwrap().id, "b");
+        // The journal replaced behind our back (as the reference writes it: a new file).
+        let mut replaced = xml::parse(&std::fs::read(journal.path()).unwrap()).unwrap();
+        replaced.push(entry("c", "S", true));
+        crate::fs::write_atomic(journal.path(), xml::serialise(&replaced)).unwrap();
+        assert_eq!(journal.latest_installation("S").unwrap().unwrap().id, "c");
+        // The index deleted, or garbage.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(journal.entries_in_set("S").unwrap().len(), 2);
+        std::fs::write(&path, b"garbage").unwrap();
+        assert_eq!(journal.entries_in_set("T").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_inspection_changes_nothing() {
+        let all = [entry("a", "S", true), entry("b", "S", true)];
+        let (dir, journal, _) = journal_of(&all);
+        let bytes = std::fs::read(journal.path()).unwrap();
+        std::fs::write(journal.path(), &bytes[..bytes.len() - 30]).unwrap();
+        std::fs::remove_file(index::path_of(journal.path())).unwrap();
+        let listing = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = listing();
+        let read = journal
+            .with_session(Access::Inspect, |s| {
+                let mut seen = Vec::new();
+                s.for_each_entry(|e| seen.push(e.id))?;
+                Ok((seen, s.notes.damaged.clone()))
+            })
+            .unwrap();
+        assert_eq!(read.0, ["a"]);
+        assert!(read.1.unwrap().contains("ends inside"));
+        assert_eq!(listing(), before);
+        assert_eq!(std::fs::read(journal.path()).unwrap(), &bytes[..bytes.len() - 30]);
+    }
 
     #[test]
     fn undo_records_round_trip_and_torn_ones_are_void() {
