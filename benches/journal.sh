@@ -7,6 +7,7 @@
 #
 #   bash benches/journal.sh              # needs: python3 (timing via wait4), awk
 #   RUNS=31 bash benches/journal.sh      # more runs per variant (default 21)
+#   CALAMARI_BIN=path/to/calamari bash benches/journal.sh   # skip the release build
 #
 # The big journal is generated in the reference's exact format: 100 retention policy sets
 # (Projects-0..99) of 1,000 entries each, one package per entry, one in seven failed,
@@ -22,8 +23,12 @@ work=${BENCH_DIR:-$root/target/bench-journal}
 runs=${RUNS:-21}
 rm -rf "$work" && mkdir -p "$work"
 cd "$work"
-cargo build --release -j 2 --manifest-path "$root/Cargo.toml" -q -p calamari-cli
-calamari="${CARGO_TARGET_DIR:-$root/target}/release/calamari"
+if [ -n "${CALAMARI_BIN:-}" ]; then
+  calamari=$CALAMARI_BIN   # an already built binary (the release build takes long on 2 cores)
+else
+  cargo build --release -j 2 --manifest-path "$root/Cargo.toml" -q -p calamari-cli
+  calamari="${CARGO_TARGET_DIR:-$root/target}/release/calamari"
+fi
 
 # A small package: three files.
 mkdir -p pkg
@@ -41,9 +46,9 @@ journal() {
       ok = (i % 7 == 0) ? "False" : "True"
       id = sprintf("%08x-%04x-4%03x-8%03x-%012x", i, p, v % 4096, i % 4096, i * 7919)
       set = sprintf("Environments-1/Projects-%d/Step-A/Machines-1/&lt;default&gt;", p)
-      dir = sprintf("/home/tentacle/Applications/Production/Acme.Web%d/1.0.%d", p, v)
-      printf "\n  <Deployment Id=\"%s\" EnvironmentId=\"Environments-1\" TenantId=\"\" ProjectId=\"Projects-%d\" InstalledOn=\"%s\" RetentionPolicySet=\"%s\" ExtractedTo=\"%s\" CustomInstallationDirectory=\"%s\" WasSuccessful=\"%s\">", id, p, strftime("%Y-%m-%d %H:%M:%S", t, 1), set, dir, dir, ok
-      printf "\n    <Package PackageId=\"Acme.Web%d\" PackageVersion=\"1.0.%d\" DeployedFrom=\"/home/tentacle/Files/Acme.Web%d@S1.0.%d@0123456789ABCDEF0123456789ABCDEF.zip\" />\n  </Deployment>", p, v, p, v
+      dir = sprintf("/home/tentacle/Applications/Prod/Acme.Web%d/1.0.%d", p, v)
+      printf "\n  <Deployment Id=\"%s\" EnvironmentId=\"Environments-1\" TenantId=\"\" ProjectId=\"Projects-%d\" InstalledOn=\"%s\" RetentionPolicySet=\"%s\" ExtractedTo=\"%s\" CustomInstallationDirectory=\"\" WasSuccessful=\"%s\">", id, p, strftime("%Y-%m-%d %H:%M:%S", t, 1), set, dir, ok
+      printf "\n    <Package PackageId=\"Acme.Web%d\" PackageVersion=\"1.0.%d\" DeployedFrom=\"/home/tentacle/Files/Acme.Web%d.1.0.%d.zip\" />\n  </Deployment>", p, v, p, v
     }
     printf "\n</Deployments>"
   }' > "$1"

@@ -62,8 +62,14 @@ impl NamedLock {
 
     /// Takes the lock shared (with other shared holders, never with an exclusive one) only
     /// if no exclusive holder has it.
+    /// An existing lock file is opened read-only (a reader may not be allowed to write it).
     pub(crate) fn try_acquire_shared(path: impl AsRef<Path>) -> Result<Option<NamedLock>> {
-        let (file, path) = open_lock_file(path.as_ref())?;
+        let path = path.as_ref();
+        let (file, path) = match File::options().read(true).open(path) {
+            Ok(file) => (file, path.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => open_lock_file(path)?,
+            Err(e) => return Err(e).at("open lock file", path),
+        };
         try_lock(file, &path, rustix::fs::FlockOperation::NonBlockingLockShared)
     }
 

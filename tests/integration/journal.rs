@@ -511,8 +511,9 @@ fn eight_concurrent_writers_lose_no_entry() {
     }
 }
 
-/// `kill -9` at random moments while writers update a large journal never leaves an
-/// unparseable (torn or empty) journal, and never loses an entry that was there before.
+/// `kill -9` at random moments while writers update a large journal never leaves a journal
+/// that is torn without an undo record to repair it, and never loses an entry that was
+/// there before (checked after the repair the next opener makes).
 #[test]
 fn kill_9_during_journal_writes_never_tears_the_journal() {
     let env = TestEnv::new();
@@ -536,7 +537,7 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
         let _ = child.kill();
         let status = child.wait().unwrap();
         assert!(status.signal() == Some(libc::SIGKILL) || status.success(), "round {round}: {status:?}");
-        let count = read_journal(&env).len();
+        let count = journal_after_crash(&env, &format!("round {round}")).len();
         assert!(count == last || count == last + 1, "round {round}: {last} -> {count}");
         last = count;
     }
@@ -550,7 +551,7 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
     assert!(stray.is_empty(), "{stray:?}");
 }
 
-/// A cheap proxy for power loss: under strace, the journal is written to a temp file,
+/// A cheap proxy for power loss: under strace, a new journal is written to a temp file,
 /// which is fsync'd, renamed over the journal, and then the directory is fsync'd, in that order.
 #[test]
 fn journal_write_order_is_write_fsync_rename_fsync_dir() {
@@ -621,6 +622,101 @@ fn journal_write_order_is_write_fsync_rename_fsync_dir() {
         after(rename, &|l| l.contains("openat(") && l.contains(&format!("\"{home}\"")), "open of the directory");
     let dir_fd = fd_of(lines[open_dir]).unwrap();
     after(open_dir, &|l| l.contains(&format!("fsync({dir_fd})")), "fsync of the directory");
+}
+
+/// Runs `args` under `strace -f` for the given syscalls; the trace's lines, or `None`
+/// (after a skip) when strace cannot run here.
+fn strace(env: &TestEnv, args: &[&str], syscalls: &str) -> Option<String> {
+    let trace = env.path("strace.txt");
+    let _ = std::fs::remove_file(&trace);
+    let cmd = env.cmd(args).cmd;
+    let mut strace = std::process::Command::new("strace");
+    strace
+        .args(["-f", "-e", &format!("trace={syscalls}"), "-o"])
+        .arg(&trace)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .current_dir(env.root())
+        .env("TentacleHome", tentacle_home(env));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => strace.env(k, v),
+            None => strace.env_remove(k),
+        };
+    }
+    let out = match strace.output() {
+        Ok(out) => out,
+        Err(e) => {
+            crate::util::skip(&format!("strace is not available: {e}"));
+            return None;
+        }
+    };
+    if !out.status.success() || !trace.exists() {
+        crate::util::skip(&format!("strace could not trace here: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return None;
+    }
+    Some(std::fs::read_to_string(&trace).unwrap())
+}
+
+/// The power-loss proxy for a change made in place: under strace, the undo record is
+/// written and fsync'd before the journal is written to, the journal is fsync'd after its
+/// write, and only then is the undo record voided (truncated), in that order.
+#[test]
+fn an_append_writes_and_syncs_its_undo_record_before_the_journal() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    seed(&env, &j, 10);
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    let syscalls = "openat,write,pwrite64,fsync,fdatasync,ftruncate,rename,renameat,renameat2";
+    let Some(text) = strace(&env, &["transfer-package", "--variables", vars.to_str().unwrap()], syscalls) else {
+        return;
+    };
+    let home = tentacle_home(&env).to_string_lossy().into_owned();
+    let journal = format!("\"{home}/DeploymentJournal.xml\"");
+    let undo = format!("\"{home}/DeploymentJournal.xml.undo\"");
+    let fd_of = |line: &str| line.rsplit("= ").next().and_then(|n| n.trim().parse::<i32>().ok());
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |from: usize, pred: &dyn Fn(&str) -> bool, what: &str| -> usize {
+        from + lines[from..]
+            .iter()
+            .position(|l| pred(l))
+            .unwrap_or_else(|| panic!("no {what} after line {from}:\n{text}"))
+    };
+    let open_journal =
+        find(0, &|l| l.contains("openat(") && l.contains(&journal) && l.contains("O_RDWR"), "open of the journal");
+    let journal_fd = fd_of(lines[open_journal]).unwrap();
+    let open_undo = find(
+        open_journal,
+        &|l| l.contains("openat(") && l.contains(&undo) && l.contains("O_TRUNC"),
+        "open of the undo record",
+    );
+    let undo_fd = fd_of(lines[open_undo]).unwrap();
+    let write_undo = find(open_undo, &|l| l.contains(&format!("write({undo_fd},")), "write of the undo record");
+    let sync_undo = find(
+        write_undo,
+        &|l| l.contains(&format!("fdatasync({undo_fd})")) || l.contains(&format!("fsync({undo_fd})")),
+        "fsync of the undo record",
+    );
+    let write_journal = find(sync_undo, &|l| l.contains(&format!("pwrite64({journal_fd},")), "write to the journal");
+    assert!(
+        !lines[..sync_undo].iter().any(|l| l.contains(&format!("pwrite64({journal_fd},"))),
+        "the journal was written before its undo record was durable:\n{text}"
+    );
+    let sync_journal = find(
+        write_journal,
+        &|l| l.contains(&format!("fdatasync({journal_fd})")) || l.contains(&format!("fsync({journal_fd})")),
+        "fsync of the journal",
+    );
+    let open_void = find(sync_journal, &|l| l.contains("openat(") && l.contains(&undo), "reopen of the undo record");
+    let void_fd = fd_of(lines[open_void]).unwrap();
+    find(open_void, &|l| l.contains(&format!("ftruncate({void_fd}, 0)")), "truncation of the undo record");
+    // No whole-file rewrite: nothing is renamed over the journal.
+    assert!(!text.lines().any(|l| l.contains("rename") && l.contains(&journal)), "{text}");
+    assert_eq!(read_journal(&env).len(), 11);
 }
 
 /// A lock holder killed with -9 leaves no stale lock; a live holder is waited for.

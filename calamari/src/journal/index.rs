@@ -13,9 +13,9 @@
 //! # Validity
 //!
 //! The header holds a [`Stamp`] of the journal it describes (device, inode, length,
-//! modification and change times, a SHA-256 of its last 4 KiB) and a SHA-256 of the
-//! records. An index is used only when its header checks out, its records hash to the
-//! header's value and the stamp equals the journal's current one; anything else (the
+//! modification and change times, a SHA-256 of its last 4 KiB) and a checksum of the
+//! records. An index is used only when its header checks out, its records sum to the
+//! header's checksum and the stamp equals the journal's current one; anything else (the
 //! reference rewrote the journal, a crash between the journal's write and the index's, a
 //! torn index after a power loss, a hand edit) makes it stale and it is rebuilt. On top of
 //! that every entry read through a record is checked against it (it must be one
@@ -25,6 +25,13 @@
 //! Keys are the first 8 bytes of SHA-256 (stable across versions, unlike a hasher's):
 //! sets and ids are lower-cased first, as lookups compare them ignoring ASCII case;
 //! exact comparisons happen on the parsed entry.
+//!
+//! The records' checksum is a wrapping sum of a 64-bit mix of each record and its position
+//! ([`mix`], hand-written: a crate hash would have to run over all the records again,
+//! where a sum lets a change of one record update it in O(1)). It is there to catch an
+//! index torn by a power loss (the index is never fsync'd), not an adversary. Within a
+//! process the index stays in memory between sessions and is reused while the journal's
+//! stamp is unchanged, so a deployment reads it from disk once.
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -197,6 +204,26 @@ impl Stamp {
     }
 }
 
+/// The mix of record `i` that [`Index`]'s checksum sums (splitmix64's finaliser over the
+/// record's words and its position).
+fn mix(record: &Record, i: usize) -> u64 {
+    let mut h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x6a09_e667_f3bc_c908;
+    for word in [
+        record.offset,
+        u64::from(record.len) | (u64::from(record.flags) << 32),
+        record.secs as u64,
+        record.set,
+        record.id,
+        record.packages,
+    ] {
+        h = (h ^ word).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 31;
+        h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+        h ^= h >> 29;
+    }
+    h
+}
+
 /// The index of one journal, in memory.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
@@ -205,7 +232,9 @@ pub(crate) struct Index {
     /// Where the root and the tail are.
     pub layout: Layout,
     /// One record per `<Deployment>` element, in file order, removed ones included.
-    pub records: Vec<Record>,
+    records: Vec<Record>,
+    /// The wrapping sum of [`mix`] over `records`.
+    sum: u64,
     /// How many of `records` are on disk as they are here (for in-place saves).
     saved: Option<usize>,
 }
@@ -220,7 +249,28 @@ pub(crate) fn path_of(journal: &Path) -> PathBuf {
 impl Index {
     /// An index of `records` and `layout` for the journal stamped `stamp`, not saved yet.
     pub(crate) fn new(stamp: Stamp, layout: Layout, records: Vec<Record>) -> Index {
-        Index { stamp, layout, records, saved: None }
+        let sum = records.iter().enumerate().fold(0u64, |sum, (i, r)| sum.wrapping_add(mix(r, i)));
+        Index { stamp, layout, records, sum, saved: None }
+    }
+
+    /// The records, in file order (removed ones included: check [`Record::live`]).
+    pub(crate) fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// Replaces record `i`.
+    pub(crate) fn set(&mut self, i: usize, record: Record) {
+        self.sum = self.sum.wrapping_sub(mix(&self.records[i], i)).wrapping_add(mix(&record, i));
+        self.records[i] = record;
+        if let Some(saved) = self.saved.as_mut() {
+            *saved = (*saved).min(i);
+        }
+    }
+
+    /// Adds a record at the end.
+    pub(crate) fn push(&mut self, record: Record) {
+        self.sum = self.sum.wrapping_add(mix(&record, self.records.len()));
+        self.records.push(record);
     }
 
     /// Loads the index at `path` when it is intact (header, records hash). Whether it
@@ -242,7 +292,9 @@ impl Index {
         let count = usize::try_from(u64_at(144)).ok()?;
         let mut bytes = vec![0; count.checked_mul(RECORD_SIZE)?];
         file.read_exact(&mut bytes).ok()?;
-        if header[152..184] != Sha256::digest(&bytes)[..] {
+        let records: Vec<Record> = bytes.chunks_exact(RECORD_SIZE).map(Record::decode).collect();
+        let sum = records.iter().enumerate().fold(0u64, |sum, (i, r)| sum.wrapping_add(mix(r, i)));
+        if sum != u64_at(152) || file.read(&mut [0]).ok()? != 0 {
             return None;
         }
         let stamp = Stamp {
@@ -260,11 +312,10 @@ impl Index {
             empty_root: header[128] & 1 != 0,
             garbage: u64_at(136),
         };
-        let records = bytes.chunks_exact(RECORD_SIZE).map(Record::decode).collect();
-        Some(Index { stamp, layout, records, saved: Some(count) })
+        Some(Index { stamp, layout, records, sum, saved: Some(count) })
     }
 
-    fn header(&self, records_hash: &[u8]) -> [u8; HEADER_SIZE] {
+    fn header(&self) -> [u8; HEADER_SIZE] {
         let mut h = [0; HEADER_SIZE];
         h[0..8].copy_from_slice(MAGIC);
         h[8..12].copy_from_slice(&VERSION.to_le_bytes());
@@ -283,7 +334,7 @@ impl Index {
         }
         h[128] = u8::from(l.empty_root);
         h[144..152].copy_from_slice(&(self.records.len() as u64).to_le_bytes());
-        h[152..184].copy_from_slice(records_hash);
+        h[152..160].copy_from_slice(&self.sum.to_le_bytes());
         let check = Sha256::digest(&h[..184]);
         h[184..192].copy_from_slice(&check[..8]);
         h
@@ -297,13 +348,6 @@ impl Index {
         bytes
     }
 
-    /// Marks record `i` changed, so the next [`save`](Self::save) writes it.
-    pub(crate) fn touch(&mut self, i: usize) {
-        if let Some(saved) = self.saved.as_mut() {
-            *saved = (*saved).min(i);
-        }
-    }
-
     /// Saves the index at `path` without fsync. When the file on disk is this index as
     /// loaded or last saved, only the records from the first changed one on and the header
     /// are rewritten in place; otherwise the whole file is written to a temp file and
@@ -313,16 +357,14 @@ impl Index {
     /// The index could not be written. Callers may ignore this: a missing or stale index is
     /// rebuilt.
     pub(crate) fn save(&mut self, path: &Path) -> crate::fs::Result<()> {
-        let records = self.encoded_records(0);
-        let hash = Sha256::digest(&records);
-        let header = self.header(&hash);
+        let header = self.header();
         match self.saved {
             Some(saved) if path.exists() => {
                 let from = saved.min(self.records.len());
                 let file = std::fs::OpenOptions::new().write(true).open(path).at("open", path)?;
-                let tail = &records[from * RECORD_SIZE..];
-                file.write_all_at(tail, (HEADER_SIZE + from * RECORD_SIZE) as u64).at("write", path)?;
-                file.set_len((HEADER_SIZE + records.len()) as u64).at("truncate", path)?;
+                let tail = self.encoded_records(from);
+                file.write_all_at(&tail, (HEADER_SIZE + from * RECORD_SIZE) as u64).at("write", path)?;
+                file.set_len((HEADER_SIZE + self.records.len() * RECORD_SIZE) as u64).at("truncate", path)?;
                 file.write_all_at(&header, 0).at("write", path)?;
             }
             _ => {
@@ -336,8 +378,15 @@ impl Index {
                     .suffix(".tmp")
                     .tempfile_in(dir)
                     .at("create temporary file in", dir)?;
+                // Readable as the journal is (a temp file is 0600), so that an agent's other
+                // users can use it instead of rebuilding it.
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let perms = std::fs::Permissions::from_mode(0o644);
+                    tmp.as_file().set_permissions(perms).at("chmod", tmp.path())?;
+                }
                 tmp.write_all(&header).at("write", tmp.path())?;
-                tmp.write_all(&records).at("write", tmp.path())?;
+                tmp.write_all(&self.encoded_records(0)).at("write", tmp.path())?;
                 tmp.persist(path).map_err(|e| crate::fs::IoError {
                     op: "rename to",
                     path: path.to_path_buf(),
@@ -394,16 +443,15 @@ mod tests {
         assert_eq!(loaded.records, index.records);
         assert_eq!(loaded.layout, layout);
         assert_eq!(loaded.stamp, stamp);
-        // Change one record, drop two, add one: only the changed part is rewritten.
-        index.records[3].flags |= REMOVED;
-        index.touch(3);
-        index.records.truncate(8);
-        index.records.push(record(42));
-        index.touch(8);
+        // Change one record, add one: only the changed part is rewritten.
+        let removed = Record { flags: index.records[3].flags | REMOVED, ..index.records[3] };
+        index.set(3, removed);
+        index.push(record(42));
         index.save(&path).unwrap();
         let loaded = Index::load(&path).unwrap();
         assert_eq!(loaded.records, index.records);
-        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, HEADER_SIZE + 9 * RECORD_SIZE);
+        assert_eq!(loaded.sum, Index::new(stamp, layout, index.records.clone()).sum);
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, HEADER_SIZE + 11 * RECORD_SIZE);
     }
 
     #[test]
@@ -424,6 +472,12 @@ mod tests {
         header[35] ^= 1;
         damaged.push(header);
         damaged.push(good[..good.len() - 5].to_vec());
+        let mut longer = good.clone();
+        longer.extend_from_slice(&[0; RECORD_SIZE]);
+        damaged.push(longer);
+        let mut swapped = good.clone();
+        swapped.copy_within(HEADER_SIZE..HEADER_SIZE + RECORD_SIZE, HEADER_SIZE + 2 * RECORD_SIZE);
+        damaged.push(swapped);
         damaged.push(vec![0; good.len()]);
         damaged.push(Vec::new());
         for bytes in damaged {

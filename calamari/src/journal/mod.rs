@@ -111,6 +111,9 @@ pub struct DeploymentJournal {
     path: PathBuf,
     log: Option<Log>,
     lock_timeout: Duration,
+    /// The index as the last session left it, reused by the next one while the journal's
+    /// stamp is unchanged (shared by clones, so a deployment reads it from disk once).
+    cache: std::sync::Arc<std::sync::Mutex<Option<index::Index>>>,
 }
 
 /// How long a journal update waits for the lock by default.
@@ -119,7 +122,12 @@ pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 impl DeploymentJournal {
     /// The journal at `path` (which need not exist yet).
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        DeploymentJournal { path: path.into(), log: None, lock_timeout: DEFAULT_LOCK_TIMEOUT }
+        DeploymentJournal {
+            path: path.into(),
+            log: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            cache: Default::default(),
+        }
     }
 
     /// The journal the variables point at: `env:TentacleJournal`, else
@@ -185,6 +193,17 @@ impl DeploymentJournal {
             NamedLock::acquire_shared_within(purpose, self.lock_path(), self.lock_timeout, on_wait)?
         };
         Ok(lock)
+    }
+
+    /// The cached index, when it describes the journal stamped `stamp`.
+    pub(crate) fn take_cached(&self, stamp: &index::Stamp) -> Option<index::Index> {
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.take().filter(|index| index.stamp == *stamp)
+    }
+
+    /// Keeps `index` for the next session.
+    pub(crate) fn keep_cached(&self, index: index::Index) {
+        *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(index);
     }
 
     /// Runs `work` in a session opened for `access`. When the index turns out not to

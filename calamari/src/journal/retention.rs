@@ -265,12 +265,24 @@ pub(crate) fn clean(
     let guard = if doomed.is_empty() {
         Guard::default()
     } else {
-        let mut builder = GuardBuilder::new(&doomed, journal.path(), tentacle_home);
-        journal.with_session(access, |session| Ok(session.for_each_entry(|e| builder.see(e))?))?;
-        builder.finish()
+        journal.with_session(access, |session| {
+            let mut builder = GuardBuilder::new(&doomed, journal.path(), tentacle_home);
+            session.for_each_dirs(|dirs, linked| builder.see_dirs(dirs, linked))?;
+            Ok(builder.finish())
+        })?
     };
+    // The directories beside which interrupted runs leave leftovers.
+    let mut parents: Vec<PathBuf> = in_set
+        .iter()
+        .filter_map(|e| e.extracted_to_path().filter(|d| d.is_absolute()).and_then(Path::parent))
+        .map(Path::to_path_buf)
+        .collect();
+    parents.sort();
+    parents.dedup();
+
     let mut remove_ids = Vec::new();
-    for entry in &doomed {
+    let mut removed = Vec::new();
+    for (&i, entry) in selection.delete.iter().zip(&doomed) {
         let keep_entry = match entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()) {
             None => false,
             Some(dir) => delete_extraction_directory(Path::new(dir), &guard, dry_run, log, &mut summary),
@@ -284,22 +296,21 @@ pub(crate) fn clean(
             log.verbose(format!("Removing the journal entry {}{}", entry.id, describe(entry)));
         }
         remove_ids.push(entry.id.clone());
-        summary.removed_entries.push((*entry).clone());
+        removed.push(i);
     }
+    drop(doomed);
+    let mut in_set = in_set;
+    summary.removed_entries = removed.into_iter().map(|i| std::mem::take(&mut in_set[i])).collect();
+    drop(in_set);
     if !dry_run && !remove_ids.is_empty() {
         journal.remove_entries(&remove_ids)?;
     }
 
-    let in_set: Vec<&JournalEntry> = in_set.iter().collect();
-    remove_leftovers(&in_set, dry_run, log, &mut summary);
+    remove_leftovers(&parents, dry_run, log, &mut summary);
     if !dry_run {
         // Extractions killed before their rename leave hidden partial directories beside
         // the releases; their lock died with them, so they are safe to remove.
-        let mut parents: Vec<&Path> =
-            in_set.iter().filter_map(|e| e.extracted_to_path().and_then(Path::parent)).collect();
-        parents.sort();
-        parents.dedup();
-        for parent in parents {
+        for parent in &parents {
             crate::package::remove_stale_partials(parent);
         }
     }
@@ -375,18 +386,23 @@ impl Keep {
 
 /// Everything a deleted directory must not touch, worked out for the doomed directories
 /// only: for each of their forms (lexical, canonical), the strongest reason to keep it,
-/// and whether a release needs it.
+/// and whether a release needs it. Paths are compared as strings (journal paths are text).
 #[derive(Debug, Default)]
 struct Guard {
-    keep: std::collections::HashMap<PathBuf, Keep>,
-    releases: std::collections::HashSet<PathBuf>,
+    keep: foldhash::HashMap<String, Keep>,
+    releases: foldhash::HashSet<String>,
+}
+
+/// `path` as text, for the guard's lookups.
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 impl Guard {
     /// Whether `dir` is, or contains, where a current link points or the release its
     /// rollback would restore: then its entry stays in the journal too.
     fn is_release(&self, dir: &Path) -> bool {
-        forms(dir).iter().any(|c| self.releases.contains(c))
+        forms(dir).iter().any(|c| self.releases.contains(&text(c)))
     }
 
     /// Why `dir` must not be deleted, if it must not.
@@ -398,8 +414,36 @@ impl Guard {
         if candidates.iter().any(|c| c.parent().is_none()) {
             return Some("it is a filesystem root".to_string());
         }
-        candidates.iter().filter_map(|c| self.keep.get(c)).min().map(|k| k.reason().to_string())
+        candidates.iter().filter_map(|c| self.keep.get(&text(c))).min().map(|k| k.reason().to_string())
     }
+}
+
+/// Whether `path` is already what [`lexical`] makes of an absolute path: no `.` or `..`
+/// components, no doubled or trailing separators. Nearly every recorded path is, and then
+/// its ancestors are its prefixes up to each `/`.
+fn is_clean_absolute(path: &str) -> bool {
+    path.starts_with('/')
+        && (path == "/"
+            || (!path.ends_with('/')
+                && !path.contains("//")
+                && !path.contains("/./")
+                && !path.contains("/../")
+                && !path.ends_with("/.")
+                && !path.ends_with("/..")))
+}
+
+/// A clean absolute path and its ancestors, longest first: `/a/b`, `/a`, `/`.
+fn ancestors_of(path: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(path);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current.rfind('/') {
+            Some(0) if current.len() > 1 => Some("/"),
+            Some(0) | None => None,
+            Some(at) => Some(&current[..at]),
+        };
+        Some(current)
+    })
 }
 
 /// Builds a [`Guard`] from one pass over every entry of the journal: each entry's
@@ -407,28 +451,28 @@ impl Guard {
 /// so the pass costs the depth of the paths per entry, not the number of doomed entries.
 struct GuardBuilder<'d> {
     /// The doomed entries' ids.
-    doomed_ids: std::collections::HashSet<&'d str>,
+    doomed_ids: foldhash::HashSet<&'d str>,
     /// Every form of every doomed directory.
-    targets: std::collections::HashSet<PathBuf>,
+    targets: foldhash::HashSet<String>,
     guard: Guard,
     /// Every custom installation directory seen (its forms), to find doomed directories
     /// inside one.
-    customs: std::collections::HashSet<PathBuf>,
+    customs: foldhash::HashSet<String>,
     /// The entries with a current link (a release), for [`protected_directories`].
     ///
     /// [`protected_directories`]: crate::conventions::release::protected_directories
     linked: Vec<JournalEntry>,
     /// Canonical forms of directories, so each distinct parent is resolved once.
-    canonical: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+    canonical: foldhash::HashMap<String, Option<String>>,
     infrastructure: Vec<PathBuf>,
 }
 
 impl<'d> GuardBuilder<'d> {
     fn new(doomed: &[&'d JournalEntry], journal: &Path, tentacle_home: Option<&Path>) -> Self {
-        let mut targets = std::collections::HashSet::new();
+        let mut targets = foldhash::HashSet::default();
         for entry in doomed {
             if let Some(dir) = entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()) {
-                targets.extend(forms(Path::new(dir)));
+                targets.extend(forms(Path::new(dir)).iter().map(|f| text(f)));
             }
         }
         let mut infrastructure = Vec::new();
@@ -441,45 +485,67 @@ impl<'d> GuardBuilder<'d> {
             doomed_ids: doomed.iter().map(|e| e.id.as_str()).collect(),
             targets,
             guard: Guard::default(),
-            customs: std::collections::HashSet::new(),
+            customs: foldhash::HashSet::default(),
             linked: Vec::new(),
-            canonical: std::collections::HashMap::new(),
+            canonical: foldhash::HashMap::default(),
             infrastructure,
         }
     }
 
-    /// The lexical form of `path` and, when different, its canonical one. Symbolic links
-    /// are resolved in the directories above it (once per distinct parent) but not in its
-    /// own last component, which is what deploy-package always creates as a directory.
-    fn forms(&mut self, path: &Path) -> Vec<PathBuf> {
-        let lexical = lexical(path);
-        let mut out = vec![lexical.clone()];
-        if let (Some(parent), Some(name)) = (lexical.parent(), lexical.file_name()) {
-            let canonical_parent =
-                self.canonical.entry(parent.to_path_buf()).or_insert_with(|| parent.canonicalize().ok());
-            if let Some(canonical) = canonical_parent.as_ref().map(|p| p.join(name))
-                && canonical != lexical
-            {
-                out.push(canonical);
+    /// The lexical form of `path` and, when different, its canonical one, as clean
+    /// absolute paths (a relative path has none). Symbolic links are resolved in the
+    /// directories above it (once per distinct parent) but not in its own last component,
+    /// which is what deploy-package always creates as a directory.
+    fn forms(&mut self, path: &str) -> Vec<String> {
+        let lexical = if is_clean_absolute(path) { path.to_string() } else { text(&lexical(Path::new(path))) };
+        if !is_clean_absolute(&lexical) {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(2);
+        if let Some(at) = lexical.rfind('/').filter(|&at| at > 0) {
+            let (parent, name) = (&lexical[..at], &lexical[at..]);
+            let canonical = match self.canonical.get(parent) {
+                Some(known) => known.as_deref(),
+                None => {
+                    let resolved = Path::new(parent).canonicalize().ok().map(|p| text(&p));
+                    self.canonical.entry(parent.to_string()).or_insert(resolved).as_deref()
+                }
+            };
+            if let Some(canonical) = canonical.filter(|c| *c != parent) {
+                out.push(format!("{canonical}{name}"));
             }
         }
+        out.insert(0, lexical);
         out
     }
 
     /// Marks `reason` on every target that is `path` or an ancestor of it (`inside` for a
-    /// proper ancestor, when given).
-    fn mark_ancestors(&mut self, path: &Path, at: Keep, inside: Keep) {
-        for (depth, ancestor) in path.ancestors().enumerate() {
+    /// proper ancestor).
+    fn mark_ancestors(&mut self, path: &str, at: Keep, inside: Keep) {
+        for (depth, ancestor) in ancestors_of(path).enumerate() {
             if self.targets.contains(ancestor) {
                 let reason = if depth == 0 { at } else { inside };
-                let slot = self.guard.keep.entry(ancestor.to_path_buf()).or_insert(reason);
+                let slot = self.guard.keep.entry(ancestor.to_string()).or_insert(reason);
                 *slot = (*slot).min(reason);
             }
         }
     }
 
+    #[cfg(test)]
     fn see(&mut self, entry: JournalEntry) {
-        let own = entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()).map(|d| self.forms(Path::new(d)));
+        let dirs = super::xml::Dirs {
+            id: entry.id.clone(),
+            extracted_to: entry.extracted_to.clone(),
+            custom_installation_directory: entry.custom_installation_directory.clone(),
+        };
+        let linked = entry.current_link.is_some().then_some(entry);
+        self.see_dirs(dirs, linked);
+    }
+
+    /// Takes one entry of the journal into account: its directories, and the whole entry
+    /// when it has a current link.
+    fn see_dirs(&mut self, entry: super::xml::Dirs, linked: Option<JournalEntry>) {
+        let own = entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()).map(|d| self.forms(d));
         if !self.doomed_ids.contains(entry.id.as_str())
             && let Some(own) = &own
         {
@@ -490,7 +556,7 @@ impl<'d> GuardBuilder<'d> {
         // deploy-package records CustomInstallationDirectory = ExtractedTo when no custom
         // directory is configured (as the reference does): that is no custom directory.
         if let Some(dir) = entry.custom_installation_directory.as_deref().filter(|d| !d.trim().is_empty()) {
-            let custom = self.forms(Path::new(dir));
+            let custom = self.forms(dir);
             if !custom.iter().any(|f| own.as_ref().is_some_and(|own| own.contains(f))) {
                 for form in custom {
                     self.mark_ancestors(&form, Keep::Custom, Keep::Custom);
@@ -498,28 +564,26 @@ impl<'d> GuardBuilder<'d> {
                 }
             }
         }
-        if entry.current_link.is_some() {
-            self.linked.push(entry);
-        }
+        self.linked.extend(linked);
     }
 
     fn finish(mut self) -> Guard {
         // Doomed directories inside a custom installation directory.
-        let targets: Vec<PathBuf> = self.targets.iter().cloned().collect();
+        let targets: Vec<String> = self.targets.iter().cloned().collect();
         for target in &targets {
-            if target.ancestors().any(|a| self.customs.contains(a)) {
+            if ancestors_of(target).any(|a| self.customs.contains(a)) {
                 let slot = self.guard.keep.entry(target.clone()).or_insert(Keep::Custom);
                 *slot = (*slot).min(Keep::Custom);
             }
         }
         for dir in std::mem::take(&mut self.infrastructure) {
-            self.mark_ancestors(&dir, Keep::Infrastructure, Keep::Infrastructure);
+            self.mark_ancestors(&text(&dir), Keep::Infrastructure, Keep::Infrastructure);
         }
         for dir in crate::conventions::release::protected_directories(&self.linked) {
             for form in forms(&dir) {
-                for ancestor in form.ancestors() {
+                for ancestor in ancestors_of(&text(&form)) {
                     if self.targets.contains(ancestor) {
-                        self.guard.releases.insert(ancestor.to_path_buf());
+                        self.guard.releases.insert(ancestor.to_string());
                     }
                 }
             }
@@ -596,20 +660,11 @@ fn remove_directory(dir: &Path) -> Result<(), crate::fs::IoError> {
     }
 }
 
-/// Deletes `.deleting-*` directories left beside this set's extraction directories by an
-/// interrupted run.
-fn remove_leftovers(entries: &[&JournalEntry], dry_run: bool, log: &Log, summary: &mut CleanSummary) {
-    let mut parents: Vec<PathBuf> = Vec::new();
-    for e in entries {
-        let Some(dir) = e.extracted_to_path().filter(|d| d.is_absolute()) else { continue };
-        if let Some(parent) = dir.parent()
-            && !parents.iter().any(|p| p == parent)
-        {
-            parents.push(parent.to_path_buf());
-        }
-    }
+/// Deletes `.deleting-*` directories left in `parents` (where this set's extraction
+/// directories live) by an interrupted run.
+fn remove_leftovers(parents: &[PathBuf], dry_run: bool, log: &Log, summary: &mut CleanSummary) {
     for parent in parents {
-        let Ok(read_dir) = crate::fs::read_dir(&parent) else { continue };
+        let Ok(read_dir) = crate::fs::read_dir(parent) else { continue };
         for item in read_dir.flatten() {
             let is_leftover = item.file_name().to_string_lossy().starts_with(DELETING_PREFIX)
                 && item.file_type().is_ok_and(|t| t.is_dir());
@@ -782,6 +837,24 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "<Deployments><Depl");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing moved aside, no lock file");
         assert!(out.contents().contains("a real run would move it aside"));
+    }
+
+    #[test]
+    fn ancestors_of_clean_paths() {
+        assert_eq!(ancestors_of("/a/b/c").collect::<Vec<_>>(), ["/a/b/c", "/a/b", "/a", "/"]);
+        assert_eq!(ancestors_of("/").collect::<Vec<_>>(), ["/"]);
+        let cases = [
+            ("/a/b", true),
+            ("/", true),
+            ("/a/", false),
+            ("a/b", false),
+            ("/a//b", false),
+            ("/a/./b", false),
+            ("/a/..", false),
+        ];
+        for (path, clean) in cases {
+            assert_eq!(is_clean_absolute(path), clean, "{path}");
+        }
     }
 
     #[test]

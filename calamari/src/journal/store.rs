@@ -384,6 +384,15 @@ pub(crate) struct Session<'j> {
     pub(crate) notes: Notes,
 }
 
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        // Hand the index to the next session of this journal (it checks the stamp).
+        if self.file.is_some() && self.notes.damaged.is_none() {
+            self.journal.keep_cached(std::mem::take(&mut self.index));
+        }
+    }
+}
+
 /// What [`Session::prepare`] concluded.
 enum Prepared {
     Ready,
@@ -394,15 +403,24 @@ enum Prepared {
 impl<'j> Session<'j> {
     /// Opens `journal` for `access` (module doc, "Sessions").
     pub(crate) fn open(journal: &'j DeploymentJournal, access: Access) -> Result<Session<'j>, Error> {
+        // Reading a journal that was never written creates nothing (not even its directory).
+        let never_written = || !journal.path().exists() && !journal.lock_path().exists();
         let lock = match access {
             Access::Write => Some(journal.lock(true)?),
+            Access::Read | Access::Inspect if never_written() => None,
             Access::Read => Some(journal.lock(false)?),
             Access::Inspect if journal.lock_path().exists() => Some(journal.lock(false)?),
             Access::Inspect => None,
         };
         let mut session =
             Session { journal, access, _lock: lock, file: None, index: Index::default(), notes: Notes::default() };
-        if let Prepared::NeedsExclusive = session.prepare(false)? {
+        let mut prepared = session.prepare(false)?;
+        if session._lock.is_none() && access == Access::Read && session.file.is_some() {
+            // Written meanwhile: read it under the lock after all.
+            session._lock = Some(journal.lock(false)?);
+            prepared = session.prepare(false)?;
+        }
+        if let Prepared::NeedsExclusive = prepared {
             // Let go of the shared lock first: two readers upgrading would deadlock.
             session._lock = None;
             session._lock = Some(journal.lock(true)?);
@@ -453,7 +471,10 @@ impl<'j> Session<'j> {
             };
             let stamp = Stamp::of(&file, path)?;
             self.file = Some(file);
-            if !force_scan && let Some(index) = Index::load(&index_path).filter(|i| i.stamp == stamp) {
+            if !force_scan
+                && let Some(index) =
+                    self.journal.take_cached(&stamp).or_else(|| Index::load(&index_path).filter(|i| i.stamp == stamp))
+            {
                 self.index = index;
                 return Ok(Prepared::Ready);
             }
@@ -618,7 +639,7 @@ impl<'j> Session<'j> {
 
     /// The records, in file order (removed ones included: check [`Record::live`]).
     pub(crate) fn records(&self) -> &[Record] {
-        &self.index.records
+        self.index.records()
     }
 
     /// The entry of record `i`, read and checked against its record.
@@ -627,7 +648,7 @@ impl<'j> Session<'j> {
     }
 
     fn entry_and_bytes(&self, i: usize) -> Result<(JournalEntry, Vec<u8>), Fault> {
-        let record = self.index.records[i];
+        let record = self.index.records()[i];
         let file = self.file.as_ref().ok_or(Fault::Stale)?;
         let mut bytes = vec![0; record.len as usize];
         if record.end() > self.index.stamp.len() || file.read_exact_at(&mut bytes, record.offset).is_err() {
@@ -641,11 +662,60 @@ impl<'j> Session<'j> {
         Ok((entry, bytes))
     }
 
+    /// The id of record `i`, read from its start tag only and checked against the record.
+    fn id_of(&self, i: usize) -> Result<String, Fault> {
+        let record = self.index.records()[i];
+        let file = self.file.as_ref().ok_or(Fault::Stale)?;
+        let mut bytes = vec![0; record.len as usize];
+        if record.end() > self.index.stamp.len() || file.read_exact_at(&mut bytes, record.offset).is_err() {
+            return Err(Fault::Stale);
+        }
+        let id = xml::start_tag_dirs(&bytes).map_err(|_| Fault::Stale)?.id;
+        if index::id_key(&id) != record.id {
+            return Err(Fault::Stale);
+        }
+        Ok(id)
+    }
+
     /// Indexes of the live records matching `keep`.
     pub(crate) fn live_matching(&self, keep: impl Fn(&Record) -> bool) -> Vec<usize> {
-        (0..self.index.records.len())
-            .filter(|&i| self.index.records[i].live() && keep(&self.index.records[i]))
-            .collect()
+        let records = self.index.records();
+        (0..records.len()).filter(|&i| records[i].live() && keep(&records[i])).collect()
+    }
+
+    /// The directories of every live entry, in file order (entries with a current link,
+    /// [`index::LINKED`], whole), read from their start tags only: what the retention guard
+    /// needs of the whole journal, at the cost of a sequential read and no XML beyond each
+    /// start tag.
+    pub(crate) fn for_each_dirs(&self, mut each: impl FnMut(xml::Dirs, Option<JournalEntry>)) -> Result<(), Fault> {
+        let Some(file) = self.file.as_ref() else { return Ok(()) };
+        const CHUNK: u64 = 1 << 20;
+        let mut buf = Vec::new();
+        let mut buf_start = 0;
+        for (i, record) in self.index.records().iter().enumerate() {
+            if !record.live() {
+                continue;
+            }
+            if record.offset < buf_start || record.end() > buf_start + buf.len() as u64 {
+                // Read on from this element, a megabyte at a time.
+                let len = CHUNK.max(u64::from(record.len)).min(self.index.stamp.len().saturating_sub(record.offset));
+                if len < u64::from(record.len) {
+                    return Err(Fault::Stale);
+                }
+                buf.resize(usize::try_from(len).expect("a chunk fits in memory"), 0);
+                file.read_exact_at(&mut buf, record.offset).map_err(|_| Fault::Stale)?;
+                buf_start = record.offset;
+            }
+            let at = usize::try_from(record.offset - buf_start).expect("within the chunk");
+            let bytes = &buf[at..at + record.len as usize];
+            let dirs = xml::start_tag_dirs(bytes).map_err(|_| Fault::Stale)?;
+            if index::id_key(&dirs.id) != record.id {
+                return Err(Fault::Stale);
+            }
+            let entry = if record.flags & index::LINKED != 0 { Some(self.entry(i)?) } else { None };
+            each(dirs, entry);
+        }
+        Ok(())
     }
 
     /// Every entry, in file order, read in one streaming pass over the journal.
@@ -691,9 +761,7 @@ impl<'j> Session<'j> {
         checkpoint("journal-indexed");
         void_undo(&undo_path)?;
         checkpoint("journal-committed");
-        if self.index.layout.garbage > 0
-            && (self.index.layout.garbage * 2 >= self.index.stamp.len() || self.index.stamp.len() <= SMALL_JOURNAL)
-        {
+        if self.needs_compaction(0) {
             self.compact()?;
         }
         Ok(())
@@ -727,9 +795,9 @@ impl<'j> Session<'j> {
             what: what.to_string(),
         };
         self.change(&patch, |index| {
-            let first = index.records.len();
-            index.records.extend(records);
-            index.touch(first);
+            for record in records {
+                index.push(record);
+            }
             if index.layout.empty_root {
                 index.layout.content_start = index.layout.root_start + "<Deployments>".len() as u64;
                 index.layout.empty_root = false;
@@ -752,7 +820,7 @@ impl<'j> Session<'j> {
         }
         let what = format!("completing the entry {}", entry.id);
         let Some((i, old)) = found else { return Ok(self.append(std::slice::from_ref(entry), &what)?) };
-        let record = self.index.records[i];
+        let record = self.index.records()[i];
         let text = xml::entry_in_document(entry).into_bytes();
         let new_record = Record::of(entry, record.offset, text.len() as u64);
         let len = self.index.stamp.len();
@@ -762,8 +830,7 @@ impl<'j> Session<'j> {
             new.extend_from_slice(xml::CLOSE.as_bytes());
             let patch = Patch { edits: vec![Edit { offset: record.offset, old_len: len - record.offset, new }], what };
             self.change(&patch, |index| {
-                index.records[i] = new_record;
-                index.touch(i);
+                index.set(i, new_record);
                 index.layout.tail_start = new_record.end();
             })?;
         } else if text.len() <= old.len() {
@@ -773,8 +840,7 @@ impl<'j> Session<'j> {
             new.resize(old.len(), b' ');
             let patch = Patch { edits: vec![Edit { offset: record.offset, old_len: old.len() as u64, new }], what };
             self.change(&patch, |index| {
-                index.records[i] = new_record;
-                index.touch(i);
+                index.set(i, new_record);
                 index.layout.garbage += pad as u64;
             })?;
         } else {
@@ -792,9 +858,8 @@ impl<'j> Session<'j> {
                 what,
             };
             self.change(&patch, |index| {
-                index.records[i].flags |= index::REMOVED;
-                index.touch(i);
-                index.records.push(appended);
+                index.set(i, Record { flags: record.flags | index::REMOVED, ..record });
+                index.push(appended);
                 index.layout.tail_start = appended.end();
                 index.layout.garbage += old.len() as u64;
             })?;
@@ -802,41 +867,60 @@ impl<'j> Session<'j> {
         Ok(())
     }
 
-    /// Removes the entries with these ids (blanking them); returns how many were removed.
+    /// Removes the entries with these ids; returns how many were removed. They are blanked
+    /// in place, unless that would leave the journal half garbage: then the journal is
+    /// compacted straight away (written anew from the entries that stay), which is cheaper
+    /// than blanking most of it first.
     pub(crate) fn remove(&mut self, ids: &[String]) -> Result<usize, Fault> {
         if ids.is_empty() || self.file.is_none() {
             return Ok(0);
         }
+        let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         let keys: std::collections::HashSet<u64> = ids.iter().map(|id| index::id_key(id)).collect();
-        let mut edits = Vec::new();
         let mut removed = Vec::new();
+        let mut bytes_removed = 0;
         for i in self.live_matching(|r| keys.contains(&r.id)) {
-            let (entry, bytes) = self.entry_and_bytes(i)?;
-            if ids.contains(&entry.id) {
-                edits.push(Edit {
-                    offset: self.index.records[i].offset,
-                    old_len: bytes.len() as u64,
-                    new: blank(&bytes),
-                });
+            if wanted.contains(self.id_of(i)?.as_str()) {
                 removed.push(i);
+                bytes_removed += u64::from(self.index.records()[i].len);
             }
         }
         if removed.is_empty() {
             return Ok(0);
         }
-        let what = match removed.len() {
+        let count = removed.len();
+        let mark = |index: &mut Index| {
+            for &i in &removed {
+                let record = index.records()[i];
+                index.set(i, Record { flags: record.flags | index::REMOVED, ..record });
+                index.layout.garbage += u64::from(record.len);
+            }
+        };
+        if self.needs_compaction(bytes_removed) {
+            mark(&mut self.index);
+            self.compact()?;
+            return Ok(count);
+        }
+        let mut edits = Vec::with_capacity(count);
+        for &i in &removed {
+            let record = self.index.records()[i];
+            let mut old = vec![0; record.len as usize];
+            self.file().read_exact_at(&mut old, record.offset).at("read", self.path())?;
+            edits.push(Edit { offset: record.offset, old_len: old.len() as u64, new: blank(&old) });
+        }
+        let what = match count {
             1 => "removing 1 entry".to_string(),
             n => format!("removing {n} entries"),
         };
-        let count = removed.len();
-        self.change(&Patch { edits, what }, |index| {
-            for &i in &removed {
-                index.records[i].flags |= index::REMOVED;
-                index.layout.garbage += u64::from(index.records[i].len);
-                index.touch(i);
-            }
-        })?;
+        self.change(&Patch { edits, what }, mark)?;
         Ok(count)
+    }
+
+    /// Whether the journal, with `more` bytes of garbage, is due for compaction.
+    fn needs_compaction(&self, more: u64) -> bool {
+        let garbage = self.index.layout.garbage + more;
+        let len = self.index.stamp.len();
+        garbage > 0 && (garbage * 2 >= len || len <= SMALL_JOURNAL)
     }
 
     /// Replaces the whole journal with `entries` (temp file, fsync, rename, fsync of the
@@ -874,7 +958,7 @@ impl<'j> Session<'j> {
     /// Rewrites the journal from its live elements' bytes, dropping the garbage.
     pub(crate) fn compact(&mut self) -> Result<(), Error> {
         let path = self.path();
-        let live: Vec<Record> = self.index.records.iter().copied().filter(Record::live).collect();
+        let live: Vec<Record> = self.index.records().iter().copied().filter(Record::live).collect();
         if live.is_empty() {
             return self.rewrite(&[]);
         }
@@ -1192,9 +1276,12 @@ mod tests {
         // of each entry read through it.
         let path = index::path_of(journal.path());
         let mut lying = Index::load(&path).unwrap();
-        lying.records.swap(0, 1);
-        lying.touch(0);
+        let (first, second) = (lying.records()[0], lying.records()[1]);
+        lying.set(0, Record { set: second.set, ..first });
+        lying.set(1, Record { set: first.set, ..second });
         lying.save(&path).unwrap();
+        // A new instance: this process's cached index would otherwise be used.
+        let journal = DeploymentJournal::at(journal.path());
         assert_eq!(journal.latest_installation("S").unwrap().unwrap().id, "a");
         assert_eq!(journal.latest_installation("T").unwrap().unwrap().id, "b");
         // The journal replaced behind our back (as the reference writes it: a new file).

@@ -112,6 +112,7 @@ fn missing_journal_is_empty_and_add_creates_it() {
     let journal = DeploymentJournal::at(dir.path().join("deep/er/DeploymentJournal.xml"));
     assert_eq!(journal.entries().unwrap(), vec![]);
     assert_eq!(journal.latest_installation("S").unwrap(), None);
+    assert!(!dir.path().join("deep").exists(), "reading creates nothing, not even the directory");
     let e = entry("a", "S", utc(2026, 1, 1, 0, 0, 0), true, ("P", "1.0.0"));
     journal.add(&e).unwrap();
     assert_eq!(journal.entries().unwrap(), vec![e]);

@@ -45,6 +45,11 @@ pub(crate) fn parse_installed_on(text: &str) -> Option<DateTime<Utc>> {
     if text.is_empty() {
         return None;
     }
+    // The reference's own spelling first: it is nearly every entry, and index rebuilds
+    // parse every entry.
+    if let Ok(naive) = NaiveDateTime::parse_from_str(text, INSTALLED_ON_FORMAT) {
+        return Some(naive.and_utc());
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
@@ -107,6 +112,49 @@ pub(crate) fn parse_entry(bytes: &[u8]) -> Result<JournalEntry, Corrupt> {
         Ok(None) if whole && matches!(scanner.ending(), Some(Ending::Complete(_))) => Ok(found.entry),
         _ => Err(Corrupt("not exactly one <Deployment> element".to_string())),
     }
+}
+
+/// The directories a `<Deployment>` element names on its start tag: what the retention
+/// guard needs of every entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Dirs {
+    /// `Id`.
+    pub id: String,
+    /// `ExtractedTo`, when not empty.
+    pub extracted_to: Option<String>,
+    /// `CustomInstallationDirectory`, when not empty.
+    pub custom_installation_directory: Option<String>,
+}
+
+/// Reads [`Dirs`] from the start tag at the beginning of `bytes` (a `<Deployment>`
+/// element), without reading the rest of the element.
+///
+/// # Errors
+/// [`Corrupt`] when `bytes` does not start with a `<Deployment>` start tag.
+pub(crate) fn start_tag_dirs(bytes: &[u8]) -> Result<Dirs, Corrupt> {
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let start = match reader.read_event_into(&mut buf) {
+        Ok(Event::Start(start) | Event::Empty(start)) if start.local_name().as_ref() == "Deployment" => start,
+        Ok(other) => return Err(Corrupt(format!("expected a <Deployment> element, found {other:?}"))),
+        Err(e) => return Err(Corrupt(e.to_string())),
+    };
+    let mut dirs = Dirs::default();
+    for attr in start.attributes().with_checks(false) {
+        let attr = attr.map_err(|e| Corrupt(format!("a malformed attribute: {e}")))?;
+        let slot = match attr.key.local_name().as_ref() {
+            "Id" => None,
+            "ExtractedTo" => Some(&mut dirs.extracted_to),
+            "CustomInstallationDirectory" => Some(&mut dirs.custom_installation_directory),
+            _ => continue,
+        };
+        let value = attribute_value(&attr.value).map_err(|e| Corrupt(format!("attribute {:?}: {e}", attr.key)))?;
+        match slot {
+            None => dirs.id = value,
+            Some(slot) => *slot = non_empty(value),
+        }
+    }
+    Ok(dirs)
 }
 
 /// Where the parts of a journal document are, in bytes from the start of the file.
@@ -407,19 +455,22 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, Corrupt> 
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| Corrupt(format!("a malformed attribute: {e}")))?;
         let key = attr.key.local_name().as_ref().to_string();
-        let raw: &str = &attr.value;
-        // Attribute-value normalisation (XML 1.0 §3.3.3), as .NET's reader does: literal line
-        // breaks and tabs read as spaces; escaped ones (`&#xA;`) stay what they are.
-        let value = if raw.contains(['\r', '\n', '\t']) {
-            let normalised = raw.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ");
-            quick_xml::escape::unescape(&normalised).map(std::borrow::Cow::into_owned)
-        } else {
-            quick_xml::escape::unescape(raw).map(std::borrow::Cow::into_owned)
-        };
-        let value = value.map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
+        let value = attribute_value(&attr.value).map_err(|e| Corrupt(format!("attribute {key}: {e}")))?;
         out.push((key, value));
     }
     Ok(out)
+}
+
+/// An attribute's value as .NET's reader gives it: attribute-value normalisation (XML 1.0
+/// §3.3.3), so literal line breaks and tabs read as spaces while escaped ones (`&#xA;`)
+/// stay what they are; then entities unescaped.
+fn attribute_value(raw: &str) -> Result<String, quick_xml::escape::EscapeError> {
+    if raw.contains(['\r', '\n', '\t']) {
+        let normalised = raw.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ");
+        quick_xml::escape::unescape(&normalised).map(std::borrow::Cow::into_owned)
+    } else {
+        quick_xml::escape::unescape(raw).map(std::borrow::Cow::into_owned)
+    }
 }
 
 fn non_empty(value: String) -> Option<String> {
