@@ -235,6 +235,10 @@ pub(crate) struct Index {
     records: Vec<Record>,
     /// The wrapping sum of [`mix`] over `records`.
     sum: u64,
+    /// A random number drawn at every save: an index kept in memory is reused only while
+    /// the one on disk is still the one it saved or loaded (another process's change
+    /// saves a new one), even should the journal's stamp not show that change.
+    nonce: u64,
     /// How many of `records` are on disk as they are here (for in-place saves).
     saved: Option<usize>,
 }
@@ -250,7 +254,7 @@ impl Index {
     /// An index of `records` and `layout` for the journal stamped `stamp`, not saved yet.
     pub(crate) fn new(stamp: Stamp, layout: Layout, records: Vec<Record>) -> Index {
         let sum = records.iter().enumerate().fold(0u64, |sum, (i, r)| sum.wrapping_add(mix(r, i)));
-        Index { stamp, layout, records, sum, saved: None }
+        Index { stamp, layout, records, sum, nonce: 0, saved: None }
     }
 
     /// The records, in file order (removed ones included: check [`Record::live`]).
@@ -312,7 +316,20 @@ impl Index {
             empty_root: header[128] & 1 != 0,
             garbage: u64_at(136),
         };
-        Some(Index { stamp, layout, records, sum, saved: Some(count) })
+        Some(Index { stamp, layout, records, sum, nonce: u64_at(160), saved: Some(count) })
+    }
+
+    /// The nonce of the index saved at `path`, reading only its header.
+    pub(crate) fn nonce_on_disk(path: &Path) -> Option<u64> {
+        let mut header = [0; HEADER_SIZE];
+        crate::fs::open(path).ok()?.read_exact(&mut header).ok()?;
+        (&header[0..8] == MAGIC && header[184..192] == Sha256::digest(&header[..184])[..8])
+            .then(|| u64::from_le_bytes(header[160..168].try_into().expect("8 bytes")))
+    }
+
+    /// Whether this index, kept in memory, is still the one saved at `path`.
+    pub(crate) fn is_on_disk(&self, path: &Path) -> bool {
+        self.nonce != 0 && Index::nonce_on_disk(path) == Some(self.nonce)
     }
 
     fn header(&self) -> [u8; HEADER_SIZE] {
@@ -335,6 +352,7 @@ impl Index {
         h[128] = u8::from(l.empty_root);
         h[144..152].copy_from_slice(&(self.records.len() as u64).to_le_bytes());
         h[152..160].copy_from_slice(&self.sum.to_le_bytes());
+        h[160..168].copy_from_slice(&self.nonce.to_le_bytes());
         let check = Sha256::digest(&h[..184]);
         h[184..192].copy_from_slice(&check[..8]);
         h
@@ -357,6 +375,7 @@ impl Index {
     /// The index could not be written. Callers may ignore this: a missing or stale index is
     /// rebuilt.
     pub(crate) fn save(&mut self, path: &Path) -> crate::fs::Result<()> {
+        self.nonce = rand::random::<u64>() | 1;
         let header = self.header();
         match self.saved {
             Some(saved) if path.exists() => {

@@ -195,10 +195,11 @@ impl DeploymentJournal {
         Ok(lock)
     }
 
-    /// The cached index, when it describes the journal stamped `stamp`.
+    /// The cached index, when it describes the journal stamped `stamp` and is still the
+    /// index on disk (no other process changed the journal since).
     pub(crate) fn take_cached(&self, stamp: &index::Stamp) -> Option<index::Index> {
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.take().filter(|index| index.stamp == *stamp)
+        cache.take().filter(|index| index.stamp == *stamp && index.is_on_disk(&index::path_of(&self.path)))
     }
 
     /// Keeps `index` for the next session.

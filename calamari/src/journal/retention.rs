@@ -422,14 +422,11 @@ impl Guard {
 /// components, no doubled or trailing separators. Nearly every recorded path is, and then
 /// its ancestors are its prefixes up to each `/`.
 fn is_clean_absolute(path: &str) -> bool {
-    path.starts_with('/')
-        && (path == "/"
-            || (!path.ends_with('/')
-                && !path.contains("//")
-                && !path.contains("/./")
-                && !path.contains("/../")
-                && !path.ends_with("/.")
-                && !path.ends_with("/..")))
+    if path == "/" {
+        return true;
+    }
+    // Every component between two separators must be neither empty, `.` nor `..`.
+    path.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 /// A clean absolute path and its ancestors, longest first: `/a/b`, `/a`, `/`.
@@ -437,7 +434,7 @@ fn ancestors_of(path: &str) -> impl Iterator<Item = &str> {
     let mut next = Some(path);
     std::iter::from_fn(move || {
         let current = next?;
-        next = match current.rfind('/') {
+        next = match memchr::memrchr(b'/', current.as_bytes()) {
             Some(0) if current.len() > 1 => Some("/"),
             Some(0) | None => None,
             Some(at) => Some(&current[..at]),

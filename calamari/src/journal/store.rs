@@ -59,7 +59,9 @@
 //! Blanked bytes are counted as garbage in the index; when garbage reaches half the file
 //! (or the file is small, 256 KiB, where a rewrite costs nothing), the journal is compacted:
 //! rewritten whole (temp file, fsync, rename, fsync of the directory) from the live
-//! elements' bytes, so space is reclaimed at an amortised constant cost per entry.
+//! elements' bytes, so space is reclaimed at an amortised constant cost per entry. A
+//! removal that would itself bring the garbage to half the file skips the blanking and
+//! compacts straight away (writing the entries that stay is then the cheaper side).
 //!
 //! # Sessions
 //!
@@ -1294,6 +1296,23 @@ mod tests {
         assert_eq!(journal.entries_in_set("S").unwrap().len(), 2);
         std::fs::write(&path, b"garbage").unwrap();
         assert_eq!(journal.entries_in_set("T").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_change_by_another_process_is_seen_through_the_cached_index() {
+        // `first` and `second` stand for two processes (each keeps its own index in memory).
+        let mut all = many(1000);
+        all.insert(500, entry("a", "S", false));
+        let (_dir, first, _) = journal_of(&all);
+        let second = DeploymentJournal::at(first.path());
+        assert_eq!(first.latest_successful_installation("S").unwrap(), None);
+        let size = std::fs::metadata(first.path()).unwrap().len();
+        // Completed in place, far from the end: the journal keeps its size and its tail.
+        let done = JournalEntry { was_successful: true, ..entry("a", "S", false) };
+        second.replace(&done).unwrap();
+        assert_eq!(std::fs::metadata(first.path()).unwrap().len(), size);
+        assert_eq!(first.latest_successful_installation("S").unwrap(), Some(done));
+        assert_eq!(first.entries_in_set("Other").unwrap().len(), 1000);
     }
 
     #[test]

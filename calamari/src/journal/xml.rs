@@ -132,6 +132,9 @@ pub(crate) struct Dirs {
 /// # Errors
 /// [`Corrupt`] when `bytes` does not start with a `<Deployment>` start tag.
 pub(crate) fn start_tag_dirs(bytes: &[u8]) -> Result<Dirs, Corrupt> {
+    if let Some(dirs) = start_tag_dirs_quickly(bytes) {
+        return Ok(dirs);
+    }
     let mut reader = quick_xml::Reader::from_reader(bytes);
     let mut buf = Vec::new();
     let start = match reader.read_event_into(&mut buf) {
@@ -155,6 +158,43 @@ pub(crate) fn start_tag_dirs(bytes: &[u8]) -> Result<Dirs, Corrupt> {
         }
     }
     Ok(dirs)
+}
+
+/// [`start_tag_dirs`] for the start tags both we and the reference write: every attribute
+/// as ` Name="value"`. Used only when the tag holds no `'` (in a double-quoted value a `"`
+/// is always escaped, so ` Name="` cannot occur inside one; a single-quoted value could
+/// hold anything), no line break or tab (which a value would need normalised) and its
+/// first `>` ends it (an even number of `"` before it); `None` sends the tag to the XML
+/// parser.
+fn start_tag_dirs_quickly(bytes: &[u8]) -> Option<Dirs> {
+    let rest = bytes.strip_prefix(b"<Deployment ")?;
+    let end = memchr::memchr(b'>', rest)?;
+    let tag = &rest[..end];
+    // An odd number of quotes: the `>` found is inside a value, not the end of the tag.
+    if memchr::memchr3(b'\'', b'\n', b'\r', tag).is_some()
+        || memchr::memchr(b'\t', tag).is_some()
+        || memchr::memchr_iter(b'"', tag).count() % 2 != 0
+    {
+        return None;
+    }
+    // ` Name="` (or the tag's first attribute, right after `<Deployment `).
+    let value = |name: &str| -> Option<Option<String>> {
+        let pattern = format!(" {name}=\"");
+        let at = if tag.starts_with(&pattern.as_bytes()[1..]) {
+            Some(pattern.len() - 1)
+        } else {
+            memchr::memmem::find(tag, pattern.as_bytes()).map(|at| at + pattern.len())
+        };
+        let Some(at) = at else { return Some(None) };
+        let len = memchr::memchr(b'"', &tag[at..])?;
+        let raw = std::str::from_utf8(&tag[at..at + len]).ok()?;
+        Some(Some(attribute_value(raw).ok()?))
+    };
+    Some(Dirs {
+        id: value("Id")?.unwrap_or_default(),
+        extracted_to: value("ExtractedTo")?.and_then(non_empty),
+        custom_installation_directory: value("CustomInstallationDirectory")?.and_then(non_empty),
+    })
 }
 
 /// Where the parts of a journal document are, in bytes from the start of the file.
@@ -732,6 +772,38 @@ mod tests {
             "{text}"
         );
         assert_eq!(parse(&bytes).unwrap(), vec![plain, linked, first]);
+    }
+
+    #[test]
+    fn start_tags_read_quickly_agree_with_the_parser() {
+        let entry = JournalEntry {
+            id: "x-1".into(),
+            extracted_to: Some("/a & b/<c> \"d\" é".into()),
+            custom_installation_directory: Some("/www".into()),
+            ..JournalEntry::default()
+        };
+        let element = entry_in_document(&entry);
+        let quick = start_tag_dirs_quickly(element.as_bytes()).expect("our own tags take the quick path");
+        assert_eq!(quick.id, "x-1");
+        assert_eq!(quick.extracted_to.as_deref(), Some("/a & b/<c> \"d\" é"));
+        assert_eq!(quick.custom_installation_directory.as_deref(), Some("/www"));
+        // Tags the quick path leaves to the parser, and what the parser makes of them.
+        let cases: &[(&str, Option<&str>)] = &[
+            ("<Deployment Id='a' ExtractedTo='/x' />", Some("/x")),
+            ("<Deployment Id=\"a\" Note='ExtractedTo=\"/y\"' ExtractedTo=\"/x\" />", Some("/x")),
+            ("<Deployment Id=\"a\"\n  ExtractedTo=\"/x\" />", Some("/x")),
+            ("<Deployment Id=\"a\" ExtractedTo=\"/x\ty\" />", Some("/x y")),
+            ("<Deployment\tId=\"a\" ExtractedTo=\"\" />", None),
+            ("<Deployment Id=\"a\" Note=\"a>b\" ExtractedTo=\"/x\" />", Some("/x")),
+        ];
+        for (tag, expected) in cases {
+            let dirs = start_tag_dirs(tag.as_bytes()).unwrap();
+            assert_eq!(dirs.id, "a", "{tag}");
+            assert_eq!(dirs.extracted_to.as_deref(), *expected, "{tag}");
+        }
+        // A tag without the attribute, or the attribute's name inside another's.
+        let dirs = start_tag_dirs(b"<Deployment Id=\"a\" XExtractedTo=\"/no\" />").unwrap();
+        assert_eq!(dirs.extracted_to, None);
     }
 
     #[test]
