@@ -173,7 +173,7 @@ fn start_tag_dirs_quickly(bytes: &[u8]) -> Option<Dirs> {
     // An odd number of quotes: the `>` found is inside a value, not the end of the tag.
     if memchr::memchr3(b'\'', b'\n', b'\r', tag).is_some()
         || memchr::memchr(b'\t', tag).is_some()
-        || memchr::memchr_iter(b'"', tag).count() % 2 != 0
+        || !memchr::memchr_iter(b'"', tag).count().is_multiple_of(2)
     {
         return None;
     }
