@@ -1,6 +1,10 @@
-//! Journal benches: parsing and serialising `DeploymentJournal.xml`, a locked atomic `add`
-//! (read + rewrite + fsync + rename + fsync dir) to a journal of realistic size, and the
+//! Journal benches: parsing and serialising `DeploymentJournal.xml`; the operations a
+//! deployment does (the latest entry of its set through the index, an append and the
+//! completion of the entry in place, each under the lock with its two fsyncs) on journals
+//! of 1,000 and 100,000 entries, to show that they do not grow with the history; and the
 //! retention selection.
+//!
+//! End-to-end figures with the real binary: `benches/journal.sh`.
 
 use std::hint::black_box;
 
@@ -41,14 +45,24 @@ fn bench(c: &mut Criterion) {
         let bytes = serialise_journal(&list);
         group.bench_function(format!("parse_{n}"), |b| b.iter(|| parse_journal(black_box(&bytes)).unwrap()));
         group.bench_function(format!("serialise_{n}"), |b| b.iter(|| serialise_journal(black_box(&list))));
+    }
+    for n in [1000usize, 100_000] {
         let dir = tempfile::tempdir().unwrap();
         let journal = DeploymentJournal::at(dir.path().join("DeploymentJournal.xml"));
-        journal.update(|e| e.extend(list.iter().cloned())).unwrap();
-        let extra = entries(1).remove(0);
-        group.bench_function(format!("add_to_{n}"), |b| {
+        journal.update(|e| e.extend(entries(n))).unwrap();
+        let set = "Environments-1/Projects-7/Step-A/Machines-1/<default>";
+        group.bench_function(format!("latest_installation_of_{n}"), |b| {
+            b.iter(|| journal.latest_installation(black_box(set)).unwrap().unwrap())
+        });
+        // What a deployment does to the journal: add its in-progress entry, complete it.
+        let mut pending = entries(1).remove(0);
+        group.bench_function(format!("add_and_complete_in_{n}"), |b| {
             b.iter(|| {
-                journal.add(&extra).unwrap();
-                journal.update(|e| e.truncate(n)).unwrap();
+                pending.id = new_guid();
+                pending.was_successful = false;
+                journal.add(&pending).unwrap();
+                pending.was_successful = true;
+                journal.replace(&pending).unwrap();
             })
         });
     }

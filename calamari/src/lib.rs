@@ -245,6 +245,7 @@ mod conventions;
 mod delta;
 mod env_vars;
 mod error;
+mod fault;
 mod feeds;
 mod fleet;
 pub mod fs;

@@ -36,7 +36,7 @@ pub enum LockError {
     Timeout(#[from] LockTimeout),
 }
 
-/// An exclusive lock held on a lock file until dropped.
+/// A lock held on a lock file until dropped: exclusive, or shared with other readers.
 #[derive(Debug)]
 pub(crate) struct NamedLock {
     file: File,
@@ -57,11 +57,20 @@ impl NamedLock {
     /// Takes the lock only if nobody holds it.
     pub(crate) fn try_acquire(path: impl AsRef<Path>) -> Result<Option<NamedLock>> {
         let (file, path) = open_lock_file(path.as_ref())?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Some(NamedLock { file })),
-            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-            Err(e) => Err(std::io::Error::from(e)).at("lock", &path),
-        }
+        try_lock(file, &path, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+    }
+
+    /// Takes the lock shared (with other shared holders, never with an exclusive one) only
+    /// if no exclusive holder has it.
+    /// An existing lock file is opened read-only (a reader may not be allowed to write it).
+    pub(crate) fn try_acquire_shared(path: impl AsRef<Path>) -> Result<Option<NamedLock>> {
+        let path = path.as_ref();
+        let (file, path) = match File::options().read(true).open(path) {
+            Ok(file) => (file, path.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => open_lock_file(path)?,
+            Err(e) => return Err(e).at("open lock file", path),
+        };
+        try_lock(file, &path, rustix::fs::FlockOperation::NonBlockingLockShared)
     }
 
     /// Takes the lock, waiting at most `timeout` for another holder. `on_wait` is called
@@ -77,8 +86,32 @@ impl NamedLock {
         timeout: Duration,
         on_wait: impl FnOnce(&Path),
     ) -> std::result::Result<NamedLock, LockError> {
+        Self::acquire_within_as(purpose, path, timeout, on_wait, |p| NamedLock::try_acquire(p))
+    }
+
+    /// [`acquire_within`](Self::acquire_within) for a shared lock (readers, who exclude
+    /// writers but not each other).
+    ///
+    /// # Errors
+    /// As [`acquire_within`](Self::acquire_within).
+    pub(crate) fn acquire_shared_within(
+        purpose: &'static str,
+        path: impl AsRef<Path>,
+        timeout: Duration,
+        on_wait: impl FnOnce(&Path),
+    ) -> std::result::Result<NamedLock, LockError> {
+        Self::acquire_within_as(purpose, path, timeout, on_wait, |p| NamedLock::try_acquire_shared(p))
+    }
+
+    fn acquire_within_as(
+        purpose: &'static str,
+        path: impl AsRef<Path>,
+        timeout: Duration,
+        on_wait: impl FnOnce(&Path),
+        try_acquire: fn(&Path) -> Result<Option<NamedLock>>,
+    ) -> std::result::Result<NamedLock, LockError> {
         let path = path.as_ref();
-        if let Some(lock) = NamedLock::try_acquire(path)? {
+        if let Some(lock) = try_acquire(path)? {
             return Ok(lock);
         }
         on_wait(path);
@@ -86,7 +119,7 @@ impl NamedLock {
         let mut pause = Duration::from_millis(1);
         loop {
             std::thread::sleep(pause);
-            if let Some(lock) = NamedLock::try_acquire(path)? {
+            if let Some(lock) = try_acquire(path)? {
                 return Ok(lock);
             }
             if start.elapsed() >= timeout {
@@ -114,6 +147,14 @@ impl NamedLock {
     pub(crate) fn is_held(path: impl AsRef<Path>) -> bool {
         let Ok(file) = crate::fs::open(path) else { return false };
         rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).is_err()
+    }
+}
+
+fn try_lock(file: File, path: &Path, operation: rustix::fs::FlockOperation) -> Result<Option<NamedLock>> {
+    match rustix::fs::flock(&file, operation) {
+        Ok(()) => Ok(Some(NamedLock { file })),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(std::io::Error::from(e)).at("lock", path),
     }
 }
 

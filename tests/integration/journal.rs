@@ -511,8 +511,9 @@ fn eight_concurrent_writers_lose_no_entry() {
     }
 }
 
-/// `kill -9` at random moments while writers update a large journal never leaves an
-/// unparseable (torn or empty) journal, and never loses an entry that was there before.
+/// `kill -9` at random moments while writers update a large journal never leaves a journal
+/// that is torn without an undo record to repair it, and never loses an entry that was
+/// there before (checked after the repair the next opener makes).
 #[test]
 fn kill_9_during_journal_writes_never_tears_the_journal() {
     let env = TestEnv::new();
@@ -536,7 +537,7 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
         let _ = child.kill();
         let status = child.wait().unwrap();
         assert!(status.signal() == Some(libc::SIGKILL) || status.success(), "round {round}: {status:?}");
-        let count = read_journal(&env).len();
+        let count = journal_after_crash(&env, &format!("round {round}")).len();
         assert!(count == last || count == last + 1, "round {round}: {last} -> {count}");
         last = count;
     }
@@ -550,7 +551,7 @@ fn kill_9_during_journal_writes_never_tears_the_journal() {
     assert!(stray.is_empty(), "{stray:?}");
 }
 
-/// A cheap proxy for power loss: under strace, the journal is written to a temp file,
+/// A cheap proxy for power loss: under strace, a new journal is written to a temp file,
 /// which is fsync'd, renamed over the journal, and then the directory is fsync'd, in that order.
 #[test]
 fn journal_write_order_is_write_fsync_rename_fsync_dir() {
@@ -623,6 +624,101 @@ fn journal_write_order_is_write_fsync_rename_fsync_dir() {
     after(open_dir, &|l| l.contains(&format!("fsync({dir_fd})")), "fsync of the directory");
 }
 
+/// Runs `args` under `strace -f` for the given syscalls; the trace's lines, or `None`
+/// (after a skip) when strace cannot run here.
+fn strace(env: &TestEnv, args: &[&str], syscalls: &str) -> Option<String> {
+    let trace = env.path("strace.txt");
+    let _ = std::fs::remove_file(&trace);
+    let cmd = env.cmd(args).cmd;
+    let mut strace = std::process::Command::new("strace");
+    strace
+        .args(["-f", "-e", &format!("trace={syscalls}"), "-o"])
+        .arg(&trace)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .current_dir(env.root())
+        .env("TentacleHome", tentacle_home(env));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => strace.env(k, v),
+            None => strace.env_remove(k),
+        };
+    }
+    let out = match strace.output() {
+        Ok(out) => out,
+        Err(e) => {
+            crate::util::skip(&format!("strace is not available: {e}"));
+            return None;
+        }
+    };
+    if !out.status.success() || !trace.exists() {
+        crate::util::skip(&format!("strace could not trace here: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return None;
+    }
+    Some(std::fs::read_to_string(&trace).unwrap())
+}
+
+/// The power-loss proxy for a change made in place: under strace, the undo record is
+/// written and fsync'd before the journal is written to, the journal is fsync'd after its
+/// write, and only then is the undo record voided (truncated), in that order.
+#[test]
+fn an_append_writes_and_syncs_its_undo_record_before_the_journal() {
+    let env = TestEnv::new();
+    let j = journal(&env);
+    seed(&env, &j, 10);
+    let (_, vars) = transfer_setup(
+        &env,
+        "Acme.Web.1.0.0.zip",
+        &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+    );
+    let syscalls = "openat,write,pwrite64,fsync,fdatasync,ftruncate,rename,renameat,renameat2";
+    let Some(text) = strace(&env, &["transfer-package", "--variables", vars.to_str().unwrap()], syscalls) else {
+        return;
+    };
+    let home = tentacle_home(&env).to_string_lossy().into_owned();
+    let journal = format!("\"{home}/DeploymentJournal.xml\"");
+    let undo = format!("\"{home}/DeploymentJournal.xml.undo\"");
+    let fd_of = |line: &str| line.rsplit("= ").next().and_then(|n| n.trim().parse::<i32>().ok());
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |from: usize, pred: &dyn Fn(&str) -> bool, what: &str| -> usize {
+        from + lines[from..]
+            .iter()
+            .position(|l| pred(l))
+            .unwrap_or_else(|| panic!("no {what} after line {from}:\n{text}"))
+    };
+    let open_journal =
+        find(0, &|l| l.contains("openat(") && l.contains(&journal) && l.contains("O_RDWR"), "open of the journal");
+    let journal_fd = fd_of(lines[open_journal]).unwrap();
+    let open_undo = find(
+        open_journal,
+        &|l| l.contains("openat(") && l.contains(&undo) && l.contains("O_TRUNC"),
+        "open of the undo record",
+    );
+    let undo_fd = fd_of(lines[open_undo]).unwrap();
+    let write_undo = find(open_undo, &|l| l.contains(&format!("write({undo_fd},")), "write of the undo record");
+    let sync_undo = find(
+        write_undo,
+        &|l| l.contains(&format!("fdatasync({undo_fd})")) || l.contains(&format!("fsync({undo_fd})")),
+        "fsync of the undo record",
+    );
+    let write_journal = find(sync_undo, &|l| l.contains(&format!("pwrite64({journal_fd},")), "write to the journal");
+    assert!(
+        !lines[..sync_undo].iter().any(|l| l.contains(&format!("pwrite64({journal_fd},"))),
+        "the journal was written before its undo record was durable:\n{text}"
+    );
+    let sync_journal = find(
+        write_journal,
+        &|l| l.contains(&format!("fdatasync({journal_fd})")) || l.contains(&format!("fsync({journal_fd})")),
+        "fsync of the journal",
+    );
+    let open_void = find(sync_journal, &|l| l.contains("openat(") && l.contains(&undo), "reopen of the undo record");
+    let void_fd = fd_of(lines[open_void]).unwrap();
+    find(open_void, &|l| l.contains(&format!("ftruncate({void_fd}, 0)")), "truncation of the undo record");
+    // No whole-file rewrite: nothing is renamed over the journal.
+    assert!(!text.lines().any(|l| l.contains("rename") && l.contains(&journal)), "{text}");
+    assert_eq!(read_journal(&env).len(), 11);
+}
+
 /// A lock holder killed with -9 leaves no stale lock; a live holder is waited for.
 #[test]
 fn journal_lock_is_waited_for_and_dies_with_its_holder() {
@@ -667,8 +763,8 @@ fn journal_lock_is_waited_for_and_dies_with_its_holder() {
 }
 
 /// A proxy for a full disk: when the journal cannot be written (here RLIMIT_FSIZE makes
-/// the temp file's write fail), the run fails naming the file, the old journal is untouched
-/// byte for byte, and no temp file is left behind.
+/// the write past its end fail), the run fails naming the file, the old journal is untouched
+/// byte for byte, no temp file is left behind, and the next run adds its entry as usual.
 #[test]
 fn a_failed_journal_write_leaves_the_old_journal() {
     let env = TestEnv::new();
@@ -699,7 +795,7 @@ fn a_failed_journal_write_leaves_the_old_journal() {
     let out = bash.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(100), "{stderr}");
-    assert!(stderr.contains(".DeploymentJournal.xml.") && stderr.contains("File too large"), "{stderr}");
+    assert!(stderr.contains("/DeploymentJournal.xml'") && stderr.contains("File too large"), "{stderr}");
     assert_eq!(std::fs::read(j.path()).unwrap(), before, "the old journal is untouched");
     let stray: Vec<_> = std::fs::read_dir(tentacle_home(&env))
         .unwrap()
@@ -707,6 +803,11 @@ fn a_failed_journal_write_leaves_the_old_journal() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+    // Nothing was half done, so there is nothing to undo: the next run just adds its entry.
+    let run = transfer(&env, &vars);
+    run.success();
+    assert!(!run.stdout.contains("has been undone"), "{}", run.stdout);
+    assert_eq!(read_journal(&env).len(), 1001);
 }
 
 /// Fills the journal with `count` copies of one successful deployment (ids `seed-<i>`).
@@ -907,4 +1008,284 @@ fn deploy_busy(env: &TestEnv, package: &Path, vars: &Path) -> Run {
     ])
     .env("TentacleHome", tentacle_home(env))
     .run()
+}
+
+// ---------------------------------------------------------------------------------------
+// Crash safety of changes made in place (issue 20): kill -9 at every checkpoint of a
+// change, and at random points of random changes.
+
+/// The journal as a crash left it, then as the next opener repairs it. Checks that the raw
+/// file either parses or has an undo record in force to repair it, that after repair it
+/// parses on its own (as the reference would read it) and holds each id once. Returns the
+/// repaired entries.
+#[track_caller]
+fn journal_after_crash(env: &TestEnv, context: &str) -> Vec<JournalEntry> {
+    let path = tentacle_home(env).join("DeploymentJournal.xml");
+    let undo = tentacle_home(env).join("DeploymentJournal.xml.undo");
+    let raw = std::fs::read(&path).unwrap_or_default();
+    let undo_in_force = std::fs::metadata(&undo).is_ok_and(|m| m.len() > 0);
+    assert!(
+        raw.is_empty() || calamari::internals::parse_journal(&raw).is_ok() || undo_in_force,
+        "{context}: a torn journal without an undo record in force"
+    );
+    let entries = journal(env).entries().unwrap_or_else(|e| panic!("{context}: {e}"));
+    let repaired = read_journal(env);
+    assert_eq!(repaired, entries, "{context}: the file and the library agree");
+    let mut unique = ids(&entries);
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), entries.len(), "{context}: an id appears twice");
+    entries
+}
+
+/// A command killed by `CALAMARI_FAULT_AT=<checkpoint>`; asserts it died there.
+fn killed_at(env: &TestEnv, args: &[&str], checkpoint: &str) {
+    let out = env
+        .cmd(args)
+        .env("TentacleHome", tentacle_home(env))
+        .env("CALAMARI_FAULT_AT", checkpoint)
+        .cmd
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "{args:?} did not reach {checkpoint}: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const CHANGE_CHECKPOINTS: [&str; 5] =
+    ["journal-undo-written", "journal-edit-written", "journal-synced", "journal-indexed", "journal-committed"];
+
+/// A kill at each checkpoint of the two changes of a deployment (the in-progress entry, its
+/// completion) and of a transfer's one: the journal always reads back, and holds the entry
+/// exactly when its change had reached the disk whole; nothing already there is lost.
+#[test]
+fn kill_9_at_every_checkpoint_of_a_journal_change_loses_nothing_committed() {
+    let package = |env: &TestEnv| web_package(env, "1.0.0");
+    for checkpoint in CHANGE_CHECKPOINTS {
+        // The whole change is on disk from the first edit on (one edit per change here).
+        let applied = checkpoint != "journal-undo-written";
+        for (nth, what) in [(1, "in-progress entry"), (2, "completion")] {
+            let env = TestEnv::new();
+            let j = journal(&env);
+            seed(&env, &j, 1000);
+            let package = package(&env);
+            let apps = env.path("Applications");
+            let vars = env.variables(
+                "vars.json",
+                &[
+                    ("Octopus.Tentacle.Agent.ApplicationDirectoryPath", apps.to_str().unwrap(), false),
+                    ("OctopusRetentionPolicySet", SET, false),
+                    ("Octopus.Environment.Name", "Production", false),
+                ],
+            );
+            let args = [
+                "deploy-package".to_string(),
+                format!("--package={}", package.display()),
+                format!("--variables={}", vars.display()),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            killed_at(&env, &args, &format!("{checkpoint}#{nth}"));
+            let context = format!("deploy-package killed at {checkpoint} of its {what}");
+            let entries = journal_after_crash(&env, &context);
+            assert_eq!(entries.iter().filter(|e| e.id.starts_with("seed-")).count(), 1000, "{context}");
+            let ours: Vec<&JournalEntry> = entries.iter().filter(|e| !e.id.starts_with("seed-")).collect();
+            let expected = match (nth, applied) {
+                (1, false) => None,
+                (1, true) | (2, false) => Some(false),
+                _ => Some(true),
+            };
+            assert_eq!(ours.len(), usize::from(expected.is_some()), "{context}: {ours:#?}");
+            if let Some(successful) = expected {
+                assert_eq!(ours[0].was_successful, successful, "{context}");
+            }
+            // The next deployment goes through as usual.
+            deploy(&env, &package, &[]).success();
+            assert_eq!(journal_after_crash(&env, &context).len(), 1001 + usize::from(expected.is_some()), "{context}");
+        }
+        let env = TestEnv::new();
+        seed(&env, &journal(&env), 1000);
+        let (_, vars) = transfer_setup(
+            &env,
+            "Acme.Web.1.0.0.zip",
+            &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+        );
+        killed_at(&env, &["transfer-package", "--variables", vars.to_str().unwrap()], checkpoint);
+        let context = format!("transfer-package killed at {checkpoint}");
+        assert_eq!(journal_after_crash(&env, &context).len(), 1000 + usize::from(applied), "{context}");
+    }
+}
+
+/// A kill at each checkpoint of `clean` (entries blanked in place, or, in a small journal,
+/// the compaction that follows): the removal happens whole or not at all.
+#[test]
+fn kill_9_during_the_removal_of_entries_removes_all_or_none() {
+    // (checkpoint, whether the removal is on disk whole by then): four entries go, one
+    // edit each; killed between two edits, the change is undone.
+    let in_place: &[(&str, bool)] = &[
+        ("journal-undo-written", false),
+        ("journal-edit-written", false),
+        ("journal-edit-written#3", false),
+        ("journal-edit-written#4", true),
+        ("journal-synced", true),
+        ("journal-indexed", true),
+        ("journal-committed", true),
+    ];
+    let compacted: &[(&str, bool)] =
+        &[("journal-edit-written#2", false), ("journal-committed", true), ("journal-compacted", true)];
+    for (seeded, checkpoints) in [(1000, in_place), (0, compacted)] {
+        for &(checkpoint, removed) in checkpoints {
+            let env = TestEnv::new();
+            let j = journal(&env);
+            seed(&env, &j, seeded);
+            for i in 0..6 {
+                j.add(&deployment(&env, &format!("old{i}"), "Old/Set", 30 - i, true, &format!("0.{i}"), 0)).unwrap();
+            }
+            let set = "--retentionPolicySet=Old/Set";
+            killed_at(&env, &["clean", set, "--releases=1"], checkpoint);
+            let context = format!("clean killed at {checkpoint} ({seeded} other entries)");
+            let entries = journal_after_crash(&env, &context);
+            let old: Vec<&str> = ids(&entries).into_iter().filter(|id| id.starts_with("old")).collect();
+            let expected: &[&str] =
+                if removed { &["old4", "old5"] } else { &["old0", "old1", "old2", "old3", "old4", "old5"] };
+            assert_eq!(old, expected, "{context}");
+            assert_eq!(entries.len() - old.len(), seeded, "{context}");
+        }
+    }
+}
+
+/// A small deterministic generator, so a failing round can be replayed (the seed is in
+/// every message; `CALAMARI_KILL_SEED` picks another).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// kill -9 at random points of random journal changes (deployments, transfers, removals),
+/// at checkpoints and at random moments: after each, the journal reads back whole, every
+/// entry whose command reported success is there (a deployment's as successful), and each
+/// removal happened whole or not at all.
+#[test]
+fn kill_9_at_random_points_of_journal_changes_never_loses_a_committed_entry() {
+    let seed_value: u64 =
+        std::env::var("CALAMARI_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_1a7e_2026);
+    let mut rng = Rng(seed_value);
+    let env = TestEnv::new();
+    let j = journal(&env);
+    seed(&env, &j, 800);
+    let package = web_package(&env, "1.0.0");
+    let apps = env.path("Applications");
+    let deploy_vars = env.variables(
+        "vars.json",
+        &[
+            ("Octopus.Tentacle.Agent.ApplicationDirectoryPath", apps.to_str().unwrap(), false),
+            ("OctopusRetentionPolicySet", SET, false),
+            ("Octopus.Environment.Name", "Production", false),
+        ],
+    );
+    // Entries whose command succeeded: a deployment's directory, a transfer's package.
+    let mut deployed: Vec<PathBuf> = Vec::new();
+    let mut transferred: Vec<String> = Vec::new();
+    let mut killed = 0;
+    const ROUNDS: u64 = 36;
+    for round in 0..ROUNDS {
+        let context = format!("round {round} (CALAMARI_KILL_SEED={seed_value})");
+        let before = journal_after_crash(&env, &context);
+        let old_before: Vec<String> =
+            before.iter().filter(|e| e.retention_policy_set == "Old/Set").map(|e| e.id.clone()).collect();
+        let (args, op): (Vec<String>, &str) = match rng.below(3) {
+            0 => (
+                vec![
+                    "deploy-package".into(),
+                    format!("--package={}", package.display()),
+                    format!("--variables={}", deploy_vars.display()),
+                ],
+                "deploy",
+            ),
+            1 => {
+                let (_, vars) = transfer_setup(
+                    &env,
+                    &format!("Acme.Web.1.0.{round}.zip"),
+                    &[("Octopus.Action.Package.TransferPath", env.path("drop").to_str().unwrap(), false)],
+                );
+                (vec!["transfer-package".into(), "--variables".into(), vars.display().to_string()], "transfer")
+            }
+            _ => {
+                for i in 0..4 {
+                    let id = format!("old-{round}-{i}");
+                    // Each round's entries are newer than the last round's, the last the newest.
+                    let days_ago = 200 - 4 * i64::try_from(round).unwrap() - i;
+                    j.add(&deployment(&env, &id, "Old/Set", days_ago, true, "0.0.1", 0)).unwrap();
+                }
+                (vec!["clean".into(), "--retentionPolicySet=Old/Set".into(), "--releases=1".into()], "clean")
+            }
+        };
+        let old_before: Vec<String> = if op == "clean" {
+            read_journal(&env).iter().filter(|e| e.retention_policy_set == "Old/Set").map(|e| e.id.clone()).collect()
+        } else {
+            old_before
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = env.cmd(&args).env("TentacleHome", tentacle_home(&env));
+        let mode = rng.below(3);
+        if mode == 0 {
+            let checkpoint = CHANGE_CHECKPOINTS[rng.below(CHANGE_CHECKPOINTS.len() as u64) as usize];
+            cmd = cmd.env("CALAMARI_FAULT_AT", format!("{checkpoint}#{}", 1 + rng.below(2)));
+        }
+        let mut cmd = cmd.env("CALAMARI_FAULT_DELAY_US", "1500").cmd;
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        if mode == 1 {
+            // The kill lands at a pseudo-random moment of the run: the sleep is the test.
+            std::thread::sleep(Duration::from_micros(1000 + rng.below(60_000)));
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        let succeeded = out.status.success();
+        assert!(succeeded || out.status.signal() == Some(libc::SIGKILL), "{context}: {op} {:?}", out.status);
+        killed += u32::from(!succeeded);
+        if succeeded {
+            match op {
+                "deploy" => {
+                    let stdout = String::from_utf8_lossy(&out.stdout);
+                    let run = Run { code: 0, stdout: stdout.into_owned(), stderr: String::new() };
+                    let dir = run.output_variable("Octopus.Action.Package.InstallationDirectoryPath").unwrap();
+                    deployed.push(PathBuf::from(dir));
+                }
+                "transfer" => {
+                    transferred.push(env.path(format!("staging/Acme.Web.1.0.{round}.zip")).display().to_string())
+                }
+                _ => {}
+            }
+        }
+        let after = journal_after_crash(&env, &context);
+        for dir in &deployed {
+            let entry = after.iter().find(|e| e.extracted_to_path() == Some(dir.as_path()));
+            assert!(entry.is_some_and(|e| e.was_successful), "{context}: the deployment to {} is lost", dir.display());
+        }
+        for from in &transferred {
+            let found =
+                after.iter().any(|e| e.package().and_then(|p| p.deployed_from.as_deref()) == Some(from.as_str()));
+            assert!(found, "{context}: the transfer of {from} is lost");
+        }
+        assert_eq!(after.iter().filter(|e| e.id.starts_with("seed-")).count(), 800, "{context}");
+        if op == "clean" {
+            let old_after: Vec<String> =
+                after.iter().filter(|e| e.retention_policy_set == "Old/Set").map(|e| e.id.clone()).collect();
+            let kept = old_before.len().min(2);
+            assert!(
+                old_after == old_before || (old_after.len() == kept && old_before.ends_with(&old_after)),
+                "{context}: a partial removal: {old_before:?} -> {old_after:?}"
+            );
+        }
+    }
+    assert!(killed >= 10, "only {killed} of {ROUNDS} rounds were killed");
 }

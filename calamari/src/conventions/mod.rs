@@ -399,7 +399,7 @@ fn extract_to_staging(d: &mut Deployment<'_>) -> Result<()> {
             let Some(journal) = journal.filter(|_| decision == JournalDecision::Record) else { return Ok(()) };
             if let Some(entry) = JournalEntry::for_deployment(variables, false, Some(package), Some(directory))? {
                 let id = entry.id.clone();
-                journal.update(|entries| entries.push(entry))?;
+                journal.append(&entry, &format!("adding the in-progress entry {id}"))?;
                 d.log.verbose(format!("Recorded the deployment in the journal as in progress ({id})"));
                 pending = Some(id);
             }
@@ -554,10 +554,7 @@ fn write_journal(d: &Deployment<'_>, succeeded: bool, package: &Path) -> Result<
         Some(id) => {
             entry.id.clone_from(id);
             journal.log_adding(&entry);
-            journal.update(|entries| match entries.iter_mut().find(|e| e.id == entry.id) {
-                Some(existing) => *existing = entry,
-                None => entries.push(entry),
-            })?;
+            journal.replace(&entry)?;
         }
         None => journal.add(&entry)?,
     }

@@ -10,23 +10,47 @@
 //!   `$TentacleHome/DeploymentJournal.xml`), lookups, and safe updates.
 //! * [`JournalEntry`] / [`JournalPackage`]: one deployment; [`JournalEntry::for_deployment`]
 //!   builds it from a deployment's variables.
-//! * [`xml`]: the reference's exact file format, including legacy entries.
+//! * [`xml`]: the reference's exact file format, including legacy entries, and a streaming
+//!   reader that never holds the file in memory.
+//! * [`store`]: how the file is changed in place, crash-safely (an undo record), and read
+//!   under a shared lock.
+//! * [`index`]: the sidecar index `<journal>.idx` (each entry's byte offset, retention set,
+//!   id, packages, time and outcome), validated against the journal and rebuilt when stale.
 //! * [`retention`]: `calamari clean`.
 //!
-//! Safety under concurrency and kills: every update takes a `flock` on `<journal>.lock`
-//! (released by the kernel if the holder dies), re-reads the file under the lock, and
-//! replaces it with [`crate::fs::write_atomic`] (temp file, fsync, rename, fsync of the
-//! directory). Concurrent writers therefore never lose each other's entries, and a crash
-//! leaves the old or the new journal, never a torn one. A journal that cannot be parsed is
-//! moved aside to `DeploymentJournal.xml.corrupt-<timestamp>` with a warning, and a new one
-//! is started: the deployment goes on and the old history stays on disk for a person to read.
+//! # Cost independent of history
+//!
+//! The file is the reference's, byte for byte, and the only source of truth. What changed
+//! is how we touch it: a deployment reads the index (no XML), parses only the entries it
+//! needs (the latest of its retention set), appends its entry by rewriting only the tail
+//! (`\n</Deployments>`) in place, and completes that entry in place at the end; retention
+//! finds its set's entries through the index and removes entries by blanking them. Nothing
+//! on a deployment's path parses or rewrites the whole file, so its cost does not grow with
+//! the history (`BENCHMARKS.md`, "Journal at 100,000 entries").
+//!
+//! # Safety under concurrency and kills
+//!
+//! Every update takes an exclusive `flock` on `<journal>.lock` (released by the kernel if
+//! the holder dies), every read a shared one; concurrent writers never lose each other's
+//! entries. A change is protected by an undo record written and fsync'd before the journal
+//! is touched: whoever opens the journal after a crash finds it and either recognises the
+//! change as complete or undoes it, with a warning naming what was undone; a committed
+//! change is never undone (the repair rule is in [`store`]). A journal whose end is torn
+//! without such a record is cut after its last complete entry and closed again, keeping the
+//! file as found beside it and naming the ids it dropped. A journal that cannot be parsed at
+//! all is moved aside to `DeploymentJournal.xml.corrupt-<timestamp>` with a warning, and a
+//! new one is started: the deployment goes on and the old history stays on disk for a
+//! person to read.
 //!
 //! How a deployment uses it: the previous-installation variables are set from it before
-//! the conventions run, the already-installed check (in `conventions/`) reads it first, and
-//! one entry is added at the end, on success and on failure.
+//! the conventions run, the already-installed check (in `conventions/`) reads it first, an
+//! in-progress entry is added the moment the staging directory is chosen, and it is
+//! completed (successful or failed) at the end.
 
 pub(crate) mod entry;
+pub(crate) mod index;
 pub(crate) mod retention;
+pub(crate) mod store;
 pub(crate) mod xml;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +62,7 @@ pub use retention::{CleanRequest, CleanSummary, RetentionPolicy, clean_deploymen
 use crate::lock::NamedLock;
 use crate::variables::names;
 use crate::{Log, VariableDictionary};
+use store::{Access, Fault, Session};
 
 /// The file name of the journal under `$TentacleHome`.
 pub(crate) const JOURNAL_FILE_NAME: &str = "DeploymentJournal.xml";
@@ -57,6 +82,13 @@ pub enum Error {
     /// `clean` was given neither a number of days nor a number of releases to keep.
     #[error("A value for days to keep or releases to keep must be specified")]
     NoRetentionPolicy,
+    /// The journal did not match its own index twice in a row: something that does not
+    /// take Calamari's lock (the reference, an editor) is changing it right now.
+    #[error(
+        "The deployment journal '{}' changed while it was being read; another program is writing it without Calamari's lock. Try again.",
+        .0.display()
+    )]
+    ChangedWhileReading(PathBuf),
     /// `clean` was given no retention policy set.
     #[error(
         "No retention policy set was specified. Please pass --retentionPolicySet \"Environments-2/projects-161/Step-Package B/Machines-29/<default>\""
@@ -79,6 +111,9 @@ pub struct DeploymentJournal {
     path: PathBuf,
     log: Option<Log>,
     lock_timeout: Duration,
+    /// The index as the last session left it, reused by the next one while the journal's
+    /// stamp is unchanged (shared by clones, so a deployment reads it from disk once).
+    cache: std::sync::Arc<std::sync::Mutex<Option<index::Index>>>,
 }
 
 /// How long a journal update waits for the lock by default.
@@ -87,7 +122,12 @@ pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 impl DeploymentJournal {
     /// The journal at `path` (which need not exist yet).
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        DeploymentJournal { path: path.into(), log: None, lock_timeout: DEFAULT_LOCK_TIMEOUT }
+        DeploymentJournal {
+            path: path.into(),
+            log: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            cache: Default::default(),
+        }
     }
 
     /// The journal the variables point at: `env:TentacleJournal`, else
@@ -119,7 +159,7 @@ impl DeploymentJournal {
         PathBuf::from(name)
     }
 
-    fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         match &self.log {
             Some(log) => log.warn(text),
             None => log::warn!("{text}"),
@@ -134,69 +174,92 @@ impl DeploymentJournal {
         self
     }
 
-    /// Takes the journal lock, logging the wait and giving up after the timeout. Polls
-    /// rather than blocking so the wait is bounded; a holder that dies releases the lock at
-    /// once (flock), so there is never a stale lock to wait out.
-    fn lock(&self) -> Result<NamedLock, Error> {
-        let lock = NamedLock::acquire_within("deployment journal lock", self.lock_path(), self.lock_timeout, |path| {
+    /// Takes the journal lock (exclusive for writers, shared for readers), logging the wait
+    /// and giving up after the timeout. Polls rather than blocking so the wait is bounded; a
+    /// holder that dies releases the lock at once (flock), so there is never a stale lock to
+    /// wait out.
+    pub(crate) fn lock(&self, exclusive: bool) -> Result<NamedLock, Error> {
+        let on_wait = |path: &Path| {
             let text = format!("Waiting for the deployment journal lock '{}' held by another process", path.display());
             match &self.log {
                 Some(log) => log.verbose(text),
                 None => log::info!("{text}"),
             }
-        })?;
+        };
+        let purpose = "deployment journal lock";
+        let lock = if exclusive {
+            NamedLock::acquire_within(purpose, self.lock_path(), self.lock_timeout, on_wait)?
+        } else {
+            NamedLock::acquire_shared_within(purpose, self.lock_path(), self.lock_timeout, on_wait)?
+        };
         Ok(lock)
     }
 
-    /// Every entry, in file order. A missing journal has none. A corrupt one is moved aside
-    /// (with a warning) and read as empty.
-    ///
-    /// # Errors
-    /// The journal could not be read, or a corrupt one could not be moved aside.
-    pub fn entries(&self) -> Result<Vec<JournalEntry>, Error> {
-        match self.read()? {
-            Ok(entries) => Ok(entries),
-            Err(_) => {
-                // Move it aside under the lock, so we never move a journal another process
-                // has just replaced.
-                let _lock = self.lock()?;
-                self.read_or_recover()
+    /// The cached index, when it describes the journal stamped `stamp` and is still the
+    /// index on disk (no other process changed the journal since).
+    pub(crate) fn take_cached(&self, stamp: &index::Stamp) -> Option<index::Index> {
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.take().filter(|index| index.stamp == *stamp && index.is_on_disk(&index::path_of(&self.path)))
+    }
+
+    /// Keeps `index` for the next session.
+    pub(crate) fn keep_cached(&self, index: index::Index) {
+        *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(index);
+    }
+
+    /// Runs `work` in a session opened for `access`. When the index turns out not to
+    /// describe the journal, it is rebuilt and `work` runs once more.
+    pub(crate) fn with_session<T>(
+        &self,
+        access: Access,
+        mut work: impl FnMut(&mut Session<'_>) -> Result<T, Fault>,
+    ) -> Result<T, Error> {
+        let mut session = Session::open(self, access)?;
+        match work(&mut session) {
+            Ok(t) => Ok(t),
+            Err(Fault::Error(e)) => Err(e),
+            Err(Fault::Stale) => {
+                session.rebuild()?;
+                match work(&mut session) {
+                    Ok(t) => Ok(t),
+                    Err(Fault::Error(e)) => Err(e),
+                    Err(Fault::Stale) => Err(Error::ChangedWhileReading(self.path.clone())),
+                }
             }
         }
     }
 
-    /// Reads and parses without changing anything: a corrupt journal is reported as
-    /// `Ok(Err(corrupt))` and left where it is (what a dry run needs).
+    /// Every entry, in file order, read in one streaming pass. A missing journal has none.
+    /// A torn one is repaired and a corrupt one moved aside (with a warning) first.
+    ///
+    /// # Errors
+    /// The journal could not be read, or a damaged one could not be repaired.
+    pub fn entries(&self) -> Result<Vec<JournalEntry>, Error> {
+        self.with_session(Access::Read, |session| {
+            let mut entries = Vec::new();
+            session.for_each_entry(|e| entries.push(e))?;
+            Ok(entries)
+        })
+    }
+
+    /// Reads and parses without changing or creating anything (what a dry run needs): a
+    /// torn or corrupt journal is reported as `Ok(Err(corrupt))` and left where it is.
     ///
     /// # Errors
     /// The journal exists but could not be read.
     pub fn read(&self) -> Result<Result<Vec<JournalEntry>, xml::Corrupt>, Error> {
-        match crate::fs::read(&self.path) {
-            Ok(bytes) => Ok(xml::parse(&bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ok(Vec::new())),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Reads, moving a corrupt journal aside. The caller holds the lock.
-    fn read_or_recover(&self) -> Result<Vec<JournalEntry>, Error> {
-        match self.read()? {
-            Ok(entries) => Ok(entries),
-            Err(corrupt) => {
-                let aside = self.corrupt_path();
-                crate::fs::rename(&self.path, &aside)?;
-                crate::fs::sync_parent(&self.path)?;
-                self.warn(&format!(
-                    "The deployment journal '{}' is unreadable ({corrupt}). It was moved to '{}' and a new journal was started; deployments recorded in it are no longer known to retention or to the previous-installation variables.",
-                    self.path.display(),
-                    aside.display()
-                ));
-                Ok(Vec::new())
+        self.with_session(Access::Inspect, |session| {
+            if let Some(damaged) = &session.notes.damaged {
+                return Ok(Err(xml::Corrupt(damaged.clone())));
             }
-        }
+            let mut entries = Vec::new();
+            session.for_each_entry(|e| entries.push(e))?;
+            Ok(Ok(entries))
+        })
     }
 
-    fn corrupt_path(&self) -> PathBuf {
+    /// `DeploymentJournal.xml.corrupt-<timestamp>[-n]`, a name not taken yet.
+    pub(crate) fn corrupt_path(&self) -> PathBuf {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
         let base = format!("{}.corrupt-{stamp}", self.path.display());
         let mut candidate = PathBuf::from(&base);
@@ -208,32 +271,47 @@ impl DeploymentJournal {
         candidate
     }
 
-    /// Applies `change` to the entries under the lock and writes the result atomically.
-    /// Returns what `change` returned.
+    /// Applies `change` to all the entries under the lock and replaces the journal with the
+    /// result (temp file, fsync, rename). Returns what `change` returned. This reads and
+    /// rewrites the whole file: the operations below ([`add`](Self::add),
+    /// [`replace`](Self::replace), [`remove_entries`](Self::remove_entries)) change it in
+    /// place and are what everything in Calamari uses.
     ///
     /// # Errors
     /// The lock, the read or the write failed. The journal on disk is then unchanged.
     pub fn update<T>(&self, change: impl FnOnce(&mut Vec<JournalEntry>) -> T) -> Result<T, Error> {
-        let _lock = self.lock()?;
-        let mut entries = self.read_or_recover()?;
-        let result = change(&mut entries);
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::fs::create_dir_all(dir)?;
-        }
-        // Keep the journal's mode (a new one gets the usual 0644, not the temp file's 0600).
-        crate::fs::write_atomic_keeping_mode(&self.path, xml::serialise(&entries), 0o644)?;
-        // Writers of the journal all hold its lock, which we hold: any temp file left is stale.
-        crate::fs::remove_temp_files_of(&self.path);
-        Ok(result)
+        let mut change = Some(change);
+        self.with_session(Access::Write, |session| {
+            let mut entries = Vec::new();
+            session.for_each_entry(|e| entries.push(e))?;
+            let change = change.take().expect("the change runs once: a full read never finds the index stale");
+            let result = change(&mut entries);
+            session.rewrite(&entries)?;
+            Ok(result)
+        })
     }
 
-    /// Appends an entry.
+    /// Appends an entry (logging it, as the reference does).
     ///
     /// # Errors
-    /// As [`update`](Self::update).
+    /// The lock, the read or the write failed. The journal on disk is then unchanged.
     pub fn add(&self, entry: &JournalEntry) -> Result<(), Error> {
         self.log_adding(entry);
-        self.update(|entries| entries.push(entry.clone()))
+        self.append(entry, &format!("adding the entry {}", entry.id))
+    }
+
+    /// Appends an entry without logging it: the in-progress entry of a deployment.
+    pub(crate) fn append(&self, entry: &JournalEntry, what: &str) -> Result<(), Error> {
+        self.with_session(Access::Write, |session| Ok(session.append(std::slice::from_ref(entry), what)?))
+    }
+
+    /// Rewrites the entry with `entry`'s id (the in-progress entry of a deployment, now
+    /// complete); appends `entry` when there is none.
+    ///
+    /// # Errors
+    /// As [`add`](Self::add).
+    pub fn replace(&self, entry: &JournalEntry) -> Result<(), Error> {
+        self.with_session(Access::Write, |session| session.replace(entry))
     }
 
     /// Logs (verbose) the entry's XML as the reference does when it adds one.
@@ -246,13 +324,18 @@ impl DeploymentJournal {
     /// Removes the entries with these ids; returns how many were removed.
     ///
     /// # Errors
-    /// As [`update`](Self::update).
+    /// As [`add`](Self::add).
     pub fn remove_entries(&self, ids: &[String]) -> Result<usize, Error> {
-        self.update(|entries| {
-            let before = entries.len();
-            entries.retain(|e| !ids.contains(&e.id));
-            before - entries.len()
-        })
+        self.with_session(Access::Write, |session| session.remove(ids))
+    }
+
+    /// The entries of this retention policy set (compared exactly), in file order, found
+    /// through the index.
+    ///
+    /// # Errors
+    /// As [`entries`](Self::entries).
+    pub fn entries_in_set(&self, retention_policy_set: &str) -> Result<Vec<JournalEntry>, Error> {
+        self.with_session(Access::Read, |session| entries_in_set(session, retention_policy_set))
     }
 
     /// The latest entry of this retention policy set that deployed `package_id` at
@@ -266,12 +349,19 @@ impl DeploymentJournal {
         package_id: &str,
         version: &str,
     ) -> Result<Option<JournalEntry>, Error> {
-        Ok(latest(self.entries()?, |e| {
-            e.retention_policy_set.eq_ignore_ascii_case(retention_policy_set)
-                && e.packages.iter().any(|p| {
-                    p.package_id.eq_ignore_ascii_case(package_id) && p.package_version.eq_ignore_ascii_case(version)
-                })
-        }))
+        let bits = index::package_bits(package_id, version);
+        self.with_session(Access::Read, |session| {
+            latest_in(
+                session,
+                retention_policy_set,
+                |r| r.packages & bits == bits,
+                |e| {
+                    e.packages.iter().any(|p| {
+                        p.package_id.eq_ignore_ascii_case(package_id) && p.package_version.eq_ignore_ascii_case(version)
+                    })
+                },
+            )
+        })
     }
 
     /// The latest entry of this retention policy set.
@@ -279,7 +369,7 @@ impl DeploymentJournal {
     /// # Errors
     /// As [`entries`](Self::entries).
     pub fn latest_installation(&self, retention_policy_set: &str) -> Result<Option<JournalEntry>, Error> {
-        Ok(latest(self.entries()?, |e| e.retention_policy_set.eq_ignore_ascii_case(retention_policy_set)))
+        self.with_session(Access::Read, |session| latest_in(session, retention_policy_set, |_| true, |_| true))
     }
 
     /// The latest successful entry of this retention policy set.
@@ -287,10 +377,54 @@ impl DeploymentJournal {
     /// # Errors
     /// As [`entries`](Self::entries).
     pub fn latest_successful_installation(&self, retention_policy_set: &str) -> Result<Option<JournalEntry>, Error> {
-        Ok(latest(self.entries()?, |e| {
-            e.was_successful && e.retention_policy_set.eq_ignore_ascii_case(retention_policy_set)
-        }))
+        self.with_session(Access::Read, |session| {
+            latest_in(session, retention_policy_set, |r| r.flags & index::SUCCESSFUL != 0, |e| e.was_successful)
+        })
     }
+}
+
+/// The entries of `set` (compared exactly), in file order.
+pub(crate) fn entries_in_set(session: &Session<'_>, set: &str) -> Result<Vec<JournalEntry>, Fault> {
+    let key = index::set_key(set);
+    let mut entries = Vec::new();
+    for i in session.live_matching(|r| r.set == key) {
+        let entry = session.entry(i)?;
+        if entry.retention_policy_set == set {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
+}
+
+/// [`latest`] among the entries of `set` (ignoring case) that pass both filters, reading
+/// only the newest candidates: the records give each entry's time in whole seconds, so only
+/// the entries of the newest matching second are compared parsed.
+pub(crate) fn latest_in(
+    session: &Session<'_>,
+    set: &str,
+    record_filter: impl Fn(&index::Record) -> bool,
+    entry_filter: impl Fn(&JournalEntry) -> bool,
+) -> Result<Option<JournalEntry>, Fault> {
+    let key = index::set_key(set);
+    let records = session.records();
+    let mut candidates = session.live_matching(|r| r.set == key && record_filter(r));
+    // Newest first; of equal times, the one written later first.
+    candidates.sort_unstable_by(|&a, &b| records[b].sort_key().cmp(&records[a].sort_key()).then(b.cmp(&a)));
+    let mut newest = None;
+    let mut matched = Vec::new();
+    for i in candidates {
+        let sort_key = records[i].sort_key();
+        if newest.is_some_and(|n| sort_key < n) {
+            break;
+        }
+        let entry = session.entry(i)?;
+        if entry.retention_policy_set.eq_ignore_ascii_case(set) && entry_filter(&entry) {
+            newest.get_or_insert(sort_key);
+            matched.push((i, entry));
+        }
+    }
+    matched.sort_unstable_by_key(|(i, _)| *i);
+    Ok(latest(matched.into_iter().map(|(_, e)| e).collect(), |_| true))
 }
 
 /// The journal path the variables name, if any.
@@ -336,12 +470,15 @@ pub(crate) fn set_previous_installation_variables(
     if set.trim().is_empty() {
         return Ok(());
     }
-    let entries = match journal {
-        Some(journal) => journal.entries()?,
-        None => Vec::new(),
+    let (previous, successful) = match journal {
+        Some(journal) => journal.with_session(Access::Read, |session| {
+            Ok((
+                latest_in(session, &set, |_| true, |_| true)?,
+                latest_in(session, &set, |r| r.flags & index::SUCCESSFUL != 0, |e| e.was_successful)?,
+            ))
+        })?,
+        None => (None, None),
     };
-    let previous = latest(entries.clone(), |e| e.retention_policy_set.eq_ignore_ascii_case(&set));
-    let successful = latest(entries, |e| e.was_successful && e.retention_policy_set.eq_ignore_ascii_case(&set));
     for (prefix, entry) in [
         ("Octopus.Tentacle.PreviousInstallation", previous),
         ("Octopus.Tentacle.PreviousSuccessfulInstallation", successful),

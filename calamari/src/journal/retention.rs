@@ -27,6 +27,7 @@ use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::store::Access;
 use super::{DeploymentJournal, Error, JournalEntry};
 use crate::Log;
 
@@ -235,36 +236,53 @@ pub(crate) fn clean(
         log.info("Dry run: nothing will be deleted.");
     }
 
-    let all = if dry_run {
-        journal.read()?.unwrap_or_else(|corrupt| {
+    // The set's entries, through the index; a dry run changes, creates and repairs nothing.
+    let access = if dry_run { Access::Inspect } else { Access::Read };
+    let in_set = journal.with_session(access, |session| {
+        if let Some(damaged) = &session.notes.damaged {
             log.warn(format!(
-                "The deployment journal '{}' is unreadable ({corrupt}); a real run would move it aside and start a new one.",
+                "The deployment journal '{}' is unreadable ({damaged}); a real run would move it aside and keep what can be read of it.",
                 journal.path().display()
             ));
-            Vec::new()
-        })
-    } else {
-        journal.entries()?
-    };
-    let in_set: Vec<&JournalEntry> = all.iter().filter(|e| e.retention_policy_set == retention_policy_set).collect();
-    let subset: Vec<JournalEntry> = in_set.iter().map(|e| (*e).clone()).collect();
-    let selection = select(&subset, policy, now);
+        }
+        super::entries_in_set(session, retention_policy_set)
+    })?;
+    let selection = select(&in_set, policy, now);
     for &i in &selection.protected_releases {
         log.verbose(format!(
             "Keeping the deployment installed on {} in '{}' although it is older than the policy: it is the current or previous successful release",
-            subset[i].installed_on.map(|t| super::xml::format_installed_on(&t)).unwrap_or_default(),
-            subset[i].extracted_to.as_deref().unwrap_or("")
+            in_set[i].installed_on.map(|t| super::xml::format_installed_on(&t)).unwrap_or_default(),
+            in_set[i].extracted_to.as_deref().unwrap_or("")
         ));
     }
-    let doomed: Vec<&JournalEntry> = selection.delete.iter().map(|&i| &subset[i]).collect();
+    let doomed: Vec<&JournalEntry> = selection.delete.iter().map(|&i| &in_set[i]).collect();
     if doomed.is_empty() {
         log.info("Did not find any deployments to clean up");
     }
 
-    let doomed_ids: Vec<&str> = doomed.iter().map(|e| e.id.as_str()).collect();
-    let guard = Guard::new(&all, &doomed_ids, journal.path(), tentacle_home);
+    // What must survive is known from every entry of the journal, in one streaming pass,
+    // and only when something is to go.
+    let guard = if doomed.is_empty() {
+        Guard::default()
+    } else {
+        journal.with_session(access, |session| {
+            let mut builder = GuardBuilder::new(&doomed, journal.path(), tentacle_home);
+            session.for_each_dirs(|dirs, linked| builder.see_dirs(dirs, linked))?;
+            Ok(builder.finish())
+        })?
+    };
+    // The directories beside which interrupted runs leave leftovers.
+    let mut parents: Vec<PathBuf> = in_set
+        .iter()
+        .filter_map(|e| e.extracted_to_path().filter(|d| d.is_absolute()).and_then(Path::parent))
+        .map(Path::to_path_buf)
+        .collect();
+    parents.sort();
+    parents.dedup();
+
     let mut remove_ids = Vec::new();
-    for entry in &doomed {
+    let mut removed = Vec::new();
+    for (&i, entry) in selection.delete.iter().zip(&doomed) {
         let keep_entry = match entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()) {
             None => false,
             Some(dir) => delete_extraction_directory(Path::new(dir), &guard, dry_run, log, &mut summary),
@@ -278,21 +296,21 @@ pub(crate) fn clean(
             log.verbose(format!("Removing the journal entry {}{}", entry.id, describe(entry)));
         }
         remove_ids.push(entry.id.clone());
-        summary.removed_entries.push((*entry).clone());
+        removed.push(i);
     }
+    drop(doomed);
+    let mut in_set = in_set;
+    summary.removed_entries = removed.into_iter().map(|i| std::mem::take(&mut in_set[i])).collect();
+    drop(in_set);
     if !dry_run && !remove_ids.is_empty() {
         journal.remove_entries(&remove_ids)?;
     }
 
-    remove_leftovers(&in_set, dry_run, log, &mut summary);
+    remove_leftovers(&parents, dry_run, log, &mut summary);
     if !dry_run {
         // Extractions killed before their rename leave hidden partial directories beside
         // the releases; their lock died with them, so they are safe to remove.
-        let mut parents: Vec<&Path> =
-            in_set.iter().filter_map(|e| e.extracted_to_path().and_then(Path::parent)).collect();
-        parents.sort();
-        parents.dedup();
-        for parent in parents {
+        for parent in &parents {
             crate::package::remove_stale_partials(parent);
         }
     }
@@ -342,52 +360,49 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
-/// Everything a deleted directory must not touch.
+/// Why a doomed directory must stay, in the order the reasons are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Keep {
+    /// An entry that stays uses it.
+    Used,
+    /// An entry that stays lives inside it.
+    Inside,
+    /// It is, contains or lies inside a custom installation directory.
+    Custom,
+    /// It contains `$TentacleHome` or the journal.
+    Infrastructure,
+}
+
+impl Keep {
+    fn reason(self) -> &'static str {
+        match self {
+            Keep::Used => "a deployment that is kept uses it",
+            Keep::Inside => "a deployment that is kept lives inside it",
+            Keep::Custom => "it is, contains or lies inside a custom installation directory",
+            Keep::Infrastructure => "it contains TentacleHome or the deployment journal",
+        }
+    }
+}
+
+/// Everything a deleted directory must not touch, worked out for the doomed directories
+/// only: for each of their forms (lexical, canonical), the strongest reason to keep it,
+/// and whether a release needs it. Paths are compared as strings (journal paths are text).
+#[derive(Debug, Default)]
 struct Guard {
-    /// `ExtractedTo` of every entry that stays in the journal.
-    kept: Vec<PathBuf>,
-    /// Every entry's custom installation directory.
-    custom: Vec<PathBuf>,
-    /// `$TentacleHome` and the journal's directory.
-    infrastructure: Vec<PathBuf>,
-    /// Where a current link points, and the release its rollback would restore.
-    releases: Vec<PathBuf>,
+    keep: foldhash::HashMap<String, Keep>,
+    releases: foldhash::HashSet<String>,
+}
+
+/// `path` as text, for the guard's lookups.
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 impl Guard {
-    fn new(all: &[JournalEntry], doomed_ids: &[&str], journal: &Path, tentacle_home: Option<&Path>) -> Guard {
-        let mut kept = Vec::new();
-        let mut custom = Vec::new();
-        for e in all {
-            if !doomed_ids.contains(&e.id.as_str())
-                && let Some(dir) = e.extracted_to.as_deref().filter(|d| !d.trim().is_empty())
-            {
-                kept.extend(forms(Path::new(dir)));
-            }
-            // deploy-package records CustomInstallationDirectory = ExtractedTo when no custom
-            // directory is configured (as the reference does): that is no custom directory.
-            if let Some(dir) = e.custom_installation_directory.as_deref().filter(|d| !d.trim().is_empty()) {
-                let dir_forms = forms(Path::new(dir));
-                let own = e.extracted_to.as_deref().map(|x| forms(Path::new(x))).unwrap_or_default();
-                if !dir_forms.iter().any(|f| own.contains(f)) {
-                    custom.extend(dir_forms);
-                }
-            }
-        }
-        let mut infrastructure = Vec::new();
-        if let Some(home) = tentacle_home {
-            infrastructure.extend(forms(home));
-        }
-        let journal_dir = journal.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        infrastructure.extend(forms(journal_dir));
-        let releases = crate::conventions::release::protected_directories(all).iter().flat_map(|d| forms(d)).collect();
-        Guard { kept, custom, infrastructure, releases }
-    }
-
     /// Whether `dir` is, or contains, where a current link points or the release its
     /// rollback would restore: then its entry stays in the journal too.
     fn is_release(&self, dir: &Path) -> bool {
-        forms(dir).iter().any(|c| self.releases.iter().any(|k| k.starts_with(c)))
+        forms(dir).iter().any(|c| self.releases.contains(&text(c)))
     }
 
     /// Why `dir` must not be deleted, if it must not.
@@ -399,21 +414,178 @@ impl Guard {
         if candidates.iter().any(|c| c.parent().is_none()) {
             return Some("it is a filesystem root".to_string());
         }
-        for c in &candidates {
-            if self.kept.iter().any(|k| k == c) {
-                return Some("a deployment that is kept uses it".to_string());
-            }
-            if self.kept.iter().any(|k| k.starts_with(c)) {
-                return Some("a deployment that is kept lives inside it".to_string());
-            }
-            if self.custom.iter().any(|k| k.starts_with(c) || c.starts_with(k)) {
-                return Some("it is, contains or lies inside a custom installation directory".to_string());
-            }
-            if self.infrastructure.iter().any(|k| k.starts_with(c)) {
-                return Some("it contains TentacleHome or the deployment journal".to_string());
+        candidates.iter().filter_map(|c| self.keep.get(&text(c))).min().map(|k| k.reason().to_string())
+    }
+}
+
+/// Whether `path` is already what [`lexical`] makes of an absolute path: no `.` or `..`
+/// components, no doubled or trailing separators. Nearly every recorded path is, and then
+/// its ancestors are its prefixes up to each `/`.
+fn is_clean_absolute(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    // Every component between two separators must be neither empty, `.` nor `..`.
+    path.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
+/// A clean absolute path and its ancestors, longest first: `/a/b`, `/a`, `/`.
+fn ancestors_of(path: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(path);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match memchr::memrchr(b'/', current.as_bytes()) {
+            Some(0) if current.len() > 1 => Some("/"),
+            Some(0) | None => None,
+            Some(at) => Some(&current[..at]),
+        };
+        Some(current)
+    })
+}
+
+/// Builds a [`Guard`] from one pass over every entry of the journal: each entry's
+/// directories are looked up, with their ancestors, among the doomed directories' forms,
+/// so the pass costs the depth of the paths per entry, not the number of doomed entries.
+struct GuardBuilder<'d> {
+    /// The doomed entries' ids.
+    doomed_ids: foldhash::HashSet<&'d str>,
+    /// Every form of every doomed directory.
+    targets: foldhash::HashSet<String>,
+    guard: Guard,
+    /// Every custom installation directory seen (its forms), to find doomed directories
+    /// inside one.
+    customs: foldhash::HashSet<String>,
+    /// The entries with a current link (a release), for [`protected_directories`].
+    ///
+    /// [`protected_directories`]: crate::conventions::release::protected_directories
+    linked: Vec<JournalEntry>,
+    /// Canonical forms of directories, so each distinct parent is resolved once.
+    canonical: foldhash::HashMap<String, Option<String>>,
+    infrastructure: Vec<PathBuf>,
+}
+
+impl<'d> GuardBuilder<'d> {
+    fn new(doomed: &[&'d JournalEntry], journal: &Path, tentacle_home: Option<&Path>) -> Self {
+        let mut targets = foldhash::HashSet::default();
+        for entry in doomed {
+            if let Some(dir) = entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()) {
+                targets.extend(forms(Path::new(dir)).iter().map(|f| text(f)));
             }
         }
-        None
+        let mut infrastructure = Vec::new();
+        if let Some(home) = tentacle_home {
+            infrastructure.extend(forms(home));
+        }
+        let journal_dir = journal.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        infrastructure.extend(forms(journal_dir));
+        GuardBuilder {
+            doomed_ids: doomed.iter().map(|e| e.id.as_str()).collect(),
+            targets,
+            guard: Guard::default(),
+            customs: foldhash::HashSet::default(),
+            linked: Vec::new(),
+            canonical: foldhash::HashMap::default(),
+            infrastructure,
+        }
+    }
+
+    /// The lexical form of `path` and, when different, its canonical one, as clean
+    /// absolute paths (a relative path has none). Symbolic links are resolved in the
+    /// directories above it (once per distinct parent) but not in its own last component,
+    /// which is what deploy-package always creates as a directory.
+    fn forms(&mut self, path: &str) -> Vec<String> {
+        let lexical = if is_clean_absolute(path) { path.to_string() } else { text(&lexical(Path::new(path))) };
+        if !is_clean_absolute(&lexical) {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(2);
+        if let Some(at) = lexical.rfind('/').filter(|&at| at > 0) {
+            let (parent, name) = (&lexical[..at], &lexical[at..]);
+            let canonical = match self.canonical.get(parent) {
+                Some(known) => known.as_deref(),
+                None => {
+                    let resolved = Path::new(parent).canonicalize().ok().map(|p| text(&p));
+                    self.canonical.entry(parent.to_string()).or_insert(resolved).as_deref()
+                }
+            };
+            if let Some(canonical) = canonical.filter(|c| *c != parent) {
+                out.push(format!("{canonical}{name}"));
+            }
+        }
+        out.insert(0, lexical);
+        out
+    }
+
+    /// Marks `reason` on every target that is `path` or an ancestor of it (`inside` for a
+    /// proper ancestor).
+    fn mark_ancestors(&mut self, path: &str, at: Keep, inside: Keep) {
+        for (depth, ancestor) in ancestors_of(path).enumerate() {
+            if self.targets.contains(ancestor) {
+                let reason = if depth == 0 { at } else { inside };
+                let slot = self.guard.keep.entry(ancestor.to_string()).or_insert(reason);
+                *slot = (*slot).min(reason);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn see(&mut self, entry: JournalEntry) {
+        let dirs = super::xml::Dirs {
+            id: entry.id.clone(),
+            extracted_to: entry.extracted_to.clone(),
+            custom_installation_directory: entry.custom_installation_directory.clone(),
+        };
+        let linked = entry.current_link.is_some().then_some(entry);
+        self.see_dirs(dirs, linked);
+    }
+
+    /// Takes one entry of the journal into account: its directories, and the whole entry
+    /// when it has a current link.
+    fn see_dirs(&mut self, entry: super::xml::Dirs, linked: Option<JournalEntry>) {
+        let own = entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()).map(|d| self.forms(d));
+        if !self.doomed_ids.contains(entry.id.as_str())
+            && let Some(own) = &own
+        {
+            for form in own {
+                self.mark_ancestors(form, Keep::Used, Keep::Inside);
+            }
+        }
+        // deploy-package records CustomInstallationDirectory = ExtractedTo when no custom
+        // directory is configured (as the reference does): that is no custom directory.
+        if let Some(dir) = entry.custom_installation_directory.as_deref().filter(|d| !d.trim().is_empty()) {
+            let custom = self.forms(dir);
+            if !custom.iter().any(|f| own.as_ref().is_some_and(|own| own.contains(f))) {
+                for form in custom {
+                    self.mark_ancestors(&form, Keep::Custom, Keep::Custom);
+                    self.customs.insert(form);
+                }
+            }
+        }
+        self.linked.extend(linked);
+    }
+
+    fn finish(mut self) -> Guard {
+        // Doomed directories inside a custom installation directory.
+        let targets: Vec<String> = self.targets.iter().cloned().collect();
+        for target in &targets {
+            if ancestors_of(target).any(|a| self.customs.contains(a)) {
+                let slot = self.guard.keep.entry(target.clone()).or_insert(Keep::Custom);
+                *slot = (*slot).min(Keep::Custom);
+            }
+        }
+        for dir in std::mem::take(&mut self.infrastructure) {
+            self.mark_ancestors(&text(&dir), Keep::Infrastructure, Keep::Infrastructure);
+        }
+        for dir in crate::conventions::release::protected_directories(&self.linked) {
+            for form in forms(&dir) {
+                for ancestor in ancestors_of(&text(&form)) {
+                    if self.targets.contains(ancestor) {
+                        self.guard.releases.insert(ancestor.to_string());
+                    }
+                }
+            }
+        }
+        self.guard
     }
 }
 
@@ -485,20 +657,11 @@ fn remove_directory(dir: &Path) -> Result<(), crate::fs::IoError> {
     }
 }
 
-/// Deletes `.deleting-*` directories left beside this set's extraction directories by an
-/// interrupted run.
-fn remove_leftovers(entries: &[&JournalEntry], dry_run: bool, log: &Log, summary: &mut CleanSummary) {
-    let mut parents: Vec<PathBuf> = Vec::new();
-    for e in entries {
-        let Some(dir) = e.extracted_to_path().filter(|d| d.is_absolute()) else { continue };
-        if let Some(parent) = dir.parent()
-            && !parents.iter().any(|p| p == parent)
-        {
-            parents.push(parent.to_path_buf());
-        }
-    }
+/// Deletes `.deleting-*` directories left in `parents` (where this set's extraction
+/// directories live) by an interrupted run.
+fn remove_leftovers(parents: &[PathBuf], dry_run: bool, log: &Log, summary: &mut CleanSummary) {
     for parent in parents {
-        let Ok(read_dir) = crate::fs::read_dir(&parent) else { continue };
+        let Ok(read_dir) = crate::fs::read_dir(parent) else { continue };
         for item in read_dir.flatten() {
             let is_leftover = item.file_name().to_string_lossy().starts_with(DELETING_PREFIX)
                 && item.file_type().is_ok_and(|t| t.is_dir());
@@ -674,9 +837,48 @@ mod tests {
     }
 
     #[test]
+    fn ancestors_of_clean_paths() {
+        assert_eq!(ancestors_of("/a/b/c").collect::<Vec<_>>(), ["/a/b/c", "/a/b", "/a", "/"]);
+        assert_eq!(ancestors_of("/").collect::<Vec<_>>(), ["/"]);
+        let cases = [
+            ("/a/b", true),
+            ("/", true),
+            ("/a/", false),
+            ("a/b", false),
+            ("/a//b", false),
+            ("/a/./b", false),
+            ("/a/..", false),
+        ];
+        for (path, clean) in cases {
+            assert_eq!(is_clean_absolute(path), clean, "{path}");
+        }
+    }
+
+    #[test]
     fn lexical_cleanup() {
         assert_eq!(lexical(Path::new("/a/./b/../c/")), PathBuf::from("/a/c"));
         assert_eq!(lexical(Path::new("/a/b//")), PathBuf::from("/a/b"));
+    }
+
+    /// What the guard of a clean that removes `doomed` from `all` says about each of
+    /// `probes`, directories of further entries removed by the same clean.
+    fn reasons(all: &[JournalEntry], doomed: &[&str], probes: &[&str], home: Option<&Path>) -> Vec<Option<String>> {
+        let mut all = all.to_vec();
+        for (i, probe) in probes.iter().enumerate() {
+            all.push(JournalEntry {
+                id: format!("probe-{i}"),
+                extracted_to: Some(probe.to_string()),
+                ..Default::default()
+            });
+        }
+        let doomed: Vec<&JournalEntry> =
+            all.iter().filter(|e| doomed.contains(&e.id.as_str()) || e.id.starts_with("probe-")).collect();
+        let mut builder = GuardBuilder::new(&doomed, Path::new("/home/t/DeploymentJournal.xml"), home);
+        for e in &all {
+            builder.see(e.clone());
+        }
+        let guard = builder.finish();
+        probes.iter().map(|p| guard.reason(Path::new(p))).collect()
     }
 
     #[test]
@@ -690,15 +892,26 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let guard = Guard::new(&all, &["old"], Path::new("/home/t/DeploymentJournal.xml"), Some(Path::new("/home/t")));
-        assert_eq!(guard.reason(Path::new("/apps/A/1.0.0")), None);
-        assert!(guard.reason(Path::new("/apps/A/2.0.0/")).unwrap().contains("kept uses it"));
-        assert!(guard.reason(Path::new("/apps/A")).unwrap().contains("lives inside it"));
-        assert!(guard.reason(Path::new("/var/www/a")).unwrap().contains("custom installation"));
-        assert!(guard.reason(Path::new("/var/www")).unwrap().contains("custom installation"));
-        assert!(guard.reason(Path::new("/var/www/a/bin")).unwrap().contains("custom installation"));
-        assert!(guard.reason(Path::new("/home")).unwrap().contains("TentacleHome"));
-        assert!(guard.reason(Path::new("relative/dir")).unwrap().contains("absolute"));
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/apps/A/1.0.0", None),
+            ("/apps/A/2.0.0/", Some("kept uses it")),
+            ("/apps/A", Some("lives inside it")),
+            ("/var/www/a", Some("custom installation")),
+            ("/var/www", Some("custom installation")),
+            ("/var/www/a/bin", Some("custom installation")),
+            ("/home", Some("TentacleHome")),
+            ("relative/dir", Some("absolute")),
+            ("/", Some("root")),
+        ];
+        let probes: Vec<&str> = cases.iter().map(|(p, _)| *p).collect();
+        let got = reasons(&all, &["old"], &probes, Some(Path::new("/home/t")));
+        for ((probe, expected), got) in cases.iter().zip(got) {
+            match (expected, got) {
+                (None, None) => {}
+                (Some(needle), Some(reason)) => assert!(reason.contains(needle), "{probe}: {reason}"),
+                (expected, got) => panic!("{probe}: expected {expected:?}, got {got:?}"),
+            }
+        }
         // A "custom" directory equal to the entry's own extraction directory (what
         // deploy-package records when none is configured) protects nothing.
         let all = vec![JournalEntry {
@@ -707,8 +920,6 @@ mod tests {
             custom_installation_directory: Some("/apps/B/1.0.0/".into()),
             ..Default::default()
         }];
-        let guard = Guard::new(&all, &["plain"], Path::new("/home/t/DeploymentJournal.xml"), None);
-        assert_eq!(guard.reason(Path::new("/apps/B/1.0.0")), None);
-        assert!(guard.reason(Path::new("/")).is_some());
+        assert_eq!(reasons(&all, &["plain"], &["/apps/B/1.0.0"], None), [None]);
     }
 }

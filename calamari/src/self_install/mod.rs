@@ -35,7 +35,6 @@
 
 mod bundle;
 pub mod commands;
-pub(crate) mod fault;
 mod install;
 mod layout;
 mod manifest;

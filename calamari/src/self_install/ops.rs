@@ -75,7 +75,7 @@ impl Ops for RealOps {
     }
 
     fn checkpoint(&mut self, name: &'static str) {
-        super::fault::checkpoint(name);
+        crate::fault::checkpoint(name);
     }
 }
 

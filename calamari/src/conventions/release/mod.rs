@@ -372,16 +372,10 @@ pub(super) fn switch_current_link(d: &mut Deployment<'_>) -> Result<()> {
         && let Some(mut entry) = super::journal_entry(d, true, &d.package)?
     {
         entry.id = id;
-        let written = entry.clone();
         journal.log_adding(&entry);
-        journal
-            .update(|entries| match entries.iter_mut().find(|e| e.id == entry.id) {
-                Some(existing) => *existing = entry,
-                None => entries.push(entry),
-            })
-            .map_err(Error::from)?;
+        journal.replace(&entry).map_err(Error::from)?;
         if let Some(release) = d.release.as_mut() {
-            release.marked = Some(written);
+            release.marked = Some(entry);
         }
     }
     link::switch(&link, &target)?;

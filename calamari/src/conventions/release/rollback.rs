@@ -80,11 +80,12 @@ pub fn rollback(
     let link_of_set = |entries: &[JournalEntry]| {
         entries.iter().rev().filter(|e| e.retention_policy_set == set).find_map(|e| e.current_link.clone())
     };
-    let link = PathBuf::from(link_of_set(&journal.entries()?).ok_or_else(|| Error::NoCurrentLink(set.to_string()))?);
+    let link =
+        PathBuf::from(link_of_set(&journal.entries_in_set(set)?).ok_or_else(|| Error::NoCurrentLink(set.to_string()))?);
     let _lock = super::lock_link(&link, DEFAULT_LOCK_TIMEOUT, log)?;
     link::remove_stray_temporaries(&link);
     // Read again under the lock: a deployment may have finished meanwhile.
-    let entries = journal.entries()?;
+    let entries = journal.entries_in_set(set)?;
     let ours: Vec<&JournalEntry> = entries
         .iter()
         .filter(|e| e.retention_policy_set == set && e.current_link.as_deref() == link.to_str())

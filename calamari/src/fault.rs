@@ -1,4 +1,5 @@
-//! Test-only fault injection at named checkpoints of an install.
+//! Test-only fault injection at named checkpoints of the crash-safe writers (the
+//! self-install and the deployment journal).
 //!
 //! Compiled only with the `fault-injection` cargo feature, which only the test builds
 //! enable (the CLI's dev-dependency on the library turns it on); a release build has no
@@ -8,7 +9,8 @@
 //!
 //! * `CALAMARI_FAULT_AT=<checkpoint>`: at the first checkpoint of that name the process
 //!   sends itself `SIGKILL`, exactly as a `kill -9` would end it (no destructors, no
-//!   flushing, no core dump).
+//!   flushing, no core dump). `<checkpoint>#<n>` dies at the n-th time instead (a
+//!   deployment changes the journal twice).
 //! * `CALAMARI_FAULT_DELAY_US=<n>`: sleep `n` microseconds at every checkpoint, which widens
 //!   the windows a randomly timed `kill -9` can hit.
 //!
@@ -16,9 +18,15 @@
 //! `file-written` and `file-synced`, `staged`, (replacing an old directory)
 //! `old-marker-removed` and `old-moved`, `renamed`, `marker-written`, `marker-renamed`,
 //! `installed`. [`CHECKPOINTS`] lists them.
+//!
+//! The checkpoints of a change to the deployment journal (`journal::store`), in order:
+//! `journal-undo-written`, `journal-edit-written` (after each edit), `journal-synced`,
+//! `journal-indexed`, `journal-committed`; and of a compaction, `journal-compacted`.
 
 #[cfg(feature = "fault-injection")]
 use std::sync::OnceLock;
+#[cfg(feature = "fault-injection")]
+use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(feature = "fault-injection")]
 use std::time::Duration;
 
@@ -48,16 +56,23 @@ pub(crate) const CHECKPOINTS: &[&str] = &[
 
 #[cfg(feature = "fault-injection")]
 struct Config {
-    at: Option<String>,
+    /// The checkpoint to die at, and at which of its passes (1 = the first).
+    at: Option<(String, usize)>,
     delay: Option<Duration>,
+    /// How many times the checkpoint named by `at` was passed.
+    passes: AtomicUsize,
 }
 
 #[cfg(feature = "fault-injection")]
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| Config {
-        at: std::env::var(FAULT_AT_ENV).ok().filter(|v| !v.is_empty()),
+        at: std::env::var(FAULT_AT_ENV).ok().filter(|v| !v.is_empty()).map(|v| match v.rsplit_once('#') {
+            Some((name, n)) if n.parse::<usize>().is_ok() => (name.to_string(), n.parse().unwrap_or(1)),
+            _ => (v, 1),
+        }),
         delay: std::env::var(FAULT_DELAY_ENV).ok().and_then(|v| v.trim().parse().ok()).map(Duration::from_micros),
+        passes: AtomicUsize::new(0),
     })
 }
 
@@ -73,7 +88,10 @@ pub(crate) fn checkpoint(name: &str) {
     if let Some(delay) = config.delay {
         std::thread::sleep(delay);
     }
-    if config.at.as_deref() == Some(name) {
+    if let Some((at, nth)) = &config.at
+        && at == name
+        && config.passes.fetch_add(1, Ordering::SeqCst) + 1 == *nth
+    {
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         // Not reached: SIGKILL cannot be caught.
         std::process::abort();
