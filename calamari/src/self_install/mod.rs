@@ -52,6 +52,7 @@ pub use install::{
 };
 pub use layout::version_dir;
 pub(crate) use layout::{BINARY_NAME, calamari_dir, validate_version};
+pub(crate) use versions::compare_versions;
 pub use versions::{
     InstallState, InstalledVersion, PruneReport, check_install, installed_versions, needs_update, prune, verify_install,
 };
