@@ -3,7 +3,7 @@
 //! signature over the session, the delta is built here with the delta library
 //! ([`crate::delta`]), and when it is small enough it is sent and applied remotely with
 //! `apply-delta`, whose `deltaVerification` answer is checked against the local package
-//! (SHA-1 and size). The host's driver ([`super::host`]) carries the requests; anything
+//! (SHA-1 and size). The host's driver (`host.rs`) carries the requests; anything
 //! wrong means the full package is sent, as Octopus Server does.
 
 use std::path::PathBuf;

@@ -5,6 +5,7 @@
 //! variables collected. On stderr, the scripts' own error lines are kept apart.
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Mutex;
 use std::sync::mpsc::Sender;
 
 use indexmap::IndexMap;
@@ -12,7 +13,6 @@ use indexmap::IndexMap;
 use super::FleetOutput;
 use super::protocol::{self, Exit};
 use super::remote::FLEET_PREFIX;
-use super::ssh::Gate;
 use crate::service_message::names::SET_VARIABLE;
 use crate::service_message::parse::{Item, Parser};
 
@@ -48,6 +48,35 @@ pub(crate) struct StderrSummary {
     pub(crate) tail: Vec<String>,
     /// All other lines.
     pub(crate) lines: u64,
+}
+
+/// Stderr lines held back until the host has answered.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    /// `Some` while held.
+    held: Mutex<Option<Vec<String>>>,
+}
+
+impl Gate {
+    pub(crate) fn closed() -> Self {
+        Gate { held: Mutex::new(Some(Vec::new())) }
+    }
+
+    /// Holds `line` and returns `None` while closed; else gives it back to be written.
+    pub(crate) fn pass(&self, line: String) -> Option<String> {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match held.as_mut() {
+            Some(lines) => {
+                lines.push(line);
+                None
+            }
+            None => Some(line),
+        }
+    }
+
+    pub(crate) fn open(&self) -> Vec<String> {
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().unwrap_or_default()
+    }
 }
 
 /// A control line from the agent, with the bytes that followed it.

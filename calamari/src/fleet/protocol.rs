@@ -1,10 +1,10 @@
-//! What the driver and the remote agent ([`super::agent`]) say to each other over the one
+//! What the driver and the remote agent (`agent.rs`) say to each other over the one
 //! ssh session of a host: the agent's stdout carries control lines, the driver's stdin
 //! carries requests, one JSON object per line, some followed by raw bytes.
 //!
 //! A control line is `##calamari-fleet[<name>]`, then a space and a JSON object when it
 //! has data. When that object holds `"bytes": N`, exactly N raw bytes follow the line. The
-//! boot script ([`super::remote::BOOT`]) writes the push lines (`need`, `have`, `installed`)
+//! boot script (`remote.rs`, `BOOT`) writes the push lines (`need`, `have`, `installed`)
 //! in the same form. Every line before the first control line (a login script's chatter)
 //! and after [`READY`] (the command's output) is the host's output, except the final
 //! [`EXIT`] line.

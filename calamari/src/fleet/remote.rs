@@ -4,7 +4,7 @@
 //! the structs here ([`Boot`], [`Check`]), one named field per positional argument.
 //!
 //! [`BOOT`] starts every run: when this version is complete it `exec`s the agent
-//! (`calamari fleet-agent`, [`super::agent`]) at once (no other process); otherwise it
+//! (`calamari fleet-agent`, `agent.rs`) at once (no other process); otherwise it
 //! pushes and installs the bundle under the remote push lock first, then `exec`s the agent
 //! in the same session. Pushing needs `mkdir`, `mktemp`, `head`, `wc`, `tar`, `uname`, and
 //! `flock` for the lock (without it two drivers may both push; the install itself is still

@@ -14,11 +14,11 @@
 
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::FleetOutput;
-use super::output::{self, StderrSummary};
+use super::output::{self, Gate, StderrSummary};
 
 /// How long `ssh` may take to open the TCP connection to a host.
 const CONNECT_TIMEOUT_SECONDS: u32 = 15;
@@ -68,35 +68,6 @@ impl Finished {
     /// `ssh` itself failed or the connection was lost.
     pub(crate) fn ssh_failed(&self) -> bool {
         self.status == Some(SSH_FAILED)
-    }
-}
-
-/// Stderr lines held back until the host has answered.
-#[derive(Debug, Default)]
-pub(crate) struct Gate {
-    /// `Some` while held.
-    held: Mutex<Option<Vec<String>>>,
-}
-
-impl Gate {
-    fn closed() -> Self {
-        Gate { held: Mutex::new(Some(Vec::new())) }
-    }
-
-    /// Holds `line` and returns `None` while closed; else gives it back to be written.
-    pub(crate) fn pass(&self, line: String) -> Option<String> {
-        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match held.as_mut() {
-            Some(lines) => {
-                lines.push(line);
-                None
-            }
-            None => Some(line),
-        }
-    }
-
-    fn open(&self) -> Vec<String> {
-        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().unwrap_or_default()
     }
 }
 
