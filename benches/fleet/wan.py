@@ -119,6 +119,14 @@ class CpuGroups:
             log(f"could not remove {self.root}: {e}")
 
 
+def busy_seconds():
+    """CPU seconds all cores spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - fields[3] - fields[4]) / ticks
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -206,7 +214,8 @@ Subsystem sftp internal-sftp
   StrictHostKeyChecking yes
   PasswordAuthentication no
   LogLevel ERROR
-
+{f"  KexAlgorithms {self.args.kex}" if self.args.kex else ""}
+{f"  ControlMaster auto{chr(10)}  ControlPath {work}/cm-%C{chr(10)}  ControlPersist 600" if self.args.warm else ""}
 """)
         deadline = time.time() + 60
         for i in range(1, n + 1):
@@ -283,7 +292,7 @@ class Bench:
     def timed(self, argv, sample=False, env=None):
         """Runs argv in the client group: (wall s, client CPU s, server CPU s, peak fds, peak RSS KiB)."""
         groups = self.lab.groups
-        before = (groups.usage_ns("client"), groups.usage_ns("server"))
+        before = (groups.usage_ns("client"), groups.usage_ns("server"), groups.usage_ns("relay"), busy_seconds())
         t0 = time.perf_counter()
         p = subprocess.Popen(groups.wrap("client", argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, env=env)
@@ -301,10 +310,14 @@ class Bench:
             sys.stderr.write(out.decode(errors="replace")[-4000:])
             raise SystemExit(f"{argv[0]} failed with {p.returncode}")
         # Processes that outlive the command (ssh masters kept by ControlPersist) would count
-        # into the next run: stop them now (after the measurement).
-        after = (groups.usage_ns("client"), groups.usage_ns("server"))
-        groups.kill_all("client")
+        # into the next run: stop them now (after the measurement), unless --warm.
+        after = (groups.usage_ns("client"), groups.usage_ns("server"), groups.usage_ns("relay"), busy_seconds())
+        if not self.args.warm:
+            groups.kill_all("client")
+        ours = sum(after[i] - before[i] for i in range(3)) / 1e9
+        others = max(0.0, after[3] - before[3] - ours)
         return {"wall": wall, "client": (after[0] - before[0]) / 1e9, "server": (after[1] - before[1]) / 1e9,
+                "relay": (after[2] - before[2]) / 1e9, "others": others,
                 "fds": sampler.fds if sampler else None, "rss_kib": sampler.rss_kib if sampler else None,
                 "output": out.decode(errors="replace")}
 
@@ -346,13 +359,30 @@ done
     def mean(self, tool, n):
         getattr(self, tool)(n)  # untimed: installs Calamari, fills caches, warms the page cache
         results = [getattr(self, tool)(n) for _ in range(self.args.runs)]
-        keys = ("wall", "client", "server")
+        keys = ("wall", "client", "server", "relay", "others")
         summary = {k: statistics.mean(r[k] for r in results) for k in keys}
         summary["wall_min"] = min(r["wall"] for r in results)
         if results[0]["fds"] is not None:
             summary["fds"] = max(r["fds"] for r in results)
             summary["rss_kib"] = max(r["rss_kib"] for r in results)
         return summary
+
+    def components(self, n):
+        """What one host's share is made of: an ssh connection that runs `true` (ssh, sshd,
+        the login shell), and the deployment alone (calamari deploy-package run locally,
+        with its three scripts)."""
+        ssh = [self.timed(["ssh", "-F", self.config, "-o", "BatchMode=yes", f"host{i}", "true"])
+               for i in range(1, n + 1)]
+        home = os.path.join(self.work, "local-home")
+        os.makedirs(home, exist_ok=True)
+        env = dict(os.environ, TentacleHome=home, HOME=home)
+        deploy = [self.timed([self.args.calamari, "deploy-package", f"--package={self.package}",
+                              f"--variables={self.variables}"], env=env) for _ in range(5)]
+        return {
+            "ssh_client": statistics.mean(r["client"] for r in ssh),
+            "ssh_server": statistics.mean(r["server"] for r in ssh),
+            "deploy": statistics.mean(r["client"] for r in deploy),
+        }
 
     def delta(self):
         """A package of random data, 1 % changed, as a delta and whole, to host1."""
@@ -393,12 +423,17 @@ done
                     if "1.0.1" in name:
                         os.remove(os.path.join(cache, name))
                 extra = ["--noDelta"] if mode == "full" else []
-                r = self.timed(base + [f"--package={v2}"] + extra, env=env)
+                events = os.path.join(d, "events.jsonl")
+                r = self.timed(base + [f"--package={v2}", f"--events={events}"] + extra, env=env)
                 with open(os.path.join(d, "report.json")) as f:
                     sent = json.load(f)[0]["packagesSent"][0]
                 if sent["mode"] != mode:
                     raise SystemExit(f"expected a {mode} transfer, the report says {sent}")
-                rows.append((mode, r["wall"], sent["bytes"], r["client"] + r["server"]))
+                with open(events) as f:
+                    at = {e["event"]: e["elapsed"] for e in map(json.loads, f)}
+                timeline = ", ".join(f"{k} {at[k]:.2f}" for k in ("connected", "package", "uploaded", "finished")
+                                     if k in at)
+                rows.append((mode, r["wall"], sent["bytes"], r["client"] + r["server"], timeline))
         return os.path.getsize(v2), rows
 
 
@@ -413,6 +448,11 @@ def main():
     parser.add_argument("--rate-mbit", type=float, default=100)
     parser.add_argument("--delta-mb", type=int, default=100, help="0: no delta measurement")
     parser.add_argument("--delta-runs", type=int, default=2)
+    parser.add_argument("--warm", action="store_true",
+                        help="keep ssh connections between runs (ControlMaster auto, ControlPersist) for every tool; "
+                             "default: each timed run connects afresh")
+    parser.add_argument("--kex", default="",
+                        help="KexAlgorithms for every tool's ssh (e.g. curve25519-sha256); default: OpenSSH's")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root: it creates one user per host and cgroups to count CPU time")
@@ -431,6 +471,7 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     cores = os.cpu_count()
+    load_start = os.getloadavg()[0]
     try:
         lab.start(max(counts))
         bench = Bench(args, lab)
@@ -443,8 +484,10 @@ def main():
                 log(f"{n:>3} hosts {tool:<9} {r['wall']:6.2f} s (min {r['wall_min']:.2f}), CPU per host "
                     f"{(r['client'] + r['server']) / n * 1000:5.1f} ms (client {r['client'] / n * 1000:.1f}, "
                     f"server {r['server'] / n * 1000:.1f}){extra}")
+        kex = (args.kex or "OpenSSH's default") + (", connections kept between runs (--warm)" if args.warm else "")
         print(f"\n{args.delay_ms} ms each way, {args.rate_mbit:g} Mbit/s per host and direction, {cores} cores, "
-              f"mean of {args.runs} runs; load average before: {os.getloadavg()[0]:.1f}\n")
+              f"key exchange {kex}, mean of {args.runs} runs; load average {load_start:.1f} at the start, "
+              f"{os.getloadavg()[0]:.1f} at the end\n")
         print("| hosts | tool | wall s | CPU ms per host (client + server) | vs calamari |")
         print("|---|---|---|---|---|")
         for n in counts:
@@ -459,18 +502,33 @@ def main():
             for n in counts:
                 r = results[("calamari", n)]
                 cpu = r["client"] + r["server"]
-                floor = max(one["wall"] if one else 0.0, cpu / cores)
+                t1 = one["wall"] if one else 0.0
+                floor = max(t1, cpu / cores)
+                # Other people's processes took this much of the machine meanwhile (and the relay).
+                free = max(0.1, cores - (r["others"] + r["relay"]) / r["wall"])
+                fair = max(t1, cpu / free)
                 print(f"\ncalamari at {n} hosts: {r['wall']:.2f} s against a floor of {floor:.2f} s "
-                      f"({r['wall'] / floor:.2f}x; 1 host {one['wall'] if one else float('nan'):.2f} s, "
-                      f"CPU {cpu:.2f} s / {cores} cores); driver peak {r['fds']} open fds, "
-                      f"{r['rss_kib'] / 1024:.1f} MiB resident")
+                      f"({r['wall'] / floor:.2f}x; 1 host {t1:.2f} s, CPU {cpu:.2f} s / {cores} cores); other "
+                      f"processes and the relay kept {cores - free:.2f} of the {cores} cores busy meanwhile: "
+                      f"{fair:.2f} s on the {free:.2f} left ({r['wall'] / fair:.2f}x); driver peak {r['fds']} open "
+                      f"fds, {r['rss_kib'] / 1024:.1f} MiB resident")
+        if "calamari" in tools:
+            c = bench.components(max(counts))
+            r = results[("calamari", max(counts))]
+            n = max(counts)
+            total = (r["client"] + r["server"]) / n
+            rest = total - c["ssh_client"] - c["ssh_server"] - c["deploy"]
+            print(f"\nPer host at {n} hosts, {total * 1000:.0f} ms of CPU: an ssh connection running `true` costs "
+                  f"{c['ssh_client'] * 1000:.0f} ms in ssh and {c['ssh_server'] * 1000:.0f} ms in sshd and the login "
+                  f"shell; the deployment alone (calamari deploy-package and its three scripts, run locally) "
+                  f"{c['deploy'] * 1000:.0f} ms; the rest (the driver, the boot script, the agent) {rest * 1000:.0f} ms")
         if args.delta_mb > 0 and "calamari" in tools:
             size, rows = bench.delta()
             print(f"\nDelta, one host, a {size:,}-byte .tar with 1 % changed, the previous version cached:")
-            print("| sent as | wall s | bytes sent | CPU s |")
-            print("|---|---|---|---|")
-            for mode, wall, sent, cpu in rows:
-                print(f"| {mode} | {wall:.2f} | {sent:,} | {cpu:.2f} |")
+            print("| sent as | wall s | bytes sent | CPU s | events (s from the start) |")
+            print("|---|---|---|---|---|")
+            for mode, wall, sent, cpu, timeline in rows:
+                print(f"| {mode} | {wall:.2f} | {sent:,} | {cpu:.2f} | {timeline} |")
     finally:
         lab.stop()
         groups.remove()
