@@ -806,3 +806,48 @@ fn batch_wait_pauses_between_rolling_batches() {
     // Without --batch it means nothing: refused.
     env.cmd(&["fleet", "check", "--host=a", "--batchWait=2"]).run().code(1).stderr_has("--batchWait needs --batch");
 }
+
+#[test]
+fn one_ssh_per_host_whether_it_pushes_sends_a_delta_or_finds_the_package_cached() {
+    let Some(hosts) = SshFleet::start(2) else { return };
+    let env = TestEnv::new();
+    // Every ssh the driver starts goes through this wrapper, which logs it (and any master
+    // connection option).
+    let real = std::process::Command::new("sh").args(["-c", "command -v ssh"]).output().unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    let log = env.path("ssh.log");
+    let wrapper = env.write(
+        "bin/ssh",
+        format!(
+            "#!/bin/sh\nfor a; do [ \"$a\" = -- ] && break; case $a in -O|-f|-N|-M|ControlMaster*) echo master >> '{log}';; \
+             esac; done\necho call >> '{log}'\nexec '{real}' \"$@\"\n",
+            log = log.display()
+        ),
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", env.path("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let deploy = |version: &str| {
+        let package = format!("--package=Acme.Data.{version}.tar");
+        fleet(&env, &hosts, &["deploy-package", &package, "--report=r.json"]).env("PATH", &path).run()
+    };
+    let count = || std::fs::read_to_string(&log).unwrap_or_default().lines().filter(|l| *l == "call").count();
+    data_package(&env, "1.0.0", 0);
+    // Pushes Calamari and sends the package whole.
+    deploy("1.0.0").success().stdout_has("Pushing Calamari");
+    assert_eq!(count(), 2, "{}", std::fs::read_to_string(&log).unwrap());
+    // The package is cached.
+    deploy("1.0.0").success().stdout_has("in the remote cache with the same hash");
+    assert_eq!(count(), 4);
+    // A delta: signature, delta and run in the same session.
+    data_package(&env, "1.0.1", 5 * 1024);
+    deploy("1.0.1").success().stdout_has("sent a delta of ");
+    assert_eq!(count(), 6);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains("master"), "no master connection: {logged}");
+    for entry in report(&env.path("r.json")) {
+        assert_eq!(entry["packagesSent"][0]["mode"], "delta", "{entry}");
+    }
+}

@@ -154,11 +154,11 @@ fn run_command(
         let value = if variable.sensitive { crate::log::MASK.to_string() } else { variable.value.clone() };
         report.output_variables.insert(name.clone(), value);
     }
-    context.events.emit(&Event::Output {
-        host: dest,
-        stdout_lines: summary.lines,
-        stderr_lines: finished.stderr.lines,
-    });
+    if summary.ready {
+        // The command ran: what it wrote.
+        let (stdout_lines, stderr_lines) = (summary.lines, finished.stderr.lines);
+        context.events.emit(&Event::Output { host: dest, stdout_lines, stderr_lines });
+    }
     conclude(outcome, stage, &summary, &finished, sending)
 }
 
