@@ -114,6 +114,9 @@ pub(crate) enum Command {
     DownloadAndRegisterPackage(commands::download_package::AndRegisterArgs),
     /// Run a command on many hosts over OpenSSH, pushing Calamari where it is missing.
     Fleet(commands::fleet::Args),
+    /// The remote side of `fleet` (started on each host by the fleet itself).
+    #[command(hide = true)]
+    FleetAgent(commands::fleet::AgentArgs),
 }
 
 /// Parses `args`, runs the command and returns the process exit code.
@@ -199,6 +202,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         Command::DownloadPackage(args) => commands::download_package::exec(args, &ctx),
         Command::DownloadAndRegisterPackage(args) => commands::download_package::exec_and_register(args, &ctx),
         Command::Fleet(args) => commands::fleet::exec(args, &ctx),
+        Command::FleetAgent(args) => Ok(commands::fleet::exec_agent(args)),
     };
     drop(isolation_guard);
     if let Err(e) = &result {

@@ -174,8 +174,16 @@ fn fleet_kind(e: &crate::fleet::Error) -> ErrorKind {
         E::Io(_) | E::Start(_) => ErrorKind::Unexpected,
         E::Variables(e) => variables_kind(e),
         E::Bundle(e) => self_install_kind(e),
-        // Failed hosts are failed steps; bad options and hosts are the user's.
-        E::Usage(_) | E::HostsFile { .. } | E::BadHost { .. } | E::HostsFailed { .. } => ErrorKind::User,
+        // Failed hosts are failed steps; bad options, hosts and files named are the user's.
+        E::Usage(_)
+        | E::HostsFile { .. }
+        | E::BadHost { .. }
+        | E::HostsFailed { .. }
+        | E::Package { .. }
+        | E::RetryReportUnreadable { .. }
+        | E::RetryReportInvalid { .. }
+        | E::EventsFile { .. }
+        | E::BadBundle { .. } => ErrorKind::User,
     }
 }
 

@@ -389,7 +389,11 @@ pub use fleet::{
     Batch as FleetBatch, CheckReport as FleetCheckReport, CommandArg as FleetCommandArg, FileKind as FleetFileKind,
     FleetOutput, FleetRequest, HostReport, HostResult, parse_arguments as parse_fleet_arguments, run_fleet,
 };
-pub use fleet::{PackageSent as FleetPackageSent, SendMode as FleetSendMode};
+pub use fleet::{BundleError as FleetBundleError, PackageSent as FleetPackageSent, SendMode as FleetSendMode};
+// The remote side of `calamari fleet` (`calamari fleet-agent`, run on each host).
+pub use fleet::{
+    AgentError as FleetAgentError, AgentRequest as FleetAgentRequest, FleetCommand, run_agent as run_fleet_agent,
+};
 
 /// Internals that the fuzz targets and benchmarks exercise directly. Not part of the API:
 /// no stability promise.

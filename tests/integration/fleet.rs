@@ -632,3 +632,222 @@ fn an_earlier_cached_version_gets_a_delta_and_falls_back_to_the_full_package() {
     assert_eq!((fallback["mode"].as_str(), fallback["bytes"].as_u64()), (Some("full"), Some(v103.len() as u64)));
     assert_eq!(std::fs::read(files.join("Acme.Data.1.0.3.tar")).unwrap(), v103);
 }
+
+fn events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("events written")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l}")))
+        .collect()
+}
+
+/// The kinds of `host`'s events, in order.
+fn kinds_of(events: &[serde_json::Value], host: &str) -> Vec<String> {
+    events.iter().filter(|e| e["host"] == host).map(|e| e["event"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn events_say_what_happened_on_each_host_as_it_happened() {
+    let Some(hosts) = SshFleet::start(2) else { return };
+    let env = TestEnv::new();
+    web_package(&env);
+    deploy_variables(&env);
+    std::fs::write(hosts.hosts[1].home.join("fail"), b"").unwrap();
+    env.write("step.sh", "echo one\necho two\necho oops >&2\nif [ -f \"$HOME/fail\" ]; then exit 3; fi\n");
+    // First run: Calamari is pushed; the package goes whole.
+    let run = fleet(
+        &env,
+        &hosts,
+        &["deploy-package", "--package=Acme.Web.1.0.0.tar.gz", "--variables=vars.json", "--events=ev.jsonl"],
+    )
+    .run();
+    run.success();
+    let all = events(&env.path("ev.jsonl"));
+    assert_eq!(all.first().unwrap()["event"], "runStarted");
+    assert_eq!(all.first().unwrap()["hosts"], serde_json::json!(["host1", "host2"]));
+    let last = all.last().unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["succeeded"].as_u64(), last["failed"].as_u64()),
+        (Some("runFinished"), Some(2), Some(0))
+    );
+    for host in ["host1", "host2"] {
+        assert_eq!(
+            kinds_of(&all, host),
+            ["hostStarted", "connected", "pushed", "package", "uploaded", "output", "finished"],
+            "{all:?}"
+        );
+        let of = |kind: &str| all.iter().find(|e| e["host"] == host && e["event"] == kind).unwrap();
+        assert_eq!(of("pushed")["pushed"], true);
+        assert!(of("pushed")["bytes"].as_u64().unwrap() > 100_000);
+        assert_eq!(of("package")["name"], "Acme.Web.1.0.0.tar.gz");
+        assert_eq!(of("package")["mode"], "full");
+        assert_eq!(of("uploaded")["files"], 2, "the package and the variables");
+        assert!(of("output")["stdoutLines"].as_u64().unwrap() > 0);
+        assert_eq!(of("finished")["exitCode"], 0);
+        assert_eq!(of("finished")["result"], "succeeded");
+        for e in all.iter().filter(|e| e["host"] == host) {
+            assert!(e["time"].as_str().unwrap().ends_with('Z') && e["elapsed"].as_f64().is_some(), "{e}");
+        }
+    }
+
+    // --events=-: standard output is the events alone; a person's lines go to stderr. A
+    // failing host says so; the package is cached now.
+    let run = fleet(&env, &hosts, &["run-script", "--script=step.sh", "--events=-"]).run();
+    run.code(1).stderr_has("host1 | one").stderr_has("host2 | error: run-script exited with code 3");
+    let lines: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout holds more than events ({e}): {l}")))
+        .collect();
+    let finished = |host: &str| lines.iter().find(|e| e["host"] == host && e["event"] == "finished").unwrap().clone();
+    assert_eq!(
+        (finished("host1")["exitCode"].as_i64(), finished("host1")["result"].as_str()),
+        (Some(0), Some("succeeded"))
+    );
+    assert_eq!(finished("host2")["exitCode"], 3);
+    assert_eq!(finished("host2")["error"], "run-script exited with code 3");
+    // Every line the command wrote (service messages too), and the script's one on stderr.
+    let output = lines.iter().find(|e| e["host"] == "host1" && e["event"] == "output").unwrap();
+    assert!(output["stdoutLines"].as_u64().unwrap() >= 2, "{output}");
+    assert_eq!(output["stderrLines"], 1, "{output}");
+    assert!(!kinds_of(&lines, "host1").contains(&"pushed".to_string()), "nothing to push the second time");
+
+    // An events file that cannot be written: exit 1, naming it, before any host.
+    let run = fleet(&env, &hosts, &["run-script", "--script=step.sh", "--events=no/such/dir/ev.jsonl"]).run();
+    run.code(1).stderr_has("cannot write the --events file: ").stderr_has("no/such/dir/ev.jsonl");
+    assert!(!run.stdout.contains("host1 |"), "{}", run.stdout);
+}
+
+#[test]
+fn retry_failed_runs_again_on_the_hosts_that_failed_only() {
+    let Some(hosts) = SshFleet::start(3) else { return };
+    let env = TestEnv::new();
+    let log = env.path("events.log");
+    logging_script(&env, &log);
+    std::fs::write(hosts.hosts[1].home.join("fail"), b"").unwrap();
+    let run =
+        fleet(&env, &hosts, &["run-script", "--script=step.sh", "--maxFailPercentage=50", "--report=first.json"]).run();
+    run.code(1).stderr_has("1 of 3 hosts failed");
+
+    // The retry names no host: they come from the report.
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(hosts.hosts[1].home.join("fail")).unwrap();
+    let config = format!("--sshConfig={}", hosts.ssh_config.display());
+    let retry = |report: &str, out: &str| {
+        env.cmd(&[
+            "fleet",
+            "run-script",
+            "--script=step.sh",
+            &format!("--retryFailed={report}"),
+            &config,
+            &format!("--report={out}"),
+        ])
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-cache"))
+        .run()
+    };
+    let run = retry("first.json", "second.json");
+    run.success().stdout_has("1 of 1 hosts succeeded");
+    let started: Vec<String> =
+        std::fs::read_to_string(&log).unwrap().lines().filter(|l| l.starts_with("start")).map(str::to_string).collect();
+    assert_eq!(started, [format!("start {}", hosts.hosts[1].home.display())], "only host2 ran again");
+    let second = report(&env.path("second.json"));
+    assert_eq!(second.len(), 1);
+    assert_eq!((second[0]["host"].as_str(), second[0]["result"].as_str()), (Some("host2"), Some("succeeded")));
+
+    // Nothing failed in that report: nothing to do, exit 0, an empty report.
+    let run = retry("second.json", "third.json");
+    run.success().stdout_has("Nothing to retry: every host in ").stdout_has("second.json succeeded");
+    assert!(report(&env.path("third.json")).is_empty());
+
+    // A report that is not one: exit 1, naming it.
+    env.write("bad.json", "{\"hosts\": []}");
+    retry("bad.json", "x.json").code(1).stderr_has("--retryFailed=").stderr_has("bad.json: expected the JSON report");
+    retry("missing.json", "x.json")
+        .code(1)
+        .stderr_has("cannot read the --retryFailed report: ")
+        .stderr_has("missing.json");
+    assert!(!env.path("x.json").exists());
+}
+
+#[test]
+fn batch_wait_pauses_between_rolling_batches() {
+    let Some(hosts) = SshFleet::start(2) else { return };
+    let env = TestEnv::new();
+    let log = env.path("times.log");
+    env.write(
+        "stamp.sh",
+        format!(
+            "echo \"start $HOME $(date +%s.%N)\" >> '{log}'\necho \"end $HOME $(date +%s.%N)\" >> '{log}'\n",
+            log = log.display()
+        ),
+    );
+    let run =
+        fleet(&env, &hosts, &["run-script", "--script=stamp.sh", "--batch=1", "--batchWait=1.5", "--events=ev.jsonl"])
+            .run();
+    run.success().stdout_has("Waiting 1.5 s before batch 2");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let time = |what: &str, host: usize| -> f64 {
+        let prefix = format!("{what} {} ", hosts.hosts[host].home.display());
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {text}"))
+            .parse()
+            .unwrap()
+    };
+    let gap = time("start", 1) - time("end", 0);
+    assert!(gap >= 1.5, "host2 started {gap:.3} s after host1 ended:\n{text}");
+    let all = events(&env.path("ev.jsonl"));
+    let position = |pred: &dyn Fn(&serde_json::Value) -> bool| all.iter().position(pred).unwrap();
+    let waited = position(&|e| e["event"] == "batchWait");
+    assert_eq!((all[waited]["batch"].as_u64(), all[waited]["seconds"].as_f64()), (Some(2), Some(1.5)));
+    assert!(position(&|e| e["event"] == "finished" && e["host"] == "host1") < waited);
+    assert!(waited < position(&|e| e["event"] == "hostStarted" && e["host"] == "host2"));
+    assert_eq!(all.iter().filter(|e| e["event"] == "batchStarted").count(), 2);
+    // Without --batch it means nothing: refused.
+    env.cmd(&["fleet", "check", "--host=a", "--batchWait=2"]).run().code(1).stderr_has("--batchWait needs --batch");
+}
+
+#[test]
+fn one_ssh_per_host_whether_it_pushes_sends_a_delta_or_finds_the_package_cached() {
+    let Some(hosts) = SshFleet::start(2) else { return };
+    let env = TestEnv::new();
+    // Every ssh the driver starts goes through this wrapper, which logs it (and any master
+    // connection option).
+    let real = std::process::Command::new("sh").args(["-c", "command -v ssh"]).output().unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    let log = env.path("ssh.log");
+    let wrapper = env.write(
+        "bin/ssh",
+        format!(
+            "#!/bin/sh\nfor a; do [ \"$a\" = -- ] && break; case $a in -O|-f|-N|-M|ControlMaster*) echo master >> '{log}';; \
+             esac; done\necho call >> '{log}'\nexec '{real}' \"$@\"\n",
+            log = log.display()
+        ),
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", env.path("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let deploy = |version: &str| {
+        let package = format!("--package=Acme.Data.{version}.tar");
+        fleet(&env, &hosts, &["deploy-package", &package, "--report=r.json"]).env("PATH", &path).run()
+    };
+    let count = || std::fs::read_to_string(&log).unwrap_or_default().lines().filter(|l| *l == "call").count();
+    data_package(&env, "1.0.0", 0);
+    // Pushes Calamari and sends the package whole.
+    deploy("1.0.0").success().stdout_has("Pushing Calamari");
+    assert_eq!(count(), 2, "{}", std::fs::read_to_string(&log).unwrap());
+    // The package is cached.
+    deploy("1.0.0").success().stdout_has("in the remote cache with the same hash");
+    assert_eq!(count(), 4);
+    // A delta: signature, delta and run in the same session.
+    data_package(&env, "1.0.1", 5 * 1024);
+    deploy("1.0.1").success().stdout_has("sent a delta of ");
+    assert_eq!(count(), 6);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains("master"), "no master connection: {logged}");
+    for entry in report(&env.path("r.json")) {
+        assert_eq!(entry["packagesSent"][0]["mode"], "delta", "{entry}");
+    }
+}

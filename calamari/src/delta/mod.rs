@@ -228,6 +228,28 @@ pub fn create_delta(request: &DeltaRequest, log: &Log) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// Writes the signature of `basis` to `signature` with Octodiff's default chunk size, no
+/// progress: the library call behind `calamari fleet`'s remote side. Returns the chunks written.
+///
+/// # Errors
+/// A missing basis, or a read or write failure.
+pub(crate) fn write_signature_file(basis: &Path, signature: &Path) -> std::result::Result<u64, Error> {
+    signature::write_signature(basis, signature, DEFAULT_CHUNK_SIZE, &mut Progress::new(None))
+}
+
+/// Writes the delta from the basis `signature` describes to `new_file`, no progress: the
+/// library call behind `calamari fleet`'s driver.
+///
+/// # Errors
+/// A missing input, a damaged or unsupported signature, or an I/O failure.
+pub(crate) fn write_delta_file(
+    signature: &Path,
+    new_file: &Path,
+    delta: &Path,
+) -> std::result::Result<DeltaStats, Error> {
+    builder::write_delta(signature, new_file, delta, &mut Progress::new(None))
+}
+
 /// Lists a delta's commands as `copy start=S, length=L` and `write HEX` (for tests and
 /// diagnosis; DATA bytes are held, so only for small deltas).
 ///

@@ -6,8 +6,9 @@
 //! command unchanged, in the order given.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::{Batch, Error, FleetRequest, hosts};
+use super::{Batch, Error, FleetCommand, FleetRequest, hosts, report};
 
 /// What kind of local file an option names: decides where it goes on the remote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ const FILE_OPTIONS: [(&str, FileKind); 4] = [
 ];
 
 /// The fleet's own options that take a value.
-const FLEET_VALUE_OPTIONS: [&str; 11] = [
+const FLEET_VALUE_OPTIONS: [&str; 14] = [
     "host",
     "hosts",
     "sshConfig",
@@ -59,6 +60,9 @@ const FLEET_VALUE_OPTIONS: [&str; 11] = [
     "bundle",
     "variablesPassword",
     "variablesPasswordFile",
+    "events",
+    "retryFailed",
+    "batchWait",
 ];
 
 /// Options that cannot travel: a second password would need a second stdin.
@@ -70,11 +74,12 @@ const REFUSED_OPTIONS: [&str; 2] = ["sensitiveVariablesPassword", "sensitiveVari
 ///
 /// # Errors
 /// [`Error::Usage`] for a missing command, option value, host, or a bad number;
-/// [`Error::BadHost`] for a destination `ssh` would misread; an I/O error for a hosts file.
+/// [`Error::BadHost`] for a destination `ssh` would misread; an I/O error for a hosts file;
+/// [`Error::RetryReport`] for a `--retryFailed` report that cannot be read.
 pub fn parse_arguments(args: &[String], working_directory: &Path) -> Result<FleetRequest, Error> {
     let mut iter = args.iter();
     let command = match iter.next() {
-        Some(c) if !c.starts_with('-') => c.clone(),
+        Some(c) if !c.starts_with('-') => FleetCommand::parse(c),
         _ => return Err(usage("a command: calamari fleet <command> [options] --host=DEST...")),
     };
     let mut request = FleetRequest::new(command);
@@ -153,6 +158,18 @@ pub fn parse_arguments(args: &[String], working_directory: &Path) -> Result<Flee
                 request.password_file =
                     Some(if value == "-" { PathBuf::from("-") } else { working_directory.join(value) });
             }
+            "events" => {
+                request.events = Some(if value == "-" { PathBuf::from("-") } else { working_directory.join(value) });
+            }
+            "retryFailed" => request.retry_failed = Some(working_directory.join(value)),
+            "batchWait" => {
+                let seconds = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                    .ok_or_else(|| usage_option(name, "a number of seconds from 0 to 86400"))?;
+                request.batch_wait = Some(Duration::from_secs_f64(seconds));
+            }
             _ => unreachable!("every fleet option is matched above"),
         }
     }
@@ -160,8 +177,23 @@ pub fn parse_arguments(args: &[String], working_directory: &Path) -> Result<Flee
         let text = crate::fs::read_to_string(&file).map_err(|source| Error::HostsFile { source })?;
         request.hosts.extend(hosts::parse_hosts_file(&text, &file)?);
     }
-    if request.hosts.is_empty() {
-        return Err(usage("at least one host: --host=DEST or --hosts=FILE"));
+    if request.batch_wait.is_some() && request.batch.is_none() {
+        return Err(Error::Usage("--batchWait needs --batch: it is the pause between rolling batches".into()));
+    }
+    match &request.retry_failed {
+        // The hosts that did not succeed then; with hosts given, only those of them.
+        Some(report) => {
+            let retry = report::hosts_to_retry(report)?;
+            if request.hosts.is_empty() {
+                request.hosts = retry;
+            } else {
+                request.hosts.retain(|h| retry.contains(h));
+            }
+        }
+        None if request.hosts.is_empty() => {
+            return Err(usage("at least one host: --host=DEST or --hosts=FILE, or --retryFailed=REPORT"));
+        }
+        None => {}
     }
     Ok(request)
 }
@@ -208,7 +240,7 @@ mod tests {
             "--serviceMessages",
         ])
         .unwrap();
-        assert_eq!(r.command, "run-script");
+        assert_eq!(r.command, FleetCommand::Remote("run-script".into()));
         assert_eq!(r.hosts, ["web1", "web2"]);
         assert_eq!(r.parallel, 3);
         assert_eq!(r.batch, Some(Batch::Percent(50)));
@@ -233,5 +265,27 @@ mod tests {
         assert!(parse(&["check", "--host=-oProxyCommand=x"]).is_err());
         assert!(parse(&["check", "--host=a", "--sensitiveVariablesPassword=x"]).is_err());
         assert!(parse(&["check", "--host"]).unwrap_err().to_string().contains("--host expects a value"));
+        assert!(parse(&["check", "--host=a", "--batchWait=1"]).unwrap_err().to_string().contains("needs --batch"));
+        assert!(parse(&["check", "--host=a", "--batch=1", "--batchWait=-1"]).is_err());
+        assert!(parse(&["check", "--host=a", "--batch=1", "--batchWait=x"]).is_err());
+    }
+
+    #[test]
+    fn the_new_options() {
+        let r = parse(&["check", "--host=a", "--batch=1", "--batchWait=1.5", "--events=-"]).unwrap();
+        assert_eq!(r.batch_wait, Some(Duration::from_millis(1500)));
+        assert_eq!(r.events.as_deref(), Some(Path::new("-")));
+        let r = parse(&["check", "--host=a", "--events=e.jsonl"]).unwrap();
+        assert_eq!(r.events.as_deref(), Some(Path::new("/work/e.jsonl")));
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("r.json");
+        crate::fs::write(
+            &report,
+            br#"[{"host":"a","result":"succeeded"},{"host":"b","result":"failed"},{"host":"c","result":"notStarted"}]"#,
+        )
+        .unwrap();
+        let retry = format!("--retryFailed={}", report.display());
+        assert_eq!(parse(&["check", &retry]).unwrap().hosts, ["b", "c"]);
+        assert_eq!(parse(&["check", &retry, "--host=c", "--host=a"]).unwrap().hosts, ["c"]);
     }
 }

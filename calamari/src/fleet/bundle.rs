@@ -3,8 +3,9 @@
 //! `$XDG_CACHE_HOME/calamari/fleet/<executable's SHA-256>/` (`~/.cache/...`) for the next run.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use crate::fs::IoContext as _;
 use crate::self_install::{CalamariExecutable, verify_bundle, write_bundle};
 
 /// A bundle ready to send.
@@ -20,12 +21,33 @@ pub(crate) struct Bundle {
     pub(crate) version: String,
 }
 
+/// The bundle could not be made, read or verified. Cheap to clone: every host that needs
+/// the bundle gets the same error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", crate::error::chain(&**.source))]
+pub struct BundleError {
+    #[source]
+    source: Arc<crate::self_install::Error>,
+}
+
+impl From<crate::self_install::Error> for BundleError {
+    fn from(e: crate::self_install::Error) -> Self {
+        BundleError { source: Arc::new(e) }
+    }
+}
+
+impl From<crate::fs::IoError> for BundleError {
+    fn from(e: crate::fs::IoError) -> Self {
+        crate::self_install::Error::from(e).into()
+    }
+}
+
 /// Where the bundle comes from; made at most once per run.
 #[derive(Debug)]
 pub(crate) struct BundleSource {
     given: Option<PathBuf>,
     executable: Option<CalamariExecutable>,
-    made: Mutex<Option<Result<Bundle, String>>>,
+    made: Mutex<Option<Result<Bundle, BundleError>>>,
 }
 
 impl BundleSource {
@@ -35,23 +57,25 @@ impl BundleSource {
 
     /// The version the hosts must have: the bundle's when one is given (its manifest is
     /// read at once), else this build's.
-    pub(crate) fn version(&self) -> Result<String, String> {
+    pub(crate) fn version(&self) -> Result<String, BundleError> {
         match &self.given {
             Some(_) => self.get().map(|b| b.version),
             None => Ok(crate::VERSION.to_string()),
         }
     }
 
-    /// The bundle, made or verified on first use.
-    pub(crate) fn get(&self) -> Result<Bundle, String> {
-        let mut made = self.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if made.is_none() {
-            *made = Some(self.make().map_err(|e| crate::error::chain(&e)));
-        }
-        made.clone().expect("set above")
+    /// Whether the bundle was given (`--bundle`): it may be for another platform.
+    pub(crate) fn is_given(&self) -> bool {
+        self.given.is_some()
     }
 
-    fn make(&self) -> Result<Bundle, crate::self_install::Error> {
+    /// The bundle, made or verified on first use.
+    pub(crate) fn get(&self) -> Result<Bundle, BundleError> {
+        let mut made = self.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        made.get_or_insert_with(|| self.make()).clone()
+    }
+
+    fn make(&self) -> Result<Bundle, BundleError> {
         let path = match (&self.given, &self.executable) {
             (Some(path), _) => path.clone(),
             (None, Some(executable)) => {
@@ -70,16 +94,17 @@ impl BundleSource {
                 }
             }
             (None, None) => {
-                return Err(crate::self_install::Error::NotCalamari { path: PathBuf::new() });
+                return Err(crate::self_install::Error::NotCalamari { path: PathBuf::new() }.into());
             }
         };
         let manifest = verify_bundle(&path, None)?;
-        let bytes = crate::fs::read(&path)?;
-        let sha256 = {
+        let (sha256, size) = {
             use sha2::Digest as _;
-            hex::encode(sha2::Sha256::digest(&bytes))
+            let mut hasher = sha2::Sha256::new();
+            let size = std::io::copy(&mut crate::fs::open(&path)?, &mut hasher).at("read", &path)?;
+            (hex::encode(hasher.finalize()), size)
         };
-        Ok(Bundle { path, sha256, size: bytes.len() as u64, version: manifest.version })
+        Ok(Bundle { path, sha256, size, version: manifest.version })
     }
 }
 

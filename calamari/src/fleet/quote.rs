@@ -22,11 +22,11 @@ pub(crate) fn quote(value: &str) -> String {
 
 /// `sh -c '<script>' calamari-fleet '<arg>'...`: runs `script` under `/bin/sh` whatever the
 /// remote user's login shell is, with `args` as `$1`, `$2`...
-pub(crate) fn sh_command(script: &str, args: &[String]) -> String {
+pub(crate) fn sh_command(script: &str, args: &[impl AsRef<str>]) -> String {
     let mut line = format!("sh -c {} calamari-fleet", quote(script));
     for arg in args {
         line.push(' ');
-        line.push_str(&quote(arg));
+        line.push_str(&quote(arg.as_ref()));
     }
     line
 }
@@ -54,7 +54,7 @@ mod tests {
                 .expect("sh runs");
             assert_eq!(String::from_utf8_lossy(&out.stdout), value);
         }
-        let line = sh_command("printf '%s|' \"$@\"", &["one two".into(), "it's".into()]);
+        let line = sh_command("printf '%s|' \"$@\"", &["one two", "it's"]);
         let out = std::process::Command::new("sh").arg("-c").arg(&line).output().expect("sh runs");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "one two|it's|");
     }

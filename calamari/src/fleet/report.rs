@@ -1,12 +1,14 @@
 //! What happened on each host: the summary table and the JSON report.
 
-use indexmap::IndexMap;
-use serde::Serialize;
+use std::path::Path;
 
-use super::FleetOutput;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use super::{Error, FleetOutput};
 
 /// How a host ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum HostResult {
     /// The command exited 0.
@@ -114,6 +116,24 @@ pub(crate) fn to_json(reports: &[HostReport]) -> Vec<u8> {
     json
 }
 
+/// `--retryFailed=REPORT`: the hosts of an earlier report that did not succeed (failed or
+/// not started), in the report's order.
+///
+/// # Errors
+/// [`Error::RetryReportUnreadable`] or [`Error::RetryReportInvalid`], naming the file.
+pub(crate) fn hosts_to_retry(path: &Path) -> Result<Vec<String>, Error> {
+    /// The part of a report entry this needs.
+    #[derive(Deserialize)]
+    struct Entry {
+        host: String,
+        result: HostResult,
+    }
+    let text = crate::fs::read_to_string(path).map_err(|source| Error::RetryReportUnreadable { source })?;
+    let entries: Vec<Entry> =
+        serde_json::from_str(&text).map_err(|source| Error::RetryReportInvalid { path: path.to_path_buf(), source })?;
+    Ok(entries.into_iter().filter(|e| e.result != HostResult::Succeeded).map(|e| e.host).collect())
+}
+
 /// Prints the summary table.
 pub(crate) fn print_summary(reports: &[HostReport], output: &FleetOutput) {
     let width = reports.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
@@ -132,4 +152,26 @@ pub(crate) fn print_summary(reports: &[HostReport], output: &FleetOutput) {
     }
     let ok = reports.iter().filter(|r| r.result == HostResult::Succeeded).count();
     output.line(&format!("{ok} of {} hosts succeeded", reports.len()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_to_retry_are_those_that_did_not_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let mut reports = vec![HostReport::new("a"), HostReport::new("b"), HostReport::new("c")];
+        reports[0].result = HostResult::Succeeded;
+        reports[1].result = HostResult::Failed;
+        crate::fs::write(&path, to_json(&reports)).unwrap();
+        assert_eq!(hosts_to_retry(&path).unwrap(), ["b", "c"]);
+        crate::fs::write(&path, b"{\"host\": 1}").unwrap();
+        let e = hosts_to_retry(&path).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("--retryFailed={}: expected the JSON report", path.display())), "{e}");
+        let e = hosts_to_retry(&dir.path().join("none.json")).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read the --retryFailed report: failed to read"), "{e}");
+        assert!(e.contains("none.json"), "{e}");
+    }
 }

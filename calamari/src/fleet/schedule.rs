@@ -1,11 +1,13 @@
 //! Which hosts run when: at most `--parallel` at once; `--batch` windows, each started
-//! only when every host of the previous one succeeded; no new host once more than
-//! `--maxFailPercentage` of all hosts failed.
+//! only when every host of the previous one succeeded, `--batchWait` apart; no new host
+//! once more than `--maxFailPercentage` of all hosts failed.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::host::{HostContext, run_host};
+use super::context::HostContext;
+use super::events::Event;
+use super::host::run_host;
 use super::report::{HostReport, HostResult};
 use super::{Batch, Error};
 
@@ -25,15 +27,29 @@ pub(crate) fn limit_exceeded(failed: usize, total: usize, max_percent: u32) -> b
 
 /// Runs every host; returns their reports in host order.
 pub(crate) fn run_all(context: &HostContext<'_>) -> Result<Vec<HostReport>, Error> {
-    let hosts = &context.request.hosts;
+    let request = context.request;
+    let hosts = &request.hosts;
     let total = hosts.len();
     let reports: Mutex<Vec<HostReport>> = Mutex::new(hosts.iter().map(|h| HostReport::new(h)).collect());
     let failed = AtomicUsize::new(0);
-    let size = window_size(context.request.batch, total);
-    for window_start in (0..total).step_by(size) {
-        let window: Vec<usize> = (window_start..(window_start + size).min(total)).collect();
+    let size = window_size(request.batch, total);
+    let windows: Vec<Vec<usize>> =
+        (0..total).step_by(size).map(|start| (start..(start + size).min(total)).collect()).collect();
+    for (number, window) in windows.iter().enumerate() {
+        if number > 0
+            && let Some(wait) = request.batch_wait.filter(|w| !w.is_zero())
+        {
+            let seconds = wait.as_secs_f64();
+            context.output.line(&format!("Waiting {seconds} s before batch {}", number + 1));
+            context.events.emit(&Event::BatchWait { batch: number + 1, seconds });
+            std::thread::sleep(wait);
+        }
+        if request.batch.is_some() {
+            let names = window.iter().map(|&i| hosts[i].as_str()).collect();
+            context.events.emit(&Event::BatchStarted { batch: number + 1, hosts: names });
+        }
         let next = AtomicUsize::new(0);
-        let workers = context.request.parallel.min(window.len()).max(1);
+        let workers = request.parallel.min(window.len()).max(1);
         std::thread::scope(|scope| -> Result<(), Error> {
             for _ in 0..workers {
                 std::thread::Builder::new()
@@ -42,18 +58,17 @@ pub(crate) fn run_all(context: &HostContext<'_>) -> Result<Vec<HostReport>, Erro
                         loop {
                             let i = next.fetch_add(1, Ordering::SeqCst);
                             let Some(&index) = window.get(i) else { break };
-                            if limit_exceeded(failed.load(Ordering::SeqCst), total, context.request.max_fail_percentage)
-                            {
+                            if limit_exceeded(failed.load(Ordering::SeqCst), total, request.max_fail_percentage) {
                                 continue;
                             }
-                            let report = run_host(context, index, &hosts[index]);
+                            let report = run_host(context, &hosts[index]);
                             if report.result != HostResult::Succeeded {
                                 failed.fetch_add(1, Ordering::SeqCst);
                             }
                             reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[index] = report;
                         }
                     })
-                    .map_err(|e| Error::Start(e.to_string()))?;
+                    .map_err(Error::Start)?;
             }
             Ok(())
         })?;
@@ -61,11 +76,15 @@ pub(crate) fn run_all(context: &HostContext<'_>) -> Result<Vec<HostReport>, Erro
             let reports = reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             window.iter().any(|&i| reports[i].result != HostResult::Succeeded)
         };
-        if window_failed && context.request.batch.is_some() {
+        if window_failed && request.batch.is_some() {
             break;
         }
     }
-    Ok(reports.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+    let reports = reports.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for report in reports.iter().filter(|r| r.result == HostResult::NotStarted) {
+        context.events.emit(&Event::NotStarted { host: &report.host });
+    }
+    Ok(reports)
 }
 
 #[cfg(test)]

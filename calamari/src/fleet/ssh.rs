@@ -1,134 +1,148 @@
-//! One OpenSSH master connection per host, and commands run over it.
+//! One `ssh` per host: [`Session`] starts `ssh ... -- <dest> <remote command>`, streams its
+//! stderr in a thread and, at the end, waits for it and joins that thread.
 //!
 //! The system `ssh` is used, so the user's configuration, agent, `known_hosts`,
-//! `ProxyJump` and so on apply as they do for `ssh` itself. The master is started with
-//! `ControlMaster=yes`, `ControlPersist=120` and `-f -N`: `ssh` authenticates, then goes to
-//! the background holding the connection, and its exit status says whether that worked.
-//! Its stderr goes to a file in the run's private control directory (a pipe would be held
-//! open by the background process). Every later `ssh` names the same `ControlPath`
-//! (`<dir>/%C`) with `ControlMaster=no`, so it rides the master: no new TCP connection,
-//! no new authentication. [`Master::close`] (also on drop) sends `-O exit`.
+//! `ProxyJump`, `ControlMaster` and so on apply as they do for `ssh` itself; we add
+//! `BatchMode=yes` (never a prompt) and a connect timeout. A whole run (push when needed,
+//! probe, deltas, upload, command) is one session over one connection: no master
+//! connection, no second `ssh`, nothing left running afterwards.
+//!
+//! Until the remote side has said something on stdout, what `ssh` writes on stderr is held
+//! back: it is most likely `ssh`'s own complaint about the connection, which becomes the
+//! host's error (`cannot connect: ...`) rather than a line of output. Once the host answers
+//! ([`Session::connected`]), held lines go out and later ones stream as they come.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::FleetOutput;
+use super::output::{self, Gate, StderrSummary};
 
 /// How long `ssh` may take to open the TCP connection to a host.
 const CONNECT_TIMEOUT_SECONDS: u32 = 15;
 
-/// How long a master outlives its last session: the gaps between our commands are short,
-/// and a driver killed before it could close its masters leaves none behind for long.
-const CONTROL_PERSIST: &str = "ControlPersist=120";
+/// `ssh`'s exit status for its own failures (and for a lost connection).
+pub(crate) const SSH_FAILED: i32 = 255;
 
-/// The options every `ssh` of one host gets.
-#[derive(Debug, Clone)]
+/// The options every `ssh` gets.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct SshOptions {
     /// `-F FILE`, when given.
     pub(crate) config: Option<PathBuf>,
-    /// The private directory holding the control sockets.
-    pub(crate) control_dir: PathBuf,
 }
 
-/// A live master connection to one host.
+/// Starting or ending `ssh` failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SshError {
+    /// `ssh` could not be started.
+    #[error("cannot run ssh: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// Waiting for `ssh` failed.
+    #[error("cannot wait for ssh: {0}")]
+    Wait(#[source] std::io::Error),
+}
+
+/// A running `ssh` session to one host.
+pub(crate) struct Session {
+    child: Child,
+    /// The remote command's standard input.
+    pub(crate) stdin: Option<ChildStdin>,
+    /// The remote command's standard output.
+    pub(crate) stdout: Option<ChildStdout>,
+    stderr: Option<JoinHandle<StderrSummary>>,
+    gate: Arc<Gate>,
+}
+
+/// How a session ended.
 #[derive(Debug)]
-pub(crate) struct Master {
-    dest: String,
-    base: Vec<OsString>,
-    open: bool,
+pub(crate) struct Finished {
+    /// `ssh`'s exit status (the remote command's, or [`SSH_FAILED`]); `None` when killed.
+    pub(crate) status: Option<i32>,
+    /// What stderr carried.
+    pub(crate) stderr: StderrSummary,
 }
 
-impl Master {
-    /// Connects to `dest`; `log_name` names the file (in the control directory) that
-    /// receives the master's stderr.
+impl Finished {
+    /// `ssh` itself failed or the connection was lost.
+    pub(crate) fn ssh_failed(&self) -> bool {
+        self.status == Some(SSH_FAILED)
+    }
+}
+
+impl Session {
+    /// Starts `ssh <dest> <remote>` with all three streams piped; stderr is read by a
+    /// thread that writes it to `output` with the host's prefix (once [`Session::connected`]).
     ///
     /// # Errors
-    /// The message of `ssh` (its stderr, or its exit status) when it cannot connect.
-    pub(crate) fn connect(dest: &str, options: &SshOptions, log_name: &str) -> Result<Master, String> {
-        let mut base: Vec<OsString> = Vec::new();
-        if let Some(config) = &options.config {
-            base.push("-F".into());
-            base.push(config.into());
-        }
-        let mut control_path = OsString::from("ControlPath=");
-        control_path.push(options.control_dir.join("%C"));
-        base.extend(["-o".into(), control_path, "-o".into(), "BatchMode=yes".into()]);
-        let log_path = options.control_dir.join(format!("{log_name}.log"));
-        let log = crate::fs::create(&log_path).map_err(|e| e.to_string())?;
-        let status = Command::new("ssh")
-            .args(&base)
-            .args(["-o", "ControlMaster=yes", "-o", CONTROL_PERSIST, "-o"])
-            .arg(format!("ConnectTimeout={CONNECT_TIMEOUT_SECONDS}"))
-            .args(["-f", "-N", "--", dest])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .status()
-            .map_err(|e| format!("cannot run ssh: {e}"))?;
-        if !status.success() {
-            let text = crate::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(last_lines(&text).unwrap_or_else(|| format!("ssh exited with {status}")));
-        }
-        Ok(Master { dest: dest.to_string(), base, open: true })
-    }
-
-    /// `ssh ... dest -- <remote>` over the master; the caller sets up the streams.
-    pub(crate) fn command(&self, remote: &str) -> Command {
+    /// [`SshError::Spawn`] when `ssh` cannot be started.
+    pub(crate) fn start(
+        options: &SshOptions,
+        dest: &str,
+        remote: &str,
+        output: &FleetOutput,
+    ) -> Result<Session, SshError> {
         let mut command = Command::new("ssh");
-        command.args(&self.base).args(["-o", "ControlMaster=no", "-T", "--", &self.dest, remote]);
+        if let Some(config) = &options.config {
+            command.arg("-F").arg(config);
+        }
         command
+            .args(["-o", "BatchMode=yes", "-o"])
+            .arg(format!("ConnectTimeout={CONNECT_TIMEOUT_SECONDS}"))
+            .args(["-T", "--", dest, remote])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(SshError::Spawn)?;
+        let gate = Arc::new(Gate::closed());
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (output, host, held) = (output.clone(), dest.to_string(), gate.clone());
+        let stderr = std::thread::Builder::new()
+            .name("fleet-stderr".into())
+            .spawn(move || output::stream_stderr(stderr, &host, &output, &held))
+            .map_err(SshError::Spawn)?;
+        Ok(Session { stdin: child.stdin.take(), stdout: child.stdout.take(), child, stderr: Some(stderr), gate })
     }
 
-    /// Stops the master connection.
-    pub(crate) fn close(&mut self) {
-        if self.open {
-            self.open = false;
-            let _ = Command::new("ssh")
-                .args(&self.base)
-                .args(["-O", "exit", "--", &self.dest])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+    /// The host answered: stderr lines held so far are written, later ones stream.
+    pub(crate) fn connected(&self, dest: &str, output: &FleetOutput) {
+        let prefix = output::prefix(dest, output);
+        for line in self.gate.open() {
+            output.error_line(&format!("{prefix}{line}"));
         }
+    }
+
+    /// Closes stdin, waits for `ssh` and the stderr thread.
+    ///
+    /// # Errors
+    /// [`SshError::Wait`] when waiting fails.
+    pub(crate) fn finish(mut self) -> Result<Finished, SshError> {
+        drop(self.stdin.take());
+        drop(self.stdout.take());
+        let status = self.child.wait().map_err(SshError::Wait)?;
+        let stderr = self.stderr.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        Ok(Finished { status: status.code(), stderr })
     }
 }
 
-impl Drop for Master {
+impl Drop for Session {
     fn drop(&mut self) {
-        self.close();
+        // Only on an early return: `finish` has waited already.
+        if self.stderr.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
 /// The meaningful last lines of ssh's stderr (its own chatter removed), joined.
-pub(crate) fn last_lines(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
+pub(crate) fn last_lines(lines: &[String]) -> Option<String> {
+    let lines: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
         .filter(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
         .collect();
     let tail = &lines[lines.len().saturating_sub(3)..];
     (!tail.is_empty()).then(|| tail.join("; "))
-}
-
-/// A private (0700) directory for the control sockets, short enough for a socket path
-/// (`%C` adds 40 characters; the limit is 107).
-pub(crate) fn control_dir() -> Result<tempfile::TempDir, crate::fs::IoError> {
-    use crate::fs::IoContext as _;
-    let tmp = std::env::temp_dir();
-    let base = if tmp.as_os_str().len() > 50 { Path::new("/tmp").to_path_buf() } else { tmp };
-    tempfile::Builder::new().prefix("calamari-fleet-").tempdir_in(&base).at("create temporary directory in", &base)
-}
-
-impl Master {
-    /// Whether the master connection is still up (`ssh -O check`).
-    pub(crate) fn check(&self) -> bool {
-        Command::new("ssh")
-            .args(&self.base)
-            .args(["-O", "check", "--", &self.dest])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
 }

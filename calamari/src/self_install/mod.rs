@@ -50,6 +50,7 @@ pub use install::{InstallOutcome, InstallStatus, install_bundle, install_bundle_
 pub use layout::version_dir;
 pub(crate) use layout::{BINARY_NAME, calamari_dir, validate_version};
 pub use stager::{CalamariExecutable, InstallOptions};
+pub(crate) use versions::compare_versions;
 pub use versions::{
     InstallState, InstalledVersion, PruneOptions, PruneReport, check_install, installed_versions, needs_update, prune,
     prune_sparing, verify_install,
