@@ -29,6 +29,19 @@
 //! service messages, level switches) and masks every sensitive value it has been told.
 //! [`Log::capture`] keeps the output in memory, as the examples do.
 //!
+//! # Where things live, and the layers
+//!
+//! Command entry points (typed request in, [`Result`]`<`[`Outcome`]`>` out) live today in
+//! `conventions/` (deploy, transfer, run-script, extract, find, the file commands), `delta/`,
+//! `feeds/`, `package_retention/commands.rs` and `self_install/commands.rs`; they are to
+//! gather in one `ops/` module. The modules form layers, bottom first: the leaves
+//! (`outcome`, `version`, `timespan`, `text_encoding`, `xml_escape`, `signals`, `fs`,
+//! `service_message`); `env_vars`, `lock`, `log`; `variables`, `glob`, `operator_lock`; the
+//! domain modules (`package`, `script`, `nginx`, `isolation`, `substitution`, `structured`,
+//! `self_install`); `feeds`, `delta`, `journal`, `package_retention`; `conventions`; `fleet`;
+//! and `error` on top. A module uses only lower rows; `tests/integration/layers.rs` holds
+//! the table and the few exceptions left, each naming the work that removes it.
+//!
 //! # Errors and exit codes
 //!
 //! Every operation returns [`Result`]; [`Error`] wraps one error type per area

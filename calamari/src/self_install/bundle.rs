@@ -210,7 +210,7 @@ pub(crate) fn open_verified(bundle: &Path, expected_sha256: Option<&str>) -> Res
     .map_err(corrupt)?;
 
     let bytes = manifest_bytes.ok_or_else(|| corrupt(format!("no '{MANIFEST_FILE}' entry")))?;
-    let manifest = Manifest::parse(&bytes).map_err(corrupt)?;
+    let manifest = Manifest::parse(&bytes).map_err(|e| corrupt(e.to_string()))?;
     for file in &manifest.files {
         match seen.remove(&file.path) {
             None => return Err(corrupt(format!("file '{}' listed in {MANIFEST_FILE} has no entry", file.path))),

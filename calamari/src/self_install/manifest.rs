@@ -66,10 +66,9 @@ impl Manifest {
     /// Parses and [validates](Manifest::validate) `manifest.json`.
     ///
     /// # Errors
-    /// A message saying what is wrong.
-    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
-        let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| format!("{MANIFEST_FILE} is not a valid manifest: {e}"))?;
+    /// [`ManifestError`] saying what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(ManifestError::NotJson)?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -78,38 +77,39 @@ impl Manifest {
     /// plausible size and a 64-digit lower-case hex hash.
     ///
     /// # Errors
-    /// A message naming the field or file at fault.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`ManifestError`] naming the field or file at fault.
+    pub fn validate(&self) -> Result<(), ManifestError> {
         if self.format != MANIFEST_FORMAT {
-            return Err(format!("{MANIFEST_FILE} has format {}, this Calamari reads {MANIFEST_FORMAT}", self.format));
+            return Err(ManifestError::Format(self.format));
         }
         if self.name != NAME {
-            return Err(format!("{MANIFEST_FILE} names '{}', expected '{NAME}'", self.name));
+            return Err(ManifestError::Name(self.name.clone()));
         }
-        layout::validate_version(&self.version).map_err(|e| format!("{MANIFEST_FILE}: {e}"))?;
+        layout::validate_version(&self.version).map_err(|e| ManifestError::Version(Box::new(e)))?;
         if self.files.is_empty() {
-            return Err(format!("{MANIFEST_FILE} lists no files"));
+            return Err(ManifestError::NoFiles);
         }
         if self.files.len() > MAX_FILES {
-            return Err(format!("{MANIFEST_FILE} lists {} files, more than {MAX_FILES}", self.files.len()));
+            return Err(ManifestError::TooManyFiles(self.files.len()));
         }
         let mut seen = HashSet::new();
         let mut total = 0u64;
         for file in &self.files {
-            layout::validate_rel_path(&file.path).map_err(|e| format!("{MANIFEST_FILE}: {e}"))?;
+            layout::validate_rel_path(&file.path)
+                .map_err(|e| ManifestError::UnsafePath { path: e.path, reason: e.reason })?;
             if file.path == MANIFEST_FILE || file.path == SUCCESS_FILE {
-                return Err(format!("{MANIFEST_FILE} lists the reserved file '{}'", file.path));
+                return Err(ManifestError::ReservedFile(file.path.clone()));
             }
             if !seen.insert(file.path.as_str()) {
-                return Err(format!("{MANIFEST_FILE} lists '{}' twice", file.path));
+                return Err(ManifestError::ListedTwice(file.path.clone()));
             }
             if file.sha256.len() != 64 || !file.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                return Err(format!("{MANIFEST_FILE}: file '{}' has an invalid sha256 '{}'", file.path, file.sha256));
+                return Err(ManifestError::BadSha256 { path: file.path.clone(), sha256: file.sha256.clone() });
             }
             total = total.saturating_add(file.size);
         }
         if total > MAX_TOTAL_BYTES {
-            return Err(format!("{MANIFEST_FILE} lists {total} bytes, more than {MAX_TOTAL_BYTES}"));
+            return Err(ManifestError::TooManyBytes(total));
         }
         Ok(())
     }
@@ -118,6 +118,55 @@ impl Manifest {
     pub fn file(&self, path: &str) -> Option<&ManifestFile> {
         self.files.iter().find(|f| f.path == path)
     }
+}
+
+/// What is wrong with a `manifest.json`; each message names the manifest and the field or
+/// file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not JSON of a manifest's shape.
+    #[error("{MANIFEST_FILE} is not a valid manifest: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// A format this Calamari does not read.
+    #[error("{MANIFEST_FILE} has format {0}, this Calamari reads {MANIFEST_FORMAT}")]
+    Format(u32),
+    /// Not a Calamari manifest.
+    #[error("{MANIFEST_FILE} names '{0}', expected '{NAME}'")]
+    Name(String),
+    /// The version is not one Calamari installs.
+    #[error("{MANIFEST_FILE}: {0}")]
+    Version(#[source] Box<super::Error>),
+    /// No files at all.
+    #[error("{MANIFEST_FILE} lists no files")]
+    NoFiles,
+    /// More files than an install may hold.
+    #[error("{MANIFEST_FILE} lists {0} files, more than {MAX_FILES}")]
+    TooManyFiles(usize),
+    /// A file path that could climb out of the install.
+    #[error("{MANIFEST_FILE}: unsafe path '{}': {reason}", path.escape_debug())]
+    UnsafePath {
+        /// The path as listed.
+        path: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// `manifest.json` or `Success.txt` listed as a file.
+    #[error("{MANIFEST_FILE} lists the reserved file '{0}'")]
+    ReservedFile(String),
+    /// A path listed twice.
+    #[error("{MANIFEST_FILE} lists '{0}' twice")]
+    ListedTwice(String),
+    /// A hash that is not 64 lower-case hex digits.
+    #[error("{MANIFEST_FILE}: file '{path}' has an invalid sha256 '{sha256}'")]
+    BadSha256 {
+        /// The file.
+        path: String,
+        /// Its hash as written.
+        sha256: String,
+    },
+    /// More bytes than an install may hold.
+    #[error("{MANIFEST_FILE} lists {0} bytes, more than {MAX_TOTAL_BYTES}")]
+    TooManyBytes(u64),
 }
 
 #[cfg(test)]
@@ -147,8 +196,8 @@ mod tests {
         ];
         for (manifest, expected) in cases {
             let err = manifest.validate().unwrap_err();
-            assert!(err.contains(expected), "{err} lacks {expected}");
+            assert!(err.to_string().contains(expected), "{err} lacks {expected}");
         }
-        assert!(Manifest::parse(b"{not json").unwrap_err().contains("not a valid manifest"));
+        assert!(Manifest::parse(b"{not json").unwrap_err().to_string().contains("not a valid manifest"));
     }
 }

@@ -58,7 +58,7 @@ pub fn verify_install(home: &Path, version: &str) -> Result<Manifest, Error> {
         return Err(Error::NotInstalled { version: version.to_string(), dir });
     }
     let damaged = |problem: String| Error::Damaged { dir: dir.clone(), problem };
-    let manifest = Manifest::parse(&fs::read(dir.join(MANIFEST_FILE))?).map_err(damaged)?;
+    let manifest = Manifest::parse(&fs::read(dir.join(MANIFEST_FILE))?).map_err(|e| damaged(e.to_string()))?;
     if manifest.version != version {
         return Err(damaged(format!("{MANIFEST_FILE} names version {}", manifest.version)));
     }
