@@ -3,11 +3,14 @@
 # (ours use #{VAR}, envsubst's the same text rewritten to ${VAR}), in ONE hyperfine run.
 #   * tree: ~50 MB of config files (200 files x 256 KB), 2,000 variables
 #   * big:  one 100 MB file with a reference on every line
-# Usage: benches/templating.sh [path-to-calamari]   (default: target/release/calamari)
+# Usage: benches/templating.sh [path-to-calamari] [baseline-calamari]
+#   (default: target/release/calamari; a baseline build, say of main, joins the same
+#   hyperfine run, to compare two versions of ours)
 # Prints the throughput ratio and, when /usr/bin/time is there, the max RSS of each side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-$PWD/target/release/calamari}"
+BASE="${2:-}"
 [ -x "$BIN" ] || cargo build --release -p calamari-cli
 WORK="${BENCH_DIR:-$(mktemp -d /tmp/templating-bench.XXXXXX)}"
 mkdir -p "$WORK"
@@ -64,10 +67,14 @@ ENVSUBST_BIG="cd $WORK/env-work/big && envsubst < big.txt > big.txt.tmp && mv bi
 OURS_TREE="$BIN substitute-in-files --variables=$WORK/vars.json --path=$WORK/octo-work/tree --targetFiles='**/*.config'"
 OURS_BIG="$BIN substitute-in-files --variables=$WORK/vars.json --path=$WORK/octo-work/big --targetFiles=big.txt"
 PREP="rm -rf $WORK/octo-work $WORK/env-work && cp -r $WORK/octo-src $WORK/octo-work && cp -r $WORK/env-src $WORK/env-work"
+BASELINE=()
+if [ -n "$BASE" ]; then
+  BASELINE=(-n "baseline tree" "${OURS_TREE/#$BIN/$BASE}" -n "baseline big" "${OURS_BIG/#$BIN/$BASE}")
+fi
 
 hyperfine --warmup 1 --runs "${RUNS:-5}" --prepare "$PREP" --export-json "$WORK/hyperfine.json" \
   -n "calamari tree" "$OURS_TREE" -n "envsubst tree" "$ENVSUBST_TREE" \
-  -n "calamari big" "$OURS_BIG" -n "envsubst big" "$ENVSUBST_BIG"
+  -n "calamari big" "$OURS_BIG" -n "envsubst big" "$ENVSUBST_BIG" "${BASELINE[@]}"
 
 python3 - "$WORK/hyperfine.json" <<'PY'
 import json, sys
@@ -75,6 +82,9 @@ r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
 for what in ("tree", "big"):
     ours, theirs = r[f"calamari {what}"], r[f"envsubst {what}"]
     print(f"{what}: calamari {ours:.3f}s, envsubst {theirs:.3f}s -> calamari throughput = {theirs / ours:.2f}x envsubst")
+    if f"baseline {what}" in r:
+        base = r[f"baseline {what}"]
+        print(f"{what}: baseline {base:.3f}s -> calamari takes {ours / base:.2f}x the baseline's time")
 PY
 
 # Correctness: both sides produce the same text.
