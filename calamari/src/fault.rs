@@ -21,7 +21,8 @@
 //!
 //! The checkpoints of a change to the deployment journal (`journal::store`), in order:
 //! `journal-undo-written`, `journal-edit-written` (after each edit), `journal-synced`,
-//! `journal-indexed`, `journal-committed`; and of a compaction, `journal-compacted`.
+//! `journal-indexed`, `journal-committed`; and of a compaction (a whole new file renamed
+//! over the journal), `journal-compaction-written` (before the rename), `journal-compacted`.
 
 #[cfg(feature = "fault-injection")]
 use std::sync::OnceLock;

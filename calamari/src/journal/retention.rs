@@ -391,6 +391,8 @@ impl Keep {
 struct Guard {
     keep: foldhash::HashMap<String, Keep>,
     releases: foldhash::HashSet<String>,
+    /// The forms of each doomed directory, worked out once (they cost a `canonicalize`).
+    forms: foldhash::HashMap<PathBuf, Vec<PathBuf>>,
 }
 
 /// `path` as text, for the guard's lookups.
@@ -402,7 +404,14 @@ impl Guard {
     /// Whether `dir` is, or contains, where a current link points or the release its
     /// rollback would restore: then its entry stays in the journal too.
     fn is_release(&self, dir: &Path) -> bool {
-        forms(dir).iter().any(|c| self.releases.contains(&text(c)))
+        self.forms_of(dir).iter().any(|c| self.releases.contains(&text(c)))
+    }
+
+    fn forms_of(&self, dir: &Path) -> std::borrow::Cow<'_, [PathBuf]> {
+        match self.forms.get(dir) {
+            Some(known) => std::borrow::Cow::Borrowed(known),
+            None => std::borrow::Cow::Owned(forms(dir)),
+        }
     }
 
     /// Why `dir` must not be deleted, if it must not.
@@ -410,7 +419,7 @@ impl Guard {
         if !dir.is_absolute() {
             return Some("it is not an absolute path".to_string());
         }
-        let candidates = forms(dir);
+        let candidates = self.forms_of(dir);
         if candidates.iter().any(|c| c.parent().is_none()) {
             return Some("it is a filesystem root".to_string());
         }
@@ -426,7 +435,8 @@ fn is_clean_absolute(path: &str) -> bool {
         return true;
     }
     // Every component between two separators must be neither empty, `.` nor `..`.
-    path.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+    let Some(rest) = path.as_bytes().strip_prefix(b"/") else { return false };
+    rest.split(|&b| b == b'/').all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
 /// A clean absolute path and its ancestors, longest first: `/a/b`, `/a`, `/`.
@@ -467,9 +477,12 @@ struct GuardBuilder<'d> {
 impl<'d> GuardBuilder<'d> {
     fn new(doomed: &[&'d JournalEntry], journal: &Path, tentacle_home: Option<&Path>) -> Self {
         let mut targets = foldhash::HashSet::default();
+        let mut guard = Guard::default();
         for entry in doomed {
             if let Some(dir) = entry.extracted_to.as_deref().filter(|d| !d.trim().is_empty()) {
-                targets.extend(forms(Path::new(dir)).iter().map(|f| text(f)));
+                let dir_forms = forms(Path::new(dir));
+                targets.extend(dir_forms.iter().map(|f| text(f)));
+                guard.forms.insert(PathBuf::from(dir), dir_forms);
             }
         }
         let mut infrastructure = Vec::new();
@@ -481,7 +494,7 @@ impl<'d> GuardBuilder<'d> {
         GuardBuilder {
             doomed_ids: doomed.iter().map(|e| e.id.as_str()).collect(),
             targets,
-            guard: Guard::default(),
+            guard,
             customs: foldhash::HashSet::default(),
             linked: Vec::new(),
             canonical: foldhash::HashMap::default(),

@@ -1001,6 +1001,7 @@ impl<'j> Session<'j> {
             tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).at("chmod", tmp.path())?;
         }
         tmp.as_file().sync_all().at("fsync", tmp.path())?;
+        checkpoint("journal-compaction-written");
         tmp.persist(path).map_err(|e| crate::fs::IoError {
             op: "rename to",
             path: path.to_path_buf(),

@@ -177,23 +177,27 @@ fn start_tag_dirs_quickly(bytes: &[u8]) -> Option<Dirs> {
     {
         return None;
     }
+    static FINDERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> = std::sync::LazyLock::new(|| {
+        [" Id=\"", " ExtractedTo=\"", " CustomInstallationDirectory=\""].map(memchr::memmem::Finder::new)
+    });
     // ` Name="` (or the tag's first attribute, right after `<Deployment `).
-    let value = |name: &str| -> Option<Option<String>> {
-        let pattern = format!(" {name}=\"");
-        let at = if tag.starts_with(&pattern.as_bytes()[1..]) {
+    let value = |finder: &memchr::memmem::Finder<'_>| -> Option<Option<String>> {
+        let pattern = finder.needle();
+        let at = if tag.starts_with(&pattern[1..]) {
             Some(pattern.len() - 1)
         } else {
-            memchr::memmem::find(tag, pattern.as_bytes()).map(|at| at + pattern.len())
+            finder.find(tag).map(|at| at + pattern.len())
         };
         let Some(at) = at else { return Some(None) };
         let len = memchr::memchr(b'"', &tag[at..])?;
         let raw = std::str::from_utf8(&tag[at..at + len]).ok()?;
         Some(Some(attribute_value(raw).ok()?))
     };
+    let [id, extracted_to, custom] = &*FINDERS;
     Some(Dirs {
-        id: value("Id")?.unwrap_or_default(),
-        extracted_to: value("ExtractedTo")?.and_then(non_empty),
-        custom_installation_directory: value("CustomInstallationDirectory")?.and_then(non_empty),
+        id: value(id)?.unwrap_or_default(),
+        extracted_to: value(extracted_to)?.and_then(non_empty),
+        custom_installation_directory: value(custom)?.and_then(non_empty),
     })
 }
 
@@ -505,7 +509,11 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, Corrupt> 
 /// §3.3.3), so literal line breaks and tabs read as spaces while escaped ones (`&#xA;`)
 /// stay what they are; then entities unescaped.
 fn attribute_value(raw: &str) -> Result<String, quick_xml::escape::EscapeError> {
-    if raw.contains(['\r', '\n', '\t']) {
+    let breaks = memchr::memchr3(b'\r', b'\n', b'\t', raw.as_bytes()).is_some();
+    if !breaks && memchr::memchr(b'&', raw.as_bytes()).is_none() {
+        return Ok(raw.to_string());
+    }
+    if breaks {
         let normalised = raw.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ");
         quick_xml::escape::unescape(&normalised).map(std::borrow::Cow::into_owned)
     } else {
